@@ -1,0 +1,52 @@
+// Package snowflake makes ringchat's 64-bit ids and leases the node id each
+// process stamps into them.
+//
+// Layout (bwmarrin/snowflake defaults): 41 bits of milliseconds since Epoch,
+// 10 bits of node id (0-1023), 12 bits of per-millisecond sequence.
+package snowflake
+
+import (
+	"time"
+
+	bw "github.com/bwmarrin/snowflake"
+)
+
+// Epoch is 2024-01-01T00:00:00Z in Unix milliseconds; ids start there.
+const Epoch int64 = 1704067200000
+
+const (
+	nodeBits  = 10
+	stepBits  = 12
+	timeShift = nodeBits + stepBits
+	// MaxNodeID is the largest node id a lease can hand out.
+	MaxNodeID = 1<<nodeBits - 1
+)
+
+func init() {
+	// bwmarrin keeps its epoch in a package variable; set it once, here, before any Node exists.
+	bw.Epoch = Epoch
+}
+
+// Time returns the moment an id was made (millisecond precision).
+func Time(id int64) time.Time {
+	return time.UnixMilli((id >> timeShift) + Epoch).UTC()
+}
+
+// MinIDAt is the smallest id any node could make at t: ids made at or after t are >= it.
+func MinIDAt(t time.Time) int64 {
+	ms := t.UnixMilli() - Epoch
+	if ms < 0 {
+		return 0
+	}
+	return ms << timeShift
+}
+
+// Bucket is the time window an id falls in, for windows of bucketMs milliseconds.
+func Bucket(id int64, bucketMs int64) int32 {
+	return int32(((id >> timeShift) + Epoch) / bucketMs)
+}
+
+// BucketStart is the smallest id of bucket b.
+func BucketStart(b int32, bucketMs int64) int64 {
+	return MinIDAt(time.UnixMilli(int64(b) * bucketMs))
+}
