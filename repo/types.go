@@ -2,33 +2,36 @@ package repo
 
 import "time"
 
+// Domain types carry `db` tags so gocqlx maps rows straight into them; a field
+// without a column (derived values) has no tag.
+
 // User is an account. PasswordHash never leaves the repo and api layers.
 type User struct {
-	ID            int64
-	Handle        string
-	DisplayName   string
-	Phone         string
-	AvatarMediaID int64
-	PasswordHash  string
-	CreatedAt     time.Time
-	UpdatedAt     time.Time
+	ID            int64     `db:"user_id"`
+	Handle        string    `db:"handle"`
+	DisplayName   string    `db:"display_name"`
+	Phone         string    `db:"phone"`
+	AvatarMediaID int64     `db:"avatar_media_id"`
+	PasswordHash  string    `db:"password_hash"`
+	CreatedAt     time.Time `db:"created_at"`
+	UpdatedAt     time.Time `db:"updated_at"`
 }
 
 // Device is one login of a user.
 type Device struct {
-	UserID    int64
-	ID        int64
-	Name      string
-	CreatedAt time.Time
-	LastSeen  time.Time
+	UserID    int64     `db:"user_id"`
+	ID        int64     `db:"device_id"`
+	Name      string    `db:"name"`
+	CreatedAt time.Time `db:"created_at"`
+	LastSeen  time.Time `db:"last_seen"`
 }
 
 // Session is what a bearer token resolves to.
 type Session struct {
-	UserID    int64
-	DeviceID  int64
-	CreatedAt time.Time
-	ExpiresAt time.Time
+	UserID    int64     `db:"user_id"`
+	DeviceID  int64     `db:"device_id"`
+	CreatedAt time.Time `db:"created_at"`
+	ExpiresAt time.Time `db:"expires_at"`
 }
 
 // Conversation kinds.
@@ -46,38 +49,49 @@ const (
 
 // Conversation is a direct or group chat.
 type Conversation struct {
-	ID           int64
-	Kind         string
-	Name         string
-	PhotoMediaID int64
-	Announcement string
-	CreatedBy    int64
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
+	ID           int64     `db:"conv_id"`
+	Kind         string    `db:"kind"`
+	Name         string    `db:"name"`
+	PhotoMediaID int64     `db:"photo_media_id"`
+	Announcement string    `db:"announcement"`
+	CreatedBy    int64     `db:"created_by"`
+	CreatedAt    time.Time `db:"created_at"`
+	UpdatedAt    time.Time `db:"updated_at"`
 }
 
 // Member is one user's membership in a conversation.
 type Member struct {
-	ConvID        int64
-	UserID        int64
-	Role          string
-	JoinedAt      time.Time
-	DeliveredUpTo int64
-	ReadUpTo      int64
+	ConvID        int64     `db:"conv_id"`
+	UserID        int64     `db:"user_id"`
+	Role          string    `db:"role"`
+	JoinedAt      time.Time `db:"joined_at"`
+	DeliveredUpTo int64     `db:"delivered_up_to"`
+	ReadUpTo      int64     `db:"read_up_to"`
+}
+
+// UserConversation is a conversation as one user lists it, with their settings.
+type UserConversation struct {
+	UserID     int64     `db:"user_id"`
+	ConvID     int64     `db:"conv_id"`
+	Kind       string    `db:"kind"`
+	JoinedAt   time.Time `db:"joined_at"`
+	MutedUntil time.Time `db:"muted_until"`
+	Pinned     bool      `db:"pinned"`
+	Archived   bool      `db:"archived"`
 }
 
 // Message is one message of a conversation's timeline.
 type Message struct {
-	ID          int64
-	ConvID      int64
-	SenderID    int64
-	ClientMsgID string
-	Body        string
-	Media       string // JSON array of media descriptors; "" or "[]" when none
-	ReplyTo     int64
+	ID          int64     `db:"msg_id"`
+	ConvID      int64     `db:"conv_id"`
+	SenderID    int64     `db:"sender_id"`
+	ClientMsgID string    `db:"client_msg_id"`
+	Body        string    `db:"body"`
+	Media       string    `db:"media"` // JSON array of media descriptors; "" when none
+	ReplyTo     int64     `db:"reply_to"`
+	EditedAt    time.Time `db:"edited_at"`
+	Recalled    bool      `db:"recalled"`
 	CreatedAt   time.Time // derived from the Snowflake id
-	EditedAt    time.Time
-	Recalled    bool
 }
 
 // Event kinds stored in the inbox and sent over WebSocket.
@@ -90,9 +104,9 @@ const (
 // Event is one row of a user's inbox: what sync returns and WebSocket pushes.
 // Payload is the event's JSON data, stored as written.
 type Event struct {
-	ID      int64
-	Kind    string
-	ConvID  int64
-	MsgID   int64
-	Payload string
+	ID      int64  `db:"event_id"`
+	Kind    string `db:"kind"`
+	ConvID  int64  `db:"conv_id"`
+	MsgID   int64  `db:"msg_id"`
+	Payload string `db:"payload"`
 }

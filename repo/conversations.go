@@ -1,0 +1,118 @@
+package repo
+
+import (
+	"context"
+	"time"
+
+	"github.com/ringchat/ringchat/snowflake"
+)
+
+const (
+	cqlClaimDirect    = `INSERT INTO direct_conversations (user_lo, user_hi, conv_id) VALUES (?, ?, ?) IF NOT EXISTS`
+	cqlInsertConv     = `INSERT INTO conversations (conv_id, kind, created_at, updated_at) VALUES (?, ?, ?, ?)`
+	cqlSetConvCreator = `UPDATE conversations SET created_by = ? WHERE conv_id = ?`
+	cqlGetConv        = `SELECT conv_id, kind, name, photo_media_id, announcement, created_by, created_at, updated_at FROM conversations WHERE conv_id = ?`
+	cqlInsertMember   = `INSERT INTO members_by_conversation (conv_id, user_id, role, joined_at) VALUES (?, ?, ?, ?)`
+	cqlInsertUserConv = `INSERT INTO conversations_by_user (user_id, conv_id, kind, joined_at) VALUES (?, ?, ?, ?)`
+	cqlGetMember      = `SELECT conv_id, user_id, role, joined_at, delivered_up_to, read_up_to FROM members_by_conversation WHERE conv_id = ? AND user_id = ?`
+	cqlListMembers    = `SELECT conv_id, user_id, role, joined_at, delivered_up_to, read_up_to FROM members_by_conversation WHERE conv_id = ? LIMIT ?`
+	cqlListUserConvs  = `SELECT user_id, conv_id, kind, joined_at, muted_until, pinned, archived FROM conversations_by_user WHERE user_id = ? AND conv_id > ? LIMIT ?`
+)
+
+// MaxMembersRead bounds a member-list read; the group size bound is enforced
+// below it by the api layer (default 1,000).
+const MaxMembersRead = 5000
+
+// GetOrCreateDirect returns the one direct conversation of users a and b,
+// creating it with id newID if there is none. created is true only for the
+// caller whose claim won; concurrent callers all get the same conversation.
+func (st *Store) GetOrCreateDirect(ctx context.Context, a, b, newID int64) (conv Conversation, created bool, err error) {
+	lo, hi := a, b
+	if lo > hi {
+		lo, hi = hi, lo
+	}
+	var gotLo, gotHi, existing int64
+	applied, err := st.raw.Query(cqlClaimDirect, lo, hi, newID).WithContext(ctx).ScanCAS(&gotLo, &gotHi, &existing)
+	if err != nil {
+		return Conversation{}, false, translate("claim direct conversation", err)
+	}
+	id := newID
+	if !applied {
+		id = existing
+	}
+	// Every caller (re)writes the rows with content derived from the id alone, so a
+	// claimer that crashed before writing them is repaired by the next caller.
+	created_at := snowflake.Time(id)
+	if err := st.query(ctx, cqlInsertConv, id, KindDirect, created_at, created_at).ExecRelease(); err != nil {
+		return Conversation{}, false, translate("insert conversation", err)
+	}
+	for _, u := range []int64{lo, hi} {
+		if err := st.query(ctx, cqlInsertMember, id, u, RoleMember, created_at).ExecRelease(); err != nil {
+			return Conversation{}, false, translate("insert member", err)
+		}
+		if err := st.query(ctx, cqlInsertUserConv, u, id, KindDirect, created_at).ExecRelease(); err != nil {
+			return Conversation{}, false, translate("insert user conversation", err)
+		}
+	}
+	if applied {
+		if err := st.query(ctx, cqlSetConvCreator, a, id).ExecRelease(); err != nil {
+			return Conversation{}, false, translate("set conversation creator", err)
+		}
+	}
+	conv, err = st.GetConversation(ctx, id)
+	return conv, applied, err
+}
+
+// GetConversation returns a conversation or CodeNotFound.
+func (st *Store) GetConversation(ctx context.Context, id int64) (Conversation, error) {
+	var c Conversation
+	if err := st.query(ctx, cqlGetConv, id).GetRelease(&c); err != nil {
+		return Conversation{}, translate("get conversation", err)
+	}
+	return c, nil
+}
+
+// GetMember returns a membership or CodeNotFound.
+func (st *Store) GetMember(ctx context.Context, convID, userID int64) (Member, error) {
+	var m Member
+	if err := st.query(ctx, cqlGetMember, convID, userID).GetRelease(&m); err != nil {
+		return Member{}, translate("get member", err)
+	}
+	return m, nil
+}
+
+// ListMembers returns a conversation's members (empty for an unknown conversation).
+func (st *Store) ListMembers(ctx context.Context, convID int64) ([]Member, error) {
+	var ms []Member
+	err := st.query(ctx, cqlListMembers, convID, MaxMembersRead).SelectRelease(&ms)
+	return ms, translate("list members", err)
+}
+
+// Authorize checks that userID may read and write convID: CodeNotFound when the
+// conversation does not exist, CodePermissionDenied when the user is not a member.
+func (st *Store) Authorize(ctx context.Context, convID, userID int64) (Member, error) {
+	m, err := st.GetMember(ctx, convID, userID)
+	if err == nil {
+		return m, nil
+	}
+	if !IsCode(err, CodeNotFound) {
+		return Member{}, err
+	}
+	if _, err := st.GetConversation(ctx, convID); err != nil {
+		if IsCode(err, CodeNotFound) {
+			return Member{}, Errorf(CodeNotFound, "conversation not found")
+		}
+		return Member{}, err
+	}
+	return Member{}, Errorf(CodePermissionDenied, "not a member of this conversation")
+}
+
+// ListUserConversations pages a user's conversations by id, after the given id.
+func (st *Store) ListUserConversations(ctx context.Context, userID, after int64, limit int) ([]UserConversation, error) {
+	var ucs []UserConversation
+	err := st.query(ctx, cqlListUserConvs, userID, after, limit).SelectRelease(&ucs)
+	return ucs, translate("list user conversations", err)
+}
+
+// convTime is when a conversation was created, from its Snowflake id.
+func convTime(convID int64) time.Time { return snowflake.Time(convID) }

@@ -1,0 +1,148 @@
+package repo
+
+import (
+	"context"
+	"time"
+
+	"github.com/ringchat/ringchat/snowflake"
+)
+
+const (
+	cqlClaimSend     = `INSERT INTO send_dedupe (sender_id, client_msg_id, conv_id, msg_id) VALUES (?, ?, ?, ?) IF NOT EXISTS USING TTL ?`
+	cqlInsertMessage = `INSERT INTO messages_by_conversation (conv_id, bucket, msg_id, sender_id, client_msg_id, body, media, reply_to) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+	cqlMsgColumns    = `SELECT conv_id, msg_id, sender_id, client_msg_id, body, media, reply_to, edited_at, recalled FROM messages_by_conversation `
+	cqlGetMessage    = cqlMsgColumns + `WHERE conv_id = ? AND bucket = ? AND msg_id = ?`
+	cqlPageBefore    = cqlMsgColumns + `WHERE conv_id = ? AND bucket = ? AND msg_id < ? LIMIT ?`
+	cqlPageAfter     = cqlMsgColumns + `WHERE conv_id = ? AND bucket = ? AND msg_id > ? ORDER BY msg_id ASC LIMIT ?`
+)
+
+// SendClaim is the outcome of claiming a (sender, client_msg_id) pair.
+type SendClaim struct {
+	Won    bool  // this call claimed it: the message is new
+	ConvID int64 // the conversation the pair belongs to
+	MsgID  int64 // the message id the pair maps to
+}
+
+// ClaimSend makes a send idempotent: the first claim of (sender, clientMsgID)
+// binds it to msgID; every later claim, concurrent ones included, gets the
+// first one's ids back with Won false.
+func (st *Store) ClaimSend(ctx context.Context, senderID int64, clientMsgID string, convID, msgID int64) (SendClaim, error) {
+	var gotSender, gotConv, gotMsg int64
+	var gotClient string
+	applied, err := st.raw.Query(cqlClaimSend, senderID, clientMsgID, convID, msgID, ttlSeconds(st.retention.Dedupe)).
+		WithContext(ctx).ScanCAS(&gotSender, &gotClient, &gotConv, &gotMsg)
+	if err != nil {
+		return SendClaim{}, translate("claim send", err)
+	}
+	if applied {
+		return SendClaim{Won: true, ConvID: convID, MsgID: msgID}, nil
+	}
+	return SendClaim{ConvID: gotConv, MsgID: gotMsg}, nil
+}
+
+func (st *Store) msgBucket(id int64) int32 {
+	return snowflake.Bucket(id, st.layout.MessageBucket.Milliseconds())
+}
+
+// PutMessage writes a message row. Writing the same message again is harmless
+// (same key, same cells), which is what makes retried sends safe. Columns that
+// are unset (edited_at, recalled) are not written, so no tombstones are made.
+func (st *Store) PutMessage(ctx context.Context, m Message) error {
+	err := st.query(ctx, cqlInsertMessage, m.ConvID, st.msgBucket(m.ID), m.ID, m.SenderID, m.ClientMsgID,
+		m.Body, m.Media, m.ReplyTo).ExecRelease()
+	return translate("insert message", err)
+}
+
+// GetMessage returns one message or CodeNotFound.
+func (st *Store) GetMessage(ctx context.Context, convID, msgID int64) (Message, error) {
+	var m Message
+	if err := st.query(ctx, cqlGetMessage, convID, st.msgBucket(msgID), msgID).GetRelease(&m); err != nil {
+		return Message{}, translate("get message", err)
+	}
+	m.CreatedAt = snowflake.Time(m.ID)
+	return m, nil
+}
+
+// HistoryPage is one page of a conversation's timeline.
+type HistoryPage struct {
+	Messages []Message
+	// More is true when older (or, paging forward, newer) messages may exist past Messages.
+	More bool
+	// Next is where the next page starts (exclusive): the last id looked at.
+	Next int64
+}
+
+// MaxEmptyBuckets bounds how many empty time buckets one history request walks
+// before it answers with what it has and a cursor to go on from.
+const MaxEmptyBuckets = 64
+
+// HistoryBefore returns up to limit messages with id < before, newest first,
+// walking back through time buckets no further than the conversation's creation.
+func (st *Store) HistoryBefore(ctx context.Context, convID, before int64, limit int) (HistoryPage, error) {
+	bucketMs := st.layout.MessageBucket.Milliseconds()
+	floor := snowflake.Bucket(convID, bucketMs) // no message is older than its conversation
+	b := snowflake.Bucket(before-1, bucketMs)
+	page := HistoryPage{Next: before}
+	empty := 0
+	for ; b >= floor && len(page.Messages) < limit; b-- {
+		var got []Message
+		err := st.query(ctx, cqlPageBefore, convID, b, before, limit-len(page.Messages)).SelectRelease(&got)
+		if err != nil {
+			return HistoryPage{}, translate("history before", err)
+		}
+		page.Messages = append(page.Messages, got...)
+		if len(got) == 0 {
+			if empty++; empty >= MaxEmptyBuckets {
+				// Answer now; the client continues from the bucket start.
+				page.Next = snowflake.BucketStart(b, bucketMs)
+				page.More = b > floor
+				return finishPage(page), nil
+			}
+		}
+	}
+	if len(page.Messages) > 0 {
+		page.Next = page.Messages[len(page.Messages)-1].ID
+	}
+	page.More = len(page.Messages) == limit
+	return finishPage(page), nil
+}
+
+// HistoryAfter returns up to limit messages with id > after, oldest first,
+// walking forward through time buckets no further than now.
+func (st *Store) HistoryAfter(ctx context.Context, convID, after int64, limit int, now time.Time) (HistoryPage, error) {
+	bucketMs := st.layout.MessageBucket.Milliseconds()
+	if after < convID {
+		after = convID
+	}
+	last := snowflake.Bucket(snowflake.MinIDAt(now.Add(time.Minute)), bucketMs) // allow for clock skew
+	b := snowflake.Bucket(after+1, bucketMs)
+	page := HistoryPage{Next: after}
+	empty := 0
+	for ; b <= last && len(page.Messages) < limit; b++ {
+		var got []Message
+		err := st.query(ctx, cqlPageAfter, convID, b, after, limit-len(page.Messages)).SelectRelease(&got)
+		if err != nil {
+			return HistoryPage{}, translate("history after", err)
+		}
+		page.Messages = append(page.Messages, got...)
+		if len(got) == 0 {
+			if empty++; empty >= MaxEmptyBuckets && b < last {
+				page.Next = snowflake.BucketStart(b+1, bucketMs) - 1
+				page.More = true
+				return finishPage(page), nil
+			}
+		}
+	}
+	if len(page.Messages) > 0 {
+		page.Next = page.Messages[len(page.Messages)-1].ID
+	}
+	page.More = len(page.Messages) == limit
+	return finishPage(page), nil
+}
+
+func finishPage(p HistoryPage) HistoryPage {
+	for i := range p.Messages {
+		p.Messages[i].CreatedAt = snowflake.Time(p.Messages[i].ID)
+	}
+	return p
+}

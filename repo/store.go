@@ -1,0 +1,71 @@
+package repo
+
+import (
+	"context"
+	"time"
+
+	"github.com/gocql/gocql"
+	"github.com/scylladb/gocqlx/v2"
+)
+
+// Layout is the per-keyspace data layout (bucket sizes), fixed at keyspace creation
+// and read from ringchat_settings by the schema package.
+type Layout struct {
+	MessageBucket time.Duration // window of messages_by_conversation partitions
+	InboxBucket   time.Duration // window of inbox_by_user partitions
+}
+
+// Retention holds the TTLs the stores write with.
+type Retention struct {
+	Session time.Duration // bearer token lifetime
+	Inbox   time.Duration // how long sync can reach back
+	Dedupe  time.Duration // how long a client_msg_id stays idempotent
+	Ticket  time.Duration // WebSocket ticket lifetime
+}
+
+// DefaultRetention is what chatd uses unless configured.
+func DefaultRetention() Retention {
+	return Retention{
+		Session: 30 * 24 * time.Hour,
+		Inbox:   30 * 24 * time.Hour,
+		Dedupe:  24 * time.Hour,
+		Ticket:  30 * time.Second,
+	}
+}
+
+// Store is ringchat's Cassandra store. It is safe for concurrent use.
+type Store struct {
+	raw       *gocql.Session
+	s         gocqlx.Session
+	layout    Layout
+	retention Retention
+}
+
+// NewStore wraps a session bound to the ringchat keyspace.
+func NewStore(session *gocql.Session, layout Layout, retention Retention) *Store {
+	return &Store{raw: session, s: gocqlx.NewSession(session), layout: layout, retention: retention}
+}
+
+// Layout returns the store's bucket sizes.
+func (st *Store) Layout() Layout { return st.layout }
+
+// Retention returns the store's TTLs.
+func (st *Store) Retention() Retention { return st.retention }
+
+// Ping checks that the ring answers a trivial query.
+func (st *Store) Ping(ctx context.Context) error {
+	var v string
+	err := st.raw.Query(`SELECT release_version FROM system.local`).WithContext(ctx).Scan(&v)
+	return translate("ping", err)
+}
+
+func (st *Store) query(ctx context.Context, stmt string, args ...any) *gocqlx.Queryx {
+	return gocqlx.Query(st.raw.Query(stmt, args...).WithContext(ctx), nil)
+}
+
+func ttlSeconds(d time.Duration) int {
+	if s := int(d / time.Second); s > 0 {
+		return s
+	}
+	return 1
+}
