@@ -1,0 +1,145 @@
+// Package faultproxy is a TCP proxy for tests that need a real backend to stop
+// answering: it forwards to a target until told to hang or to refuse.
+package faultproxy
+
+import (
+	"io"
+	"net"
+	"sync"
+)
+
+// Mode is what the proxy does with traffic.
+type Mode int
+
+const (
+	Forward Mode = iota // pass bytes both ways
+	Hang                // keep connections open, pass nothing (a node that stopped answering)
+	Refuse              // close every connection and refuse new ones (a dead port)
+)
+
+// Proxy forwards a local listener to a target address.
+type Proxy struct {
+	ln     net.Listener
+	target string
+
+	mu    sync.Mutex
+	mode  Mode
+	conns map[net.Conn]struct{}
+	wake  chan struct{} // closed when leaving Hang
+	wg    sync.WaitGroup
+}
+
+// Start listens on 127.0.0.1 (a random port) and forwards to target.
+func Start(target string) (*Proxy, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	p := &Proxy{ln: ln, target: target, conns: map[net.Conn]struct{}{}, wake: make(chan struct{})}
+	p.wg.Add(1)
+	go p.accept()
+	return p, nil
+}
+
+// Addr is the proxy's listening address.
+func (p *Proxy) Addr() string { return p.ln.Addr().String() }
+
+// Port is the proxy's listening port.
+func (p *Proxy) Port() int { return p.ln.Addr().(*net.TCPAddr).Port }
+
+// SetMode switches behaviour; Refuse also drops every open connection.
+func (p *Proxy) SetMode(m Mode) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.mode == Hang && m != Hang {
+		close(p.wake)
+		p.wake = make(chan struct{})
+	}
+	p.mode = m
+	if m == Refuse {
+		for c := range p.conns {
+			c.Close()
+		}
+	}
+}
+
+// Close stops the proxy and drops every connection.
+func (p *Proxy) Close() {
+	p.ln.Close()
+	p.SetMode(Refuse) // also wakes pipes held by Hang
+	p.wg.Wait()
+}
+
+func (p *Proxy) accept() {
+	defer p.wg.Done()
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		p.mu.Lock()
+		refuse := p.mode == Refuse
+		if !refuse {
+			p.conns[c] = struct{}{}
+		}
+		p.mu.Unlock()
+		if refuse {
+			c.Close()
+			continue
+		}
+		p.wg.Add(1)
+		go p.serve(c)
+	}
+}
+
+func (p *Proxy) serve(c net.Conn) {
+	defer p.wg.Done()
+	defer p.forget(c)
+	up, err := net.Dial("tcp", p.target)
+	if err != nil {
+		return
+	}
+	p.mu.Lock()
+	p.conns[up] = struct{}{}
+	p.mu.Unlock()
+	defer p.forget(up)
+	done := make(chan struct{}, 2)
+	go func() { p.pipe(up, c); done <- struct{}{} }()
+	go func() { p.pipe(c, up); done <- struct{}{} }()
+	<-done
+}
+
+func (p *Proxy) forget(c net.Conn) {
+	c.Close()
+	p.mu.Lock()
+	delete(p.conns, c)
+	p.mu.Unlock()
+}
+
+// pipe copies src to dst, holding bytes back while the proxy hangs.
+func (p *Proxy) pipe(dst, src net.Conn) {
+	buf := make([]byte, 32*1024)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			for {
+				p.mu.Lock()
+				mode, wake := p.mode, p.wake
+				p.mu.Unlock()
+				if mode != Hang {
+					break
+				}
+				<-wake
+			}
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			if err != io.EOF {
+				dst.Close()
+			}
+			return
+		}
+	}
+}
