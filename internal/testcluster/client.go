@@ -1,0 +1,150 @@
+package testcluster
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"testing"
+	"time"
+)
+
+// Client is one logged-in device talking REST to one node.
+type Client struct {
+	T        testing.TB
+	Base     string
+	Token    string
+	UserID   string
+	DeviceID string
+	Handle   string
+}
+
+var httpClient = &http.Client{Timeout: 30 * time.Second}
+
+// Call does one JSON request and decodes the answer into a map.
+func Call(t testing.TB, method, url, token string, body any) (int, map[string]any) {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		raw, err := json.Marshal(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rd = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequest(method, url, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		return 0, map[string]any{"transport_error": err.Error()}
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var out map[string]any
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &out); err != nil {
+			t.Fatalf("%s %s: bad JSON %q", method, url, raw)
+		}
+	}
+	return resp.StatusCode, out
+}
+
+// Register creates a user through node and logs a device in.
+func Register(t testing.TB, node *Node, prefix string) *Client {
+	t.Helper()
+	h := fmt.Sprintf("%s_%08x", prefix, rand.Uint32())
+	if st, body := Call(t, "POST", node.URL+"/v1/auth/register", "", map[string]any{"handle": h, "password": "correct horse"}); st != 201 {
+		t.Fatalf("register: %d %v", st, body)
+	}
+	return Login(t, node, h)
+}
+
+// Login adds a device for handle on node.
+func Login(t testing.TB, node *Node, handle string) *Client {
+	t.Helper()
+	st, body := Call(t, "POST", node.URL+"/v1/auth/login", "", map[string]any{"handle": handle, "password": "correct horse", "device_name": "e2e"})
+	if st != 200 {
+		t.Fatalf("login: %d %v", st, body)
+	}
+	return &Client{T: t, Base: node.URL, Token: body["token"].(string), Handle: handle,
+		UserID: body["user"].(map[string]any)["id"].(string), DeviceID: body["device_id"].(string)}
+}
+
+// On returns the same device talking to another node.
+func (c *Client) On(node *Node) *Client {
+	d := *c
+	d.Base = node.URL
+	return &d
+}
+
+// Do calls path on the client's node.
+func (c *Client) Do(method, path string, body any) (int, map[string]any) {
+	c.T.Helper()
+	return Call(c.T, method, c.Base+path, c.Token, body)
+}
+
+// Direct opens the direct conversation with other and returns its id.
+func (c *Client) Direct(other *Client) string {
+	c.T.Helper()
+	st, body := c.Do("POST", "/v1/conversations", map[string]any{"kind": "direct", "member_ids": []string{other.UserID}})
+	if st != 200 && st != 201 {
+		c.T.Fatalf("direct: %d %v", st, body)
+	}
+	return body["conversation"].(map[string]any)["id"].(string)
+}
+
+// Send posts one message; it returns the status and the message id when acknowledged.
+func (c *Client) Send(convID, clientMsgID, text string) (int, string) {
+	c.T.Helper()
+	st, body := c.Do("POST", "/v1/conversations/"+convID+"/messages", map[string]any{"client_msg_id": clientMsgID, "body": text})
+	if st == 200 || st == 201 {
+		return st, body["message"].(map[string]any)["id"].(string)
+	}
+	return st, ""
+}
+
+// SyncEvent is one event as sync returns it.
+type SyncEvent struct {
+	ID    string
+	Type  string
+	MsgID string
+}
+
+// SyncOnce follows has_more from cursor and returns the events and the new cursor.
+func (c *Client) SyncOnce(cursor string) ([]SyncEvent, string) {
+	c.T.Helper()
+	var out []SyncEvent
+	for i := 0; i < 10_000; i++ {
+		q := "/v1/sync?limit=100"
+		if cursor != "" {
+			q += "&cursor=" + url.QueryEscape(cursor)
+		}
+		st, body := c.Do("GET", q, nil)
+		if st != 200 {
+			c.T.Fatalf("sync: %d %v", st, body)
+		}
+		for _, e := range body["events"].([]any) {
+			ev := e.(map[string]any)
+			se := SyncEvent{ID: ev["id"].(string), Type: ev["type"].(string)}
+			if data, ok := ev["data"].(map[string]any); ok {
+				se.MsgID, _ = data["id"].(string)
+			}
+			out = append(out, se)
+		}
+		cursor = body["cursor"].(string)
+		if body["has_more"] != true {
+			return out, cursor
+		}
+	}
+	c.T.Fatal("sync never ended")
+	return nil, ""
+}
