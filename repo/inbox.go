@@ -41,6 +41,10 @@ type SyncPage struct {
 	Reset   bool  // the cursor was older than inbox retention: events were lost to TTL
 }
 
+// MaxSyncBuckets bounds how many inbox partitions one sync call reads; a
+// cursor far behind moves forward over empty time in steps of this many.
+const MaxSyncBuckets = 64
+
 // Sync returns a user's inbox events after cursor, oldest first, at most limit.
 //
 // Events are read up to now (so a fresh event arrives without delay), but the
@@ -51,8 +55,7 @@ type SyncPage struct {
 func (st *Store) Sync(ctx context.Context, userID, cursor int64, limit int, safe int64, now time.Time) (SyncPage, error) {
 	bucketMs := st.layout.InboxBucket.Milliseconds()
 	var page SyncPage
-	oldest := snowflake.MinIDAt(now.Add(-st.retention.Inbox))
-	if cursor < oldest {
+	if oldest := snowflake.MinIDAt(now.Add(-st.retention.Inbox)); cursor < oldest {
 		page.Reset = cursor != 0
 		cursor = oldest
 	}
@@ -60,7 +63,9 @@ func (st *Store) Sync(ctx context.Context, userID, cursor int64, limit int, safe
 	// Read one more than asked, to know whether events below safe remain.
 	want := limit + 1
 	var got []Event
-	for b := snowflake.Bucket(cursor+1, bucketMs); b <= last && len(got) < want; b++ {
+	first := snowflake.Bucket(cursor+1, bucketMs)
+	b := first
+	for ; b <= last && len(got) < want && b < first+MaxSyncBuckets; b++ {
 		var evs []Event
 		err := st.query(ctx, cqlReadInbox, userID, b, cursor, want-len(got)).SelectRelease(&evs)
 		if err != nil {
@@ -71,17 +76,20 @@ func (st *Store) Sync(ctx context.Context, userID, cursor int64, limit int, safe
 	page.Events = got
 	if len(got) > limit {
 		page.Events = got[:limit]
+		if got[limit].ID <= safe {
+			// More committed events wait beyond this page: resume after the last one returned.
+			page.HasMore = true
+			page.Cursor = page.Events[limit-1].ID
+			return page, nil
+		}
 	}
-	page.Cursor = cursor
-	if len(got) > limit && got[limit].ID <= safe {
-		// More committed events wait beyond this page: resume after the last one returned.
-		page.HasMore = true
-		page.Cursor = page.Events[limit-1].ID
-		return page, nil
+	// Every event in (cursor, scanned] is in this page, so the cursor may move
+	// up to scanned, but never past safe.
+	scanned := int64(1<<63 - 1)
+	if b <= last && len(got) <= limit {
+		scanned = snowflake.BucketStart(b, bucketMs) - 1 // stopped at the bucket cap
 	}
-	// Every event in (cursor, safe] is in this page, so the cursor may move to safe.
-	if safe > page.Cursor {
-		page.Cursor = safe
-	}
+	page.Cursor = max(cursor, min(safe, scanned))
+	page.HasMore = scanned < safe
 	return page, nil
 }

@@ -1,0 +1,94 @@
+// Package cqltest gives tests a fresh, migrated keyspace on the real Cassandra
+// node that `make test` starts. It never skips: no node is a loud failure.
+package cqltest
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gocql/gocql"
+
+	"github.com/ringchat/ringchat/repo"
+	"github.com/ringchat/ringchat/schema"
+)
+
+// Hosts are the test node's contact points: RINGCHAT_CASSANDRA_HOSTS or 127.0.0.1:9042.
+func Hosts() []string {
+	if h := os.Getenv("RINGCHAT_CASSANDRA_HOSTS"); h != "" {
+		return strings.Split(h, ",")
+	}
+	return []string{"127.0.0.1:9042"}
+}
+
+// Config is a CassandraConfig for the test node bound to keyspace ("" for none).
+func Config(keyspace string) repo.CassandraConfig {
+	c := repo.DefaultCassandraConfig()
+	c.Hosts = Hosts()
+	c.Keyspace = keyspace
+	c.Timeout = 5 * time.Second // schema changes and a busy 2-core CI box
+	return c
+}
+
+var unsafeChars = regexp.MustCompile(`[^a-z0-9_]`)
+
+// CreateKeyspace makes a fresh keyspace named t_<prefix>_<random>, applies the
+// schema with st, and returns a session bound to it.
+func CreateKeyspace(prefix string, st schema.Settings) (*gocql.Session, string, error) {
+	prefix = unsafeChars.ReplaceAllString(strings.ToLower(prefix), "_")
+	if len(prefix) > 30 {
+		prefix = prefix[:30]
+	}
+	name := fmt.Sprintf("t_%s_%08x", prefix, rand.Uint32())
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	admin, err := repo.Connect(Config(""))
+	if err != nil {
+		return nil, "", fmt.Errorf("Cassandra not reachable at %v: run `make test` (it starts the local stack) or `make stack`: %w", Hosts(), err)
+	}
+	defer admin.Close()
+	if err := schema.CreateKeyspace(ctx, admin, name, schema.Replication{Class: "SimpleStrategy", Factor: 1}); err != nil {
+		return nil, "", err
+	}
+	s, err := repo.Connect(Config(name))
+	if err != nil {
+		return nil, "", err
+	}
+	if _, err := schema.Migrate(ctx, s, st); err != nil {
+		s.Close()
+		return nil, "", fmt.Errorf("migrate %s: %w", name, err)
+	}
+	return s, name, nil
+}
+
+// NewKeyspace is CreateKeyspace for one test: it fails the test on error and
+// closes and drops the keyspace when the test ends.
+func NewKeyspace(t testing.TB, st schema.Settings) (*gocql.Session, string) {
+	t.Helper()
+	s, name, err := CreateKeyspace(t.Name(), st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		s.Close()
+		DropKeyspace(name)
+	})
+	return s, name
+}
+
+// DropKeyspace removes a test keyspace, best effort.
+func DropKeyspace(name string) {
+	admin, err := repo.Connect(Config(""))
+	if err != nil {
+		return
+	}
+	defer admin.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_ = admin.Query("DROP KEYSPACE IF EXISTS " + name).WithContext(ctx).Exec()
+}

@@ -1,0 +1,174 @@
+package schema
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gocql/gocql"
+
+	"github.com/ringchat/ringchat/repo"
+)
+
+const (
+	cqlMigrationsTable = `CREATE TABLE IF NOT EXISTS schema_migrations (
+    version    text PRIMARY KEY,
+    checksum   text,
+    applied_at timestamp
+)`
+	cqlApplied      = `SELECT version, checksum FROM schema_migrations`
+	cqlRecord       = `INSERT INTO schema_migrations (version, checksum, applied_at) VALUES (?, ?, ?)`
+	cqlClaimSetting = `INSERT INTO ringchat_settings (name, value) VALUES (?, ?) IF NOT EXISTS`
+	cqlSetting      = `SELECT value FROM ringchat_settings WHERE name = ?`
+)
+
+// CreateKeyspace creates the keyspace if it does not exist. s need not be bound to a keyspace.
+func CreateKeyspace(ctx context.Context, s *gocql.Session, keyspace string, r Replication) error {
+	if !ValidKeyspace(keyspace) {
+		return fmt.Errorf("bad keyspace name %q: want [a-z_][a-z0-9_]{0,47}", keyspace)
+	}
+	repl, err := r.CQL()
+	if err != nil {
+		return err
+	}
+	stmt := fmt.Sprintf("CREATE KEYSPACE IF NOT EXISTS %s WITH replication = %s AND durable_writes = true", keyspace, repl)
+	if err := s.Query(stmt).WithContext(ctx).Exec(); err != nil {
+		return fmt.Errorf("create keyspace %s: %w", keyspace, err)
+	}
+	return awaitAgreement(ctx, s)
+}
+
+// applied returns version -> checksum of what the keyspace has recorded.
+func applied(ctx context.Context, s *gocql.Session) (map[string]string, error) {
+	if err := s.Query(cqlMigrationsTable).WithContext(ctx).Exec(); err != nil {
+		return nil, fmt.Errorf("create schema_migrations: %w", err)
+	}
+	out := map[string]string{}
+	iter := s.Query(cqlApplied).WithContext(ctx).Iter()
+	var v, sum string
+	for iter.Scan(&v, &sum) {
+		out[v] = sum
+	}
+	if err := iter.Close(); err != nil {
+		return nil, fmt.Errorf("read schema_migrations: %w", err)
+	}
+	return out, nil
+}
+
+// Pending lists the embedded versions the keyspace has not applied. It fails
+// when an applied version's file has changed since.
+func Pending(ctx context.Context, s *gocql.Session) ([]Version, error) {
+	versions, err := Versions()
+	if err != nil {
+		return nil, err
+	}
+	done, err := applied(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	var pending []Version
+	for _, v := range versions {
+		sum, ok := done[v.Name]
+		switch {
+		case !ok:
+			pending = append(pending, v)
+		case sum != v.Checksum:
+			return nil, fmt.Errorf("schema version %s was edited after it was applied (checksum %s, applied %s): add a new version instead", v.Name, v.Checksum[:12], sum[:min(12, len(sum))])
+		}
+	}
+	return pending, nil
+}
+
+// Migrate applies every pending version in order, then records st in
+// ringchat_settings (the first values written stick).
+func Migrate(ctx context.Context, s *gocql.Session, st Settings) ([]string, error) {
+	pending, err := Pending(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, v := range pending {
+		for i, stmt := range v.Statements {
+			if err := s.Query(stmt).WithContext(ctx).Exec(); err != nil {
+				return names, fmt.Errorf("apply %s statement %d: %w", v.Name, i+1, err)
+			}
+		}
+		if err := awaitAgreement(ctx, s); err != nil {
+			return names, err
+		}
+		if err := s.Query(cqlRecord, v.Name, v.Checksum, time.Now().UTC()).WithContext(ctx).Exec(); err != nil {
+			return names, fmt.Errorf("record %s: %w", v.Name, err)
+		}
+		names = append(names, v.Name)
+	}
+	return names, writeSettings(ctx, s, st)
+}
+
+func awaitAgreement(ctx context.Context, s *gocql.Session) error {
+	if err := s.AwaitSchemaAgreement(ctx); err != nil {
+		return fmt.Errorf("await schema agreement: %w", err)
+	}
+	return nil
+}
+
+var settingNames = []string{"message_bucket_ms", "inbox_bucket_ms"}
+
+func writeSettings(ctx context.Context, s *gocql.Session, st Settings) error {
+	want := []time.Duration{st.MessageBucket, st.InboxBucket}
+	for i, name := range settingNames {
+		if want[i] < time.Millisecond {
+			return fmt.Errorf("setting %s must be at least 1ms", name)
+		}
+		value := strconv.FormatInt(want[i].Milliseconds(), 10)
+		var gotName, got string
+		applied, err := s.Query(cqlClaimSetting, name, value).WithContext(ctx).ScanCAS(&gotName, &got)
+		if err != nil {
+			return fmt.Errorf("write setting %s: %w", name, err)
+		}
+		if !applied && got != value {
+			return fmt.Errorf("keyspace already has %s = %s; asked for %s: bucket sizes cannot change on existing data", name, got, value)
+		}
+	}
+	return nil
+}
+
+// LoadSettings reads the layout a keyspace was created with.
+func LoadSettings(ctx context.Context, s *gocql.Session) (Settings, error) {
+	var vals [2]time.Duration
+	for i, name := range settingNames {
+		var v string
+		if err := s.Query(cqlSetting, name).WithContext(ctx).Scan(&v); err != nil {
+			return Settings{}, fmt.Errorf("read setting %s (run ringchat-migrate up): %w", name, err)
+		}
+		ms, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || ms < 1 {
+			return Settings{}, fmt.Errorf("setting %s has bad value %q", name, v)
+		}
+		vals[i] = time.Duration(ms) * time.Millisecond
+	}
+	return Settings{MessageBucket: vals[0], InboxBucket: vals[1]}, nil
+}
+
+// CheckCurrent fails unless every embedded version is applied: chatd refuses
+// to serve an out-of-date keyspace, and the message says how to migrate.
+func CheckCurrent(ctx context.Context, s *gocql.Session) error {
+	pending, err := Pending(ctx, s)
+	if err != nil {
+		return &repo.Error{Code: repo.CodeUnavailable, Message: "cannot read schema versions", Cause: err}
+	}
+	if len(pending) == 0 {
+		return nil
+	}
+	names := make([]string, len(pending))
+	for i, v := range pending {
+		names[i] = v.Name
+	}
+	ks := s.Query("SELECT 1 FROM system.local").Keyspace()
+	if ks == "" {
+		ks = "ringchat"
+	}
+	return repo.Errorf(repo.CodeUnavailable, "keyspace %s has pending schema versions [%s]; run: ringchat-migrate up --keyspace %s",
+		ks, strings.Join(names, " "), ks)
+}
