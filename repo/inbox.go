@@ -59,7 +59,7 @@ func (st *Store) Sync(ctx context.Context, userID, cursor int64, limit int, safe
 		page.Reset = cursor != 0
 		cursor = oldest
 	}
-	last := snowflake.Bucket(snowflake.MinIDAt(now.Add(time.Minute)), bucketMs) // clock skew allowance
+	last := snowflake.Bucket(snowflake.MinIDAt(now.Add(ClockSkew)), bucketMs)
 	// Read one more than asked, to know whether events below safe remain.
 	want := limit + 1
 	var got []Event

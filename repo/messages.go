@@ -114,7 +114,7 @@ func (st *Store) HistoryAfter(ctx context.Context, convID, after int64, limit in
 	if after < convID {
 		after = convID
 	}
-	last := snowflake.Bucket(snowflake.MinIDAt(now.Add(time.Minute)), bucketMs) // allow for clock skew
+	last := snowflake.Bucket(snowflake.MinIDAt(now.Add(ClockSkew)), bucketMs)
 	b := snowflake.Bucket(after+1, bucketMs)
 	page := HistoryPage{Next: after}
 	empty := 0

@@ -15,6 +15,11 @@ type Layout struct {
 	InboxBucket   time.Duration // window of inbox_by_user partitions
 }
 
+// ClockSkew is how far ahead of this node another chatd's clock may run. Reads
+// that go "up to now" look this far past now. It is part of the sync-lag
+// budget: sync-lag > send-deadline + ClockSkew (docs/sync.md).
+const ClockSkew = 2 * time.Second
+
 // Retention holds the TTLs the stores write with.
 type Retention struct {
 	Session time.Duration // bearer token lifetime

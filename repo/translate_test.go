@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"syscall"
 	"testing"
 
 	"github.com/gocql/gocql"
@@ -21,6 +23,8 @@ func TestTranslate(t *testing.T) {
 		{gocql.ErrTimeoutNoResponse, CodeUnavailable},
 		{&gocql.RequestErrWriteTimeout{}, CodeUnavailable},
 		{&gocql.RequestErrUnavailable{}, CodeUnavailable},
+		{io.EOF, CodeUnavailable},
+		{fmt.Errorf("dial: %w", syscall.ECONNREFUSED), CodeUnavailable},
 		{errors.New("something else"), CodeInternal},
 		{Errorf(CodeConflict, "kept"), CodeConflict},
 	}

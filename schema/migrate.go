@@ -118,8 +118,9 @@ var settingNames = []string{"message_bucket_ms", "inbox_bucket_ms"}
 func writeSettings(ctx context.Context, s *gocql.Session, st Settings) error {
 	want := []time.Duration{st.MessageBucket, st.InboxBucket}
 	for i, name := range settingNames {
-		if want[i] < time.Millisecond {
-			return fmt.Errorf("setting %s must be at least 1ms", name)
+		if want[i] < 100*time.Millisecond {
+			// Smaller windows would overflow the int bucket column within years.
+			return fmt.Errorf("setting %s must be at least 100ms", name)
 		}
 		value := strconv.FormatInt(want[i].Milliseconds(), 10)
 		var gotName, got string

@@ -41,12 +41,15 @@ func MinIDAt(t time.Time) int64 {
 	return ms << timeShift
 }
 
-// Bucket is the time window an id falls in, for windows of bucketMs milliseconds.
+// Bucket is the time window an id falls in, for windows of bucketMs
+// milliseconds counted from Epoch: (id >> 22) / bucketMs. Counting from
+// Epoch rather than 1970 keeps buckets in a CQL int for decades, even for the
+// sub-second buckets tests use.
 func Bucket(id int64, bucketMs int64) int32 {
-	return int32(((id >> timeShift) + Epoch) / bucketMs)
+	return int32((id >> timeShift) / bucketMs)
 }
 
 // BucketStart is the smallest id of bucket b.
 func BucketStart(b int32, bucketMs int64) int64 {
-	return MinIDAt(time.UnixMilli(int64(b) * bucketMs))
+	return (int64(b) * bucketMs) << timeShift
 }

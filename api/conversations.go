@@ -1,0 +1,83 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/ringchat/ringchat/repo"
+)
+
+type createConversationRequest struct {
+	Kind      string   `json:"kind"`
+	MemberIDs []string `json:"member_ids"`
+	Name      string   `json:"name"`
+}
+
+func (s *Server) createConversation(c echo.Context) error {
+	var req createConversationRequest
+	if err := bindJSON(c, &req); err != nil {
+		return err
+	}
+	me := session(c).UserID
+	switch req.Kind {
+	case repo.KindDirect:
+	case repo.KindGroup:
+		return invalid("group conversations are not available yet")
+	default:
+		return invalid("kind must be \"direct\" or \"group\"")
+	}
+	if len(req.MemberIDs) != 1 {
+		return invalid("a direct conversation has exactly one other member in member_ids")
+	}
+	other, err := parseID("member_ids[0]", req.MemberIDs[0])
+	if err != nil {
+		return err
+	}
+	if other == me {
+		return invalid("a direct conversation needs another user")
+	}
+	ctx := c.Request().Context()
+	if _, err := s.store.GetUser(ctx, other); err != nil {
+		if repo.IsCode(err, repo.CodeNotFound) {
+			return repo.Errorf(repo.CodeNotFound, "user %d not found", other)
+		}
+		return err
+	}
+	conv, created, err := s.store.GetOrCreateDirect(ctx, me, other, s.ids.Next())
+	if err != nil {
+		return err
+	}
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+	}
+	return c.JSON(status, map[string]any{"conversation": conversationOut(conv, 2, repo.RoleMember)})
+}
+
+func conversationOut(conv repo.Conversation, members int, role string) conversationJSON {
+	return conversationJSON{ID: idStr(conv.ID), Kind: conv.Kind, Name: conv.Name,
+		PhotoMediaID: optID(conv.PhotoMediaID), Announcement: conv.Announcement,
+		CreatedAt: conv.CreatedAt.UTC(), MemberCount: members, MyRole: role}
+}
+
+func (s *Server) getConversation(c echo.Context) error {
+	convID, err := parseID("conversation id", c.Param("conv_id"))
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	me, err := s.store.Authorize(ctx, convID, session(c).UserID)
+	if err != nil {
+		return err
+	}
+	conv, err := s.store.GetConversation(ctx, convID)
+	if err != nil {
+		return err
+	}
+	members, err := s.store.ListMembers(ctx, convID)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"conversation": conversationOut(conv, len(members), me.Role)})
+}

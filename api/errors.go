@@ -1,0 +1,98 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/ringchat/ringchat/repo"
+)
+
+// statusOf is the one place that maps error codes to HTTP statuses.
+var statusOf = map[repo.Code]int{
+	repo.CodeInvalidArgument:  http.StatusBadRequest,
+	repo.CodeUnauthenticated:  http.StatusUnauthorized,
+	repo.CodePermissionDenied: http.StatusForbidden,
+	repo.CodeNotFound:         http.StatusNotFound,
+	repo.CodeConflict:         http.StatusConflict,
+	repo.CodeTooLarge:         http.StatusRequestEntityTooLarge,
+	repo.CodeRateLimited:      http.StatusTooManyRequests,
+	repo.CodeUnavailable:      http.StatusServiceUnavailable,
+	repo.CodeInternal:         http.StatusInternalServerError,
+}
+
+// codeOfStatus maps Echo's own errors (unknown route, wrong method, body too large).
+var codeOfStatus = map[int]repo.Code{
+	http.StatusBadRequest:            repo.CodeInvalidArgument,
+	http.StatusUnauthorized:          repo.CodeUnauthenticated,
+	http.StatusForbidden:             repo.CodePermissionDenied,
+	http.StatusNotFound:              repo.CodeNotFound,
+	http.StatusMethodNotAllowed:      repo.CodeNotFound,
+	http.StatusRequestEntityTooLarge: repo.CodeTooLarge,
+	http.StatusUnsupportedMediaType:  repo.CodeInvalidArgument,
+	http.StatusTooManyRequests:       repo.CodeRateLimited,
+	http.StatusServiceUnavailable:    repo.CodeUnavailable,
+}
+
+type errorBody struct {
+	Error errorDetail `json:"error"`
+}
+
+type errorDetail struct {
+	Code    repo.Code `json:"code"`
+	Message string    `json:"message"`
+}
+
+// retryAfterSeconds is what 503 and 429 answers tell clients to wait.
+const retryAfterSeconds = 1
+
+// classify turns any error into a code, a client-safe message and a status.
+func classify(err error) (repo.Code, string, int) {
+	var he *echo.HTTPError
+	if errors.As(err, &he) {
+		code, ok := codeOfStatus[he.Code]
+		if !ok {
+			code = repo.CodeInternal
+		}
+		msg := http.StatusText(he.Code)
+		if s, ok := he.Message.(string); ok && he.Code < 500 {
+			msg = s
+		}
+		return code, msg, statusOf[code]
+	}
+	code := repo.ErrorCode(err)
+	status, ok := statusOf[code]
+	if !ok {
+		code, status = repo.CodeInternal, http.StatusInternalServerError
+	}
+	return code, repo.ErrorMessage(err), status
+}
+
+// errorHandler is Echo's HTTPErrorHandler: every error response goes through here.
+func (s *Server) errorHandler(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	code, msg, status := classify(err)
+	if status >= 500 {
+		s.log.Error("request failed", "method", c.Request().Method, "path", c.Path(), "code", code, "err", err)
+	}
+	if status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests {
+		c.Response().Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds))
+	}
+	if c.Request().Method == http.MethodHead {
+		_ = c.NoContent(status)
+		return
+	}
+	_ = c.JSON(status, errorBody{Error: errorDetail{Code: code, Message: msg}})
+}
+
+func invalid(format string, args ...any) error {
+	return repo.Errorf(repo.CodeInvalidArgument, format, args...)
+}
+
+func tooLarge(format string, args ...any) error {
+	return repo.Errorf(repo.CodeTooLarge, format, args...)
+}

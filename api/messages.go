@@ -1,0 +1,105 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/ringchat/ringchat/repo"
+	"github.com/ringchat/ringchat/snowflake"
+)
+
+func (s *Server) sendMessage(c echo.Context) error {
+	convID, err := parseID("conversation id", c.Param("conv_id"))
+	if err != nil {
+		return err
+	}
+	var req sendRequest
+	if err := bindJSON(c, &req); err != nil {
+		return err
+	}
+	msg, created, err := s.send(c.Request().Context(), session(c), convID, req)
+	if err != nil {
+		return err
+	}
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+	}
+	return c.JSON(status, map[string]any{"message": messageOut(msg)})
+}
+
+type historyResponse struct {
+	Messages   []messageJSON `json:"messages"`
+	NextCursor string        `json:"next_cursor,omitempty"`
+}
+
+// listMessages pages history: newest first from before= (or now), or oldest
+// first from after=. cursor= continues either; a cursor remembers its direction.
+func (s *Server) listMessages(c echo.Context) error {
+	convID, err := parseID("conversation id", c.Param("conv_id"))
+	if err != nil {
+		return err
+	}
+	limit, err := s.cfg.Limits.pageSize(c.QueryParam("limit"))
+	if err != nil {
+		return err
+	}
+	before, after, err := historyPosition(c)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	if _, err := s.store.Authorize(ctx, convID, session(c).UserID); err != nil {
+		return err
+	}
+	var page repo.HistoryPage
+	kind := "before"
+	if after > 0 {
+		kind = "after"
+		page, err = s.store.HistoryAfter(ctx, convID, after, limit, s.now())
+	} else {
+		if before == 0 {
+			// From now, allowing for writers whose clocks run a little ahead.
+			before = snowflake.MinIDAt(s.now().Add(repo.ClockSkew))
+		}
+		page, err = s.store.HistoryBefore(ctx, convID, before, limit)
+	}
+	if err != nil {
+		return err
+	}
+	resp := historyResponse{Messages: make([]messageJSON, 0, len(page.Messages))}
+	for _, m := range page.Messages {
+		resp.Messages = append(resp.Messages, messageOut(m))
+	}
+	if page.More {
+		resp.NextCursor = encodeCursor(kind, page.Next)
+	}
+	return c.JSON(http.StatusOK, resp)
+}
+
+// historyPosition reads before=, after= (message ids) or cursor= (opaque).
+func historyPosition(c echo.Context) (before, after int64, err error) {
+	b, a, cur := c.QueryParam("before"), c.QueryParam("after"), c.QueryParam("cursor")
+	set := 0
+	for _, v := range []string{b, a, cur} {
+		if v != "" {
+			set++
+		}
+	}
+	if set > 1 {
+		return 0, 0, invalid("give at most one of before, after and cursor")
+	}
+	switch {
+	case b != "":
+		before, err = parseID("before", b)
+	case a != "":
+		after, err = parseID("after", a)
+	case cur != "":
+		if before, err = decodeCursor("before", cur); err != nil {
+			before = 0
+			after, err = decodeCursor("after", cur)
+		}
+	}
+	return before, after, err
+}

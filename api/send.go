@@ -1,0 +1,127 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/ringchat/ringchat/repo"
+	"github.com/ringchat/ringchat/snowflake"
+)
+
+// sendRequest is the body of POST .../messages and of the message.send frame.
+type sendRequest struct {
+	ConversationID string   `json:"conversation_id"` // frames only; REST takes it from the path
+	ClientMsgID    string   `json:"client_msg_id"`
+	Body           string   `json:"body"`
+	MediaIDs       []string `json:"media_ids"`
+	ReplyTo        string   `json:"reply_to"`
+}
+
+// send stores a message and its inbox events, then pushes it to connected
+// devices. It returns created=false for a retry of an earlier send (same
+// client_msg_id), with the earlier message.
+//
+// Acknowledged means durable: it returns success only after the message row
+// and every member's inbox row are written at the configured consistency,
+// within SendDeadline of the id's creation (docs/sync.md says why).
+func (s *Server) send(ctx context.Context, sess repo.Session, convID int64, req sendRequest) (repo.Message, bool, error) {
+	if err := validateClientMsgID(req.ClientMsgID); err != nil {
+		return repo.Message{}, false, err
+	}
+	if err := s.cfg.Limits.validateBody(req.Body); err != nil {
+		return repo.Message{}, false, err
+	}
+	if len(req.MediaIDs) > 0 {
+		return repo.Message{}, false, invalid("media_ids: media uploads are not available yet")
+	}
+	var replyTo int64
+	if req.ReplyTo != "" {
+		id, err := parseID("reply_to", req.ReplyTo)
+		if err != nil {
+			return repo.Message{}, false, err
+		}
+		replyTo = id
+	}
+	members, err := s.store.ListMembers(ctx, convID)
+	if err != nil {
+		return repo.Message{}, false, err
+	}
+	recipients, err := authorizeSend(s, ctx, convID, sess.UserID, members)
+	if err != nil {
+		return repo.Message{}, false, err
+	}
+
+	msgID := s.ids.Next()
+	if s.cfg.DebugSendDelay > 0 {
+		time.Sleep(s.cfg.DebugSendDelay)
+	}
+	deadline := snowflake.Time(msgID).Add(s.cfg.SendDeadline)
+	sctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+
+	claim, err := s.store.ClaimSend(sctx, sess.UserID, req.ClientMsgID, convID, msgID)
+	if err != nil {
+		return repo.Message{}, false, err
+	}
+	if claim.ConvID != convID {
+		return repo.Message{}, false, repo.Errorf(repo.CodeConflict, "client_msg_id was already used in another conversation")
+	}
+	msg := repo.Message{ID: claim.MsgID, ConvID: convID, SenderID: sess.UserID, ClientMsgID: req.ClientMsgID,
+		Body: req.Body, ReplyTo: replyTo, CreatedAt: snowflake.Time(claim.MsgID)}
+	eventID := claim.MsgID
+	if !claim.Won {
+		// A retry. The first attempt may have died half-way, so write everything again:
+		// the message row is rewritten as stored (same key, same cells), and the inbox
+		// event gets a fresh id so a device whose sync cursor has passed the old id
+		// still gets it. Devices that already had it drop the repeat by message id.
+		if stored, err := s.store.GetMessage(sctx, convID, claim.MsgID); err == nil {
+			msg = stored
+		} else if !repo.IsCode(err, repo.CodeNotFound) {
+			return repo.Message{}, false, err
+		}
+		eventID = s.ids.Next()
+		cancel()
+		sctx, cancel = context.WithDeadline(ctx, snowflake.Time(eventID).Add(s.cfg.SendDeadline))
+		defer cancel()
+	}
+	if err := s.store.PutMessage(sctx, msg); err != nil {
+		return repo.Message{}, false, err
+	}
+	payload, err := json.Marshal(messageOut(msg))
+	if err != nil {
+		return repo.Message{}, false, err
+	}
+	ev := repo.Event{ID: eventID, Kind: repo.EventMessageNew, ConvID: convID, MsgID: msg.ID, Payload: string(payload)}
+	if err := s.store.AppendEvent(sctx, recipients, ev); err != nil {
+		return repo.Message{}, false, err
+	}
+	if time.Now().After(snowflake.Time(eventID).Add(s.cfg.SendDeadline)) {
+		// Too late for the sync invariant: do not acknowledge; the retry re-appends with a fresh id.
+		return repo.Message{}, false, repo.Errorf(repo.CodeUnavailable, "send took too long, retry with the same client_msg_id")
+	}
+	s.hub.Deliver(recipients, encodePush(ev))
+	return msg, claim.Won, nil
+}
+
+// authorizeSend checks the sender is a member and returns every member's id.
+func authorizeSend(s *Server, ctx context.Context, convID, sender int64, members []repo.Member) ([]int64, error) {
+	ids := make([]int64, 0, len(members))
+	isMember := false
+	for _, m := range members {
+		ids = append(ids, m.UserID)
+		isMember = isMember || m.UserID == sender
+	}
+	if isMember {
+		return ids, nil
+	}
+	if len(members) == 0 {
+		if _, err := s.store.GetConversation(ctx, convID); err != nil {
+			if repo.IsCode(err, repo.CodeNotFound) {
+				return nil, repo.Errorf(repo.CodeNotFound, "conversation not found")
+			}
+			return nil, err
+		}
+	}
+	return nil, repo.Errorf(repo.CodePermissionDenied, "not a member of this conversation")
+}

@@ -1,0 +1,112 @@
+// Package api serves ringchat's public REST and WebSocket API with Echo.
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	"github.com/ringchat/ringchat/repo"
+)
+
+// Config holds the API's behaviour knobs; zero values take the defaults.
+type Config struct {
+	Limits         Limits
+	Argon2         Argon2Params
+	RequestTimeout time.Duration // bound on one request's storage work
+	// SendDeadline bounds a send from id creation to the last inbox row; a send
+	// that overruns is not acknowledged (the client retries).
+	SendDeadline time.Duration
+	// SyncLag is how far behind now the sync cursor stays: it must exceed
+	// SendDeadline plus the clock skew between chatd nodes (docs/sync.md).
+	SyncLag time.Duration
+	// DebugSendDelay pauses every send between making its id and writing it.
+	// Testing only: it simulates a slow writer to prove sync never skips.
+	DebugSendDelay time.Duration
+}
+
+// DefaultConfig returns the documented defaults.
+func DefaultConfig() Config {
+	return Config{
+		Limits:         DefaultLimits(),
+		Argon2:         DefaultArgon2,
+		RequestTimeout: 5 * time.Second,
+		SendDeadline:   3 * time.Second,
+		SyncLag:        5 * time.Second,
+	}
+}
+
+// IDs makes Snowflake ids.
+type IDs interface{ Next() int64 }
+
+// Server is one chatd node's HTTP surface.
+type Server struct {
+	cfg   Config
+	store *repo.Store
+	ids   IDs
+	hub   Hub
+	log   *slog.Logger
+	echo  *echo.Echo
+	now   func() time.Time
+}
+
+// New builds the server and its routes.
+func New(cfg Config, store *repo.Store, ids IDs, hub Hub, log *slog.Logger) *Server {
+	s := &Server{cfg: cfg, store: store, ids: ids, hub: hub, log: log, now: func() time.Time { return time.Now().UTC() }}
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = s.errorHandler
+	e.Use(middleware.Recover())
+	e.Use(middleware.BodyLimit(cfg.Limits.BodyBytes))
+	e.Use(s.timeout)
+	s.echo = e
+	s.routes()
+	return s
+}
+
+// Handler is the server as an http.Handler.
+func (s *Server) Handler() http.Handler { return s.echo }
+
+// Echo exposes the router (for route listings in tests and docs checks).
+func (s *Server) Echo() *echo.Echo { return s.echo }
+
+func (s *Server) routes() {
+	v1 := s.echo.Group("/v1")
+	v1.GET("/openapi.yaml", s.openAPI)
+	v1.POST("/auth/register", s.register)
+	v1.POST("/auth/login", s.login)
+
+	a := v1.Group("", s.authenticate)
+	a.POST("/auth/logout", s.logout)
+	a.GET("/me", s.getMe)
+	a.PATCH("/me", s.patchMe)
+	a.GET("/me/devices", s.listDevices)
+	a.DELETE("/me/devices/:device_id", s.revokeDevice)
+	a.GET("/users/:user_id", s.getUser)
+	a.GET("/users", s.findUser)
+	a.POST("/conversations", s.createConversation)
+	a.GET("/conversations/:conv_id", s.getConversation)
+	a.POST("/conversations/:conv_id/messages", s.sendMessage)
+	a.GET("/conversations/:conv_id/messages", s.listMessages)
+	a.GET("/sync", s.sync)
+	a.POST("/ws/tickets", s.createTicket)
+	// The socket authenticates itself (header or ticket), so it sits outside the group.
+	v1.GET("/ws", s.serveWS)
+}
+
+// timeout bounds every request's storage work; the socket is exempt (it lives long).
+func (s *Server) timeout(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if c.Request().URL.Path == "/v1/ws" {
+			return next(c)
+		}
+		ctx, cancel := context.WithTimeout(c.Request().Context(), s.cfg.RequestTimeout)
+		defer cancel()
+		c.SetRequest(c.Request().WithContext(ctx))
+		return next(c)
+	}
+}

@@ -1,0 +1,126 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/ringchat/ringchat/repo"
+)
+
+func (s *Server) getMe(c echo.Context) error {
+	u, err := s.store.GetUser(c.Request().Context(), session(c).UserID)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"user": privateUser(u)})
+}
+
+type patchMeRequest struct {
+	DisplayName   *string `json:"display_name"`
+	Phone         *string `json:"phone"`
+	AvatarMediaID *string `json:"avatar_media_id"`
+}
+
+func (s *Server) patchMe(c echo.Context) error {
+	var req patchMeRequest
+	if err := bindJSON(c, &req); err != nil {
+		return err
+	}
+	var upd repo.ProfileUpdate
+	if req.DisplayName != nil {
+		if err := validateText("display_name", *req.DisplayName, 1, 64); err != nil {
+			return err
+		}
+		upd.DisplayName = req.DisplayName
+	}
+	if req.Phone != nil {
+		if err := validatePhone(*req.Phone); err != nil {
+			return err
+		}
+		upd.Phone = req.Phone
+	}
+	if req.AvatarMediaID != nil {
+		// Media ownership is checked once media exists (media issue); until then any id is refused.
+		return invalid("avatar_media_id: media uploads are not available yet")
+	}
+	ctx := c.Request().Context()
+	uid := session(c).UserID
+	if err := s.store.UpdateProfile(ctx, uid, upd, s.now()); err != nil {
+		return err
+	}
+	u, err := s.store.GetUser(ctx, uid)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"user": privateUser(u)})
+}
+
+func validatePhone(p string) error {
+	if p == "" {
+		return nil
+	}
+	if len(p) > 20 || p[0] != '+' {
+		return invalid("phone must be in E.164 form, like +15551234567")
+	}
+	for _, r := range p[1:] {
+		if r < '0' || r > '9' {
+			return invalid("phone must be in E.164 form, like +15551234567")
+		}
+	}
+	return nil
+}
+
+func (s *Server) getUser(c echo.Context) error {
+	id, err := parseID("user_id", c.Param("user_id"))
+	if err != nil {
+		return err
+	}
+	u, err := s.store.GetUser(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"user": publicUser(u)})
+}
+
+func (s *Server) findUser(c echo.Context) error {
+	h := c.QueryParam("handle")
+	if err := validateHandle(h); err != nil {
+		return err
+	}
+	u, err := s.store.GetUserByHandle(c.Request().Context(), h)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"user": publicUser(u)})
+}
+
+func (s *Server) listDevices(c echo.Context) error {
+	sess := session(c)
+	ds, err := s.store.ListDevices(c.Request().Context(), sess.UserID)
+	if err != nil {
+		return err
+	}
+	out := make([]deviceJSON, 0, len(ds))
+	for _, d := range ds {
+		out = append(out, deviceJSON{ID: idStr(d.ID), Name: d.Name, CreatedAt: d.CreatedAt.UTC(),
+			LastSeen: d.LastSeen.UTC(), Current: d.ID == sess.DeviceID})
+	}
+	return c.JSON(http.StatusOK, map[string]any{"devices": out})
+}
+
+// closeRevoked is the WebSocket close code for a revoked device (policy violation).
+const closeRevoked = 1008
+
+func (s *Server) revokeDevice(c echo.Context) error {
+	id, err := parseID("device_id", c.Param("device_id"))
+	if err != nil {
+		return err
+	}
+	uid := session(c).UserID
+	if err := s.store.RevokeDevice(c.Request().Context(), uid, id); err != nil {
+		return err
+	}
+	s.hub.CloseDevice(uid, id, closeRevoked, "device revoked")
+	return c.NoContent(http.StatusNoContent)
+}

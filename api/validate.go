@@ -1,0 +1,90 @@
+package api
+
+import (
+	"regexp"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// Limits are the bounds on client input (ARCHITECTURE.md guarantee 5).
+type Limits struct {
+	MessageBytes int // default 4 KiB
+	MessageChars int // default 1,000
+	PageSize     int // default page; MaxPageSize is the cap
+	MaxPageSize  int
+	BodyBytes    string // Echo body limit, e.g. "64K"
+}
+
+// DefaultLimits are the documented defaults.
+func DefaultLimits() Limits {
+	return Limits{MessageBytes: 4096, MessageChars: 1000, PageSize: 50, MaxPageSize: 100, BodyBytes: "64K"}
+}
+
+var handleRE = regexp.MustCompile(`^[a-z0-9_.]{3,32}$`)
+
+func validateHandle(h string) error {
+	if !handleRE.MatchString(strings.ToLower(h)) {
+		return invalid("handle must be 3-32 characters of a-z, 0-9, _ and .")
+	}
+	return nil
+}
+
+func validatePassword(p string) error {
+	if utf8.RuneCountInString(p) < 8 {
+		return invalid("password must be at least 8 characters")
+	}
+	if len(p) > 1024 {
+		return invalid("password must be at most 1024 bytes")
+	}
+	return nil
+}
+
+// validateText checks a free-text field: valid UTF-8, no more than maxChars characters.
+func validateText(field, s string, minChars, maxChars int) error {
+	if !utf8.ValidString(s) {
+		return invalid("%s is not valid UTF-8", field)
+	}
+	n := utf8.RuneCountInString(strings.TrimSpace(s))
+	if n < minChars {
+		return invalid("%s must not be empty", field)
+	}
+	if utf8.RuneCountInString(s) > maxChars {
+		return invalid("%s must be at most %d characters", field, maxChars)
+	}
+	return nil
+}
+
+func (l Limits) validateBody(body string) error {
+	if len(body) > l.MessageBytes {
+		return tooLarge("body is %d bytes; the limit is %d", len(body), l.MessageBytes)
+	}
+	return validateText("body", body, 1, l.MessageChars)
+}
+
+func validateClientMsgID(id string) error {
+	if id == "" || len(id) > 64 || !utf8.ValidString(id) {
+		return invalid("client_msg_id must be 1-64 bytes")
+	}
+	return nil
+}
+
+// parseID reads a Snowflake id sent as a decimal string.
+func parseID(field, s string) (int64, error) {
+	id, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || id <= 0 {
+		return 0, invalid("%s must be a positive integer id in a string", field)
+	}
+	return id, nil
+}
+
+func (l Limits) pageSize(s string) (int, error) {
+	if s == "" {
+		return l.PageSize, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > l.MaxPageSize {
+		return 0, invalid("limit must be between 1 and %d", l.MaxPageSize)
+	}
+	return n, nil
+}

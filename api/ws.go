@@ -1,0 +1,88 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"unicode/utf8"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/ringchat/ringchat/api/ws"
+	"github.com/ringchat/ringchat/repo"
+)
+
+// Hub is what the API needs from the WebSocket layer (api/ws.Hub on one node;
+// cross-node routing wraps it later).
+type Hub interface {
+	Serve(w http.ResponseWriter, r *http.Request, id ws.Identity, h ws.Handler) error
+	Deliver(userIDs []int64, frame []byte) int
+	CloseDevice(userID, deviceID int64, code int, reason string)
+}
+
+// serveWS authenticates the socket by bearer header or single-use ticket, then
+// hands it to the hub until it closes.
+func (s *Server) serveWS(c echo.Context) error {
+	r := c.Request()
+	var sess repo.Session
+	var err error
+	if t := c.QueryParam("ticket"); t != "" {
+		sess, err = s.store.ConsumeTicket(r.Context(), tokenHash(t))
+	} else {
+		sess, err = s.sessionOf(r)
+	}
+	if err != nil {
+		return err
+	}
+	id := ws.Identity{UserID: sess.UserID, DeviceID: sess.DeviceID}
+	if err := s.hub.Serve(c.Response(), r, id, frameHandler{s: s, sess: sess}); err != nil {
+		s.log.Debug("websocket ended", "user", sess.UserID, "device", sess.DeviceID, "err", err)
+	}
+	return nil
+}
+
+// frameHandler answers one connection's client frames.
+type frameHandler struct {
+	s    *Server
+	sess repo.Session
+}
+
+func (h frameHandler) HandleFrame(ctx context.Context, c *ws.Client, f ws.Frame) {
+	switch f.Type {
+	case "message.send":
+		h.messageSend(ctx, c, f)
+	default:
+		c.ReplyError(f.Ref, string(repo.CodeInvalidArgument), "unknown frame type "+quote(f.Type))
+	}
+}
+
+func (h frameHandler) messageSend(ctx context.Context, c *ws.Client, f ws.Frame) {
+	var req sendRequest
+	// gorilla does not check that text frames are UTF-8; encoding/json would
+	// silently replace bad bytes, so refuse them here as the REST path does.
+	if !utf8.Valid(f.Data) {
+		c.ReplyError(f.Ref, string(repo.CodeInvalidArgument), "frame is not valid UTF-8")
+		return
+	}
+	if err := json.Unmarshal(f.Data, &req); err != nil {
+		c.ReplyError(f.Ref, string(repo.CodeInvalidArgument), "malformed message.send data")
+		return
+	}
+	convID, err := parseID("conversation_id", req.ConversationID)
+	if err == nil {
+		ctx, cancel := context.WithTimeout(ctx, h.s.cfg.RequestTimeout)
+		defer cancel()
+		var msg repo.Message
+		if msg, _, err = h.s.send(ctx, h.sess, convID, req); err == nil {
+			c.Reply(f.Ref, "ack", map[string]any{"message": messageOut(msg)})
+			return
+		}
+	}
+	code, message, _ := classify(err)
+	c.ReplyError(f.Ref, string(code), message)
+}
+
+func quote(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
