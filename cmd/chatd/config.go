@@ -1,0 +1,121 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ringchat/ringchat/api"
+	"github.com/ringchat/ringchat/api/ws"
+	"github.com/ringchat/ringchat/repo"
+)
+
+// config is everything chatd reads from flags and RINGCHAT_* variables. Each
+// flag's default comes from its variable, so a flag beats the environment.
+// README's configuration table lists them all; keep the two in step.
+type config struct {
+	Listen    string
+	LogLevel  string
+	LogFormat string
+	Cassandra repo.CassandraConfig
+	Retention repo.Retention
+	API       api.Config
+	WS        ws.Config
+	LeaseTTL  time.Duration
+	Shutdown  time.Duration
+}
+
+func parseConfig(args []string) (config, error) {
+	c := config{Cassandra: repo.DefaultCassandraConfig(), Retention: repo.DefaultRetention(), API: api.DefaultConfig()}
+	fs := flag.NewFlagSet("chatd", flag.ContinueOnError)
+	fe := &flagEnv{fs: fs}
+	str, dur, num := fe.str, fe.dur, fe.num
+	var hosts string
+	str(&c.Listen, "listen", "127.0.0.1:8080", "address the public HTTP/WebSocket API listens on")
+	str(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	str(&c.LogFormat, "log-format", "text", "text or json")
+	str(&hosts, "cassandra-hosts", "127.0.0.1:9042", "comma-separated Cassandra/Scylla contact points (host or host:port)")
+	str(&c.Cassandra.Keyspace, "keyspace", "ringchat", "keyspace (created by ringchat-migrate)")
+	str(&c.Cassandra.Consistency, "consistency", "LOCAL_QUORUM", "consistency level of reads and writes")
+	str(&c.Cassandra.SerialConsistency, "serial-consistency", "LOCAL_SERIAL", "consistency of lightweight transactions (LOCAL_SERIAL or SERIAL)")
+	str(&c.Cassandra.LocalDC, "local-dc", "", "data centre to prefer (multi-DC rings)")
+	str(&c.Cassandra.Username, "cassandra-username", "", "PasswordAuthenticator user")
+	str(&c.Cassandra.Password, "cassandra-password", "", "PasswordAuthenticator password")
+	dur(&c.Cassandra.Timeout, "cassandra-timeout", 2*time.Second, "per-query timeout")
+	dur(&c.API.RequestTimeout, "request-timeout", 5*time.Second, "bound on one request's storage work")
+	dur(&c.API.SendDeadline, "send-deadline", 3*time.Second, "a send not fully written this long after its id was made is not acknowledged")
+	dur(&c.API.SyncLag, "sync-lag", 5*time.Second, "how far behind now sync cursors stay; must exceed send-deadline plus clock skew")
+	num(&c.API.Limits.MessageBytes, "message-max-bytes", 4096, "largest message body in bytes")
+	num(&c.API.Limits.MessageChars, "message-max-chars", 1000, "largest message body in characters")
+	str(&c.API.Limits.BodyBytes, "max-request-body", "64K", "largest request body")
+	dur(&c.Retention.Session, "session-ttl", 30*24*time.Hour, "bearer token lifetime")
+	dur(&c.Retention.Inbox, "inbox-retention", 30*24*time.Hour, "how far back sync reaches (inbox row TTL)")
+	dur(&c.Retention.Dedupe, "dedupe-ttl", 24*time.Hour, "how long a client_msg_id stays idempotent")
+	num(&c.WS.SendQueue, "ws-send-queue", 256, "frames queued per WebSocket before it is dropped as slow")
+	dur(&c.WS.PingInterval, "ws-ping-interval", 25*time.Second, "WebSocket ping interval")
+	dur(&c.WS.PongTimeout, "ws-pong-timeout", 60*time.Second, "close a WebSocket silent this long")
+	dur(&c.API.DebugSendDelay, "debug-send-delay", 0, "testing only: pause each send between making its id and writing it")
+	dur(&c.LeaseTTL, "node-lease-ttl", 30*time.Second, "Snowflake node-id lease TTL")
+	dur(&c.Shutdown, "shutdown-timeout", 15*time.Second, "bound on graceful shutdown")
+	if err := errors.Join(fe.errs...); err != nil {
+		return config{}, err
+	}
+	if err := fs.Parse(args); err != nil {
+		return config{}, err
+	}
+	c.Cassandra.Hosts = strings.Split(hosts, ",")
+	if c.API.SyncLag <= c.API.SendDeadline {
+		return config{}, fmt.Errorf("sync-lag (%s) must exceed send-deadline (%s)", c.API.SyncLag, c.API.SendDeadline)
+	}
+	return c, nil
+}
+
+func envName(flagName string) string {
+	return "RINGCHAT_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// flagEnv defines flags whose defaults come from RINGCHAT_* variables; a
+// variable that does not parse is an error, never silently ignored.
+type flagEnv struct {
+	fs   *flag.FlagSet
+	errs []error
+}
+
+func (f *flagEnv) env(name string) (string, bool) { return os.LookupEnv(envName(name)) }
+
+func (f *flagEnv) bad(name, v string, err error) {
+	f.errs = append(f.errs, fmt.Errorf("%s=%q: %w", envName(name), v, err))
+}
+
+func (f *flagEnv) str(p *string, name, def, usage string) {
+	if v, ok := f.env(name); ok {
+		def = v
+	}
+	f.fs.StringVar(p, name, def, usage+" ("+envName(name)+")")
+}
+
+func (f *flagEnv) dur(p *time.Duration, name string, def time.Duration, usage string) {
+	if v, ok := f.env(name); ok {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			f.bad(name, v, err)
+		}
+		def = d
+	}
+	f.fs.DurationVar(p, name, def, usage+" ("+envName(name)+")")
+}
+
+func (f *flagEnv) num(p *int, name string, def int, usage string) {
+	if v, ok := f.env(name); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			f.bad(name, v, err)
+		}
+		def = n
+	}
+	f.fs.IntVar(p, name, def, usage+" ("+envName(name)+")")
+}

@@ -1,0 +1,110 @@
+// Command chatd is one ringchat API node: REST and WebSocket over Echo, state in Cassandra.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/ringchat/ringchat/api"
+	"github.com/ringchat/ringchat/api/ws"
+	"github.com/ringchat/ringchat/repo"
+	"github.com/ringchat/ringchat/schema"
+	"github.com/ringchat/ringchat/snowflake"
+)
+
+func main() {
+	cfg, err := parseConfig(os.Args[1:])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "chatd:", err)
+		os.Exit(2)
+	}
+	log := newLogger(cfg)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, cfg, log); err != nil {
+		log.Error("chatd stopped", "err", err)
+		os.Exit(1)
+	}
+}
+
+func newLogger(cfg config) *slog.Logger {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
+		level = slog.LevelInfo
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}
+
+// run serves until ctx ends (a signal), then shuts down within cfg.Shutdown.
+func run(ctx context.Context, cfg config, log *slog.Logger) error {
+	session, err := repo.Connect(cfg.Cassandra)
+	if err != nil {
+		return err
+	}
+	defer session.Close()
+	startCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := schema.CheckCurrent(startCtx, session); err != nil {
+		return err
+	}
+	settings, err := schema.LoadSettings(startCtx, session)
+	if err != nil {
+		return err
+	}
+	lease, err := snowflake.AcquireLease(startCtx, session, snowflake.LeaseConfig{TTL: cfg.LeaseTTL, Logger: log})
+	if err != nil {
+		return fmt.Errorf("lease snowflake node id: %w", err)
+	}
+	defer func() {
+		relCtx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		_ = lease.Release(relCtx)
+	}()
+	ids, err := snowflake.NewGenerator(lease.NodeID())
+	if err != nil {
+		return err
+	}
+	store := repo.NewStore(session, repo.Layout{MessageBucket: settings.MessageBucket, InboxBucket: settings.InboxBucket}, cfg.Retention)
+	hub := ws.NewHub(cfg.WS, log)
+	srv := api.New(cfg.API, store, ids, hub, log)
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	httpSrv := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- httpSrv.Serve(ln) }()
+	log.Info("chatd serving", "addr", "http://"+ln.Addr().String(), "node_id", lease.NodeID(), "keyspace", cfg.Cassandra.Keyspace)
+	// Printed plainly too, so scripts and tests can wait for it.
+	fmt.Printf("chatd serving on http://%s\n", ln.Addr().String())
+
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case <-lease.Lost():
+		// Another process may now hold our node id: making ids would risk duplicates.
+		err = errors.New("snowflake node-id lease lost")
+	case err = <-serveErr:
+	}
+	shutCtx, cancel := context.WithTimeout(context.Background(), cfg.Shutdown)
+	defer cancel()
+	shutErr := httpSrv.Shutdown(shutCtx)
+	_ = hub.Shutdown(shutCtx)
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return errors.Join(err, shutErr)
+}
