@@ -1,13 +1,11 @@
 package main
 
 import (
-	"errors"
-	"flag"
 	"fmt"
-	"os"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ringchat/ringchat/cmd/internal/flagenv"
 
 	"github.com/ringchat/ringchat/api"
 	"github.com/ringchat/ringchat/api/ws"
@@ -31,9 +29,8 @@ type config struct {
 
 func parseConfig(args []string) (config, error) {
 	c := config{Cassandra: repo.DefaultCassandraConfig(), Retention: repo.DefaultRetention(), API: api.DefaultConfig()}
-	fs := flag.NewFlagSet("chatd", flag.ContinueOnError)
-	fe := &flagEnv{fs: fs}
-	str, dur, num := fe.str, fe.dur, fe.num
+	fe := flagenv.New("chatd")
+	str, dur, num := fe.String, fe.Duration, fe.Int
 	var hosts string
 	str(&c.Listen, "listen", "127.0.0.1:8080", "address the public HTTP/WebSocket API listens on")
 	str(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
@@ -61,10 +58,7 @@ func parseConfig(args []string) (config, error) {
 	dur(&c.API.DebugSendDelay, "debug-send-delay", 0, "testing only: pause each send between making its id and writing it")
 	dur(&c.LeaseTTL, "node-lease-ttl", 30*time.Second, "Snowflake node-id lease TTL")
 	dur(&c.Shutdown, "shutdown-timeout", 15*time.Second, "bound on graceful shutdown")
-	if err := errors.Join(fe.errs...); err != nil {
-		return config{}, err
-	}
-	if err := fs.Parse(args); err != nil {
+	if err := fe.Parse(args); err != nil {
 		return config{}, err
 	}
 	c.Cassandra.Hosts = strings.Split(hosts, ",")
@@ -72,50 +66,4 @@ func parseConfig(args []string) (config, error) {
 		return config{}, fmt.Errorf("sync-lag (%s) must exceed send-deadline (%s)", c.API.SyncLag, c.API.SendDeadline)
 	}
 	return c, nil
-}
-
-func envName(flagName string) string {
-	return "RINGCHAT_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
-}
-
-// flagEnv defines flags whose defaults come from RINGCHAT_* variables; a
-// variable that does not parse is an error, never silently ignored.
-type flagEnv struct {
-	fs   *flag.FlagSet
-	errs []error
-}
-
-func (f *flagEnv) env(name string) (string, bool) { return os.LookupEnv(envName(name)) }
-
-func (f *flagEnv) bad(name, v string, err error) {
-	f.errs = append(f.errs, fmt.Errorf("%s=%q: %w", envName(name), v, err))
-}
-
-func (f *flagEnv) str(p *string, name, def, usage string) {
-	if v, ok := f.env(name); ok {
-		def = v
-	}
-	f.fs.StringVar(p, name, def, usage+" ("+envName(name)+")")
-}
-
-func (f *flagEnv) dur(p *time.Duration, name string, def time.Duration, usage string) {
-	if v, ok := f.env(name); ok {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			f.bad(name, v, err)
-		}
-		def = d
-	}
-	f.fs.DurationVar(p, name, def, usage+" ("+envName(name)+")")
-}
-
-func (f *flagEnv) num(p *int, name string, def int, usage string) {
-	if v, ok := f.env(name); ok {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			f.bad(name, v, err)
-		}
-		def = n
-	}
-	f.fs.IntVar(p, name, def, usage+" ("+envName(name)+")")
 }

@@ -1,0 +1,139 @@
+// Command ringchat-migrate creates the ringchat keyspace and applies pending
+// schema versions. Replication is configuration: SimpleStrategy with --rf for
+// development, NetworkTopologyStrategy with --dc-rf dc1:3,dc2:3 for production.
+//
+//	ringchat-migrate up      create the keyspace if missing, apply pending versions
+//	ringchat-migrate status  list applied and pending versions
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/ringchat/ringchat/cmd/internal/flagenv"
+	"github.com/ringchat/ringchat/repo"
+	"github.com/ringchat/ringchat/schema"
+)
+
+type options struct {
+	hosts, keyspace, class, dcRF, consistency string
+	rf                                       int
+	settings                                 schema.Settings
+}
+
+func parse(args []string) (string, options, error) {
+	var o options
+	fe := flagenv.New("ringchat-migrate")
+	fe.String(&o.hosts, "cassandra-hosts", "127.0.0.1:9042", "comma-separated contact points")
+	fe.String(&o.keyspace, "keyspace", "ringchat", "keyspace to create and migrate")
+	fe.String(&o.class, "replication-class", "SimpleStrategy", "SimpleStrategy or NetworkTopologyStrategy")
+	fe.Int(&o.rf, "rf", 1, "replication factor (SimpleStrategy)")
+	fe.String(&o.dcRF, "dc-rf", "", "per-DC factors, e.g. dc1:3,dc2:3 (implies NetworkTopologyStrategy)")
+	fe.String(&o.consistency, "consistency", "LOCAL_QUORUM", "consistency of the migration bookkeeping")
+	def := schema.DefaultSettings()
+	fe.Duration(&o.settings.MessageBucket, "message-bucket", def.MessageBucket, "message partition window; fixed at keyspace creation")
+	fe.Duration(&o.settings.InboxBucket, "inbox-bucket", def.InboxBucket, "inbox partition window; fixed at keyspace creation")
+	fe.FS.Usage = func() {
+		fmt.Fprintln(os.Stderr, "usage: ringchat-migrate [flags] up|status")
+		fe.FS.PrintDefaults()
+	}
+	// Flags may come before or after the subcommand.
+	var cmd string
+	var rest []string
+	for _, a := range args {
+		if cmd == "" && !strings.HasPrefix(a, "-") && (len(rest) == 0 || !needsValue(rest[len(rest)-1])) {
+			cmd = a
+			continue
+		}
+		rest = append(rest, a)
+	}
+	if err := fe.Parse(rest); err != nil {
+		return "", o, err
+	}
+	if cmd != "up" && cmd != "status" {
+		fe.FS.Usage()
+		return "", o, fmt.Errorf("want a command: up or status")
+	}
+	return cmd, o, nil
+}
+
+// needsValue reports whether a flag given as "--name" takes the next argument.
+func needsValue(arg string) bool { return strings.HasPrefix(arg, "-") && !strings.Contains(arg, "=") }
+
+func (o options) replication() (schema.Replication, error) {
+	if o.dcRF != "" {
+		dcs, err := schema.ParseDCFactors(o.dcRF)
+		return schema.Replication{Class: "NetworkTopologyStrategy", DataCenters: dcs}, err
+	}
+	return schema.Replication{Class: o.class, Factor: o.rf}, nil
+}
+
+func main() {
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	cmd, o, err := parse(os.Args[1:])
+	if err == nil {
+		err = run(cmd, o, log)
+	}
+	if err != nil {
+		log.Error("ringchat-migrate failed", "err", err)
+		os.Exit(1)
+	}
+}
+
+func run(cmd string, o options, log *slog.Logger) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cfg := repo.DefaultCassandraConfig()
+	cfg.Hosts = strings.Split(o.hosts, ",")
+	cfg.Consistency = o.consistency
+	cfg.Timeout = 30 * time.Second // schema changes are slow
+	if cmd == "up" {
+		repl, err := o.replication()
+		if err != nil {
+			return err
+		}
+		cfg.Keyspace = ""
+		admin, err := repo.Connect(cfg)
+		if err != nil {
+			return err
+		}
+		err = schema.CreateKeyspace(ctx, admin, o.keyspace, repl)
+		admin.Close()
+		if err != nil {
+			return err
+		}
+	}
+	cfg.Keyspace = o.keyspace
+	s, err := repo.Connect(cfg)
+	if err != nil {
+		return fmt.Errorf("open keyspace %s (run up first?): %w", o.keyspace, err)
+	}
+	defer s.Close()
+	if cmd == "status" {
+		pending, err := schema.Pending(ctx, s)
+		if err != nil {
+			return err
+		}
+		versions, _ := schema.Versions()
+		for _, v := range versions {
+			state := "applied"
+			for _, p := range pending {
+				if p.Name == v.Name {
+					state = "pending"
+				}
+			}
+			fmt.Printf("%s\t%s\n", v.Name, state)
+		}
+		return nil
+	}
+	applied, err := schema.Migrate(ctx, s, o.settings)
+	if err != nil {
+		return err
+	}
+	log.Info("keyspace up to date", "keyspace", o.keyspace, "applied", applied)
+	return nil
+}
