@@ -1,0 +1,56 @@
+# ringchat: `make run` and `make test` bring up what they need (Cassandra 5.0 from
+# Maven Central, versitygw from the Go module proxy), once; later runs reuse it.
+SHELL := /usr/bin/env bash
+.SHELLFLAGS := -euo pipefail -c
+
+# The local S3 server's development settings (deploy/local/s3.sh).
+export RINGCHAT_S3_ENDPOINT ?= http://127.0.0.1:7070
+export RINGCHAT_S3_BUCKET ?= ringchat-media
+export RINGCHAT_S3_ACCESS_KEY ?= ringchat
+export RINGCHAT_S3_SECRET_KEY ?= ringchat-dev-secret
+export RINGCHAT_S3_REGION ?= us-east-1
+export RINGCHAT_S3_PATH_STYLE ?= true
+export RINGCHAT_CASSANDRA_HOSTS ?= 127.0.0.1:9042
+
+# Go test timeout for the whole suite (CI has 90 minutes in all).
+TEST_TIMEOUT ?= 40m
+
+.PHONY: help stack cassandra s3 migrate run test vet fmt stop status
+
+help:
+	@echo "make run | make test | make stack | make stop | make status | make migrate | make vet | make fmt"
+
+cassandra:
+	@deploy/local/cassandra.sh start
+	@deploy/local/cassandra.sh wait 240
+
+s3:
+	@deploy/local/s3.sh start
+
+stack: cassandra s3
+
+migrate: stack
+	go run ./cmd/ringchat-migrate up
+
+run: migrate
+	go run ./cmd/chatd
+
+# Tests make their own keyspaces on the shared node. CASSANDRA_UNSAFE=1 lets a node
+# this target starts skip fsync (test data only); a node already running is reused.
+test: export CASSANDRA_UNSAFE = 1
+test: stack vet
+	go test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+vet: fmt
+	go vet ./...
+
+fmt:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
+
+stop:
+	@deploy/local/s3.sh stop
+	@deploy/local/cassandra.sh stop
+
+status:
+	@deploy/local/cassandra.sh status || true
+	@deploy/local/s3.sh status || true
