@@ -21,8 +21,8 @@ import (
 
 type options struct {
 	hosts, keyspace, class, dcRF, consistency string
-	rf                                       int
-	settings                                 schema.Settings
+	rf                                        int
+	settings                                  schema.Settings
 }
 
 func parse(args []string) (string, options, error) {
