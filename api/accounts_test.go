@@ -167,3 +167,12 @@ func TestTokens(t *testing.T) {
 		expect(t, c.do("DELETE", "/v1/me/devices/"+other.deviceID, nil), 404, "not_found")
 	})
 }
+
+func TestOpenAPIDocumentIsServed(t *testing.T) {
+	e := newEnv(t)
+	r := e.do("GET", "/v1/openapi.yaml", "", nil)
+	if r.status != 200 || !strings.HasPrefix(string(r.raw), "openapi: 3.0") || r.header.Get("Content-Type") != "application/yaml" {
+		t.Fatalf("GET /v1/openapi.yaml: %d %q %.40s", r.status, r.header.Get("Content-Type"), r.raw)
+	}
+	expect(t, e.do("GET", "/v1/no-such-route", "", nil), 404, "not_found")
+}
