@@ -174,5 +174,7 @@ func TestOpenAPIDocumentIsServed(t *testing.T) {
 	if r.status != 200 || !strings.HasPrefix(string(r.raw), "openapi: 3.0") || r.header.Get("Content-Type") != "application/yaml" {
 		t.Fatalf("GET /v1/openapi.yaml: %d %q %.40s", r.status, r.header.Get("Content-Type"), r.raw)
 	}
-	expect(t, e.do("GET", "/v1/no-such-route", "", nil), 404, "not_found")
+	// Unknown paths under /v1 need a token first (so they cannot be probed), then 404.
+	expect(t, e.do("GET", "/v1/no-such-route", "", nil), 401, "unauthenticated")
+	expect(t, e.newUser("nf").do("GET", "/v1/no-such-route", nil), 404, "not_found")
 }
