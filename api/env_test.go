@@ -97,7 +97,7 @@ func newEnvOn(t testing.TB, session *gocql.Session, opts ...envOption) *env {
 	}
 	store := repo.NewStore(session, repo.Layout{MessageBucket: testLayout.MessageBucket, InboxBucket: testLayout.InboxBucket}, ret)
 	hub := ws.NewHub(wcfg, log)
-	s := api.New(cfg, store, gen, hub, log)
+	s := api.New(cfg, api.Deps{Store: store, IDs: gen, Hub: hub, Objects: testObjects(t), Log: log})
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

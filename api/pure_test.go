@@ -52,7 +52,7 @@ func TestValidation(t *testing.T) {
 	l := DefaultLimits()
 	ok := []string{"a", strings.Repeat("a", 1000), strings.Repeat("é", 1000), "emoji 😀"}
 	for _, b := range ok {
-		if err := l.validateBody(b); err != nil {
+		if err := l.validateBody(b, false); err != nil {
 			t.Errorf("body %q refused: %v", b[:min(len(b), 10)], err)
 		}
 	}
@@ -64,7 +64,7 @@ func TestValidation(t *testing.T) {
 		"bad \xff":                repo.CodeInvalidArgument,
 	}
 	for b, code := range cases {
-		if err := l.validateBody(b); repo.ErrorCode(err) != code {
+		if err := l.validateBody(b, false); repo.ErrorCode(err) != code {
 			t.Errorf("body of %d bytes: got %v, want %s", len(b), err, code)
 		}
 	}

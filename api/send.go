@@ -29,11 +29,8 @@ func (s *Server) send(ctx context.Context, sess repo.Session, convID int64, req 
 	if err := validateClientMsgID(req.ClientMsgID); err != nil {
 		return repo.Message{}, false, err
 	}
-	if err := s.cfg.Limits.validateBody(req.Body); err != nil {
+	if err := s.cfg.Limits.validateBody(req.Body, len(req.MediaIDs) > 0); err != nil {
 		return repo.Message{}, false, err
-	}
-	if len(req.MediaIDs) > 0 {
-		return repo.Message{}, false, invalid("media_ids: media uploads are not available yet")
 	}
 	var replyTo int64
 	if req.ReplyTo != "" {
@@ -48,6 +45,10 @@ func (s *Server) send(ctx context.Context, sess repo.Session, convID int64, req 
 		return repo.Message{}, false, err
 	}
 	recipients, err := authorizeSend(s, ctx, convID, sess.UserID, members)
+	if err != nil {
+		return repo.Message{}, false, err
+	}
+	media, mediaIDs, err := s.attachMedia(ctx, sess.UserID, req.MediaIDs)
 	if err != nil {
 		return repo.Message{}, false, err
 	}
@@ -68,7 +69,7 @@ func (s *Server) send(ctx context.Context, sess repo.Session, convID int64, req 
 		return repo.Message{}, false, repo.Errorf(repo.CodeConflict, "client_msg_id was already used in another conversation")
 	}
 	msg := repo.Message{ID: claim.MsgID, ConvID: convID, SenderID: sess.UserID, ClientMsgID: req.ClientMsgID,
-		Body: req.Body, ReplyTo: replyTo, CreatedAt: snowflake.Time(claim.MsgID)}
+		Body: req.Body, Media: media, ReplyTo: replyTo, CreatedAt: snowflake.Time(claim.MsgID)}
 	eventID := claim.MsgID
 	if !claim.Won {
 		// A retry. The first attempt may have died half-way, so write everything again:
@@ -84,6 +85,12 @@ func (s *Server) send(ctx context.Context, sess repo.Session, convID int64, req 
 		cancel()
 		sctx, cancel = context.WithDeadline(ctx, snowflake.Time(eventID).Add(s.cfg.SendDeadline))
 		defer cancel()
+	}
+	// Grant before the message exists, so no member ever sees media they cannot fetch.
+	for _, id := range mediaIDs {
+		if err := s.store.GrantMedia(sctx, id, convID); err != nil {
+			return repo.Message{}, false, err
+		}
 	}
 	if err := s.store.PutMessage(sctx, msg); err != nil {
 		return repo.Message{}, false, err

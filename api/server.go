@@ -27,6 +27,7 @@ type Config struct {
 	// DebugSendDelay pauses every send between making its id and writing it.
 	// Testing only: it simulates a slow writer to prove sync never skips.
 	DebugSendDelay time.Duration
+	Media          MediaConfig
 }
 
 // DefaultConfig returns the documented defaults.
@@ -37,26 +38,38 @@ func DefaultConfig() Config {
 		RequestTimeout: 5 * time.Second,
 		SendDeadline:   3 * time.Second,
 		SyncLag:        5 * time.Second,
+		Media:          MediaConfig{MaxBytes: 16 << 20, UploadTTL: 10 * time.Minute, DownloadTTL: 5 * time.Minute, MaxPerMsg: 10},
 	}
 }
 
 // IDs makes Snowflake ids.
 type IDs interface{ Next() int64 }
 
+// Deps are the server's collaborators.
+type Deps struct {
+	Store   *repo.Store
+	IDs     IDs
+	Hub     Hub
+	Objects Objects // nil: media endpoints answer 503
+	Log     *slog.Logger
+}
+
 // Server is one chatd node's HTTP surface.
 type Server struct {
-	cfg   Config
-	store *repo.Store
-	ids   IDs
-	hub   Hub
-	log   *slog.Logger
-	echo  *echo.Echo
-	now   func() time.Time
+	cfg     Config
+	store   *repo.Store
+	ids     IDs
+	hub     Hub
+	objects Objects
+	log     *slog.Logger
+	echo    *echo.Echo
+	now     func() time.Time
 }
 
 // New builds the server and its routes.
-func New(cfg Config, store *repo.Store, ids IDs, hub Hub, log *slog.Logger) *Server {
-	s := &Server{cfg: cfg, store: store, ids: ids, hub: hub, log: log, now: func() time.Time { return time.Now().UTC() }}
+func New(cfg Config, d Deps) *Server {
+	s := &Server{cfg: cfg, store: d.Store, ids: d.IDs, hub: d.Hub, objects: d.Objects, log: d.Log,
+		now: func() time.Time { return time.Now().UTC() }}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.errorHandler
@@ -94,6 +107,9 @@ func (s *Server) routes() {
 	a.GET("/conversations/:conv_id/messages", s.listMessages)
 	a.GET("/sync", s.sync)
 	a.POST("/ws/tickets", s.createTicket)
+	a.POST("/media", s.createMedia)
+	a.POST("/media/:media_id/complete", s.completeMedia)
+	a.GET("/media/:media_id", s.getMedia)
 	// The socket authenticates itself (header or ticket), so it sits outside the group.
 	v1.GET("/ws", s.serveWS)
 }

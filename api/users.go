@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
@@ -40,12 +41,15 @@ func (s *Server) patchMe(c echo.Context) error {
 		}
 		upd.Phone = req.Phone
 	}
-	if req.AvatarMediaID != nil {
-		// Media ownership is checked once media exists (media issue); until then any id is refused.
-		return invalid("avatar_media_id: media uploads are not available yet")
-	}
 	ctx := c.Request().Context()
 	uid := session(c).UserID
+	if req.AvatarMediaID != nil {
+		id, err := s.avatarMedia(ctx, uid, *req.AvatarMediaID)
+		if err != nil {
+			return err
+		}
+		upd.AvatarMediaID = &id
+	}
 	if err := s.store.UpdateProfile(ctx, uid, upd, s.now()); err != nil {
 		return err
 	}
@@ -123,4 +127,26 @@ func (s *Server) revokeDevice(c echo.Context) error {
 	}
 	s.hub.CloseDevice(uid, id, closeRevoked, "device revoked")
 	return c.NoContent(http.StatusNoContent)
+}
+
+// avatarMedia checks that raw names the caller's own ready avatar; "" clears it.
+func (s *Server) avatarMedia(ctx context.Context, uid int64, raw string) (int64, error) {
+	if raw == "" {
+		return 0, nil
+	}
+	id, err := parseID("avatar_media_id", raw)
+	if err != nil {
+		return 0, err
+	}
+	m, err := s.store.GetMedia(ctx, id)
+	if repo.IsCode(err, repo.CodeNotFound) || (err == nil && m.OwnerID != uid) {
+		return 0, invalid("avatar_media_id %d is not your media", id)
+	}
+	if err != nil {
+		return 0, err
+	}
+	if m.Purpose != repo.PurposeAvatar || m.State != repo.MediaReady {
+		return 0, invalid("avatar_media_id %d must be a completed upload with purpose avatar", id)
+	}
+	return id, nil
 }

@@ -55,11 +55,16 @@ func validateText(field, s string, minChars, maxChars int) error {
 	return nil
 }
 
-func (l Limits) validateBody(body string) error {
+// validateBody checks a message body; it may be empty only when media is attached.
+func (l Limits) validateBody(body string, hasMedia bool) error {
 	if len(body) > l.MessageBytes {
 		return tooLarge("body is %d bytes; the limit is %d", len(body), l.MessageBytes)
 	}
-	return validateText("body", body, 1, l.MessageChars)
+	minChars := 1
+	if hasMedia {
+		minChars = 0
+	}
+	return validateText("body", body, minChars, l.MessageChars)
 }
 
 func validateClientMsgID(id string) error {

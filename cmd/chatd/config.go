@@ -10,6 +10,7 @@ import (
 	"github.com/ringchat/ringchat/api"
 	"github.com/ringchat/ringchat/api/ws"
 	"github.com/ringchat/ringchat/repo"
+	"github.com/ringchat/ringchat/repo/objstore"
 )
 
 // config is everything chatd reads from flags and RINGCHAT_* variables. Each
@@ -23,6 +24,7 @@ type config struct {
 	Retention repo.Retention
 	API       api.Config
 	WS        ws.Config
+	S3        objstore.Config
 	LeaseTTL  time.Duration
 	Shutdown  time.Duration
 }
@@ -31,7 +33,8 @@ func parseConfig(args []string) (config, error) {
 	c := config{Cassandra: repo.DefaultCassandraConfig(), Retention: repo.DefaultRetention(), API: api.DefaultConfig()}
 	fe := flagenv.New("chatd")
 	str, dur, num := fe.String, fe.Duration, fe.Int
-	var hosts string
+	var hosts, pathStyle string
+	var mediaMB int
 	str(&c.Listen, "listen", "127.0.0.1:8080", "address the public HTTP/WebSocket API listens on")
 	str(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	str(&c.LogFormat, "log-format", "text", "text or json")
@@ -56,12 +59,23 @@ func parseConfig(args []string) (config, error) {
 	dur(&c.WS.PingInterval, "ws-ping-interval", 25*time.Second, "WebSocket ping interval")
 	dur(&c.WS.PongTimeout, "ws-pong-timeout", 60*time.Second, "close a WebSocket silent this long")
 	dur(&c.API.DebugSendDelay, "debug-send-delay", 0, "testing only: pause each send between making its id and writing it")
+	str(&c.S3.Endpoint, "s3-endpoint", "", "S3-compatible endpoint; empty for AWS S3")
+	str(&c.S3.Region, "s3-region", "us-east-1", "S3 region")
+	str(&c.S3.Bucket, "s3-bucket", "ringchat-media", "bucket for media")
+	str(&pathStyle, "s3-path-style", "false", "path-style addressing (most S3-compatible stores need true)")
+	str(&c.S3.AccessKey, "s3-access-key", "", "static access key; empty uses the AWS default credential chain")
+	str(&c.S3.SecretKey, "s3-secret-key", "", "static secret key")
+	num(&mediaMB, "media-max-mb", 16, "largest upload in MiB")
+	dur(&c.API.Media.UploadTTL, "media-upload-ttl", 10*time.Minute, "presigned upload URL lifetime")
+	dur(&c.API.Media.DownloadTTL, "media-download-ttl", 5*time.Minute, "presigned download URL lifetime")
 	dur(&c.LeaseTTL, "node-lease-ttl", 30*time.Second, "Snowflake node-id lease TTL")
 	dur(&c.Shutdown, "shutdown-timeout", 15*time.Second, "bound on graceful shutdown")
 	if err := fe.Parse(args); err != nil {
 		return config{}, err
 	}
 	c.Cassandra.Hosts = strings.Split(hosts, ",")
+	c.S3.PathStyle = pathStyle == "true" || pathStyle == "1"
+	c.API.Media.MaxBytes = int64(mediaMB) << 20
 	if c.API.SyncLag <= c.API.SendDeadline {
 		return config{}, fmt.Errorf("sync-lag (%s) must exceed send-deadline (%s)", c.API.SyncLag, c.API.SendDeadline)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/ringchat/ringchat/api"
 	"github.com/ringchat/ringchat/api/ws"
 	"github.com/ringchat/ringchat/repo"
+	"github.com/ringchat/ringchat/repo/objstore"
 	"github.com/ringchat/ringchat/schema"
 	"github.com/ringchat/ringchat/snowflake"
 )
@@ -78,7 +79,11 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	}
 	store := repo.NewStore(session, repo.Layout{MessageBucket: settings.MessageBucket, InboxBucket: settings.InboxBucket}, cfg.Retention)
 	hub := ws.NewHub(cfg.WS, log)
-	srv := api.New(cfg.API, store, ids, hub, log)
+	objects, err := objstore.New(startCtx, cfg.S3)
+	if err != nil {
+		return err
+	}
+	srv := api.New(cfg.API, api.Deps{Store: store, IDs: ids, Hub: hub, Objects: objects, Log: log})
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {

@@ -1,0 +1,255 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"mime"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/ringchat/ringchat/repo"
+	"github.com/ringchat/ringchat/repo/objstore"
+)
+
+// Objects is what the API needs from the object store (repo/objstore.Store).
+type Objects interface {
+	PresignPut(ctx context.Context, key, contentType string, size int64, ttl time.Duration) (objstore.Presigned, error)
+	PresignGet(ctx context.Context, key string, ttl time.Duration) (objstore.Presigned, error)
+	Head(ctx context.Context, key string) (objstore.Object, error)
+	Delete(ctx context.Context, key string) error
+}
+
+// MediaConfig bounds uploads.
+type MediaConfig struct {
+	MaxBytes    int64         // default 16 MiB
+	UploadTTL   time.Duration // presigned PUT lifetime, default 10 min
+	DownloadTTL time.Duration // presigned GET lifetime, default 5 min
+	MaxPerMsg   int           // media items on one message, default 10
+}
+
+// mediaTypes is the allow-list: common image, video, audio and document types.
+var mediaTypes = []string{
+	"image/jpeg", "image/png", "image/gif", "image/webp", "image/heic", "image/avif",
+	"video/mp4", "video/webm", "video/quicktime",
+	"audio/mpeg", "audio/mp4", "audio/aac", "audio/ogg", "audio/webm", "audio/wav",
+	"application/pdf", "text/plain", "application/zip",
+	"application/msword", "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+	"application/vnd.ms-excel", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+	"application/vnd.ms-powerpoint", "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+}
+
+type mediaJSON struct {
+	ID          string     `json:"id"`
+	ContentType string     `json:"content_type"`
+	Size        int64      `json:"size"`
+	Purpose     string     `json:"purpose"`
+	State       string     `json:"state"`
+	CreatedAt   time.Time  `json:"created_at"`
+	ReadyAt     *time.Time `json:"ready_at"`
+}
+
+func mediaOut(m repo.Media) mediaJSON {
+	return mediaJSON{ID: idStr(m.ID), ContentType: m.ContentType, Size: m.Size, Purpose: m.Purpose,
+		State: m.State, CreatedAt: m.CreatedAt.UTC(), ReadyAt: optTime(m.ReadyAt)}
+}
+
+type createMediaRequest struct {
+	ContentType string `json:"content_type"`
+	Size        int64  `json:"size"`
+	Purpose     string `json:"purpose"`
+}
+
+func (s *Server) createMedia(c echo.Context) error {
+	if s.objects == nil {
+		return repo.Errorf(repo.CodeUnavailable, "media storage is not configured on this server")
+	}
+	var req createMediaRequest
+	if err := bindJSON(c, &req); err != nil {
+		return err
+	}
+	ct, _, err := mime.ParseMediaType(req.ContentType)
+	if err != nil || !slices.Contains(mediaTypes, ct) {
+		return invalid("content_type %q is not allowed; allowed: %s", req.ContentType, strings.Join(mediaTypes, ", "))
+	}
+	if req.Size < 1 {
+		return invalid("size must be the upload's length in bytes")
+	}
+	if req.Size > s.cfg.Media.MaxBytes {
+		return tooLarge("size %d is over the %d-byte limit", req.Size, s.cfg.Media.MaxBytes)
+	}
+	switch req.Purpose {
+	case "":
+		req.Purpose = repo.PurposeMessage
+	case repo.PurposeMessage:
+	case repo.PurposeAvatar, repo.PurposeGroupPhoto:
+		if !strings.HasPrefix(ct, "image/") {
+			return invalid("an %s must be an image", req.Purpose)
+		}
+	default:
+		return invalid("purpose must be message, avatar or group_photo")
+	}
+	me := session(c).UserID
+	id := s.ids.Next()
+	m := repo.Media{ID: id, OwnerID: me, ObjectKey: fmt.Sprintf("media/%d/%d", me, id), ContentType: ct,
+		Size: req.Size, Purpose: req.Purpose, State: repo.MediaPending, CreatedAt: s.now()}
+	ctx := c.Request().Context()
+	put, err := s.objects.PresignPut(ctx, m.ObjectKey, ct, m.Size, s.cfg.Media.UploadTTL)
+	if err != nil {
+		return err
+	}
+	if err := s.store.CreateMedia(ctx, m); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, map[string]any{"media_id": idStr(id), "upload_url": put.URL,
+		"upload_method": "PUT", "upload_headers": put.Headers, "expires_at": put.Expires, "media": mediaOut(m)})
+}
+
+// completeMedia checks the stored object against the declaration: a match
+// makes the media ready; anything else is refused and the object deleted.
+func (s *Server) completeMedia(c echo.Context) error {
+	m, err := s.ownMedia(c)
+	if err != nil {
+		return err
+	}
+	if m.State == repo.MediaReady {
+		return c.JSON(http.StatusOK, map[string]any{"media": mediaOut(m)})
+	}
+	ctx := c.Request().Context()
+	obj, err := s.objects.Head(ctx, m.ObjectKey)
+	if repo.IsCode(err, repo.CodeNotFound) {
+		return invalid("nothing was uploaded for media %d yet", m.ID)
+	}
+	if err != nil {
+		return err
+	}
+	gotType, _, _ := mime.ParseMediaType(obj.ContentType)
+	if obj.Size != m.Size || gotType != m.ContentType {
+		if err := s.objects.Delete(ctx, m.ObjectKey); err != nil {
+			return err
+		}
+		return invalid("stored object (%d bytes, %q) does not match the declaration (%d bytes, %q); it was deleted: upload again",
+			obj.Size, obj.ContentType, m.Size, m.ContentType)
+	}
+	m, err = s.store.MarkMediaReady(ctx, m, s.now())
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"media": mediaOut(m)})
+}
+
+func (s *Server) ownMedia(c echo.Context) (repo.Media, error) {
+	if s.objects == nil {
+		return repo.Media{}, repo.Errorf(repo.CodeUnavailable, "media storage is not configured on this server")
+	}
+	id, err := parseID("media id", c.Param("media_id"))
+	if err != nil {
+		return repo.Media{}, err
+	}
+	m, err := s.store.GetMedia(c.Request().Context(), id)
+	if err != nil {
+		return repo.Media{}, err
+	}
+	if m.OwnerID != session(c).UserID {
+		return repo.Media{}, repo.Errorf(repo.CodePermissionDenied, "not your media")
+	}
+	return m, nil
+}
+
+// getMedia returns a short-lived download URL to those allowed to see it: the
+// owner, anyone for avatars and group photos, and members of a conversation
+// the media was sent into.
+func (s *Server) getMedia(c echo.Context) error {
+	if s.objects == nil {
+		return repo.Errorf(repo.CodeUnavailable, "media storage is not configured on this server")
+	}
+	id, err := parseID("media id", c.Param("media_id"))
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	m, err := s.store.GetMedia(ctx, id)
+	if err != nil {
+		return err
+	}
+	me := session(c).UserID
+	if m.State != repo.MediaReady && m.OwnerID != me {
+		return repo.Errorf(repo.CodeNotFound, "media not found")
+	}
+	if err := s.mayDownload(ctx, m, me); err != nil {
+		return err
+	}
+	get, err := s.objects.PresignGet(ctx, m.ObjectKey, s.cfg.Media.DownloadTTL)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"media": mediaOut(m), "download_url": get.URL, "expires_at": get.Expires})
+}
+
+func (s *Server) mayDownload(ctx context.Context, m repo.Media, me int64) error {
+	if m.OwnerID == me || m.Public() {
+		return nil
+	}
+	convs, err := s.store.MediaConversations(ctx, m.ID)
+	if err != nil {
+		return err
+	}
+	for _, conv := range convs {
+		if _, err := s.store.GetMember(ctx, conv, me); err == nil {
+			return nil
+		} else if !repo.IsCode(err, repo.CodeNotFound) {
+			return err
+		}
+	}
+	return repo.Errorf(repo.CodePermissionDenied, "you may not see this media")
+}
+
+// mediaDescriptor is what a message carries for each attached item.
+type mediaDescriptor struct {
+	ID          string `json:"id"`
+	ContentType string `json:"content_type"`
+	Size        int64  `json:"size"`
+}
+
+// attachMedia checks media_ids (the sender's own ready message media) and
+// returns the descriptors as JSON for the message row.
+func (s *Server) attachMedia(ctx context.Context, sender int64, ids []string) (string, []int64, error) {
+	if len(ids) == 0 {
+		return "", nil, nil
+	}
+	if s.objects == nil {
+		return "", nil, repo.Errorf(repo.CodeUnavailable, "media storage is not configured on this server")
+	}
+	if len(ids) > s.cfg.Media.MaxPerMsg {
+		return "", nil, invalid("at most %d media items per message", s.cfg.Media.MaxPerMsg)
+	}
+	descs := make([]mediaDescriptor, 0, len(ids))
+	mediaIDs := make([]int64, 0, len(ids))
+	for i, raw := range ids {
+		id, err := parseID(fmt.Sprintf("media_ids[%d]", i), raw)
+		if err != nil {
+			return "", nil, err
+		}
+		if slices.Contains(mediaIDs, id) {
+			return "", nil, invalid("media %d is attached twice", id)
+		}
+		m, err := s.store.GetMedia(ctx, id)
+		if repo.IsCode(err, repo.CodeNotFound) || (err == nil && m.OwnerID != sender) {
+			return "", nil, invalid("media %d is not yours", id)
+		}
+		if err != nil {
+			return "", nil, err
+		}
+		if m.State != repo.MediaReady {
+			return "", nil, invalid("media %d is not complete: call POST /v1/media/%d/complete after uploading", id, id)
+		}
+		descs = append(descs, mediaDescriptor{ID: idStr(m.ID), ContentType: m.ContentType, Size: m.Size})
+		mediaIDs = append(mediaIDs, id)
+	}
+	b, err := json.Marshal(descs)
+	return string(b), mediaIDs, err
+}
