@@ -18,7 +18,9 @@ import (
 	"github.com/gocql/gocql"
 
 	"github.com/ringchat/ringchat/api"
+	"github.com/ringchat/ringchat/api/cluster"
 	"github.com/ringchat/ringchat/api/ws"
+	"github.com/ringchat/ringchat/presence"
 	"github.com/ringchat/ringchat/repo"
 	"github.com/ringchat/ringchat/repo/cqltest"
 	"github.com/ringchat/ringchat/schema"
@@ -87,7 +89,8 @@ func newEnvOn(t testing.TB, session *gocql.Session, opts ...envOption) *env {
 	for _, o := range opts {
 		o(&cfg, &ret, &wcfg)
 	}
-	gen, err := snowflake.NewGenerator(<-nodeIDs)
+	nodeID := <-nodeIDs
+	gen, err := snowflake.NewGenerator(nodeID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,14 +99,27 @@ func newEnvOn(t testing.TB, session *gocql.Session, opts ...envOption) *env {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
 	store := repo.NewStore(session, repo.Layout{MessageBucket: testLayout.MessageBucket, InboxBucket: testLayout.InboxBucket}, ret)
+	// The real cluster layer, as one node without forwarding (no secret).
+	pres := presence.New(store, log)
+	var cl *cluster.Cluster
+	wcfg.OnConnect = func(id ws.Identity) { cl.Connected(id) }
+	wcfg.OnDisconnect = func(id ws.Identity) { cl.Disconnected(id) }
 	hub := ws.NewHub(wcfg, log)
-	s := api.New(cfg, api.Deps{Store: store, IDs: gen, Hub: hub, Objects: testObjects(t), Log: log})
+	cl = cluster.New(cluster.Config{NodeID: int(nodeID), Instance: fmt.Sprintf("test-%d", nodeID), Log: log,
+		OnPresence: pres.Changed, NodeTTL: 30 * time.Second}, store, hub)
+	if err := cl.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	deliver := cluster.Hub{Hub: hub, C: cl}
+	pres.SetOutputs(cl, deliver)
+	s := api.New(cfg, api.Deps{Store: store, IDs: gen, Hub: deliver, Objects: testObjects(t), Presence: pres, Log: log})
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = hub.Shutdown(ctx)
 		srv.Close()
+		cl.Stop(ctx)
 	})
 	return &env{t: t, srv: srv, store: store, hub: hub, api: s}
 }

@@ -47,28 +47,30 @@ type IDs interface{ Next() int64 }
 
 // Deps are the server's collaborators.
 type Deps struct {
-	Store   *repo.Store
-	IDs     IDs
-	Hub     Hub
-	Objects Objects // nil: media endpoints answer 503
-	Log     *slog.Logger
+	Store    *repo.Store
+	IDs      IDs
+	Hub      Hub
+	Objects  Objects // nil: media endpoints answer 503
+	Presence Presence
+	Log      *slog.Logger
 }
 
 // Server is one chatd node's HTTP surface.
 type Server struct {
-	cfg     Config
-	store   *repo.Store
-	ids     IDs
-	hub     Hub
-	objects Objects
-	log     *slog.Logger
-	echo    *echo.Echo
-	now     func() time.Time
+	cfg      Config
+	store    *repo.Store
+	ids      IDs
+	hub      Hub
+	objects  Objects
+	presence Presence
+	log      *slog.Logger
+	echo     *echo.Echo
+	now      func() time.Time
 }
 
 // New builds the server and its routes.
 func New(cfg Config, d Deps) *Server {
-	s := &Server{cfg: cfg, store: d.Store, ids: d.IDs, hub: d.Hub, objects: d.Objects, log: d.Log,
+	s := &Server{cfg: cfg, store: d.Store, ids: d.IDs, hub: d.Hub, objects: d.Objects, presence: d.Presence, log: d.Log,
 		now: func() time.Time { return time.Now().UTC() }}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
@@ -106,6 +108,7 @@ func (s *Server) routes() {
 	a.POST("/conversations/:conv_id/messages", s.sendMessage)
 	a.GET("/conversations/:conv_id/messages", s.listMessages)
 	a.GET("/sync", s.sync)
+	a.GET("/presence", s.getPresence)
 	a.POST("/ws/tickets", s.createTicket)
 	a.POST("/media", s.createMedia)
 	a.POST("/media/:media_id/complete", s.completeMedia)

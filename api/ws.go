@@ -70,7 +70,9 @@ func (h frameHandler) messageSend(ctx context.Context, c *ws.Client, f ws.Frame)
 	}
 	convID, err := parseID("conversation_id", req.ConversationID)
 	if err == nil {
-		ctx, cancel := context.WithTimeout(ctx, h.s.cfg.RequestTimeout)
+		// Not cancelled when the socket closes: a send under way completes (and
+		// stays idempotent), so a shutdown never leaves it half-written.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.s.cfg.RequestTimeout)
 		defer cancel()
 		var msg repo.Message
 		if msg, _, err = h.s.send(ctx, h.sess, convID, req); err == nil {

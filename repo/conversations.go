@@ -13,10 +13,10 @@ const (
 	cqlSetConvCreator = `UPDATE conversations SET created_by = ? WHERE conv_id = ?`
 	cqlGetConv        = `SELECT conv_id, kind, name, photo_media_id, announcement, created_by, created_at, updated_at FROM conversations WHERE conv_id = ?`
 	cqlInsertMember   = `INSERT INTO members_by_conversation (conv_id, user_id, role, joined_at) VALUES (?, ?, ?, ?)`
-	cqlInsertUserConv = `INSERT INTO conversations_by_user (user_id, conv_id, kind, joined_at) VALUES (?, ?, ?, ?)`
+	cqlInsertUserConv = `INSERT INTO conversations_by_user (user_id, conv_id, kind, joined_at, peer_id) VALUES (?, ?, ?, ?, ?)`
 	cqlGetMember      = `SELECT conv_id, user_id, role, joined_at, delivered_up_to, read_up_to FROM members_by_conversation WHERE conv_id = ? AND user_id = ?`
 	cqlListMembers    = `SELECT conv_id, user_id, role, joined_at, delivered_up_to, read_up_to FROM members_by_conversation WHERE conv_id = ? LIMIT ?`
-	cqlListUserConvs  = `SELECT user_id, conv_id, kind, joined_at, muted_until, pinned, archived FROM conversations_by_user WHERE user_id = ? AND conv_id > ? LIMIT ?`
+	cqlListUserConvs  = `SELECT user_id, conv_id, kind, joined_at, muted_until, pinned, archived, peer_id FROM conversations_by_user WHERE user_id = ? AND conv_id > ? LIMIT ?`
 )
 
 // MaxMembersRead bounds a member-list read; the group size bound is enforced
@@ -46,11 +46,12 @@ func (st *Store) GetOrCreateDirect(ctx context.Context, a, b, newID int64) (conv
 	if err := st.query(ctx, cqlInsertConv, id, KindDirect, created_at, created_at).ExecRelease(); err != nil {
 		return Conversation{}, false, translate("insert conversation", err)
 	}
-	for _, u := range []int64{lo, hi} {
+	for _, pair := range [][2]int64{{lo, hi}, {hi, lo}} {
+		u, peer := pair[0], pair[1]
 		if err := st.query(ctx, cqlInsertMember, id, u, RoleMember, created_at).ExecRelease(); err != nil {
 			return Conversation{}, false, translate("insert member", err)
 		}
-		if err := st.query(ctx, cqlInsertUserConv, u, id, KindDirect, created_at).ExecRelease(); err != nil {
+		if err := st.query(ctx, cqlInsertUserConv, u, id, KindDirect, created_at, peer).ExecRelease(); err != nil {
 			return Conversation{}, false, translate("insert user conversation", err)
 		}
 	}

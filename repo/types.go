@@ -78,6 +78,7 @@ type UserConversation struct {
 	MutedUntil time.Time `db:"muted_until"`
 	Pinned     bool      `db:"pinned"`
 	Archived   bool      `db:"archived"`
+	PeerID     int64     `db:"peer_id"` // the other member of a direct conversation
 }
 
 // Message is one message of a conversation's timeline.

@@ -102,8 +102,12 @@ type Hub struct {
 	shards   [shardCount]shard
 	conns    atomic.Int64
 	dropped  atomic.Int64
-	closing  atomic.Bool
-	wg       sync.WaitGroup
+
+	// lifeMu orders "a socket starts" against Shutdown, so no socket joins wg
+	// once Shutdown waits on it.
+	lifeMu  sync.Mutex
+	closing bool
+	wg      sync.WaitGroup
 }
 
 // writeBuffers is shared by every connection: an idle socket holds no write buffer.
@@ -127,18 +131,27 @@ func (h *Hub) shard(userID int64) *shard {
 
 // Serve upgrades the request and runs the connection until it ends.
 func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, id Identity, handler Handler) error {
-	if h.closing.Load() {
+	h.lifeMu.Lock()
+	if h.closing {
+		h.lifeMu.Unlock()
 		http.Error(w, "shutting down", http.StatusServiceUnavailable)
 		return nil
 	}
+	h.wg.Add(1)
+	h.lifeMu.Unlock()
+	defer h.wg.Done()
 	conn, err := h.upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		return err // the upgrader has answered the client
 	}
 	c := newClient(h, conn, id)
 	h.register(c)
-	h.wg.Add(1)
-	defer h.wg.Done()
+	h.lifeMu.Lock()
+	late := h.closing // Shutdown began while this socket was upgrading: it missed it
+	h.lifeMu.Unlock()
+	if late {
+		c.close(CloseServiceRestart, "server restarting", false)
+	}
 	go c.writeLoop()
 	err = c.readLoop(handler)
 	h.unregister(c)
@@ -215,6 +228,20 @@ func (h *Hub) ConnectedDevices(userID int64) []int64 {
 	return ids
 }
 
+// ConnectedUsers lists the users with at least one socket here.
+func (h *Hub) ConnectedUsers() []int64 {
+	var ids []int64
+	for i := range h.shards {
+		s := &h.shards[i]
+		s.mu.RLock()
+		for uid := range s.users {
+			ids = append(ids, uid)
+		}
+		s.mu.RUnlock()
+	}
+	return ids
+}
+
 // CloseDevice closes one device's sockets (a revoked device).
 func (h *Hub) CloseDevice(userID, deviceID int64, code int, reason string) {
 	h.each(userID, func(c *Client) {
@@ -235,7 +262,9 @@ func (h *Hub) Stats() Stats {
 // Shutdown refuses new sockets, closes every open one with 1012 (so clients
 // reconnect to another node) and waits for them to finish, or for ctx.
 func (h *Hub) Shutdown(ctx context.Context) error {
-	h.closing.Store(true)
+	h.lifeMu.Lock()
+	h.closing = true
+	h.lifeMu.Unlock()
 	for i := range h.shards {
 		s := &h.shards[i]
 		s.mu.RLock()

@@ -8,6 +8,7 @@ import (
 	"github.com/ringchat/ringchat/cmd/internal/flagenv"
 
 	"github.com/ringchat/ringchat/api"
+	"github.com/ringchat/ringchat/api/cluster"
 	"github.com/ringchat/ringchat/api/ws"
 	"github.com/ringchat/ringchat/repo"
 	"github.com/ringchat/ringchat/repo/objstore"
@@ -25,6 +26,8 @@ type config struct {
 	API       api.Config
 	WS        ws.Config
 	S3        objstore.Config
+	Cluster   cluster.Config
+	Internal  string // internal listener address
 	LeaseTTL  time.Duration
 	Shutdown  time.Duration
 }
@@ -68,6 +71,12 @@ func parseConfig(args []string) (config, error) {
 	num(&mediaMB, "media-max-mb", 16, "largest upload in MiB")
 	dur(&c.API.Media.UploadTTL, "media-upload-ttl", 10*time.Minute, "presigned upload URL lifetime")
 	dur(&c.API.Media.DownloadTTL, "media-download-ttl", 5*time.Minute, "presigned download URL lifetime")
+	str(&c.Internal, "internal-listen", "127.0.0.1:0", "address of the node-to-node listener (port 0: any free port)")
+	str(&c.Cluster.InternalAddr, "advertise-addr", "", "host:port other nodes use to reach the internal listener (default: its address)")
+	str(&c.Cluster.Secret, "cluster-secret", "", "secret shared by all nodes for node-to-node calls; empty: single node, no forwarding")
+	str(&c.Cluster.Name, "cluster-name", "default", "nodes with the same name and keyspace form one cluster")
+	dur(&c.Cluster.NodeTTL, "node-ttl", 15*time.Second, "node registry row TTL: a dead node stops receiving within it")
+	dur(&c.Cluster.RouteRefresh, "route-refresh", time.Hour, "how often a node rewrites its users' route hints (TTL is twice this)")
 	dur(&c.LeaseTTL, "node-lease-ttl", 30*time.Second, "Snowflake node-id lease TTL")
 	dur(&c.Shutdown, "shutdown-timeout", 15*time.Second, "bound on graceful shutdown")
 	if err := fe.Parse(args); err != nil {

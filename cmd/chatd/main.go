@@ -3,6 +3,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,7 +16,9 @@ import (
 	"time"
 
 	"github.com/ringchat/ringchat/api"
+	"github.com/ringchat/ringchat/api/cluster"
 	"github.com/ringchat/ringchat/api/ws"
+	"github.com/ringchat/ringchat/presence"
 	"github.com/ringchat/ringchat/repo"
 	"github.com/ringchat/ringchat/repo/objstore"
 	"github.com/ringchat/ringchat/schema"
@@ -78,22 +82,46 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 		return err
 	}
 	store := repo.NewStore(session, repo.Layout{MessageBucket: settings.MessageBucket, InboxBucket: settings.InboxBucket}, cfg.Retention)
-	hub := ws.NewHub(cfg.WS, log)
 	objects, err := objstore.New(startCtx, cfg.S3)
 	if err != nil {
 		return err
 	}
-	srv := api.New(cfg.API, api.Deps{Store: store, IDs: ids, Hub: hub, Objects: objects, Log: log})
+
+	internalLn, err := net.Listen("tcp", cfg.Internal)
+	if err != nil {
+		return fmt.Errorf("internal listen on %s: %w", cfg.Internal, err)
+	}
+	if cfg.Cluster.InternalAddr == "" {
+		cfg.Cluster.InternalAddr = internalLn.Addr().String()
+	}
+	cfg.Cluster.NodeID, cfg.Cluster.Instance, cfg.Cluster.Log = int(lease.NodeID()), randomInstance(), log
+	pres := presence.New(store, log)
+	cfg.Cluster.OnPresence = pres.Changed
+	var cl *cluster.Cluster
+	cfg.WS.OnConnect = func(id ws.Identity) { cl.Connected(id) }
+	cfg.WS.OnDisconnect = func(id ws.Identity) { cl.Disconnected(id) }
+	hub := ws.NewHub(cfg.WS, log)
+	cl = cluster.New(cfg.Cluster, store, hub)
+	deliver := cluster.Hub{Hub: hub, C: cl}
+	pres.SetOutputs(cl, deliver)
+	if err := cl.Start(startCtx); err != nil {
+		return fmt.Errorf("join cluster: %w", err)
+	}
+	srv := api.New(cfg.API, api.Deps{Store: store, IDs: ids, Hub: deliver, Objects: objects, Presence: pres, Log: log})
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
 	httpSrv := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
-	serveErr := make(chan error, 1)
+	internalSrv := &http.Server{Handler: cl.InternalHandler(), ReadHeaderTimeout: 10 * time.Second}
+	serveErr := make(chan error, 2)
 	go func() { serveErr <- httpSrv.Serve(ln) }()
-	log.Info("chatd serving", "addr", "http://"+ln.Addr().String(), "node_id", lease.NodeID(), "keyspace", cfg.Cassandra.Keyspace)
+	go func() { serveErr <- internalSrv.Serve(internalLn) }()
+	log.Info("chatd serving", "addr", "http://"+ln.Addr().String(), "internal", cfg.Cluster.InternalAddr,
+		"node_id", lease.NodeID(), "keyspace", cfg.Cassandra.Keyspace, "forwarding", cfg.Cluster.Secret != "")
 	// Printed plainly too, so scripts and tests can wait for it.
+	fmt.Printf("chatd internal on %s\n", cfg.Cluster.InternalAddr)
 	fmt.Printf("chatd serving on http://%s\n", ln.Addr().String())
 
 	select {
@@ -104,12 +132,23 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 		err = errors.New("snowflake node-id lease lost")
 	case err = <-serveErr:
 	}
+	// Graceful: close sockets with 1012 (clients reconnect elsewhere), let
+	// in-flight requests finish, then leave the registry and free the node id.
 	shutCtx, cancel := context.WithTimeout(context.Background(), cfg.Shutdown)
 	defer cancel()
-	shutErr := httpSrv.Shutdown(shutCtx)
-	_ = hub.Shutdown(shutCtx)
+	shutErr := httpSrv.Shutdown(shutCtx) // stops accepting; waits for in-flight requests
+	hubErr := hub.Shutdown(shutCtx)      // sockets: 1012; a frame being handled finishes first
+	cl.Stop(shutCtx)
+	_ = internalSrv.Shutdown(shutCtx)
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}
-	return errors.Join(err, shutErr)
+	log.Info("chatd stopped", "err", errors.Join(err, shutErr, hubErr))
+	return errors.Join(err, shutErr, hubErr)
+}
+
+func randomInstance() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }

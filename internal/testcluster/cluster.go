@@ -49,13 +49,14 @@ func Binary(t testing.TB) string {
 
 // Node is one running chatd process.
 type Node struct {
-	t    testing.TB
-	cmd  *exec.Cmd
-	URL  string // http://127.0.0.1:port
-	Env  map[string]string
-	logs *strings.Builder
-	mu   sync.Mutex
-	done chan struct{}
+	t        testing.TB
+	cmd      *exec.Cmd
+	URL      string // http://127.0.0.1:port
+	Internal string // host:port of the node-to-node listener
+	Env      map[string]string
+	logs     *strings.Builder
+	mu       sync.Mutex
+	done     chan struct{}
 }
 
 // Start runs a chatd with RINGCHAT_* settings from env (keyspace, hosts, ...)
@@ -83,6 +84,11 @@ func Start(t testing.TB, env map[string]string) *Node {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
 			line := sc.Text()
+			if a, ok := strings.CutPrefix(line, "chatd internal on "); ok {
+				n.mu.Lock()
+				n.Internal = a
+				n.mu.Unlock()
+			}
 			if u, ok := strings.CutPrefix(line, "chatd serving on "); ok {
 				urls <- u
 			}

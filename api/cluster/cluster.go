@@ -1,0 +1,190 @@
+// Package cluster makes several chatd nodes deliver as one. Each node keeps a
+// row in the nodes table alive (one partition: every node reads the whole
+// list every few seconds), writes a route hint when it gets a user's first
+// socket, and delivers an event to another node's sockets by a batched,
+// secret-authenticated call to that node's internal listener.
+//
+// Cost (docs/cluster.md): upkeep is one node-row write per node per NodeTTL/3
+// plus one route write per connected user per RouteRefresh; a delivery reads
+// one routes partition per recipient, never per device or per event kind.
+package cluster
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ringchat/ringchat/api/ws"
+	"github.com/ringchat/ringchat/repo"
+)
+
+// Config describes this node in the cluster.
+type Config struct {
+	Name         string        // cluster name: the nodes partition (default "default")
+	NodeID       int           // the leased Snowflake node id
+	Instance     string        // random per process
+	InternalAddr string        // host:port other nodes call
+	Secret       string        // shared by every node; empty = single node, no forwarding
+	NodeTTL      time.Duration // node row TTL (default 15s); a dead node drops out within it
+	RouteRefresh time.Duration // route rewrite period (default 1h); route TTL is twice it
+	ForwardQueue int           // deliveries queued per target node (default 4096)
+	Log          *slog.Logger
+	// OnPresence is told when a user goes online or offline cluster-wide.
+	OnPresence func(userID int64, online bool, lastSeen time.Time)
+}
+
+func (c Config) withDefaults() Config {
+	if c.Name == "" {
+		c.Name = "default"
+	}
+	if c.NodeTTL <= 0 {
+		c.NodeTTL = 15 * time.Second
+	}
+	if c.RouteRefresh <= 0 {
+		c.RouteRefresh = time.Hour
+	}
+	if c.ForwardQueue <= 0 {
+		c.ForwardQueue = 4096
+	}
+	if c.Log == nil {
+		c.Log = slog.Default()
+	}
+	return c
+}
+
+// Stats are counters for metrics and tests.
+type Stats struct {
+	Forwarded     int64 // items sent to other nodes
+	ForwardDrops  int64 // items dropped (queue full or target failed)
+	RouteLookups  int64 // route partitions read
+	InternalCalls int64 // internal deliver calls received
+}
+
+// Cluster is this node's view of the others.
+type Cluster struct {
+	cfg   Config
+	store *repo.Store
+	hub   *ws.Hub
+
+	mu   sync.RWMutex
+	live map[int]repo.Node // refreshed from the nodes table
+
+	fwdMu      sync.Mutex
+	forwarders map[int]*forwarder
+
+	userLocks  [64]sync.Mutex // orders connect/disconnect route writes per user
+	deliveries chan delivery  // route look-ups run off the send path
+	stop       chan struct{}
+	wg         sync.WaitGroup
+
+	forwarded, drops, lookups, internalCalls atomic.Int64
+}
+
+type delivery struct {
+	users []int64
+	frame []byte
+}
+
+// New makes a cluster member; Start joins it.
+func New(cfg Config, store *repo.Store, hub *ws.Hub) *Cluster {
+	cfg = cfg.withDefaults()
+	return &Cluster{cfg: cfg, store: store, hub: hub, live: map[int]repo.Node{},
+		forwarders: map[int]*forwarder{}, deliveries: make(chan delivery, 16384), stop: make(chan struct{})}
+}
+
+// Stats returns the counters.
+func (c *Cluster) Stats() Stats {
+	return Stats{Forwarded: c.forwarded.Load(), ForwardDrops: c.drops.Load(),
+		RouteLookups: c.lookups.Load(), InternalCalls: c.internalCalls.Load()}
+}
+
+func (c *Cluster) self() repo.Node {
+	return repo.Node{ID: c.cfg.NodeID, Instance: c.cfg.Instance, InternalAddr: c.cfg.InternalAddr, StartedAt: time.Now().UTC()}
+}
+
+// Start registers this node, loads the live list and starts the upkeep loops.
+func (c *Cluster) Start(ctx context.Context) error {
+	if err := c.store.RegisterNode(ctx, c.cfg.Name, c.self(), c.cfg.NodeTTL); err != nil {
+		return err
+	}
+	if err := c.refreshLive(ctx); err != nil {
+		return err
+	}
+	c.wg.Add(3)
+	go c.heartbeat()
+	go c.refreshRoutes()
+	go c.routeWorkers()
+	return nil
+}
+
+// Stop deregisters the node and removes its route hints, so other nodes stop
+// sending here at once; then it stops the loops and the forwarders.
+func (c *Cluster) Stop(ctx context.Context) {
+	close(c.stop)
+	c.wg.Wait()
+	if err := c.store.DeregisterNode(ctx, c.cfg.Name, c.cfg.NodeID); err != nil {
+		c.cfg.Log.Warn("deregister node", "err", err)
+	}
+	c.fwdMu.Lock()
+	for _, f := range c.forwarders {
+		f.close()
+	}
+	c.fwdMu.Unlock()
+}
+
+func (c *Cluster) heartbeat() {
+	defer c.wg.Done()
+	tick := time.NewTicker(c.cfg.NodeTTL / 3)
+	defer tick.Stop()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-tick.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), c.cfg.NodeTTL/3)
+		if err := c.store.RegisterNode(ctx, c.cfg.Name, c.self(), c.cfg.NodeTTL); err != nil {
+			c.cfg.Log.Warn("node heartbeat failed", "err", err)
+		}
+		if err := c.refreshLive(ctx); err != nil {
+			c.cfg.Log.Warn("refresh node list failed", "err", err)
+		}
+		cancel()
+	}
+}
+
+func (c *Cluster) refreshLive(ctx context.Context) error {
+	nodes, err := c.store.ListNodes(ctx, c.cfg.Name)
+	if err != nil {
+		return err
+	}
+	live := make(map[int]repo.Node, len(nodes))
+	for _, n := range nodes {
+		live[n.ID] = n
+	}
+	c.mu.Lock()
+	c.live = live
+	c.mu.Unlock()
+	return nil
+}
+
+// LiveNodes is the cached list of live nodes.
+func (c *Cluster) LiveNodes() []repo.Node {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	out := make([]repo.Node, 0, len(c.live))
+	for _, n := range c.live {
+		out = append(out, n)
+	}
+	return out
+}
+
+// isLive reports whether a route points at a live process.
+func (c *Cluster) isLive(r repo.Route) (repo.Node, bool) {
+	c.mu.RLock()
+	n, ok := c.live[r.NodeID]
+	c.mu.RUnlock()
+	return n, ok && n.Instance == r.Instance
+}

@@ -1,0 +1,224 @@
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+)
+
+// Deliver sends an encoded frame to every connected device of the users:
+// this node's sockets at once, other nodes' through their internal
+// listeners. It never blocks the caller: route look-ups run on workers.
+func (c *Cluster) Deliver(userIDs []int64, frame []byte) int {
+	n := c.hub.Deliver(userIDs, frame)
+	if c.cfg.Secret == "" || len(c.LiveNodes()) < 2 {
+		return n
+	}
+	select {
+	case c.deliveries <- delivery{users: userIDs, frame: frame}:
+	default:
+		c.drops.Add(int64(len(userIDs)))
+		c.cfg.Log.Warn("delivery queue full: remote devices get this event on their next sync")
+	}
+	return n
+}
+
+const routeWorkers = 8
+
+func (c *Cluster) routeWorkers() {
+	defer c.wg.Done()
+	done := make(chan struct{})
+	for i := 0; i < routeWorkers; i++ {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for {
+				select {
+				case <-c.stop:
+					return
+				case d := <-c.deliveries:
+					c.forward(d)
+				}
+			}
+		}()
+	}
+	for i := 0; i < routeWorkers; i++ {
+		<-done
+	}
+}
+
+// forward reads one routes partition per recipient and queues one item per
+// target node.
+func (c *Cluster) forward(d delivery) {
+	ctx, cancel := context.WithTimeout(context.Background(), upkeepTimeout)
+	defer cancel()
+	routes, err := c.store.Routes(ctx, d.users)
+	c.lookups.Add(int64(len(d.users)))
+	if err != nil {
+		c.drops.Add(int64(len(d.users)))
+		c.cfg.Log.Warn("route look-up failed: remote devices get this event on their next sync", "err", err)
+		return
+	}
+	byNode := map[int][]int64{}
+	for uid, rs := range routes {
+		for _, r := range rs {
+			if r.NodeID == c.cfg.NodeID {
+				continue
+			}
+			if _, ok := c.isLive(r); ok {
+				byNode[r.NodeID] = append(byNode[r.NodeID], uid)
+			}
+		}
+	}
+	for nodeID, users := range byNode {
+		c.mu.RLock()
+		addr := c.live[nodeID].InternalAddr
+		c.mu.RUnlock()
+		c.forwarder(nodeID, addr).enqueue(item{UserIDs: users, Frame: d.frame})
+	}
+}
+
+// item is one frame for some users on the target node: the internal wire format.
+type item struct {
+	UserIDs []int64         `json:"user_ids"`
+	Frame   json.RawMessage `json:"frame"`
+}
+
+type batch struct {
+	Items []item `json:"items"`
+}
+
+// forwarder batches items for one target node: whatever queued while the
+// previous call was in flight goes in the next call.
+type forwarder struct {
+	c      *Cluster
+	addr   string
+	queue  chan item
+	client *http.Client
+	done   chan struct{}
+}
+
+func (c *Cluster) forwarder(nodeID int, addr string) *forwarder {
+	c.fwdMu.Lock()
+	defer c.fwdMu.Unlock()
+	f := c.forwarders[nodeID]
+	if f != nil && f.addr == addr {
+		return f
+	}
+	if f != nil {
+		f.close() // the node id now belongs to another process
+	}
+	f = &forwarder{c: c, addr: addr, queue: make(chan item, c.cfg.ForwardQueue),
+		client: &http.Client{Timeout: 5 * time.Second}, done: make(chan struct{})}
+	c.forwarders[nodeID] = f
+	go f.run()
+	return f
+}
+
+func (f *forwarder) enqueue(it item) {
+	select {
+	case f.queue <- it:
+	default:
+		f.c.drops.Add(int64(len(it.UserIDs)))
+	}
+}
+
+func (f *forwarder) close() { close(f.queue); <-f.done }
+
+const maxBatch = 256
+
+func (f *forwarder) run() {
+	defer close(f.done)
+	for it := range f.queue {
+		b := batch{Items: []item{it}}
+	fill:
+		for len(b.Items) < maxBatch {
+			select {
+			case more, ok := <-f.queue:
+				if !ok {
+					break fill
+				}
+				b.Items = append(b.Items, more)
+			default:
+				break fill
+			}
+		}
+		if err := f.send(b); err != nil {
+			n := 0
+			for _, it := range b.Items {
+				n += len(it.UserIDs)
+			}
+			f.c.drops.Add(int64(n))
+			f.c.cfg.Log.Warn("forward to node failed: its devices get these events on their next sync", "addr", f.addr, "items", len(b.Items), "err", err)
+			continue
+		}
+		f.c.forwarded.Add(int64(len(b.Items)))
+	}
+}
+
+func (f *forwarder) send(b batch) error {
+	body, err := json.Marshal(b)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequest(http.MethodPost, "http://"+f.addr+InternalDeliverPath, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+f.c.cfg.Secret)
+	res, err := f.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	_, _ = io.Copy(io.Discard, res.Body)
+	if res.StatusCode != http.StatusNoContent {
+		return fmt.Errorf("internal deliver answered %d", res.StatusCode)
+	}
+	return nil
+}
+
+// InternalDeliverPath is the node-to-node endpoint on the internal listener.
+const InternalDeliverPath = "/internal/v1/deliver"
+
+// maxInternalBody bounds one internal call (256 items of at most a few KiB each).
+const maxInternalBody = 8 << 20
+
+// InternalHandler serves the internal listener: only callers holding the
+// cluster secret may deliver.
+func (c *Cluster) InternalHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST "+InternalDeliverPath, func(w http.ResponseWriter, r *http.Request) {
+		if !c.authorized(r) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusUnauthorized)
+			_, _ = w.Write([]byte(`{"error":{"code":"unauthenticated","message":"cluster secret required"}}`))
+			return
+		}
+		var b batch
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxInternalBody)).Decode(&b); err != nil {
+			http.Error(w, `{"error":{"code":"invalid_argument","message":"malformed batch"}}`, http.StatusBadRequest)
+			return
+		}
+		c.internalCalls.Add(1)
+		for _, it := range b.Items {
+			c.hub.Deliver(it.UserIDs, it.Frame)
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	return mux
+}
+
+func (c *Cluster) authorized(r *http.Request) bool {
+	if c.cfg.Secret == "" {
+		return false
+	}
+	got := []byte(r.Header.Get("Authorization"))
+	want := []byte("Bearer " + c.cfg.Secret)
+	return subtle.ConstantTimeCompare(got, want) == 1
+}

@@ -1,0 +1,12 @@
+package cluster
+
+import "github.com/ringchat/ringchat/api/ws"
+
+// Hub is this node's ws.Hub whose Deliver also reaches devices on other nodes.
+type Hub struct {
+	*ws.Hub
+	C *Cluster
+}
+
+// Deliver reaches every connected device of the users, on any node.
+func (h Hub) Deliver(userIDs []int64, frame []byte) int { return h.C.Deliver(userIDs, frame) }

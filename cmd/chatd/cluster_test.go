@@ -1,0 +1,213 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/ringchat/ringchat/internal/testcluster"
+	"github.com/ringchat/ringchat/repo"
+	"github.com/ringchat/ringchat/repo/cqltest"
+	"github.com/ringchat/ringchat/schema"
+)
+
+// Multi-node tests: three real chatd processes on loopback ports, one Cassandra node.
+
+const testSecret = "test-cluster-secret"
+
+func clusterEnv(t *testing.T) map[string]string {
+	env := nodeEnv(t, schema.Settings{MessageBucket: time.Hour, InboxBucket: time.Minute})
+	env["RINGCHAT_CLUSTER_SECRET"] = testSecret
+	env["RINGCHAT_NODE_TTL"] = "3s"
+	return env
+}
+
+func startNodes(t *testing.T, env map[string]string, n int) []*testcluster.Node {
+	nodes := make([]*testcluster.Node, n)
+	var wg sync.WaitGroup
+	for i := range nodes {
+		wg.Add(1)
+		go func() { defer wg.Done(); nodes[i] = testcluster.Start(t, env) }()
+	}
+	wg.Wait()
+	time.Sleep(1500 * time.Millisecond) // each node's next heartbeat sees the others
+	return nodes
+}
+
+// Every connected device receives each message exactly once, live, whichever
+// node it and the sender are on.
+func TestThreeNodesDeliverAsOne(t *testing.T) {
+	nodes := startNodes(t, clusterEnv(t), 3)
+	a := testcluster.Register(t, nodes[0], "cna")
+	b := testcluster.Register(t, nodes[1], "cnb")
+	c := testcluster.Register(t, nodes[2], "cnc")
+	// Devices spread over the nodes: a on 0 and 1, b on 1 and 2, c on 2 and 0.
+	devices := map[string][]*testcluster.Socket{}
+	for _, d := range []struct {
+		who  *testcluster.Client
+		name string
+		on   []int
+	}{{a, "a", []int{0, 1}}, {b, "b", []int{1, 2}}, {c, "c", []int{2, 0}}} {
+		for _, i := range d.on {
+			devices[d.name] = append(devices[d.name], testcluster.Login(t, nodes[i], d.who.Handle).Dial())
+		}
+	}
+	time.Sleep(300 * time.Millisecond) // route hints written
+	ab, bc, ca := a.Direct(b), b.Direct(c), c.Direct(a)
+	sent := map[string][]string{} // user -> message ids they must see
+	send := func(from *testcluster.Client, fromName, toName, conv string, via *testcluster.Node, i int) {
+		st, id := from.On(via).Send(conv, fmt.Sprintf("%s-%d-%s", fromName, i, conv), "across nodes")
+		if st != 201 {
+			t.Fatalf("send: %d", st)
+		}
+		sent[fromName] = append(sent[fromName], id)
+		sent[toName] = append(sent[toName], id)
+	}
+	for i := 0; i < 5; i++ {
+		send(a, "a", "b", ab, nodes[i%3], i)
+		send(b, "b", "c", bc, nodes[(i+1)%3], i)
+		send(c, "c", "a", ca, nodes[(i+2)%3], i)
+	}
+	for name, socks := range devices {
+		for k, s := range socks {
+			want := sent[name]
+			s.WaitFor(10*time.Second, fmt.Sprintf("%s device %d: %d messages", name, k, len(want)), func([]testcluster.Frame) bool {
+				return len(s.MessageIDs()) >= len(want)
+			})
+		}
+	}
+	time.Sleep(500 * time.Millisecond) // room for any duplicate to show up
+	for name, socks := range devices {
+		for k, s := range socks {
+			got := s.MessageIDs()
+			for _, id := range sent[name] {
+				if got[id] != 1 {
+					t.Errorf("%s device %d got message %s %d times, want 1", name, k, id, got[id])
+				}
+			}
+			if len(got) != len(sent[name]) {
+				t.Errorf("%s device %d got %d messages, want %d", name, k, len(got), len(sent[name]))
+			}
+		}
+	}
+}
+
+// The internal endpoint answers only callers with the cluster secret.
+func TestInternalEndpointNeedsTheSecret(t *testing.T) {
+	node := startNodes(t, clusterEnv(t), 1)[0]
+	body := `{"items":[]}`
+	for name, auth := range map[string]string{"none": "", "wrong": "Bearer nope", "right": "Bearer " + testSecret} {
+		req, _ := http.NewRequest("POST", "http://"+node.Internal+"/internal/v1/deliver", strings.NewReader(body))
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		want := 401
+		if name == "right" {
+			want = 204
+		}
+		if res.StatusCode != want {
+			t.Errorf("%s secret: %d, want %d", name, res.StatusCode, want)
+		}
+	}
+}
+
+// Presence across nodes: a partner on another node is told, and any node answers.
+func TestPresenceAcrossNodes(t *testing.T) {
+	nodes := startNodes(t, clusterEnv(t), 3)
+	a := testcluster.Register(t, nodes[0], "pra")
+	b := testcluster.Register(t, nodes[1], "prb")
+	a.Direct(b)
+	watcher := b.Dial()
+	time.Sleep(300 * time.Millisecond)
+	query := func() map[string]any {
+		st, body := b.On(nodes[2]).Do("GET", "/v1/presence?user_ids="+a.UserID, nil)
+		if st != 200 {
+			t.Fatalf("presence: %d %v", st, body)
+		}
+		return body["presence"].([]any)[0].(map[string]any)
+	}
+	if p := query(); p["online"] != false {
+		t.Fatalf("a is online before connecting: %v", p)
+	}
+	conn := a.Dial()
+	watcher.WaitFor(10*time.Second, "presence online", func(fs []testcluster.Frame) bool { return hasPresence(fs, a.UserID, true) })
+	if p := query(); p["online"] != true {
+		t.Fatalf("a not online while connected: %v", p)
+	}
+	conn.Close() // a's only socket leaves
+	watcher.WaitFor(10*time.Second, "presence offline", func(fs []testcluster.Frame) bool { return hasPresence(fs, a.UserID, false) })
+	if p := query(); p["online"] != false || p["last_seen"] == nil {
+		t.Fatalf("after leaving: %v", p)
+	}
+}
+
+func hasPresence(fs []testcluster.Frame, user string, online bool) bool {
+	for _, f := range fs {
+		if f.Type != "presence" {
+			continue
+		}
+		var p struct {
+			UserID string `json:"user_id"`
+			Online bool   `json:"online"`
+		}
+		_ = json.Unmarshal(f.Data, &p)
+		if p.UserID == user && p.Online == online {
+			return true
+		}
+	}
+	return false
+}
+
+// SIGTERM: sockets close with 1012, in-flight work finishes, the node leaves the
+// registry, and the process exits cleanly within the bound.
+func TestGracefulShutdown(t *testing.T) {
+	env := clusterEnv(t)
+	nodes := startNodes(t, env, 2)
+	a := testcluster.Register(t, nodes[0], "gsa")
+	b := testcluster.Register(t, nodes[1], "gsb")
+	conv := a.Direct(b)
+	sock := a.Dial()
+	time.Sleep(200 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := nodes[0].Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 16*time.Second {
+		t.Fatalf("shutdown took %s", took)
+	}
+	if err := sock.Closed(5 * time.Second); !websocket.IsCloseError(err, websocket.CloseServiceRestart) {
+		t.Fatalf("socket ended with %v, want close 1012", err)
+	}
+	// The other node no longer lists it, without waiting for a TTL.
+	st, _ := b.Send(conv, "after-shutdown", "still works")
+	if st != 201 {
+		t.Fatalf("surviving node: send %d", st)
+	}
+	ks := env["RINGCHAT_KEYSPACE"]
+	s, err := repo.Connect(cqltest.Config(ks))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var n int
+	if err := s.Query(`SELECT COUNT(*) FROM nodes WHERE cluster = 'default'`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Fatalf("%d nodes registered in %s after one of two stopped, want 1", n, ks)
+	}
+}

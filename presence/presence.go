@@ -1,0 +1,134 @@
+// Package presence answers who is online and tells people when that changes.
+//
+// Online means: some socket of the user is open on a live chatd node, i.e. the
+// user has a route hint (routes_by_user, a TTL table) pointing at a node whose
+// row in the nodes table is alive. A node that dies stops counting within its
+// node TTL. Last seen is written, without TTL, when a user's last socket closes.
+package presence
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/ringchat/ringchat/repo"
+)
+
+// Status is one user's presence.
+type Status struct {
+	UserID   int64
+	Online   bool
+	LastSeen time.Time // zero: never seen, or online now
+}
+
+// Liveness tells whether users have a socket on a live node (api/cluster).
+type Liveness interface {
+	Online(ctx context.Context, userIDs []int64) (map[int64]bool, error)
+}
+
+// Deliverer pushes an encoded frame to users' connected devices, on any node.
+type Deliverer interface {
+	Deliver(userIDs []int64, frame []byte) int
+}
+
+// Service is presence for one chatd node.
+type Service struct {
+	store *repo.Store
+	live  Liveness
+	out   Deliverer
+	log   *slog.Logger
+}
+
+// New builds the service; SetOutputs wires what it needs from the cluster.
+func New(store *repo.Store, log *slog.Logger) *Service {
+	return &Service{store: store, log: log}
+}
+
+// SetOutputs connects liveness and delivery (they are built after the service).
+func (s *Service) SetOutputs(live Liveness, out Deliverer) { s.live, s.out = live, out }
+
+// MaxQuery bounds one presence query.
+const MaxQuery = 100
+
+// Query returns the presence of each user, in the order asked.
+func (s *Service) Query(ctx context.Context, userIDs []int64) ([]Status, error) {
+	online, err := s.live.Online(ctx, userIDs)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Status, 0, len(userIDs))
+	for _, uid := range userIDs {
+		st := Status{UserID: uid, Online: online[uid]}
+		if !st.Online {
+			if st.LastSeen, err = s.store.LastSeen(ctx, uid); err != nil {
+				return nil, err
+			}
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
+
+// maxAudience bounds how many partners one presence change is pushed to.
+const maxAudience = 1000
+
+// Changed pushes a presence event to the user's direct-conversation partners
+// (who receive it only where they are connected). Called by the cluster on a
+// cluster-wide online/offline transition.
+func (s *Service) Changed(userID int64, online bool, lastSeen time.Time) {
+	if s.out == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	audience, err := s.audience(ctx, userID)
+	if err != nil {
+		s.log.Warn("presence audience", "user", userID, "err", err)
+		return
+	}
+	if len(audience) == 0 {
+		return
+	}
+	s.out.Deliver(audience, Frame(Status{UserID: userID, Online: online, LastSeen: lastSeen}))
+}
+
+// audience is who may see userID's presence: direct-conversation partners.
+// (Contacts join it, and blocked users leave it, with the contacts work.)
+func (s *Service) audience(ctx context.Context, userID int64) ([]int64, error) {
+	convs, err := s.store.ListUserConversations(ctx, userID, 0, maxAudience)
+	if err != nil {
+		return nil, err
+	}
+	var ids []int64
+	for _, c := range convs {
+		if c.Kind == repo.KindDirect && c.PeerID != 0 {
+			ids = append(ids, c.PeerID)
+		}
+	}
+	return ids, nil
+}
+
+// JSON is a Status as the API and events render it.
+type JSON struct {
+	UserID   string     `json:"user_id"`
+	Online   bool       `json:"online"`
+	LastSeen *time.Time `json:"last_seen"`
+}
+
+// ToJSON renders a status.
+func ToJSON(st Status) JSON {
+	j := JSON{UserID: strconv.FormatInt(st.UserID, 10), Online: st.Online}
+	if !st.LastSeen.IsZero() {
+		t := st.LastSeen.UTC()
+		j.LastSeen = &t
+	}
+	return j
+}
+
+// Frame is the WebSocket presence event.
+func Frame(st Status) []byte {
+	b, _ := json.Marshal(map[string]any{"type": "presence", "data": ToJSON(st)})
+	return b
+}
