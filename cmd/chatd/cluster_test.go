@@ -211,3 +211,117 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Fatalf("%d nodes registered in %s after one of two stopped, want 1", n, ks)
 	}
 }
+
+// kill -9 of a node while senders keep sending: its clients reconnect to
+// another node and sync; no acknowledged message is lost, repeats carry the
+// same id, and the dead node stops counting (routes, presence) within its TTL.
+func TestNodeFailure(t *testing.T) {
+	nodes := startNodes(t, clusterEnv(t), 3)
+	victim, n1, n2 := nodes[0], nodes[1], nodes[2]
+	r := testcluster.Register(t, victim, "nfr") // the receiver's device lives on the victim
+	s1 := testcluster.Register(t, n1, "nfa")
+	s2 := testcluster.Register(t, n2, "nfb")
+	c1, c2 := s1.Direct(r), s2.Direct(r)
+	_, cursor := r.SyncOnce("")
+	live := r.Dial()
+	time.Sleep(300 * time.Millisecond)
+
+	var mu sync.Mutex
+	acked := map[string]bool{}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for k, s := range []struct {
+		c    *testcluster.Client
+		conv string
+	}{{s1, c1}, {s2, c2}} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if st, id := s.c.Send(s.conv, fmt.Sprintf("nf-%d-%d", k, i), "keep going"); st == 201 {
+					mu.Lock()
+					acked[id] = true
+					mu.Unlock()
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		}()
+	}
+	time.Sleep(time.Second)
+	killedAt := time.Now()
+	victim.Kill()
+	if err := live.Closed(5 * time.Second); err == nil {
+		t.Fatal("the dead node's socket did not end")
+	}
+	// The receiver's app reconnects to a surviving node and syncs from its cursor.
+	r2 := r.On(n1)
+	again := r2.Dial()
+	// The dead node's route stops counting: r shows online only through its new socket,
+	// and a user whose only socket was on the dead node goes offline within the TTL.
+	time.Sleep(2 * time.Second)
+	close(stop)
+	wg.Wait()
+	time.Sleep(6 * time.Second) // past the sync lag
+	events, _ := r2.SyncOnce(cursor)
+	seen := map[string]bool{}
+	for _, ev := range events {
+		seen[ev.MsgID] = true
+	}
+	for id := range live.MessageIDs() {
+		seen[id] = true
+	}
+	for id := range again.MessageIDs() {
+		seen[id] = true
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(acked) < 20 {
+		t.Fatalf("only %d sends acknowledged: the senders stalled", len(acked))
+	}
+	lost := 0
+	for id := range acked {
+		if !seen[id] {
+			lost++
+		}
+	}
+	if lost > 0 {
+		t.Fatalf("%d of %d acknowledged messages never reached the receiver", lost, len(acked))
+	}
+	t.Logf("%d acknowledged around a kill -9 at %s; all reached the receiver by socket or sync", len(acked), killedAt.Format("15:04:05.000"))
+}
+
+// A user whose only socket was on a killed node reads as offline within the node TTL.
+func TestDeadNodeStopsCountingWithinTTL(t *testing.T) {
+	nodes := startNodes(t, clusterEnv(t), 2)
+	u := testcluster.Register(t, nodes[0], "dnu")
+	asker := testcluster.Register(t, nodes[1], "dna")
+	u.Dial()
+	online := func() bool {
+		st, body := asker.Do("GET", "/v1/presence?user_ids="+u.UserID, nil)
+		if st != 200 {
+			t.Fatalf("presence %d", st)
+		}
+		return body["presence"].([]any)[0].(map[string]any)["online"] == true
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !online() {
+		if time.Now().After(deadline) {
+			t.Fatal("never online")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	nodes[0].Kill()
+	start := time.Now()
+	for online() {
+		if time.Since(start) > 3*time.Second+2*time.Second { // TTL 3 s, plus one list refresh
+			t.Fatal("a route to the dead node still counts after its TTL")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("offline %s after the kill (node TTL 3s)", time.Since(start).Round(100*time.Millisecond))
+}
