@@ -1,6 +1,7 @@
 package snowflake_test
 
 import (
+	"math"
 	"sync"
 	"testing"
 	"time"
@@ -8,35 +9,147 @@ import (
 	"github.com/ringchat/ringchat/snowflake"
 )
 
-func TestIDMath(t *testing.T) {
+const (
+	nodeShift = 12
+	timeShift = 22
+	seqMask   = 1<<12 - 1
+)
+
+func nodeOf(id int64) int64 { return (id >> nodeShift) & snowflake.MaxNodeID }
+
+var epoch = time.UnixMilli(snowflake.Epoch).UTC()
+
+func TestTimeAndMinIDAt(t *testing.T) {
+	if !epoch.Equal(time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)) {
+		t.Fatalf("Epoch is %s, want 2024-01-01T00:00:00Z", epoch)
+	}
+	cases := []struct {
+		name string
+		at   time.Time
+		want int64
+	}{
+		{"the epoch", epoch, 0},
+		{"one ms after the epoch", epoch.Add(time.Millisecond), 1 << timeShift},
+		{"sub-millisecond part is dropped", epoch.Add(5*time.Millisecond + 999_999*time.Nanosecond), 5 << timeShift},
+		{"one ns before the epoch", epoch.Add(-time.Nanosecond), 0},
+		{"long before the epoch", time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC), 0},
+		{"a day", epoch.Add(24 * time.Hour), 86_400_000 << timeShift},
+		{"another time zone", time.Date(2024, 1, 1, 1, 0, 0, 0, time.FixedZone("CET", 3600)), 0},
+		{"last millisecond of 41 bits", epoch.Add((1<<41 - 1) * time.Millisecond), (1<<41 - 1) << timeShift},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got := snowflake.MinIDAt(c.at)
+			if got != c.want {
+				t.Fatalf("MinIDAt(%s) = %d, want %d", c.at, got, c.want)
+			}
+			back := snowflake.Time(got)
+			if back.Location() != time.UTC {
+				t.Fatalf("Time returned %s, want UTC", back.Location())
+			}
+			if c.at.Before(epoch) {
+				if !back.Equal(epoch) {
+					t.Fatalf("Time(0) = %s, want the epoch", back)
+				}
+				return
+			}
+			if !back.Equal(c.at.Truncate(time.Millisecond)) {
+				t.Fatalf("Time(MinIDAt(%s)) = %s", c.at, back)
+			}
+			// Node and sequence bits never leak into the time.
+			full := got | snowflake.MaxNodeID<<nodeShift | seqMask
+			if !snowflake.Time(full).Equal(back) {
+				t.Fatalf("Time(%d) = %s, want %s", full, snowflake.Time(full), back)
+			}
+		})
+	}
+	if got := snowflake.Time(math.MaxInt64); !got.Equal(epoch.Add((1<<41 - 1) * time.Millisecond)) {
+		t.Fatalf("Time(MaxInt64) = %s", got)
+	}
+	// Every id made at a millisecond sorts below every id of the next one.
 	at := time.Date(2026, 11, 22, 10, 0, 0, 123e6, time.UTC)
-	id := snowflake.MinIDAt(at)
-	if got := snowflake.Time(id); !got.Equal(at) {
-		t.Fatalf("Time(MinIDAt(t)) = %s, want %s", got, at)
-	}
-	if got := snowflake.Time(id + 4095 + 1023<<12); !got.Equal(at) {
-		t.Fatalf("node and sequence bits leaked into the time: %s", got)
-	}
-	if snowflake.MinIDAt(time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)) != 0 {
-		t.Fatal("times before the epoch must clamp to 0")
-	}
-	const bucket = int64(10_000)
-	b := snowflake.Bucket(id, bucket)
-	start := snowflake.BucketStart(b, bucket)
-	if snowflake.Bucket(start, bucket) != b || snowflake.Bucket(start-1, bucket) != b-1 {
-		t.Fatalf("bucket %d starts at %d, but ids around it disagree", b, start)
-	}
-	if start > id || snowflake.BucketStart(b+1, bucket) <= id {
-		t.Fatalf("id %d not inside its bucket [%d, %d)", id, start, snowflake.BucketStart(b+1, bucket))
+	lastOfMs := snowflake.MinIDAt(at) | snowflake.MaxNodeID<<nodeShift | seqMask
+	if next := snowflake.MinIDAt(at.Add(time.Millisecond)); lastOfMs+1 != next {
+		t.Fatalf("last id of %s is %d, first of the next ms is %d: want adjacent", at, lastOfMs, next)
 	}
 }
 
-func TestGeneratorUniqueAndIncreasing(t *testing.T) {
-	g, err := snowflake.NewGenerator(7)
+func TestBucketBoundaries(t *testing.T) {
+	for _, ms := range []int64{1, 100, 1_000, 60_000, 3_600_000, 86_400_000} {
+		for _, b := range []int32{0, 1, 2, 999, 1_000_000} {
+			if int64(b+1)*ms >= 1<<41 {
+				continue // past the 41-bit time field (year 2093): no id lives there
+			}
+			start := snowflake.BucketStart(b, ms)
+			if start != int64(b)*ms<<timeShift {
+				t.Fatalf("BucketStart(%d, %d) = %d", b, ms, start)
+			}
+			if !snowflake.Time(start).Equal(epoch.Add(time.Duration(int64(b)*ms) * time.Millisecond)) {
+				t.Fatalf("bucket %d of %d ms starts at %s", b, ms, snowflake.Time(start))
+			}
+			end := snowflake.BucketStart(b+1, ms) - 1 // the largest id of bucket b
+			if got := snowflake.Bucket(start, ms); got != b {
+				t.Fatalf("Bucket(BucketStart(%d, %d)) = %d", b, ms, got)
+			}
+			if got := snowflake.Bucket(end, ms); got != b {
+				t.Fatalf("Bucket(last id of bucket %d, %d ms) = %d", b, ms, got)
+			}
+			if nodeOf(end) != snowflake.MaxNodeID || end&seqMask != seqMask {
+				t.Fatalf("last id of bucket %d is %d: want node %d, sequence %d", b, end, snowflake.MaxNodeID, seqMask)
+			}
+			if !snowflake.Time(end).Equal(snowflake.Time(start).Add(time.Duration(ms-1) * time.Millisecond)) {
+				t.Fatalf("last id of bucket %d (%d ms) made at %s", b, ms, snowflake.Time(end))
+			}
+			if b > 0 {
+				if got := snowflake.Bucket(start-1, ms); got != b-1 {
+					t.Fatalf("Bucket(BucketStart(%d, %d)-1) = %d, want %d", b, ms, got, b-1)
+				}
+			}
+		}
+	}
+	// Bucket of an id agrees with counting windows from the epoch.
+	at := time.Date(2026, 11, 22, 23, 59, 59, 999e6, time.UTC) // the last ms of a second, an hour and a day
+	for _, ms := range []int64{1_000, 3_600_000, 86_400_000} {
+		want := int32(at.Sub(epoch).Milliseconds() / ms)
+		id := snowflake.MinIDAt(at) + 17<<nodeShift + 5
+		if got := snowflake.Bucket(id, ms); got != want {
+			t.Fatalf("Bucket(id at %s, %d ms) = %d, want %d", at, ms, got, want)
+		}
+		if got := snowflake.Bucket(snowflake.MinIDAt(at.Add(time.Millisecond)), ms); got != want+1 {
+			t.Fatalf("one ms later (a window edge for %d ms) is bucket %d, want %d", ms, got, want+1)
+		}
+	}
+	// An id made now lies inside its bucket.
+	g, err := snowflake.NewGenerator(3)
 	if err != nil {
 		t.Fatal(err)
 	}
-	const workers, each = 8, 20_000
+	id := g.Next()
+	b := snowflake.Bucket(id, 1_000)
+	if id < snowflake.BucketStart(b, 1_000) || id >= snowflake.BucketStart(b+1, 1_000) {
+		t.Fatalf("id %d outside its bucket %d", id, b)
+	}
+}
+
+func TestNewGeneratorNodeRange(t *testing.T) {
+	for _, bad := range []int64{-1, snowflake.MaxNodeID + 1, math.MaxInt64} {
+		if _, err := snowflake.NewGenerator(bad); err == nil {
+			t.Fatalf("node id %d accepted", bad)
+		}
+	}
+	for _, node := range []int64{0, 1, snowflake.MaxNodeID} {
+		g, err := snowflake.NewGenerator(node)
+		if err != nil {
+			t.Fatalf("node id %d: %v", node, err)
+		}
+		if id := g.Next(); nodeOf(id) != node || id <= 0 {
+			t.Fatalf("node %d made id %d (node bits %d)", node, id, nodeOf(id))
+		}
+	}
+}
+
+// generate runs workers goroutines that each take each ids from g.
+func generate(g *snowflake.Generator, workers, each int) [][]int64 {
 	out := make([][]int64, workers)
 	var wg sync.WaitGroup
 	for w := range out {
@@ -51,36 +164,100 @@ func TestGeneratorUniqueAndIncreasing(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+	return out
+}
+
+func TestGeneratorUniqueAndIncreasing(t *testing.T) {
+	g, err := snowflake.NewGenerator(7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const workers, each = 8, 20_000
+	before := time.Now()
+	out := generate(g, workers, each)
+	after := time.Now()
 	seen := make(map[int64]bool, workers*each)
-	for _, ids := range out {
+	for w, ids := range out {
 		for i, id := range ids {
 			if seen[id] {
 				t.Fatalf("duplicate id %d", id)
 			}
 			seen[id] = true
 			if i > 0 && id <= ids[i-1] {
-				t.Fatalf("ids not increasing within a goroutine: %d after %d", id, ids[i-1])
+				t.Fatalf("goroutine %d: id %d after %d, want strictly increasing", w, id, ids[i-1])
 			}
-			if (id>>12)&snowflake.MaxNodeID != 7 {
-				t.Fatalf("id %d does not carry node 7", id)
+			if nodeOf(id) != 7 {
+				t.Fatalf("id %d carries node %d, want 7", id, nodeOf(id))
 			}
 		}
 	}
-	if _, err := snowflake.NewGenerator(snowflake.MaxNodeID + 1); err == nil {
-		t.Fatal("node id 1024 accepted")
+	// The time in the ids is the time they were made (to the ms, plus slack
+	// for the difference between the wall and monotonic clocks).
+	first, last := snowflake.Time(out[0][0]), snowflake.Time(out[0][each-1])
+	if first.Before(before.Add(-time.Second)) || last.After(after.Add(time.Second)) {
+		t.Fatalf("ids made between %s and %s carry times %s..%s", before, after, first, last)
 	}
+	// One generator's ids increase in the order Next returns them, across goroutines too.
+	var mu sync.Mutex
+	var prev int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 2_000 {
+				mu.Lock()
+				id := g.Next()
+				if id <= prev {
+					mu.Unlock()
+					t.Errorf("id %d after %d", id, prev)
+					return
+				}
+				prev = id
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 func TestGeneratorsWithDifferentNodesNeverCollide(t *testing.T) {
-	a, _ := snowflake.NewGenerator(1)
-	b, _ := snowflake.NewGenerator(2)
-	seen := map[int64]bool{}
-	for i := 0; i < 50_000; i++ {
-		for _, id := range []int64{a.Next(), b.Next()} {
-			if seen[id] {
-				t.Fatalf("collision on %d", id)
+	nodes := []int64{0, 1, 2, 511, snowflake.MaxNodeID - 1, snowflake.MaxNodeID}
+	const perNode, each = 2, 10_000
+	results := make([][][]int64, len(nodes))
+	var wg sync.WaitGroup
+	for i, node := range nodes {
+		g, err := snowflake.NewGenerator(node)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Add(1)
+		go func() { defer wg.Done(); results[i] = generate(g, perNode, each) }()
+	}
+	wg.Wait()
+	seen := make(map[int64]int64, len(nodes)*perNode*each)
+	sameMs := 0
+	for i, perWorker := range results {
+		for _, ids := range perWorker {
+			for _, id := range ids {
+				if other, dup := seen[id]; dup {
+					t.Fatalf("id %d made by node %d and node %d", id, other, nodes[i])
+				}
+				seen[id] = nodes[i]
+				if nodeOf(id) != nodes[i] {
+					t.Fatalf("node %d made id %d with node bits %d", nodes[i], id, nodeOf(id))
+				}
+				// Count ids whose (ms, sequence) another node also used: the
+				// node bits alone keep those apart.
+				for _, n := range nodes {
+					if n != nodes[i] {
+						if _, ok := seen[id&^(snowflake.MaxNodeID<<nodeShift)|n<<nodeShift]; ok {
+							sameMs++
+						}
+					}
+				}
 			}
-			seen[id] = true
 		}
 	}
+	t.Logf("%d ids, %d of them share a millisecond and sequence with another node's id", len(seen), sameMs)
 }
