@@ -1,13 +1,55 @@
 package snowflake_test
 
 import (
+	"fmt"
+	"os"
+	"sync"
 	"testing"
 
+	"github.com/gocql/gocql"
 	"go.uber.org/goleak"
+
+	"github.com/ringchat/ringchat/repo/cqltest"
+	"github.com/ringchat/ringchat/schema"
 )
 
 // TestMain fails the package if any goroutine (a lease's renewal, a driver
 // connection of a closed session) outlives the tests.
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	code := m.Run()
+	closeShared()
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// The lease tests share one keyspace (creating one takes seconds), each test
+// working on its own node ids; only the test that fills the table has its own.
+var shared struct {
+	once    sync.Once
+	session *gocql.Session
+	name    string
+	err     error
+}
+
+func sharedKeyspace(t *testing.T) (*gocql.Session, string) {
+	t.Helper()
+	shared.once.Do(func() {
+		shared.session, shared.name, shared.err = cqltest.CreateKeyspace("snowflake", schema.DefaultSettings())
+	})
+	if shared.err != nil {
+		t.Fatal(shared.err)
+	}
+	return shared.session, shared.name
+}
+
+func closeShared() {
+	if shared.session != nil {
+		shared.session.Close()
+		cqltest.DropKeyspace(shared.name)
+	}
 }

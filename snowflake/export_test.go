@@ -1,0 +1,11 @@
+package snowflake
+
+// FirstTry returns cfg with AcquireLease trying id first instead of a random
+// id, so tests can make processes contend for one id or re-take a known one.
+func FirstTry(cfg LeaseConfig, id int64) LeaseConfig {
+	cfg.firstTry = id + 1
+	return cfg
+}
+
+// TTLSeconds is the CQL TTL a lease of the given length writes.
+var TTLSeconds = ttlSeconds
