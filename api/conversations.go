@@ -9,9 +9,10 @@ import (
 )
 
 type createConversationRequest struct {
-	Kind      string   `json:"kind"`
-	MemberIDs []string `json:"member_ids"`
-	Name      string   `json:"name"`
+	Kind         string   `json:"kind"`
+	MemberIDs    []string `json:"member_ids"`
+	Name         string   `json:"name"`
+	PhotoMediaID string   `json:"photo_media_id"`
 }
 
 func (s *Server) createConversation(c echo.Context) error {
@@ -23,7 +24,7 @@ func (s *Server) createConversation(c echo.Context) error {
 	switch req.Kind {
 	case repo.KindDirect:
 	case repo.KindGroup:
-		return invalid("group conversations are not available yet")
+		return s.createGroup(c, req)
 	default:
 		return invalid("kind must be \"direct\" or \"group\"")
 	}

@@ -40,11 +40,18 @@ func (s *Server) send(ctx context.Context, sess repo.Session, convID int64, req 
 		}
 		replyTo = id
 	}
+	conv, err := s.store.GetConversation(ctx, convID)
+	if err != nil {
+		if repo.IsCode(err, repo.CodeNotFound) {
+			err = repo.Errorf(repo.CodeNotFound, "conversation not found")
+		}
+		return repo.Message{}, false, err
+	}
 	members, err := s.store.ListMembers(ctx, convID)
 	if err != nil {
 		return repo.Message{}, false, err
 	}
-	recipients, err := authorizeSend(s, ctx, convID, sess.UserID, members)
+	recipients, err := authorizeSend(sess.UserID, members)
 	if err != nil {
 		return repo.Message{}, false, err
 	}
@@ -100,8 +107,13 @@ func (s *Server) send(ctx context.Context, sess repo.Session, convID int64, req 
 		return repo.Message{}, false, err
 	}
 	ev := repo.Event{ID: eventID, Kind: repo.EventMessageNew, ConvID: convID, MsgID: msg.ID, Payload: string(payload)}
-	if err := s.store.AppendEvent(sctx, recipients, ev); err != nil {
-		return repo.Message{}, false, err
+	// Push mode: a row in every member's inbox. Pull mode (large groups): none;
+	// members' sync reads the group's timeline instead (docs/fanout.md) -- except
+	// for a retry, whose message may sit at an old id that cursors have passed.
+	if conv.Fanout != repo.FanoutPull || !claim.Won {
+		if err := s.store.AppendEvent(sctx, recipients, ev); err != nil {
+			return repo.Message{}, false, err
+		}
 	}
 	if time.Now().After(snowflake.Time(eventID).Add(s.cfg.SendDeadline)) {
 		// Too late for the sync invariant: do not acknowledge; the retry re-appends with a fresh id.
@@ -112,7 +124,7 @@ func (s *Server) send(ctx context.Context, sess repo.Session, convID int64, req 
 }
 
 // authorizeSend checks the sender is a member and returns every member's id.
-func authorizeSend(s *Server, ctx context.Context, convID, sender int64, members []repo.Member) ([]int64, error) {
+func authorizeSend(sender int64, members []repo.Member) ([]int64, error) {
 	ids := make([]int64, 0, len(members))
 	isMember := false
 	for _, m := range members {
@@ -121,14 +133,6 @@ func authorizeSend(s *Server, ctx context.Context, convID, sender int64, members
 	}
 	if isMember {
 		return ids, nil
-	}
-	if len(members) == 0 {
-		if _, err := s.store.GetConversation(ctx, convID); err != nil {
-			if repo.IsCode(err, repo.CodeNotFound) {
-				return nil, repo.Errorf(repo.CodeNotFound, "conversation not found")
-			}
-			return nil, err
-		}
 	}
 	return nil, repo.Errorf(repo.CodePermissionDenied, "not a member of this conversation")
 }

@@ -28,6 +28,7 @@ type Config struct {
 	// Testing only: it simulates a slow writer to prove sync never skips.
 	DebugSendDelay time.Duration
 	Media          MediaConfig
+	Groups         GroupConfig
 }
 
 // DefaultConfig returns the documented defaults.
@@ -38,6 +39,7 @@ func DefaultConfig() Config {
 		RequestTimeout: 5 * time.Second,
 		SendDeadline:   3 * time.Second,
 		SyncLag:        5 * time.Second,
+		Groups:         GroupConfig{MaxMembers: 1000, PushMaxMembers: 100},
 		Media:          MediaConfig{MaxBytes: 16 << 20, UploadTTL: 10 * time.Minute, DownloadTTL: 5 * time.Minute, MaxPerMsg: 10},
 	}
 }
@@ -105,6 +107,11 @@ func (s *Server) routes() {
 	a.GET("/users", s.findUser)
 	a.POST("/conversations", s.createConversation)
 	a.GET("/conversations/:conv_id", s.getConversation)
+	a.PATCH("/conversations/:conv_id", s.patchConversation)
+	a.DELETE("/conversations/:conv_id", s.deleteConversation)
+	a.GET("/conversations/:conv_id/members", s.listMembers)
+	a.PUT("/conversations/:conv_id/members/:user_id", s.putMember)
+	a.DELETE("/conversations/:conv_id/members/:user_id", s.deleteMember)
 	a.POST("/conversations/:conv_id/messages", s.sendMessage)
 	a.GET("/conversations/:conv_id/messages", s.listMessages)
 	a.GET("/sync", s.sync)

@@ -1,11 +1,13 @@
 package api
 
 import (
+	"encoding/json"
 	"net/http"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/ringchat/ringchat/repo"
 	"github.com/ringchat/ringchat/snowflake"
 )
 
@@ -41,7 +43,7 @@ func (s *Server) sync(c echo.Context) error {
 		// events of the last SyncLag come with the next call rather than never.
 		cursor = safe
 	}
-	page, err := s.store.Sync(c.Request().Context(), session(c).UserID, cursor, limit, safe, now)
+	page, err := s.store.Sync(c.Request().Context(), session(c).UserID, cursor, limit, safe, now, renderMessage)
 	if err != nil {
 		return err
 	}
@@ -51,4 +53,9 @@ func (s *Server) sync(c echo.Context) error {
 		resp.Events = append(resp.Events, eventOut(e))
 	}
 	return c.JSON(http.StatusOK, resp)
+}
+
+func renderMessage(m repo.Message) string {
+	b, _ := json.Marshal(messageOut(m))
+	return string(b)
 }

@@ -11,7 +11,7 @@ const (
 	cqlClaimDirect    = `INSERT INTO direct_conversations (user_lo, user_hi, conv_id) VALUES (?, ?, ?) IF NOT EXISTS`
 	cqlInsertConv     = `INSERT INTO conversations (conv_id, kind, created_at, updated_at) VALUES (?, ?, ?, ?)`
 	cqlSetConvCreator = `UPDATE conversations SET created_by = ? WHERE conv_id = ?`
-	cqlGetConv        = `SELECT conv_id, kind, name, photo_media_id, announcement, created_by, created_at, updated_at FROM conversations WHERE conv_id = ?`
+	cqlGetConv        = `SELECT conv_id, kind, name, photo_media_id, announcement, created_by, created_at, updated_at, deleted, fanout FROM conversations WHERE conv_id = ?`
 	cqlInsertMember   = `INSERT INTO members_by_conversation (conv_id, user_id, role, joined_at) VALUES (?, ?, ?, ?)`
 	cqlInsertUserConv = `INSERT INTO conversations_by_user (user_id, conv_id, kind, joined_at, peer_id) VALUES (?, ?, ?, ?, ?)`
 	cqlGetMember      = `SELECT conv_id, user_id, role, joined_at, delivered_up_to, read_up_to FROM members_by_conversation WHERE conv_id = ? AND user_id = ?`
@@ -69,6 +69,12 @@ func (st *Store) GetConversation(ctx context.Context, id int64) (Conversation, e
 	var c Conversation
 	if err := st.query(ctx, cqlGetConv, id).GetRelease(&c); err != nil {
 		return Conversation{}, translate("get conversation", err)
+	}
+	if c.Deleted {
+		return Conversation{}, Errorf(CodeNotFound, "conversation not found")
+	}
+	if c.Fanout == "" {
+		c.Fanout = FanoutPush
 	}
 	return c, nil
 }

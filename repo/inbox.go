@@ -2,6 +2,8 @@ package repo
 
 import (
 	"context"
+	"slices"
+	"sort"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -52,27 +54,39 @@ const MaxSyncBuckets = 64
 // finished (see docs/sync.md). Events above safe come again on the next call;
 // clients drop repeats by event id. That is what keeps a late-committing
 // writer with a smaller id from being skipped.
-func (st *Store) Sync(ctx context.Context, userID, cursor int64, limit int, safe int64, now time.Time) (SyncPage, error) {
-	bucketMs := st.layout.InboxBucket.Milliseconds()
+func (st *Store) Sync(ctx context.Context, userID, cursor int64, limit int, safe int64, now time.Time, render func(Message) string) (SyncPage, error) {
 	var page SyncPage
 	if oldest := snowflake.MinIDAt(now.Add(-st.retention.Inbox)); cursor < oldest {
 		page.Reset = cursor != 0
 		cursor = oldest
 	}
-	last := snowflake.Bucket(snowflake.MinIDAt(now.Add(ClockSkew)), bucketMs)
 	// Read one more than asked, to know whether events below safe remain.
 	want := limit + 1
-	var got []Event
-	first := snowflake.Bucket(cursor+1, bucketMs)
-	b := first
-	for ; b <= last && len(got) < want && b < first+MaxSyncBuckets; b++ {
-		var evs []Event
-		err := st.query(ctx, cqlReadInbox, userID, b, cursor, want-len(got)).SelectRelease(&evs)
+	got, scanned, err := st.readInbox(ctx, userID, cursor, want, now)
+	if err != nil {
+		return SyncPage{}, err
+	}
+	// Large groups do not write inbox rows: merge their timelines in.
+	pulls, err := st.PullConversations(ctx, userID)
+	if err != nil {
+		return SyncPage{}, err
+	}
+	for _, conv := range pulls {
+		evs, upTo, err := st.readTimeline(ctx, conv, cursor, want, now, render)
 		if err != nil {
-			return SyncPage{}, translate("read inbox", err)
+			return SyncPage{}, err
 		}
 		got = append(got, evs...)
+		scanned = min(scanned, upTo)
 	}
+	sort.Slice(got, func(i, j int) bool { return got[i].ID < got[j].ID })
+	// A message sent before its group switched to pull is both an inbox row and
+	// a timeline row, under the same id: keep one.
+	got = slices.CompactFunc(got, func(a, b Event) bool { return a.ID == b.ID })
+	// Only events up to the point every stream was read completely are certain
+	// to have no unseen smaller neighbours.
+	n := sort.Search(len(got), func(i int) bool { return got[i].ID > scanned })
+	got = got[:n]
 	page.Events = got
 	if len(got) > limit {
 		page.Events = got[:limit]
@@ -85,11 +99,50 @@ func (st *Store) Sync(ctx context.Context, userID, cursor int64, limit int, safe
 	}
 	// Every event in (cursor, scanned] is in this page, so the cursor may move
 	// up to scanned, but never past safe.
-	scanned := int64(1<<63 - 1)
-	if b <= last && len(got) <= limit {
-		scanned = snowflake.BucketStart(b, bucketMs) - 1 // stopped at the bucket cap
-	}
 	page.Cursor = max(cursor, min(safe, scanned))
 	page.HasMore = scanned < safe
 	return page, nil
+}
+
+const noLimit = int64(1<<63 - 1)
+
+// readInbox reads up to want inbox events after cursor; scanned is the id up to
+// which the inbox was read completely.
+func (st *Store) readInbox(ctx context.Context, userID, cursor int64, want int, now time.Time) ([]Event, int64, error) {
+	bucketMs := st.layout.InboxBucket.Milliseconds()
+	last := snowflake.Bucket(snowflake.MinIDAt(now.Add(ClockSkew)), bucketMs)
+	first := snowflake.Bucket(cursor+1, bucketMs)
+	var got []Event
+	b := first
+	for ; b <= last && len(got) < want && b < first+MaxSyncBuckets; b++ {
+		var evs []Event
+		if err := st.query(ctx, cqlReadInbox, userID, b, cursor, want-len(got)).SelectRelease(&evs); err != nil {
+			return nil, 0, translate("read inbox", err)
+		}
+		got = append(got, evs...)
+	}
+	switch {
+	case len(got) >= want:
+		return got, got[len(got)-1].ID, nil
+	case b <= last:
+		return got, snowflake.BucketStart(b, bucketMs) - 1, nil // stopped at the bucket cap
+	}
+	return got, noLimit, nil
+}
+
+// readTimeline reads up to want messages of a pull-mode group after cursor, as
+// message.new events (event id = message id).
+func (st *Store) readTimeline(ctx context.Context, convID, cursor int64, want int, now time.Time, render func(Message) string) ([]Event, int64, error) {
+	page, err := st.HistoryAfter(ctx, convID, cursor, want, now)
+	if err != nil {
+		return nil, 0, err
+	}
+	evs := make([]Event, len(page.Messages))
+	for i, m := range page.Messages {
+		evs[i] = Event{ID: m.ID, Kind: EventMessageNew, ConvID: convID, MsgID: m.ID, Payload: render(m)}
+	}
+	if page.More {
+		return evs, page.Next, nil
+	}
+	return evs, noLimit, nil
 }

@@ -186,7 +186,7 @@ func TestSyncCursorStopsAtSafePoint(t *testing.T) {
 	start := at(-30*time.Second, 0)
 
 	// A page smaller than the committed backlog: has_more, cursor at the last one returned.
-	p, err := store.Sync(c, user, start, 3, safe, now)
+	p, err := store.Sync(c, user, start, 3, safe, now, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +194,7 @@ func TestSyncCursorStopsAtSafePoint(t *testing.T) {
 		t.Fatalf("first page: %d events, more %v, cursor %d (want %d)", len(p.Events), p.HasMore, p.Cursor, old[2])
 	}
 	// The rest: the fresh events come too, but the cursor stops at the safe point.
-	p, err = store.Sync(c, user, p.Cursor, 10, safe, now)
+	p, err = store.Sync(c, user, p.Cursor, 10, safe, now, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +207,7 @@ func TestSyncCursorStopsAtSafePoint(t *testing.T) {
 	if err := store.AppendEvent(c, []int64{user}, repo.Event{ID: late, Kind: repo.EventMessageNew, ConvID: 1, MsgID: late, Payload: "{}"}); err != nil {
 		t.Fatal(err)
 	}
-	p, err = store.Sync(c, user, p.Cursor, 10, safe, now)
+	p, err = store.Sync(c, user, p.Cursor, 10, safe, now, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,12 +215,12 @@ func TestSyncCursorStopsAtSafePoint(t *testing.T) {
 		t.Fatalf("late event not returned: %+v", p.Events)
 	}
 	// A full page entirely above the safe point: no has_more (it would spin), cursor stays.
-	p, err = store.Sync(c, user, safe, 1, safe, now)
+	p, err = store.Sync(c, user, safe, 1, safe, now, nil)
 	if err != nil || p.HasMore || p.Cursor != safe || len(p.Events) != 1 {
 		t.Fatalf("page above the safe point: %+v %v", p, err)
 	}
 	// A cursor older than retention is reset.
-	p, err = store.Sync(c, user, 5, 10, safe, now)
+	p, err = store.Sync(c, user, 5, 10, safe, now, nil)
 	if err != nil || !p.Reset {
 		t.Fatalf("ancient cursor: %+v %v", p, err)
 	}
@@ -242,7 +242,7 @@ func TestSyncWalksEmptyTimeInBoundedSteps(t *testing.T) {
 	var seen []int64
 	for {
 		calls++
-		p, err := store.Sync(c, user, cursor, 10, safe, now)
+		p, err := store.Sync(c, user, cursor, 10, safe, now, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -57,6 +57,8 @@ type Conversation struct {
 	CreatedBy    int64     `db:"created_by"`
 	CreatedAt    time.Time `db:"created_at"`
 	UpdatedAt    time.Time `db:"updated_at"`
+	Deleted      bool      `db:"deleted"`
+	Fanout       string    `db:"fanout"`
 }
 
 // Member is one user's membership in a conversation.
@@ -100,6 +102,9 @@ const (
 	EventMessageNew      = "message.new"
 	EventMessageEdited   = "message.edited"
 	EventMessageRecalled = "message.recalled"
+	EventMemberAdded     = "member.added"
+	EventMemberRemoved   = "member.removed"
+	EventConvUpdated     = "conversation.updated"
 )
 
 // Event is one row of a user's inbox: what sync returns and WebSocket pushes.

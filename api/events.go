@@ -1,0 +1,44 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+
+	"github.com/ringchat/ringchat/repo"
+	"github.com/ringchat/ringchat/snowflake"
+)
+
+// emit stores an event in each recipient's inbox (what sync returns) and pushes
+// it to their connected devices. Like a send, the inbox rows must be written
+// within SendDeadline of the event id, or sync could skip them (docs/sync.md).
+func (s *Server) emit(ctx context.Context, recipients []int64, kind string, convID, msgID int64, data any) error {
+	payload, err := json.Marshal(data)
+	if err != nil {
+		return err
+	}
+	ev := repo.Event{ID: s.ids.Next(), Kind: kind, ConvID: convID, MsgID: msgID, Payload: string(payload)}
+	ectx, cancel := context.WithDeadline(ctx, snowflake.Time(ev.ID).Add(s.cfg.SendDeadline))
+	defer cancel()
+	if err := s.store.AppendEvent(ectx, recipients, ev); err != nil {
+		return err
+	}
+	s.hub.Deliver(recipients, encodePush(ev))
+	return nil
+}
+
+func memberIDs(ms []repo.Member) []int64 {
+	ids := make([]int64, len(ms))
+	for i, m := range ms {
+		ids[i] = m.UserID
+	}
+	return ids
+}
+
+func findMember(ms []repo.Member, userID int64) (repo.Member, bool) {
+	for _, m := range ms {
+		if m.UserID == userID {
+			return m, true
+		}
+	}
+	return repo.Member{}, false
+}

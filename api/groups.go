@@ -1,0 +1,266 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"slices"
+	"strconv"
+
+	"github.com/labstack/echo/v4"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/ringchat/ringchat/repo"
+)
+
+// GroupConfig bounds groups and picks their fan-out (docs/fanout.md).
+type GroupConfig struct {
+	MaxMembers     int // default 1,000; one more is a 400
+	PushMaxMembers int // groups up to this size get inbox rows per member (push); larger ones pull
+}
+
+func (s *Server) createGroup(c echo.Context, req createConversationRequest) error {
+	if err := validateText("name", req.Name, 1, 64); err != nil {
+		return err
+	}
+	me := session(c).UserID
+	ctx := c.Request().Context()
+	others, err := s.parseUserIDs(ctx, req.MemberIDs, me)
+	if err != nil {
+		return err
+	}
+	if len(others)+1 > s.cfg.Groups.MaxMembers {
+		return invalid("a group has at most %d members, creator included", s.cfg.Groups.MaxMembers)
+	}
+	photo, err := s.groupPhoto(ctx, me, req.PhotoMediaID)
+	if err != nil {
+		return err
+	}
+	fanout := repo.FanoutPush
+	if len(others)+1 > s.cfg.Groups.PushMaxMembers {
+		fanout = repo.FanoutPull
+	}
+	conv := repo.Conversation{ID: s.ids.Next(), Kind: repo.KindGroup, Name: req.Name, PhotoMediaID: photo,
+		CreatedBy: me, CreatedAt: s.now(), Fanout: fanout}
+	if err := s.store.CreateGroup(ctx, conv, me, others, fanout); err != nil {
+		return err
+	}
+	all := append([]int64{me}, others...)
+	out := conversationOut(conv, len(all), repo.RoleOwner)
+	if err := s.emit(ctx, all, repo.EventMemberAdded, conv.ID, 0, memberEvent(conv.ID, all, me, out)); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, map[string]any{"conversation": out})
+}
+
+func memberEvent(convID int64, users []int64, by int64, conv conversationJSON) map[string]any {
+	ids := make([]string, len(users))
+	for i, u := range users {
+		ids[i] = idStr(u)
+	}
+	return map[string]any{"conversation_id": idStr(convID), "user_ids": ids, "by": idStr(by), "conversation": conv}
+}
+
+// parseUserIDs reads member ids, drops the caller and repeats, and checks every user exists.
+func (s *Server) parseUserIDs(ctx context.Context, raw []string, me int64) ([]int64, error) {
+	if len(raw) > s.cfg.Groups.MaxMembers {
+		return nil, invalid("a group has at most %d members, creator included", s.cfg.Groups.MaxMembers)
+	}
+	var ids []int64
+	for i, r := range raw {
+		id, err := parseID("member_ids["+strconv.Itoa(i)+"]", r)
+		if err != nil {
+			return nil, err
+		}
+		if id != me && !slices.Contains(ids, id) {
+			ids = append(ids, id)
+		}
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(16)
+	for _, id := range ids {
+		g.Go(func() error {
+			if _, err := s.store.GetUser(gctx, id); err != nil {
+				if repo.IsCode(err, repo.CodeNotFound) {
+					return repo.Errorf(repo.CodeNotFound, "user %d not found", id)
+				}
+				return err
+			}
+			return nil
+		})
+	}
+	return ids, g.Wait()
+}
+
+func (s *Server) groupPhoto(ctx context.Context, me int64, raw string) (int64, error) {
+	if raw == "" {
+		return 0, nil
+	}
+	id, err := parseID("photo_media_id", raw)
+	if err != nil {
+		return 0, err
+	}
+	m, err := s.store.GetMedia(ctx, id)
+	if repo.IsCode(err, repo.CodeNotFound) || (err == nil && m.OwnerID != me) {
+		return 0, invalid("photo_media_id %d is not your media", id)
+	}
+	if err != nil {
+		return 0, err
+	}
+	if m.Purpose != repo.PurposeGroupPhoto || m.State != repo.MediaReady {
+		return 0, invalid("photo_media_id %d must be a completed upload with purpose group_photo", id)
+	}
+	return id, nil
+}
+
+// group loads a group the caller belongs to, with its members.
+func (s *Server) group(c echo.Context) (repo.Conversation, []repo.Member, repo.Member, error) {
+	convID, err := parseID("conversation id", c.Param("conv_id"))
+	if err != nil {
+		return repo.Conversation{}, nil, repo.Member{}, err
+	}
+	ctx := c.Request().Context()
+	conv, err := s.store.GetConversation(ctx, convID)
+	if err != nil {
+		if repo.IsCode(err, repo.CodeNotFound) {
+			err = repo.Errorf(repo.CodeNotFound, "conversation not found")
+		}
+		return repo.Conversation{}, nil, repo.Member{}, err
+	}
+	members, err := s.store.ListMembers(ctx, convID)
+	if err != nil {
+		return repo.Conversation{}, nil, repo.Member{}, err
+	}
+	me, ok := findMember(members, session(c).UserID)
+	if !ok {
+		return repo.Conversation{}, nil, repo.Member{}, repo.Errorf(repo.CodePermissionDenied, "not a member of this conversation")
+	}
+	return conv, members, me, nil
+}
+
+func requireGroup(conv repo.Conversation) error {
+	if conv.Kind != repo.KindGroup {
+		return invalid("only groups have this operation")
+	}
+	return nil
+}
+
+func requireRole(me repo.Member, roles ...string) error {
+	if !slices.Contains(roles, me.Role) {
+		return repo.Errorf(repo.CodePermissionDenied, "your role (%s) may not do this", me.Role)
+	}
+	return nil
+}
+
+type patchGroupRequest struct {
+	Name         *string `json:"name"`
+	PhotoMediaID *string `json:"photo_media_id"`
+	Announcement *string `json:"announcement"`
+}
+
+func (s *Server) patchConversation(c echo.Context) error {
+	conv, members, me, err := s.group(c)
+	if err != nil {
+		return err
+	}
+	var req patchGroupRequest
+	if err := bindJSON(c, &req); err != nil {
+		return err
+	}
+	if err := requireGroup(conv); err != nil {
+		return err
+	}
+	if err := requireRole(me, repo.RoleOwner, repo.RoleAdmin); err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	var upd repo.GroupUpdate
+	if req.Name != nil {
+		if err := validateText("name", *req.Name, 1, 64); err != nil {
+			return err
+		}
+		upd.Name, conv.Name = req.Name, *req.Name
+	}
+	if req.Announcement != nil {
+		if err := validateText("announcement", *req.Announcement, 0, 1000); err != nil {
+			return err
+		}
+		upd.Announcement, conv.Announcement = req.Announcement, *req.Announcement
+	}
+	if req.PhotoMediaID != nil {
+		photo, err := s.groupPhoto(ctx, me.UserID, *req.PhotoMediaID)
+		if err != nil {
+			return err
+		}
+		upd.PhotoMediaID, conv.PhotoMediaID = &photo, photo
+	}
+	if err := s.store.UpdateGroup(ctx, conv.ID, upd, s.now()); err != nil {
+		return err
+	}
+	out := conversationOut(conv, len(members), me.Role)
+	if err := s.emit(ctx, memberIDs(members), repo.EventConvUpdated, conv.ID, 0, map[string]any{"conversation": out, "by": idStr(me.UserID)}); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"conversation": out})
+}
+
+func (s *Server) deleteConversation(c echo.Context) error {
+	conv, members, me, err := s.group(c)
+	if err != nil {
+		return err
+	}
+	if err := requireGroup(conv); err != nil {
+		return err
+	}
+	if err := requireRole(me, repo.RoleOwner); err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	if err := s.store.DeleteGroup(ctx, conv.ID, memberIDs(members), s.now()); err != nil {
+		return err
+	}
+	out := conversationOut(conv, 0, "")
+	if err := s.emit(ctx, memberIDs(members), repo.EventConvUpdated, conv.ID, 0, map[string]any{"conversation": out, "deleted": true, "by": idStr(me.UserID)}); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+type memberJSON struct {
+	UserID   string `json:"user_id"`
+	Role     string `json:"role"`
+	JoinedAt string `json:"joined_at"`
+}
+
+func (s *Server) listMembers(c echo.Context) error {
+	_, members, _, err := s.group(c)
+	if err != nil {
+		return err
+	}
+	limit, err := s.cfg.Limits.pageSize(c.QueryParam("limit"))
+	if err != nil {
+		return err
+	}
+	var after int64
+	if cur := c.QueryParam("cursor"); cur != "" {
+		if after, err = decodeCursor("members", cur); err != nil {
+			return err
+		}
+	}
+	out := make([]memberJSON, 0, limit)
+	next := ""
+	for _, m := range members { // clustered by user id
+		if m.UserID <= after {
+			continue
+		}
+		if len(out) == limit {
+			next = encodeCursor("members", m.UserID-1)
+			break
+		}
+		out = append(out, memberJSON{UserID: idStr(m.UserID), Role: m.Role, JoinedAt: m.JoinedAt.UTC().Format("2006-01-02T15:04:05.000Z07:00")})
+	}
+	resp := map[string]any{"members": out}
+	if next != "" {
+		resp["next_cursor"] = next
+	}
+	return c.JSON(http.StatusOK, resp)
+}

@@ -1,0 +1,187 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/ringchat/ringchat/repo"
+)
+
+// EventMemberUpdated tells members that someone's role changed.
+const EventMemberUpdated = "member.updated"
+
+type putMemberRequest struct {
+	Role string `json:"role"`
+}
+
+// putMember adds a member (owner/admin), or changes a member's role (owner).
+// Making someone owner transfers ownership: the old owner becomes an admin.
+func (s *Server) putMember(c echo.Context) error {
+	conv, members, me, err := s.group(c)
+	if err != nil {
+		return err
+	}
+	var req putMemberRequest
+	if c.Request().ContentLength != 0 {
+		if err := bindJSON(c, &req); err != nil {
+			return err
+		}
+	}
+	if err := requireGroup(conv); err != nil {
+		return err
+	}
+	target, err := parseID("user_id", c.Param("user_id"))
+	if err != nil {
+		return err
+	}
+	switch req.Role {
+	case "", repo.RoleMember, repo.RoleAdmin, repo.RoleOwner:
+	default:
+		return invalid("role must be owner, admin or member")
+	}
+	if existing, ok := findMember(members, target); ok {
+		return s.changeRole(c, conv, members, me, existing, req.Role)
+	}
+	if err := requireRole(me, repo.RoleOwner, repo.RoleAdmin); err != nil {
+		return err
+	}
+	role := repo.RoleMember
+	if req.Role == repo.RoleAdmin {
+		if err := requireRole(me, repo.RoleOwner); err != nil {
+			return err
+		}
+		role = repo.RoleAdmin
+	} else if req.Role == repo.RoleOwner {
+		return invalid("add the user first, then transfer ownership")
+	}
+	if len(members)+1 > s.cfg.Groups.MaxMembers {
+		return invalid("the group is full (%d members)", s.cfg.Groups.MaxMembers)
+	}
+	ctx := c.Request().Context()
+	if _, err := s.parseUserIDs(ctx, []string{idStr(target)}, me.UserID); err != nil {
+		return err
+	}
+	if conv.Fanout == repo.FanoutPush && len(members)+1 > s.cfg.Groups.PushMaxMembers {
+		if err := s.store.SwitchToPull(ctx, conv.ID, append(memberIDs(members), target)); err != nil {
+			return err
+		}
+		conv.Fanout = repo.FanoutPull
+	}
+	m := repo.Member{ConvID: conv.ID, UserID: target, Role: role, JoinedAt: s.now()}
+	if err := s.store.AddMember(ctx, conv.ID, target, role, m.JoinedAt, conv.Fanout); err != nil {
+		return err
+	}
+	all := append(memberIDs(members), target)
+	out := conversationOut(conv, len(all), role)
+	if err := s.emit(ctx, all, repo.EventMemberAdded, conv.ID, 0, memberEvent(conv.ID, []int64{target}, me.UserID, out)); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"member": memberOut(m)})
+}
+
+func memberOut(m repo.Member) memberJSON {
+	return memberJSON{UserID: idStr(m.UserID), Role: m.Role, JoinedAt: m.JoinedAt.UTC().Format("2006-01-02T15:04:05.000Z07:00")}
+}
+
+func (s *Server) changeRole(c echo.Context, conv repo.Conversation, members []repo.Member, me, target repo.Member, role string) error {
+	if role == "" || role == target.Role {
+		return c.JSON(http.StatusOK, map[string]any{"member": memberOut(target)})
+	}
+	if err := requireRole(me, repo.RoleOwner); err != nil {
+		return err
+	}
+	if target.UserID == me.UserID {
+		return invalid("the owner changes role by making someone else owner")
+	}
+	ctx := c.Request().Context()
+	if err := s.store.SetRole(ctx, conv.ID, target.UserID, role); err != nil {
+		return err
+	}
+	changed := []memberJSON{}
+	target.Role = role
+	changed = append(changed, memberOut(target))
+	if role == repo.RoleOwner {
+		if err := s.store.SetRole(ctx, conv.ID, me.UserID, repo.RoleAdmin); err != nil {
+			return err
+		}
+		me.Role = repo.RoleAdmin
+		changed = append(changed, memberOut(me))
+	}
+	if err := s.emit(ctx, memberIDs(members), EventMemberUpdated, conv.ID, 0,
+		map[string]any{"conversation_id": idStr(conv.ID), "members": changed, "by": idStr(me.UserID)}); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"member": memberOut(target)})
+}
+
+// deleteMember removes a member (owner: anyone; admin: plain members) or, on
+// oneself, leaves. An owner who leaves hands the group to the longest-standing
+// admin, else the longest-standing member; the last member leaving deletes it.
+func (s *Server) deleteMember(c echo.Context) error {
+	conv, members, me, err := s.group(c)
+	if err != nil {
+		return err
+	}
+	if err := requireGroup(conv); err != nil {
+		return err
+	}
+	targetID, err := parseID("user_id", c.Param("user_id"))
+	if err != nil {
+		return err
+	}
+	target, ok := findMember(members, targetID)
+	if !ok {
+		return repo.Errorf(repo.CodeNotFound, "user %d is not a member", targetID)
+	}
+	ctx := c.Request().Context()
+	if targetID != me.UserID {
+		allowed := me.Role == repo.RoleOwner || (me.Role == repo.RoleAdmin && target.Role == repo.RoleMember)
+		if !allowed {
+			return repo.Errorf(repo.CodePermissionDenied, "your role (%s) may not remove a %s", me.Role, target.Role)
+		}
+	} else if me.Role == repo.RoleOwner {
+		if len(members) == 1 {
+			if err := s.store.DeleteGroup(ctx, conv.ID, []int64{me.UserID}, s.now()); err != nil {
+				return err
+			}
+			return c.NoContent(http.StatusNoContent)
+		}
+		heir := successor(members, me.UserID)
+		if err := s.store.SetRole(ctx, conv.ID, heir.UserID, repo.RoleOwner); err != nil {
+			return err
+		}
+		heir.Role = repo.RoleOwner
+		if err := s.emit(ctx, memberIDs(members), EventMemberUpdated, conv.ID, 0,
+			map[string]any{"conversation_id": idStr(conv.ID), "members": []memberJSON{memberOut(heir)}, "by": idStr(me.UserID)}); err != nil {
+			return err
+		}
+	}
+	// Remove first, then tell everyone (the removed member included): from here
+	// on nothing new is written to their inbox or pushed to their sockets.
+	if err := s.store.RemoveMember(ctx, conv.ID, targetID); err != nil {
+		return err
+	}
+	out := conversationOut(conv, len(members)-1, "")
+	if err := s.emit(ctx, memberIDs(members), repo.EventMemberRemoved, conv.ID, 0, memberEvent(conv.ID, []int64{targetID}, me.UserID, out)); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+// successor is the member who inherits a group from a leaving owner.
+func successor(members []repo.Member, owner int64) repo.Member {
+	rest := make([]repo.Member, 0, len(members))
+	for _, m := range members {
+		if m.UserID != owner {
+			rest = append(rest, m)
+		}
+	}
+	repo.SortMembersBySeniority(rest)
+	for _, m := range rest {
+		if m.Role == repo.RoleAdmin {
+			return m
+		}
+	}
+	return rest[0]
+}

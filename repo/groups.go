@@ -1,0 +1,175 @@
+package repo
+
+import (
+	"context"
+	"sort"
+	"strings"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+)
+
+// Fan-out modes of a conversation.
+const (
+	FanoutPush = "push"
+	FanoutPull = "pull"
+)
+
+const (
+	cqlInsertGroup    = `INSERT INTO conversations (conv_id, kind, name, photo_media_id, announcement, created_by, created_at, updated_at, fanout) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	cqlDeleteMember   = `DELETE FROM members_by_conversation WHERE conv_id = ? AND user_id = ?`
+	cqlDeleteUserConv = `DELETE FROM conversations_by_user WHERE user_id = ? AND conv_id = ?`
+	cqlSetRole        = `UPDATE members_by_conversation SET role = ? WHERE conv_id = ? AND user_id = ? IF EXISTS`
+	cqlMarkDeleted    = `UPDATE conversations SET deleted = true, updated_at = ? WHERE conv_id = ?`
+	cqlSetFanout      = `UPDATE conversations SET fanout = ? WHERE conv_id = ?`
+	cqlAddPull        = `INSERT INTO pull_conversations_by_user (user_id, conv_id) VALUES (?, ?)`
+	cqlRemovePull     = `DELETE FROM pull_conversations_by_user WHERE user_id = ? AND conv_id = ?`
+	cqlListPull       = `SELECT conv_id FROM pull_conversations_by_user WHERE user_id = ? LIMIT ?`
+	cqlGetFanout      = `SELECT fanout FROM conversations WHERE conv_id = ?`
+)
+
+// CreateGroup writes a group, its owner and members.
+func (st *Store) CreateGroup(ctx context.Context, c Conversation, owner int64, members []int64, fanout string) error {
+	err := st.query(ctx, cqlInsertGroup, c.ID, KindGroup, c.Name, c.PhotoMediaID, c.Announcement, owner,
+		c.CreatedAt, c.CreatedAt, fanout).ExecRelease()
+	if err != nil {
+		return translate("insert group", err)
+	}
+	all := append([]int64{owner}, members...)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(fanoutParallelism)
+	for _, uid := range all {
+		role := RoleMember
+		if uid == owner {
+			role = RoleOwner
+		}
+		g.Go(func() error { return st.addMember(gctx, c.ID, uid, role, c.CreatedAt, fanout) })
+	}
+	return translate("insert group members", g.Wait())
+}
+
+func (st *Store) addMember(ctx context.Context, convID, userID int64, role string, at time.Time, fanout string) error {
+	if err := st.query(ctx, cqlInsertMember, convID, userID, role, at).ExecRelease(); err != nil {
+		return err
+	}
+	if err := st.query(ctx, cqlInsertUserConv, userID, convID, KindGroup, at, int64(0)).ExecRelease(); err != nil {
+		return err
+	}
+	if fanout == FanoutPull {
+		return st.query(ctx, cqlAddPull, userID, convID).ExecRelease()
+	}
+	return nil
+}
+
+// AddMember adds a user to a group.
+func (st *Store) AddMember(ctx context.Context, convID, userID int64, role string, at time.Time, fanout string) error {
+	return translate("add member", st.addMember(ctx, convID, userID, role, at, fanout))
+}
+
+// RemoveMember takes a user out of a group (their list, the member list, pull list).
+func (st *Store) RemoveMember(ctx context.Context, convID, userID int64) error {
+	for _, q := range []string{cqlDeleteMember, cqlRemovePull} {
+		a, b := convID, userID
+		if q == cqlRemovePull {
+			a, b = userID, convID
+		}
+		if err := st.query(ctx, q, a, b).ExecRelease(); err != nil {
+			return translate("remove member", err)
+		}
+	}
+	return translate("remove member", st.query(ctx, cqlDeleteUserConv, userID, convID).ExecRelease())
+}
+
+// SetRole changes a member's role; CodeNotFound if they are not a member.
+func (st *Store) SetRole(ctx context.Context, convID, userID int64, role string) error {
+	applied, err := st.query(ctx, cqlSetRole, role, convID, userID).ExecCASRelease()
+	if err != nil {
+		return translate("set role", err)
+	}
+	if !applied {
+		return Errorf(CodeNotFound, "not a member")
+	}
+	return nil
+}
+
+// GroupUpdate lists the group fields to change; nil means unchanged.
+type GroupUpdate struct {
+	Name         *string
+	PhotoMediaID *int64
+	Announcement *string
+}
+
+// UpdateGroup writes only the fields given.
+func (st *Store) UpdateGroup(ctx context.Context, convID int64, u GroupUpdate, now time.Time) error {
+	sets, args := []string{"updated_at = ?"}, []any{now}
+	if u.Name != nil {
+		sets, args = append(sets, "name = ?"), append(args, *u.Name)
+	}
+	if u.PhotoMediaID != nil {
+		sets, args = append(sets, "photo_media_id = ?"), append(args, *u.PhotoMediaID)
+	}
+	if u.Announcement != nil {
+		sets, args = append(sets, "announcement = ?"), append(args, *u.Announcement)
+	}
+	args = append(args, convID)
+	err := st.query(ctx, "UPDATE conversations SET "+strings.Join(sets, ", ")+" WHERE conv_id = ?", args...).ExecRelease()
+	return translate("update group", err)
+}
+
+// DeleteGroup marks a group deleted and takes it out of every member's list.
+func (st *Store) DeleteGroup(ctx context.Context, convID int64, members []int64, now time.Time) error {
+	if err := st.query(ctx, cqlMarkDeleted, now, convID).ExecRelease(); err != nil {
+		return translate("delete group", err)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(fanoutParallelism)
+	for _, uid := range members {
+		g.Go(func() error { return st.RemoveMember(gctx, convID, uid) })
+	}
+	return g.Wait()
+}
+
+// SwitchToPull moves a group to pull fan-out for good: members' syncs read its timeline.
+func (st *Store) SwitchToPull(ctx context.Context, convID int64, members []int64) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(fanoutParallelism)
+	for _, uid := range members {
+		g.Go(func() error { return st.query(gctx, cqlAddPull, uid, convID).ExecRelease() })
+	}
+	if err := g.Wait(); err != nil {
+		return translate("switch to pull", err)
+	}
+	return translate("switch to pull", st.query(ctx, cqlSetFanout, FanoutPull, convID).ExecRelease())
+}
+
+// Fanout returns a conversation's fan-out mode (push when unset).
+func (st *Store) Fanout(ctx context.Context, convID int64) (string, error) {
+	var f string
+	if err := st.raw.Query(cqlGetFanout, convID).WithContext(ctx).Scan(&f); err != nil {
+		return "", translate("get fanout", err)
+	}
+	if f == "" {
+		f = FanoutPush
+	}
+	return f, nil
+}
+
+// MaxPullConversations bounds how many pull-mode groups one sync reads.
+const MaxPullConversations = 200
+
+// PullConversations lists the pull-mode groups of a user.
+func (st *Store) PullConversations(ctx context.Context, userID int64) ([]int64, error) {
+	var ids []int64
+	err := st.query(ctx, cqlListPull, userID, MaxPullConversations).SelectRelease(&ids)
+	return ids, translate("list pull conversations", err)
+}
+
+// SortMembersBySeniority orders members by join time, oldest first (ties by user id).
+func SortMembersBySeniority(ms []Member) {
+	sort.Slice(ms, func(i, j int) bool {
+		if !ms[i].JoinedAt.Equal(ms[j].JoinedAt) {
+			return ms[i].JoinedAt.Before(ms[j].JoinedAt)
+		}
+		return ms[i].UserID < ms[j].UserID
+	})
+}
