@@ -31,12 +31,9 @@ func clusterEnv(t *testing.T) map[string]string {
 
 func startNodes(t *testing.T, env map[string]string, n int) []*testcluster.Node {
 	nodes := make([]*testcluster.Node, n)
-	var wg sync.WaitGroup
-	for i := range nodes {
-		wg.Add(1)
-		go func() { defer wg.Done(); nodes[i] = testcluster.Start(t, env) }()
+	for i := range nodes { // one by one: Start may fail the test, which only this goroutine may do
+		nodes[i] = testcluster.Start(t, env)
 	}
-	wg.Wait()
 	time.Sleep(1500 * time.Millisecond) // each node's next heartbeat sees the others
 	return nodes
 }

@@ -54,6 +54,8 @@ func parseConfig(args []string) (config, error) {
 	dur(&c.API.SyncLag, "sync-lag", 5*time.Second, "how far behind now sync cursors stay; must exceed send-deadline plus clock skew")
 	num(&c.API.Limits.MessageBytes, "message-max-bytes", 4096, "largest message body in bytes")
 	num(&c.API.Limits.MessageChars, "message-max-chars", 1000, "largest message body in characters")
+	num(&c.API.Groups.MaxMembers, "group-max-members", 1000, "largest group, creator included")
+	num(&c.API.Groups.PushMaxMembers, "push-max-members", 100, "groups up to this size get an inbox row per member; larger ones are read by sync (docs/fanout.md)")
 	str(&c.API.Limits.BodyBytes, "max-request-body", "64K", "largest request body")
 	dur(&c.Retention.Session, "session-ttl", 30*24*time.Hour, "bearer token lifetime")
 	dur(&c.Retention.Inbox, "inbox-retention", 30*24*time.Hour, "how far back sync reaches (inbox row TTL)")
