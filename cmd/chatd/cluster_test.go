@@ -72,6 +72,21 @@ func TestThreeNodesDeliverAsOne(t *testing.T) {
 		send(b, "b", "c", bc, nodes[(i+1)%3], i)
 		send(c, "c", "a", ca, nodes[(i+2)%3], i)
 	}
+	// A group of all three, written to through every node.
+	st, body := a.Do("POST", "/v1/conversations", map[string]any{"kind": "group", "name": "trio", "member_ids": []string{b.UserID, c.UserID}})
+	if st != 201 {
+		t.Fatalf("create group: %d %v", st, body)
+	}
+	trio := body["conversation"].(map[string]any)["id"].(string)
+	for i, from := range []*testcluster.Client{a, b, c, a, b, c} {
+		st, id := from.On(nodes[(i+1)%3]).Send(trio, fmt.Sprintf("trio-%d", i), "to the group")
+		if st != 201 {
+			t.Fatalf("group send: %d", st)
+		}
+		for _, name := range []string{"a", "b", "c"} {
+			sent[name] = append(sent[name], id)
+		}
+	}
 	for name, socks := range devices {
 		for k, s := range socks {
 			want := sent[name]
