@@ -24,7 +24,6 @@ import (
 	"github.com/ringchat/ringchat/internal/faultproxy"
 	"github.com/ringchat/ringchat/repo"
 	"github.com/ringchat/ringchat/repo/cqltest"
-	"github.com/ringchat/ringchat/schema"
 	"github.com/ringchat/ringchat/snowflake"
 )
 
@@ -198,6 +197,52 @@ func (h *helper) leasedAt(t *testing.T, timeout time.Duration) (int64, string, t
 	}
 }
 
+// clearIDs deletes the shared keyspace's rows of ids, now and when t ends
+// (after its leases and helper processes are gone), so that tests sharing the
+// keyspace, and repeated runs (-count), start from free ids.
+func clearIDs(t *testing.T, s *gocql.Session, ids ...int64) {
+	t.Helper()
+	clear := func() error {
+		return s.Query(`DELETE FROM snowflake_leases WHERE node_id IN ?`, ids).Exec()
+	}
+	if err := clear(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := clear(); err != nil {
+			t.Error(err)
+		}
+	})
+}
+
+// forEveryID runs stmt with each node id 0..MaxNodeID, 16 at a time.
+func forEveryID(ctx context.Context, s *gocql.Session, stmt string) error {
+	ids := make(chan int64)
+	errs := make(chan error, 16)
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for id := range ids {
+				if err := s.Query(stmt, id).WithContext(ctx).Exec(); err != nil {
+					errs <- err
+					for range ids { // let the sender finish
+					}
+					return
+				}
+			}
+		}()
+	}
+	for id := range int64(snowflake.MaxNodeID + 1) {
+		ids <- id
+	}
+	close(ids)
+	wg.Wait()
+	close(errs)
+	return <-errs
+}
+
 // leaseRow reads a lease row; owner "" means there is none.
 func leaseRow(t *testing.T, s *gocql.Session, id int64) (owner string) {
 	t.Helper()
@@ -235,7 +280,8 @@ func isLost(l *snowflake.Lease) bool {
 // around) 0, one each.
 func TestConcurrentProcessesGetDistinctNodeIDs(t *testing.T) {
 	t.Parallel()
-	s, ks := sharedKeyspace(t) // node ids 1021..1023, 0
+	s, ks := sharedKeyspace(t)
+	clearIDs(t, s, 1021, 1022, 1023, 0)
 	const n, first = 4, snowflake.MaxNodeID - 2
 	start := time.Now().Add(2500 * time.Millisecond) // time for the children to start and connect
 	helpers := make([]*helper, n)
@@ -282,7 +328,8 @@ func TestConcurrentProcessesGetDistinctNodeIDs(t *testing.T) {
 // only then can another process take that id.
 func TestUnrenewedLeaseExpiresAndIsTakenOver(t *testing.T) {
 	t.Parallel()
-	s, ks := sharedKeyspace(t) // node ids 7, 8
+	s, ks := sharedKeyspace(t)
+	clearIDs(t, s, 7, 8)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	const id, ttl = 7, 2 * time.Second
@@ -331,7 +378,8 @@ func TestUnrenewedLeaseExpiresAndIsTakenOver(t *testing.T) {
 // the IF owner = ? condition depends on it) and keeps others off the id.
 func TestRenewalKeepsLeasePastTTL(t *testing.T) {
 	t.Parallel()
-	s, _ := sharedKeyspace(t) // node ids 20, 21
+	s, _ := sharedKeyspace(t)
+	clearIDs(t, s, 20, 21)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	const id, ttl = 20, 2 * time.Second
@@ -366,7 +414,8 @@ func TestRenewalKeepsLeasePastTTL(t *testing.T) {
 // Lost; its Release then leaves the new holder's row alone.
 func TestLeaseTakenOverIsLost(t *testing.T) {
 	t.Parallel()
-	s, _ := sharedKeyspace(t) // node ids 40, 50
+	s, _ := sharedKeyspace(t)
+	clearIDs(t, s, 40, 41, 50)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cfg := snowflake.LeaseConfig{TTL: 3 * time.Second, RenewEvery: 300 * time.Millisecond}
@@ -426,7 +475,8 @@ func TestLeaseTakenOverIsLost(t *testing.T) {
 // Release deletes the row: the id is free at once, not after the TTL.
 func TestReleaseFreesIDAtOnce(t *testing.T) {
 	t.Parallel()
-	s, _ := sharedKeyspace(t) // node id 60
+	s, _ := sharedKeyspace(t)
+	clearIDs(t, s, 60, 61)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cfg := snowflake.FirstTry(snowflake.LeaseConfig{TTL: 30 * time.Second, Logger: quiet}, 60)
@@ -460,34 +510,21 @@ func TestReleaseFreesIDAtOnce(t *testing.T) {
 
 // With all 1024 ids held, AcquireLease gives up with ErrAllLeased (which is
 // ErrUnavailable); and it never outlives its context.
+//
+// Not parallel: it needs the whole table of the shared keyspace, and runs
+// before the parallel tests start; it leaves the table empty.
 func TestAcquireUnavailable(t *testing.T) {
-	t.Parallel()
-	s, _ := cqltest.NewKeyspace(t, schema.DefaultSettings())
+	s, _ := sharedKeyspace(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	ids := make(chan int64)
-	errs := make(chan error, 16)
-	var wg sync.WaitGroup
-	for range 16 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for id := range ids {
-				if err := s.Query(`INSERT INTO snowflake_leases (node_id, owner, leased_at) VALUES (?, 'other', toTimestamp(now())) USING TTL 120`, id).
-					WithContext(ctx).Exec(); err != nil {
-					errs <- err
-					return
-				}
-			}
-		}()
-	}
-	for id := range int64(snowflake.MaxNodeID + 1) {
-		ids <- id
-	}
-	close(ids)
-	wg.Wait()
-	close(errs)
-	if err := <-errs; err != nil {
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := forEveryID(ctx, s, `DELETE FROM snowflake_leases WHERE node_id = ?`); err != nil {
+			t.Error(err)
+		}
+	})
+	if err := forEveryID(ctx, s, `INSERT INTO snowflake_leases (node_id, owner, leased_at) VALUES (?, 'other', toTimestamp(now())) USING TTL 120`); err != nil {
 		t.Fatal(err)
 	}
 
@@ -527,7 +564,8 @@ func TestAcquireUnavailable(t *testing.T) {
 // when its context ends, and leasing works again once the node is back.
 func TestLeaseThroughOutage(t *testing.T) {
 	t.Parallel()
-	_, ks := sharedKeyspace(t) // node ids from 100
+	shared, ks := sharedKeyspace(t)
+	clearIDs(t, shared, 100, 101, 102)
 	proxy, err := faultproxy.Start(cqltest.Hosts()[0])
 	if err != nil {
 		t.Fatal(err)
