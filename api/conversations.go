@@ -45,6 +45,9 @@ func (s *Server) createConversation(c echo.Context) error {
 		}
 		return err
 	}
+	if err := s.blockedBy(ctx, other, me); err != nil {
+		return err
+	}
 	conv, created, err := s.store.GetOrCreateDirect(ctx, me, other, s.ids.Next())
 	if err != nil {
 		return err

@@ -31,6 +31,11 @@ func (s *Server) createGroup(c echo.Context, req createConversationRequest) erro
 	if len(others)+1 > s.cfg.Groups.MaxMembers {
 		return invalid("a group has at most %d members, creator included", s.cfg.Groups.MaxMembers)
 	}
+	for _, other := range others {
+		if err := s.blockedBy(ctx, other, me); err != nil {
+			return err
+		}
+	}
 	photo, err := s.groupPhoto(ctx, me, req.PhotoMediaID)
 	if err != nil {
 		return err

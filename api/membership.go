@@ -62,6 +62,9 @@ func (s *Server) putMember(c echo.Context) error {
 	if _, err := s.parseUserIDs(ctx, []string{idStr(target)}, me.UserID); err != nil {
 		return err
 	}
+	if err := s.blockedBy(ctx, target, me.UserID); err != nil {
+		return err
+	}
 	if conv.Fanout == repo.FanoutPush && len(members)+1 > s.cfg.Groups.PushMaxMembers {
 		if err := s.store.SwitchToPull(ctx, conv.ID, append(memberIDs(members), target)); err != nil {
 			return err

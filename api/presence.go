@@ -37,7 +37,14 @@ func (s *Server) getPresence(c echo.Context) error {
 		return err
 	}
 	out := make([]presence.JSON, 0, len(sts))
+	me := session(c).UserID
 	for _, st := range sts {
+		// Someone who blocks me shows as offline, never seen.
+		if blocked, err := s.store.Blocks(c.Request().Context(), st.UserID, me); err != nil {
+			return err
+		} else if blocked {
+			st = presence.Status{UserID: st.UserID}
+		}
 		out = append(out, presence.ToJSON(st))
 	}
 	return c.JSON(http.StatusOK, map[string]any{"presence": out})

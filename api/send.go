@@ -55,6 +55,15 @@ func (s *Server) send(ctx context.Context, sess repo.Session, convID int64, req 
 	if err != nil {
 		return repo.Message{}, false, err
 	}
+	if conv.Kind == repo.KindDirect {
+		for _, peer := range recipients {
+			if peer != sess.UserID {
+				if err := s.blockedBy(ctx, peer, sess.UserID); err != nil {
+					return repo.Message{}, false, err
+				}
+			}
+		}
+	}
 	media, mediaIDs, err := s.attachMedia(ctx, sess.UserID, req.MediaIDs)
 	if err != nil {
 		return repo.Message{}, false, err

@@ -94,17 +94,40 @@ func (s *Service) Changed(userID int64, online bool, lastSeen time.Time) {
 	s.out.Deliver(audience, Frame(Status{UserID: userID, Online: online, LastSeen: lastSeen}))
 }
 
-// audience is who may see userID's presence: direct-conversation partners.
-// (Contacts join it, and blocked users leave it, with the contacts work.)
+// audience is who sees userID's presence change: accepted contacts and
+// direct-conversation partners, never anyone userID blocks.
 func (s *Service) audience(ctx context.Context, userID int64) ([]int64, error) {
 	convs, err := s.store.ListUserConversations(ctx, userID, 0, maxAudience)
 	if err != nil {
 		return nil, err
 	}
+	contacts, err := s.store.ListContacts(ctx, userID, 0, maxAudience)
+	if err != nil {
+		return nil, err
+	}
+	blocked, err := s.store.ListBlocks(ctx, userID, 0, maxAudience)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[int64]bool{}
+	for _, id := range blocked {
+		seen[id] = true // never told
+	}
 	var ids []int64
+	add := func(id int64) {
+		if id != 0 && !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
+		}
+	}
 	for _, c := range convs {
-		if c.Kind == repo.KindDirect && c.PeerID != 0 {
-			ids = append(ids, c.PeerID)
+		if c.Kind == repo.KindDirect {
+			add(c.PeerID)
+		}
+	}
+	for _, c := range contacts {
+		if c.State == repo.ContactAccepted {
+			add(c.ContactID)
 		}
 	}
 	return ids, nil
