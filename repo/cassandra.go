@@ -179,3 +179,7 @@ func isUnavailable(err error) bool {
 	}
 	return false
 }
+
+// Translate is translate for packages that talk to the driver directly (the
+// schema tool): it classifies a driver error into the project's codes.
+func Translate(err error) error { return translate("cql", err) }

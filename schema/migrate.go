@@ -2,6 +2,7 @@ package schema
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -42,10 +43,14 @@ func CreateKeyspace(ctx context.Context, s *gocql.Session, keyspace string, r Re
 
 // applied returns version -> checksum of what the keyspace has recorded.
 func applied(ctx context.Context, s *gocql.Session) (map[string]string, error) {
-	if err := s.Query(cqlMigrationsTable).WithContext(ctx).Exec(); err != nil {
-		return nil, fmt.Errorf("create schema_migrations: %w", err)
-	}
 	out := map[string]string{}
+	exists, err := tableExists(ctx, s, "schema_migrations")
+	if err != nil {
+		return nil, err
+	}
+	if !exists {
+		return out, nil // a keyspace never migrated: everything is pending
+	}
 	iter := s.Query(cqlApplied).WithContext(ctx).Iter()
 	var v, sum string
 	for iter.Scan(&v, &sum) {
@@ -84,6 +89,9 @@ func Pending(ctx context.Context, s *gocql.Session) ([]Version, error) {
 // Migrate applies every pending version in order, then records st in
 // ringchat_settings (the first values written stick).
 func Migrate(ctx context.Context, s *gocql.Session, st Settings) ([]string, error) {
+	if err := execDDL(ctx, s, cqlMigrationsTable); err != nil {
+		return nil, fmt.Errorf("create schema_migrations: %w", err)
+	}
 	pending, err := Pending(ctx, s)
 	if err != nil {
 		return nil, err
@@ -91,7 +99,7 @@ func Migrate(ctx context.Context, s *gocql.Session, st Settings) ([]string, erro
 	var names []string
 	for _, v := range pending {
 		for i, stmt := range v.Statements {
-			if err := s.Query(stmt).WithContext(ctx).Exec(); err != nil {
+			if err := execDDL(ctx, s, stmt); err != nil {
 				return names, fmt.Errorf("apply %s statement %d: %w", v.Name, i+1, err)
 			}
 		}
@@ -172,4 +180,46 @@ func CheckCurrent(ctx context.Context, s *gocql.Session) error {
 	}
 	return repo.Errorf(repo.CodeUnavailable, "keyspace %s has pending schema versions [%s]; run: ringchat-migrate up --keyspace %s",
 		ks, strings.Join(names, " "), ks)
+}
+
+// execDDL runs one schema statement, retrying when the node was too busy to
+// answer in time. Every statement is safe to repeat: CREATE ... IF NOT EXISTS,
+// and an ALTER TABLE ... ADD whose first attempt did land reports the column
+// as existing, which counts as done.
+func execDDL(ctx context.Context, s *gocql.Session, stmt string) error {
+	var err error
+	for attempt := 0; attempt < 4; attempt++ {
+		if attempt > 0 {
+			select {
+			case <-ctx.Done():
+				return err
+			case <-time.After(time.Duration(attempt) * time.Second):
+			}
+		}
+		err = s.Query(stmt).WithContext(ctx).Exec()
+		if err == nil {
+			return nil
+		}
+		if attempt > 0 && strings.HasPrefix(strings.ToUpper(strings.TrimSpace(stmt)), "ALTER TABLE") &&
+			strings.Contains(strings.ToLower(err.Error()), "already exist") {
+			return nil
+		}
+		if !repo.IsCode(repo.Translate(err), repo.CodeUnavailable) {
+			return err
+		}
+	}
+	return err
+}
+
+func tableExists(ctx context.Context, s *gocql.Session, table string) (bool, error) {
+	var name string
+	err := s.Query(`SELECT table_name FROM system_schema.tables WHERE keyspace_name = ? AND table_name = ?`,
+		s.Query("SELECT 1 FROM system.local").Keyspace(), table).WithContext(ctx).Scan(&name)
+	if errors.Is(err, gocql.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("look up table %s: %w", table, err)
+	}
+	return true, nil
 }

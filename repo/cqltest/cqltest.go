@@ -47,7 +47,9 @@ func CreateKeyspace(prefix string, st schema.Settings) (*gocql.Session, string, 
 	name := fmt.Sprintf("t_%s_%08x", prefix, rand.Uint32())
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	admin, err := repo.Connect(Config(""))
+	ddl := Config("")
+	ddl.Timeout = 30 * time.Second // schema changes on a busy 2-core node, many packages at once
+	admin, err := repo.Connect(ddl)
 	if err != nil {
 		return nil, "", fmt.Errorf("Cassandra not reachable at %v: run `make test` (it starts the local stack) or `make stack`: %w", Hosts(), err)
 	}
@@ -55,13 +57,19 @@ func CreateKeyspace(prefix string, st schema.Settings) (*gocql.Session, string, 
 	if err := schema.CreateKeyspace(ctx, admin, name, schema.Replication{Class: "SimpleStrategy", Factor: 1}); err != nil {
 		return nil, "", err
 	}
-	s, err := repo.Connect(Config(name))
+	ddl.Keyspace = name
+	migrator, err := repo.Connect(ddl)
 	if err != nil {
 		return nil, "", err
 	}
-	if _, err := schema.Migrate(ctx, s, st); err != nil {
-		s.Close()
+	_, err = schema.Migrate(ctx, migrator, st)
+	migrator.Close()
+	if err != nil {
 		return nil, "", fmt.Errorf("migrate %s: %w", name, err)
+	}
+	s, err := repo.Connect(Config(name))
+	if err != nil {
+		return nil, "", err
 	}
 	return s, name, nil
 }
