@@ -245,3 +245,8 @@ func (c *client) mustSend(convID, body string) map[string]any {
 	expect(c.t, r, 201)
 	return r.body["message"].(map[string]any)
 }
+
+func toJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}

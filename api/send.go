@@ -111,6 +111,9 @@ func (s *Server) send(ctx context.Context, sess repo.Session, convID int64, req 
 	if err := s.store.PutMessage(sctx, msg); err != nil {
 		return repo.Message{}, false, err
 	}
+	if err := s.store.TouchConversation(sctx, convID, msg.ID); err != nil {
+		return repo.Message{}, false, err
+	}
 	payload, err := json.Marshal(messageOut(msg))
 	if err != nil {
 		return repo.Message{}, false, err

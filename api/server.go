@@ -29,6 +29,9 @@ type Config struct {
 	DebugSendDelay time.Duration
 	Media          MediaConfig
 	Groups         GroupConfig
+	EditWindow     time.Duration // the sender may edit this long after sending
+	RecallWindow   time.Duration // the sender may recall this long after sending
+	TypingEvery    time.Duration // at most one typing relay per user and conversation this often
 }
 
 // DefaultConfig returns the documented defaults.
@@ -39,6 +42,9 @@ func DefaultConfig() Config {
 		RequestTimeout: 5 * time.Second,
 		SendDeadline:   3 * time.Second,
 		SyncLag:        5 * time.Second,
+		EditWindow:     15 * time.Minute,
+		RecallWindow:   24 * time.Hour,
+		TypingEvery:    2 * time.Second,
 		Groups:         GroupConfig{MaxMembers: 1000, PushMaxMembers: 100},
 		Media:          MediaConfig{MaxBytes: 16 << 20, UploadTTL: 10 * time.Minute, DownloadTTL: 5 * time.Minute, MaxPerMsg: 10},
 	}
@@ -68,12 +74,14 @@ type Server struct {
 	log      *slog.Logger
 	echo     *echo.Echo
 	now      func() time.Time
+
+	typingLimit *relayLimiter
 }
 
 // New builds the server and its routes.
 func New(cfg Config, d Deps) *Server {
 	s := &Server{cfg: cfg, store: d.Store, ids: d.IDs, hub: d.Hub, objects: d.Objects, presence: d.Presence, log: d.Log,
-		now: func() time.Time { return time.Now().UTC() }}
+		now: func() time.Time { return time.Now().UTC() }, typingLimit: newRelayLimiter(cfg.TypingEvery)}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.errorHandler
@@ -112,6 +120,12 @@ func (s *Server) routes() {
 	a.PUT("/blocks/:user_id", s.putBlock)
 	a.DELETE("/blocks/:user_id", s.deleteBlock)
 	a.POST("/conversations", s.createConversation)
+	a.GET("/conversations", s.listConversations)
+	a.PUT("/conversations/:conv_id/me", s.putMySettings)
+	a.POST("/conversations/:conv_id/read", s.postRead)
+	a.GET("/conversations/:conv_id/messages/:msg_id/receipts", s.getReceipts)
+	a.PATCH("/conversations/:conv_id/messages/:msg_id", s.editMessage)
+	a.DELETE("/conversations/:conv_id/messages/:msg_id", s.recallMessage)
 	a.GET("/conversations/:conv_id", s.getConversation)
 	a.PATCH("/conversations/:conv_id", s.patchConversation)
 	a.DELETE("/conversations/:conv_id", s.deleteConversation)

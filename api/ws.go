@@ -51,6 +51,12 @@ func (h frameHandler) HandleFrame(ctx context.Context, c *ws.Client, f ws.Frame)
 	switch f.Type {
 	case "message.send":
 		h.messageSend(ctx, c, f)
+	case "typing":
+		h.typing(ctx, c, f)
+	case "delivered":
+		h.receipt(ctx, c, f, repo.Delivered)
+	case "read":
+		h.receipt(ctx, c, f, repo.Read)
 	default:
 		c.ReplyError(f.Ref, string(repo.CodeInvalidArgument), "unknown frame type "+quote(f.Type))
 	}

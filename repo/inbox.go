@@ -146,3 +146,17 @@ func (st *Store) readTimeline(ctx context.Context, convID, cursor int64, want in
 	}
 	return evs, noLimit, nil
 }
+
+// RewriteEvent overwrites an existing inbox event (same id) for the users, with
+// the given remaining TTL, so a later sync returns the new payload.
+func (st *Store) RewriteEvent(ctx context.Context, userIDs []int64, ev Event, ttl time.Duration) error {
+	bucket := snowflake.Bucket(ev.ID, st.layout.InboxBucket.Milliseconds())
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(fanoutParallelism)
+	for _, uid := range userIDs {
+		g.Go(func() error {
+			return st.query(gctx, cqlInsertEvent, uid, bucket, ev.ID, ev.Kind, ev.ConvID, ev.MsgID, ev.Payload, ttlSeconds(ttl)).ExecRelease()
+		})
+	}
+	return translate("rewrite inbox event", g.Wait())
+}

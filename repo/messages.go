@@ -146,3 +146,20 @@ func finishPage(p HistoryPage) HistoryPage {
 	}
 	return p
 }
+
+const (
+	cqlEditMessage   = `UPDATE messages_by_conversation SET body = ?, edited_at = ? WHERE conv_id = ? AND bucket = ? AND msg_id = ?`
+	cqlRecallMessage = `UPDATE messages_by_conversation SET body = '', media = '[]', recalled = true, edited_at = ? WHERE conv_id = ? AND bucket = ? AND msg_id = ?`
+)
+
+// EditMessage stores a new body in place.
+func (st *Store) EditMessage(ctx context.Context, m Message) error {
+	err := st.query(ctx, cqlEditMessage, m.Body, m.EditedAt, m.ConvID, st.msgBucket(m.ID), m.ID).ExecRelease()
+	return translate("edit message", err)
+}
+
+// RecallMessage flags a message recalled and drops its content, in place.
+func (st *Store) RecallMessage(ctx context.Context, m Message) error {
+	err := st.query(ctx, cqlRecallMessage, m.EditedAt, m.ConvID, st.msgBucket(m.ID), m.ID).ExecRelease()
+	return translate("recall message", err)
+}

@@ -1,0 +1,127 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/ringchat/ringchat/repo"
+	"github.com/ringchat/ringchat/snowflake"
+)
+
+// pushOnly sends an event to connected devices without storing it.
+func (s *Server) pushOnly(recipients []int64, kind string, convID int64, data any) error {
+	payload, err := json.Marshal(data)
+	if err != nil {
+		return err
+	}
+	s.hub.Deliver(recipients, encodePush(repo.Event{ID: s.ids.Next(), Kind: kind, ConvID: convID, Payload: string(payload)}))
+	return nil
+}
+
+// ownMessage loads a message of a conversation the caller belongs to.
+func (s *Server) loadMessage(c echo.Context) (repo.Conversation, []repo.Member, repo.Member, repo.Message, error) {
+	conv, members, me, err := s.group(c)
+	if err != nil {
+		return conv, nil, me, repo.Message{}, err
+	}
+	msgID, err := parseID("message id", c.Param("msg_id"))
+	if err != nil {
+		return conv, nil, me, repo.Message{}, err
+	}
+	msg, err := s.store.GetMessage(c.Request().Context(), conv.ID, msgID)
+	if err != nil {
+		return conv, nil, me, repo.Message{}, err
+	}
+	return conv, members, me, msg, nil
+}
+
+type editRequest struct {
+	Body string `json:"body"`
+}
+
+// editMessage lets the sender change the body within EditWindow. The row is
+// updated in place (no tombstone); members get message.edited.
+func (s *Server) editMessage(c echo.Context) error {
+	conv, members, me, msg, err := s.loadMessage(c)
+	if err != nil {
+		return err
+	}
+	var req editRequest
+	if err := bindJSON(c, &req); err != nil {
+		return err
+	}
+	if msg.SenderID != me.UserID {
+		return repo.Errorf(repo.CodePermissionDenied, "only the sender edits a message")
+	}
+	if msg.Recalled {
+		return repo.Errorf(repo.CodeConflict, "the message was recalled")
+	}
+	if s.now().Sub(snowflake.Time(msg.ID)) > s.cfg.EditWindow {
+		return repo.Errorf(repo.CodePermissionDenied, "messages can be edited for %s after sending", s.cfg.EditWindow)
+	}
+	if err := s.cfg.Limits.validateBody(req.Body, msg.Media != "" && msg.Media != "[]"); err != nil {
+		return err
+	}
+	msg.Body, msg.EditedAt = req.Body, s.now()
+	ctx := c.Request().Context()
+	if err := s.store.EditMessage(ctx, msg); err != nil {
+		return err
+	}
+	if err := s.announce(ctx, conv, members, repo.EventMessageEdited, msg); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"message": messageOut(msg)})
+}
+
+// recallMessage withdraws a message for everyone: by its sender within
+// RecallWindow, or by a group's owner or admin at any time. The row keeps its
+// key with recalled=true and an empty body (a flag, not a delete: no
+// tombstones in the timeline), and members get message.recalled.
+func (s *Server) recallMessage(c echo.Context) error {
+	conv, members, me, msg, err := s.loadMessage(c)
+	if err != nil {
+		return err
+	}
+	moderator := conv.Kind == repo.KindGroup && (me.Role == repo.RoleOwner || me.Role == repo.RoleAdmin)
+	sender := msg.SenderID == me.UserID
+	switch {
+	case msg.Recalled:
+		return c.NoContent(http.StatusNoContent)
+	case moderator:
+	case !sender:
+		return repo.Errorf(repo.CodePermissionDenied, "only the sender or a group admin recalls a message")
+	case s.now().Sub(snowflake.Time(msg.ID)) > s.cfg.RecallWindow:
+		return repo.Errorf(repo.CodePermissionDenied, "messages can be recalled for %s after sending", s.cfg.RecallWindow)
+	}
+	msg.Body, msg.Media, msg.Recalled, msg.EditedAt = "", "[]", true, s.now()
+	ctx := c.Request().Context()
+	if err := s.store.RecallMessage(ctx, msg); err != nil {
+		return err
+	}
+	if err := s.announce(ctx, conv, members, repo.EventMessageRecalled, msg); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+// announce tells members about a changed message, and rewrites the original
+// message.new inbox rows so a device that syncs later never gets the old body.
+func (s *Server) announce(ctx context.Context, conv repo.Conversation, members []repo.Member, kind string, msg repo.Message) error {
+	out := messageOut(msg)
+	payload, _ := json.Marshal(out)
+	ids := memberIDs(members)
+	if conv.Fanout != repo.FanoutPull {
+		remaining := s.store.Retention().Inbox - time.Since(snowflake.Time(msg.ID))
+		if remaining > 0 {
+			orig := repo.Event{ID: msg.ID, Kind: repo.EventMessageNew, ConvID: conv.ID, MsgID: msg.ID, Payload: string(payload)}
+			if err := s.store.RewriteEvent(ctx, ids, orig, remaining); err != nil {
+				return err
+			}
+		}
+	}
+	return s.emit(ctx, ids, kind, conv.ID, msg.ID, map[string]any{"message": out})
+}

@@ -1,0 +1,108 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+	"time"
+
+	"github.com/ringchat/ringchat/api/ws"
+	"github.com/ringchat/ringchat/repo"
+)
+
+// relayLimiter allows one relay per key per interval. Old keys are swept as
+// the map grows, so it stays bounded by the keys active in one interval.
+type relayLimiter struct {
+	mu    sync.Mutex
+	last  map[[2]int64]time.Time
+	every time.Duration
+}
+
+func newRelayLimiter(every time.Duration) *relayLimiter {
+	return &relayLimiter{last: map[[2]int64]time.Time{}, every: every}
+}
+
+func (l *relayLimiter) allow(key [2]int64, now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if t, ok := l.last[key]; ok && now.Sub(t) < l.every {
+		return false
+	}
+	if len(l.last) >= 100_000 {
+		for k, t := range l.last {
+			if now.Sub(t) >= l.every {
+				delete(l.last, k)
+			}
+		}
+	}
+	l.last[key] = now
+	return true
+}
+
+type convFrame struct {
+	ConversationID string `json:"conversation_id"`
+	UpTo           string `json:"up_to"`
+}
+
+// typing relays "user is typing" to the other members' connected devices. It
+// is never stored, and relayed at most once per TypingEvery per user and
+// conversation (extra frames are answered rate_limited when they carry a ref).
+func (h frameHandler) typing(ctx context.Context, c *ws.Client, f ws.Frame) {
+	var req convFrame
+	convID, err := h.parseConvFrame(f, &req)
+	if err == nil && !h.s.typingLimit.allow([2]int64{h.sess.UserID, convID}, h.s.now()) {
+		if f.Ref != "" {
+			c.ReplyError(f.Ref, string(repo.CodeRateLimited), "typing is relayed at most every "+h.s.cfg.TypingEvery.String())
+		}
+		return
+	}
+	if err == nil {
+		var members []repo.Member
+		if members, err = h.s.store.ListMembers(ctx, convID); err == nil {
+			if _, ok := findMember(members, h.sess.UserID); !ok {
+				err = repo.Errorf(repo.CodePermissionDenied, "not a member of this conversation")
+			} else {
+				others := make([]int64, 0, len(members))
+				for _, m := range members {
+					if m.UserID != h.sess.UserID {
+						others = append(others, m.UserID)
+					}
+				}
+				err = h.s.pushOnly(others, "typing", convID, map[string]any{"conversation_id": idStr(convID), "user_id": idStr(h.sess.UserID)})
+			}
+		}
+	}
+	h.answer(c, f, err, nil)
+}
+
+// receipt handles delivered and read frames.
+func (h frameHandler) receipt(ctx context.Context, c *ws.Client, f ws.Frame, w repo.Watermark) {
+	var req convFrame
+	convID, err := h.parseConvFrame(f, &req)
+	if err == nil {
+		var upTo int64
+		if upTo, err = parseID("up_to", req.UpTo); err == nil {
+			err = h.s.markReceipt(ctx, h.sess, convID, upTo, w)
+		}
+	}
+	h.answer(c, f, err, map[string]any{})
+}
+
+func (h frameHandler) parseConvFrame(f ws.Frame, dst *convFrame) (int64, error) {
+	if err := json.Unmarshal(f.Data, dst); err != nil {
+		return 0, invalid("malformed %s data", f.Type)
+	}
+	return parseID("conversation_id", dst.ConversationID)
+}
+
+// answer replies to a frame that carries a ref: ack (when ok is not nil) or error.
+func (h frameHandler) answer(c *ws.Client, f ws.Frame, err error, ok any) {
+	if err != nil {
+		code, message, _ := classify(err)
+		c.ReplyError(f.Ref, string(code), message)
+		return
+	}
+	if f.Ref != "" && ok != nil {
+		c.Reply(f.Ref, "ack", ok)
+	}
+}
