@@ -36,6 +36,7 @@ func (c *client) role(conv string) string {
 func TestGroupLifecycle(t *testing.T) {
 	e := newEnv(t)
 	owner, admin, m1, m2, late := e.newUser("go"), e.newUser("ga"), e.newUser("g1"), e.newUser("g2"), e.newUser("gl")
+	_, syncCursor := m1.syncAll("")
 	watch := m1.dial()
 	conv := owner.group("friends", admin, m1, m2)
 	if f := watch.next("member.added"); !strings.Contains(string(f.Data), conv) || f.EventID == "" {
@@ -66,6 +67,16 @@ func TestGroupLifecycle(t *testing.T) {
 	expect(t, admin.do("DELETE", "/v1/conversations/"+conv+"/members/"+m2.userID, nil), 204)
 	watch.next("member.removed")
 	expect(t, m2.do("GET", "/v1/conversations/"+conv, nil), 403, "permission_denied")
+	// The same membership events come through sync, in order, for a device that was away.
+	time.Sleep(1600 * time.Millisecond)
+	events, _ := m1.syncAll(syncCursor)
+	var kinds []string
+	for _, ev := range events {
+		kinds = append(kinds, ev["type"].(string))
+	}
+	if strings.Join(kinds, ",") != "member.added,member.updated,conversation.updated,member.added,member.removed" {
+		t.Fatalf("membership events through sync: %v", kinds)
+	}
 	expect(t, m1.do("DELETE", "/v1/conversations/"+conv+"/members/"+m1.userID, nil), 204) // leave
 
 	t.Run("owner leaving hands over to the longest-standing admin", func(t *testing.T) {

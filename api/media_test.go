@@ -224,3 +224,28 @@ func toAny(m map[string]string) map[string]any {
 	}
 	return out
 }
+
+func TestGroupPhoto(t *testing.T) {
+	e := newEnv(t)
+	owner, member, stranger := e.newUser("gpo"), e.newUser("gpm"), e.newUser("gps")
+	jpg := bytes.Repeat([]byte{0xff, 0xd8}, 300)
+	photo := owner.upload("image/jpeg", jpg, "group_photo")
+	r := owner.do("POST", "/v1/conversations", map[string]any{"kind": "group", "name": "pics", "member_ids": []string{member.userID}, "photo_media_id": photo})
+	expect(t, r, 201)
+	conv := r.body["conversation"].(map[string]any)
+	if conv["photo_media_id"] != photo {
+		t.Fatalf("group photo: %s", r.raw)
+	}
+	// A group photo is public to signed-in users, like an avatar.
+	d := stranger.do("GET", "/v1/media/"+photo, nil)
+	expect(t, d, 200)
+	if st, got := fetch(t, d.body["download_url"].(string)); st != 200 || !bytes.Equal(got, jpg) {
+		t.Fatalf("group photo download %d", st)
+	}
+	second := owner.upload("image/jpeg", jpg, "group_photo")
+	expect(t, owner.do("PATCH", "/v1/conversations/"+conv["id"].(string), map[string]any{"photo_media_id": second}), 200)
+	msgMedia := owner.upload("image/jpeg", jpg, "message")
+	expect(t, owner.do("PATCH", "/v1/conversations/"+conv["id"].(string), map[string]any{"photo_media_id": msgMedia}), 400, "invalid_argument")
+	theirs := member.upload("image/jpeg", jpg, "group_photo")
+	expect(t, owner.do("PATCH", "/v1/conversations/"+conv["id"].(string), map[string]any{"photo_media_id": theirs}), 400, "invalid_argument")
+}

@@ -132,6 +132,7 @@ func (s *Server) send(ctx context.Context, sess repo.Session, convID int64, req 
 		return repo.Message{}, false, repo.Errorf(repo.CodeUnavailable, "send took too long, retry with the same client_msg_id")
 	}
 	s.hub.Deliver(recipients, encodePush(ev))
+	s.metrics.Fanout(len(recipients))
 	return msg, claim.Won, nil
 }
 

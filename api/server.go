@@ -10,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
+	"github.com/ringchat/ringchat/api/obs"
 	"github.com/ringchat/ringchat/repo"
 )
 
@@ -60,6 +61,7 @@ type Deps struct {
 	Hub      Hub
 	Objects  Objects // nil: media endpoints answer 503
 	Presence Presence
+	Metrics  *obs.Metrics // nil: no metrics
 	Log      *slog.Logger
 }
 
@@ -71,6 +73,7 @@ type Server struct {
 	hub      Hub
 	objects  Objects
 	presence Presence
+	metrics  *obs.Metrics
 	log      *slog.Logger
 	echo     *echo.Echo
 	now      func() time.Time
@@ -80,11 +83,12 @@ type Server struct {
 
 // New builds the server and its routes.
 func New(cfg Config, d Deps) *Server {
-	s := &Server{cfg: cfg, store: d.Store, ids: d.IDs, hub: d.Hub, objects: d.Objects, presence: d.Presence, log: d.Log,
+	s := &Server{cfg: cfg, store: d.Store, ids: d.IDs, hub: d.Hub, objects: d.Objects, presence: d.Presence, metrics: d.Metrics, log: d.Log,
 		now: func() time.Time { return time.Now().UTC() }, typingLimit: newRelayLimiter(cfg.TypingEvery)}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.errorHandler
+	e.Use(d.Metrics.Echo())
 	e.Use(middleware.Recover())
 	e.Use(middleware.BodyLimit(cfg.Limits.BodyBytes))
 	e.Use(s.timeout)

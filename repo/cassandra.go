@@ -26,6 +26,9 @@ type CassandraConfig struct {
 	Timeout           time.Duration // per query
 	ConnectTimeout    time.Duration
 	NumConns          int // connections per host
+	// Observers see every query and batch (metrics); nil for none.
+	QueryObserver gocql.QueryObserver
+	BatchObserver gocql.BatchObserver
 }
 
 // DefaultCassandraConfig is a single dev node on loopback.
@@ -111,6 +114,7 @@ func NewCluster(cfg CassandraConfig) (*gocql.ClusterConfig, error) {
 	// Fail fast and let the client retry (guarantee 6); the driver must not hide an outage.
 	cluster.RetryPolicy = &gocql.SimpleRetryPolicy{NumRetries: 1}
 	cluster.ReconnectInterval = time.Second
+	cluster.QueryObserver, cluster.BatchObserver = cfg.QueryObserver, cfg.BatchObserver
 	return cluster, nil
 }
 

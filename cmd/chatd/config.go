@@ -28,6 +28,7 @@ type config struct {
 	S3        objstore.Config
 	Cluster   cluster.Config
 	Internal  string // internal listener address
+	Admin     string // admin listener: metrics, health, pprof
 	LeaseTTL  time.Duration
 	Shutdown  time.Duration
 }
@@ -76,6 +77,7 @@ func parseConfig(args []string) (config, error) {
 	num(&mediaMB, "media-max-mb", 16, "largest upload in MiB")
 	dur(&c.API.Media.UploadTTL, "media-upload-ttl", 10*time.Minute, "presigned upload URL lifetime")
 	dur(&c.API.Media.DownloadTTL, "media-download-ttl", 5*time.Minute, "presigned download URL lifetime")
+	str(&c.Admin, "admin-listen", "127.0.0.1:9090", "admin listener: /metrics, /healthz, /readyz, /debug/pprof (port 0: any free port)")
 	str(&c.Internal, "internal-listen", "127.0.0.1:0", "address of the node-to-node listener (port 0: any free port)")
 	str(&c.Cluster.InternalAddr, "advertise-addr", "", "host:port other nodes use to reach the internal listener (default: its address)")
 	str(&c.Cluster.Secret, "cluster-secret", "", "secret shared by all nodes for node-to-node calls; empty: single node, no forwarding")

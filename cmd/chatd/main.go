@@ -17,6 +17,7 @@ import (
 
 	"github.com/ringchat/ringchat/api"
 	"github.com/ringchat/ringchat/api/cluster"
+	"github.com/ringchat/ringchat/api/obs"
 	"github.com/ringchat/ringchat/api/ws"
 	"github.com/ringchat/ringchat/presence"
 	"github.com/ringchat/ringchat/repo"
@@ -54,6 +55,8 @@ func newLogger(cfg config) *slog.Logger {
 
 // run serves until ctx ends (a signal), then shuts down within cfg.Shutdown.
 func run(ctx context.Context, cfg config, log *slog.Logger) error {
+	metrics := obs.New()
+	cfg.Cassandra.QueryObserver, cfg.Cassandra.BatchObserver = metrics, metrics
 	session, err := repo.Connect(cfg.Cassandra)
 	if err != nil {
 		return err
@@ -107,7 +110,20 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	if err := cl.Start(startCtx); err != nil {
 		return fmt.Errorf("join cluster: %w", err)
 	}
-	srv := api.New(cfg.API, api.Deps{Store: store, IDs: ids, Hub: deliver, Objects: objects, Presence: pres, Log: log})
+	srv := api.New(cfg.API, api.Deps{Store: store, IDs: ids, Hub: deliver, Objects: objects, Presence: pres, Metrics: metrics, Log: log})
+	registerGauges(metrics, hub, cl)
+	adminLn, err := net.Listen("tcp", cfg.Admin)
+	if err != nil {
+		return fmt.Errorf("admin listen on %s: %w", cfg.Admin, err)
+	}
+	adminSrv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: metrics.AdminHandler(func(ctx context.Context) error {
+		if err := store.Ping(ctx); err != nil {
+			return err
+		}
+		return schema.CheckCurrent(ctx, session)
+	})}
+	go func() { _ = adminSrv.Serve(adminLn) }()
+	defer adminSrv.Close()
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -122,6 +138,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 		"node_id", lease.NodeID(), "keyspace", cfg.Cassandra.Keyspace, "forwarding", cfg.Cluster.Secret != "")
 	// Printed plainly too, so scripts and tests can wait for it.
 	fmt.Printf("chatd internal on %s\n", cfg.Cluster.InternalAddr)
+	fmt.Printf("chatd admin on %s\n", adminLn.Addr().String())
 	fmt.Printf("chatd serving on http://%s\n", ln.Addr().String())
 
 	select {
@@ -151,4 +168,14 @@ func randomInstance() string {
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+func registerGauges(m *obs.Metrics, hub *ws.Hub, cl *cluster.Cluster) {
+	m.Gauge("ringchat_ws_connections", "Open WebSocket connections on this node.", func() float64 { return float64(hub.Count()) })
+	m.Counter("ringchat_ws_slow_consumer_drops_total", "Sockets cut off because their send queue was full.",
+		func() float64 { return float64(hub.Stats().Dropped) })
+	m.Counter("ringchat_forward_items_total", "Events forwarded to other nodes.", func() float64 { return float64(cl.Stats().Forwarded) })
+	m.Counter("ringchat_forward_drops_total", "Recipients whose forwarded event was dropped (they get it by sync).",
+		func() float64 { return float64(cl.Stats().ForwardDrops) })
+	m.Counter("ringchat_route_lookups_total", "Route partitions read for delivery.", func() float64 { return float64(cl.Stats().RouteLookups) })
 }

@@ -33,7 +33,7 @@ func TestRefusesPendingSchema(t *testing.T) {
 	defer cqltest.DropKeyspace(ks)
 
 	cmd := exec.CommandContext(ctx, testcluster.Binary(t))
-	cmd.Env = append(os.Environ(), "RINGCHAT_LISTEN=127.0.0.1:0", "RINGCHAT_KEYSPACE="+ks,
+	cmd.Env = append(os.Environ(), "RINGCHAT_LISTEN=127.0.0.1:0", "RINGCHAT_ADMIN_LISTEN=127.0.0.1:0", "RINGCHAT_KEYSPACE="+ks,
 		"RINGCHAT_CASSANDRA_HOSTS="+strings.Join(cqltest.Hosts(), ","))
 	out, err := cmd.CombinedOutput()
 	if err == nil {

@@ -53,6 +53,7 @@ type Node struct {
 	cmd      *exec.Cmd
 	URL      string // http://127.0.0.1:port
 	Internal string // host:port of the node-to-node listener
+	Admin    string // host:port of the admin listener (metrics, health, pprof)
 	Env      map[string]string
 	logs     *strings.Builder
 	mu       sync.Mutex
@@ -66,7 +67,7 @@ func Start(t testing.TB, env map[string]string) *Node {
 	t.Helper()
 	bin := Binary(t)
 	cmd := exec.Command(bin)
-	cmd.Env = append(os.Environ(), "RINGCHAT_LISTEN=127.0.0.1:0", "RINGCHAT_LOG_LEVEL=warn")
+	cmd.Env = append(os.Environ(), "RINGCHAT_LISTEN=127.0.0.1:0", "RINGCHAT_ADMIN_LISTEN=127.0.0.1:0", "RINGCHAT_LOG_LEVEL=warn")
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
@@ -84,6 +85,11 @@ func Start(t testing.TB, env map[string]string) *Node {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
 			line := sc.Text()
+			if a, ok := strings.CutPrefix(line, "chatd admin on "); ok {
+				n.mu.Lock()
+				n.Admin = a
+				n.mu.Unlock()
+			}
 			if a, ok := strings.CutPrefix(line, "chatd internal on "); ok {
 				n.mu.Lock()
 				n.Internal = a

@@ -1,0 +1,159 @@
+// Package obs is chatd's observability: Prometheus metrics, health and
+// readiness, and pprof, all served on a separate admin listener so none of it
+// is reachable through the public API.
+package obs
+
+import (
+	"context"
+	"net/http"
+	"net/http/pprof"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gocql/gocql"
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics holds chatd's collectors. A nil *Metrics records nothing.
+type Metrics struct {
+	Registry    *prometheus.Registry
+	httpTotal   *prometheus.CounterVec
+	httpSeconds *prometheus.HistogramVec
+	fanout      prometheus.Histogram
+	cqlSeconds  *prometheus.HistogramVec
+	cqlErrors   *prometheus.CounterVec
+}
+
+// New registers the collectors on a fresh registry (plus Go and process metrics).
+func New() *Metrics {
+	m := &Metrics{
+		Registry: prometheus.NewRegistry(),
+		httpTotal: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ringchat_http_requests_total",
+			Help: "HTTP requests by method, route and status."}, []string{"method", "route", "status"}),
+		httpSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "ringchat_http_request_seconds",
+			Help: "HTTP request latency by method and route.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)},
+			[]string{"method", "route"}),
+		fanout: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "ringchat_fanout_recipients",
+			Help: "Recipients per delivered event.", Buckets: []float64{1, 2, 5, 10, 25, 50, 100, 250, 500, 1000}}),
+		cqlSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "ringchat_cql_query_seconds",
+			Help: "Cassandra query latency by table.", Buckets: prometheus.ExponentialBuckets(0.0002, 2, 16)},
+			[]string{"table"}),
+		cqlErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ringchat_cql_errors_total",
+			Help: "Cassandra query errors by table."}, []string{"table"}),
+	}
+	m.Registry.MustRegister(m.httpTotal, m.httpSeconds, m.fanout, m.cqlSeconds, m.cqlErrors,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// Gauge registers a gauge read at scrape time (connections, queue drops...).
+func (m *Metrics) Gauge(name, help string, read func() float64) {
+	if m != nil {
+		m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, read))
+	}
+}
+
+// Counter registers a counter read at scrape time.
+func (m *Metrics) Counter(name, help string, read func() float64) {
+	if m != nil {
+		m.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, read))
+	}
+}
+
+// Fanout records how many users one event was delivered to.
+func (m *Metrics) Fanout(n int) {
+	if m != nil {
+		m.fanout.Observe(float64(n))
+	}
+}
+
+// Echo is middleware counting requests by route (the pattern, not the path,
+// so ids do not explode the label set).
+func (m *Metrics) Echo() echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			start := time.Now()
+			err := next(c)
+			if m == nil {
+				return err
+			}
+			status := c.Response().Status
+			if he, ok := err.(*echo.HTTPError); ok {
+				status = he.Code
+			}
+			route := c.Path()
+			if route == "" {
+				route = "unmatched"
+			}
+			m.httpTotal.WithLabelValues(c.Request().Method, route, strconv.Itoa(status)).Inc()
+			m.httpSeconds.WithLabelValues(c.Request().Method, route).Observe(time.Since(start).Seconds())
+			return err
+		}
+	}
+}
+
+var tableOf = regexp.MustCompile(`(?i)\b(?:FROM|INTO|UPDATE)\s+([a-z_][a-z0-9_.]*)`)
+
+func table(stmt string) string {
+	if mt := tableOf.FindStringSubmatch(stmt); mt != nil {
+		t := mt[1]
+		if i := strings.LastIndexByte(t, '.'); i >= 0 {
+			t = t[i+1:]
+		}
+		return strings.ToLower(t)
+	}
+	return "other"
+}
+
+// ObserveQuery implements gocql.QueryObserver: latency and errors per table.
+func (m *Metrics) ObserveQuery(_ context.Context, q gocql.ObservedQuery) {
+	if m == nil {
+		return
+	}
+	t := table(q.Statement)
+	m.cqlSeconds.WithLabelValues(t).Observe(q.End.Sub(q.Start).Seconds())
+	if q.Err != nil {
+		m.cqlErrors.WithLabelValues(t).Inc()
+	}
+}
+
+// ObserveBatch implements gocql.BatchObserver.
+func (m *Metrics) ObserveBatch(_ context.Context, b gocql.ObservedBatch) {
+	if m == nil || len(b.Statements) == 0 {
+		return
+	}
+	t := table(b.Statements[0])
+	m.cqlSeconds.WithLabelValues(t).Observe(b.End.Sub(b.Start).Seconds())
+	if b.Err != nil {
+		m.cqlErrors.WithLabelValues(t).Inc()
+	}
+}
+
+// AdminHandler serves /metrics, /healthz (the process answers), /readyz
+// (ready answers nil: Cassandra answers and the schema is current) and
+// /debug/pprof/ on the admin listener.
+func (m *Metrics) AdminHandler(ready func(context.Context) error) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+		defer cancel()
+		if err := ready(ctx); err != nil {
+			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ready\n"))
+	})
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
+}
