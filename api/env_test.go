@@ -84,6 +84,7 @@ func newEnvOn(t testing.TB, session *gocql.Session, opts ...envOption) *env {
 	cfg.Argon2 = api.Argon2Params{MemoryKiB: 1024, Time: 1, Threads: 1} // cheap hashes: tests register many users
 	// A short lag so sync tests need not wait 5 s; the invariant is the same.
 	cfg.SendDeadline, cfg.SyncLag = time.Second, 1500*time.Millisecond
+	cfg.SendRate = 0 // tests send in bursts; TestSendRateLimit turns it on
 	ret := repo.DefaultRetention()
 	wcfg := ws.Config{}
 	for _, o := range opts {

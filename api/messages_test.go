@@ -2,6 +2,10 @@ package api_test
 
 import (
 	"fmt"
+
+	"github.com/ringchat/ringchat/api"
+	"github.com/ringchat/ringchat/api/ws"
+	"github.com/ringchat/ringchat/repo"
 	"net/url"
 	"strings"
 	"sync"
@@ -306,4 +310,28 @@ func TestBadMessageInput(t *testing.T) {
 			t.Fatalf("history should hold only the accepted message: %s", r.raw)
 		}
 	})
+}
+
+func TestSendRateLimit(t *testing.T) {
+	e := newEnv(t, func(c *api.Config, _ *repo.Retention, _ *ws.Config) { c.SendRate, c.SendBurst = 2, 3 })
+	a, b := e.newUser("rla"), e.newUser("rlb")
+	conv := a.direct(b)
+	limited := 0
+	for i := 0; i < 6; i++ {
+		r := a.send(conv, fmt.Sprintf("rl-%d", i), "fast")
+		if r.status == 429 {
+			expect(t, r, 429, "rate_limited")
+			if r.header.Get("Retry-After") == "" {
+				t.Fatal("429 without Retry-After")
+			}
+			limited++
+		}
+	}
+	if limited < 2 {
+		t.Fatalf("%d of 6 rapid sends limited with a burst of 3", limited)
+	}
+	// Another user is not affected; after a pause the first sends again.
+	expect(t, b.send(conv, "rl-b", "me too"), 201)
+	time.Sleep(600 * time.Millisecond)
+	expect(t, a.send(conv, "rl-later", "calm now"), 201)
 }

@@ -29,6 +29,9 @@ func (s *Server) send(ctx context.Context, sess repo.Session, convID int64, req 
 	if err := validateClientMsgID(req.ClientMsgID); err != nil {
 		return repo.Message{}, false, err
 	}
+	if err := s.sendLimit.allow(sess.UserID, s.now()); err != nil {
+		return repo.Message{}, false, err
+	}
 	if err := s.cfg.Limits.validateBody(req.Body, len(req.MediaIDs) > 0); err != nil {
 		return repo.Message{}, false, err
 	}

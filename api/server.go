@@ -33,6 +33,8 @@ type Config struct {
 	EditWindow     time.Duration // the sender may edit this long after sending
 	RecallWindow   time.Duration // the sender may recall this long after sending
 	TypingEvery    time.Duration // at most one typing relay per user and conversation this often
+	SendRate       float64       // messages per second per user on one node (0: unlimited)
+	SendBurst      int
 }
 
 // DefaultConfig returns the documented defaults.
@@ -46,6 +48,8 @@ func DefaultConfig() Config {
 		EditWindow:     15 * time.Minute,
 		RecallWindow:   24 * time.Hour,
 		TypingEvery:    2 * time.Second,
+		SendRate:       10,
+		SendBurst:      30,
 		Groups:         GroupConfig{MaxMembers: 1000, PushMaxMembers: 100},
 		Media:          MediaConfig{MaxBytes: 16 << 20, UploadTTL: 10 * time.Minute, DownloadTTL: 5 * time.Minute, MaxPerMsg: 10},
 	}
@@ -79,12 +83,14 @@ type Server struct {
 	now      func() time.Time
 
 	typingLimit *relayLimiter
+	sendLimit   *sendLimiter
 }
 
 // New builds the server and its routes.
 func New(cfg Config, d Deps) *Server {
 	s := &Server{cfg: cfg, store: d.Store, ids: d.IDs, hub: d.Hub, objects: d.Objects, presence: d.Presence, metrics: d.Metrics, log: d.Log,
-		now: func() time.Time { return time.Now().UTC() }, typingLimit: newRelayLimiter(cfg.TypingEvery)}
+		now: func() time.Time { return time.Now().UTC() }, typingLimit: newRelayLimiter(cfg.TypingEvery),
+		sendLimit: newSendLimiter(cfg.SendRate, cfg.SendBurst)}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.errorHandler

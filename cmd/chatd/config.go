@@ -38,7 +38,7 @@ func parseConfig(args []string) (config, error) {
 	fe := flagenv.New("chatd")
 	str, dur, num := fe.String, fe.Duration, fe.Int
 	var hosts, pathStyle string
-	var mediaMB int
+	var mediaMB, sendRate int
 	str(&c.Listen, "listen", "127.0.0.1:8080", "address the public HTTP/WebSocket API listens on")
 	str(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	str(&c.LogFormat, "log-format", "text", "text or json")
@@ -57,6 +57,8 @@ func parseConfig(args []string) (config, error) {
 	num(&c.API.Limits.MessageChars, "message-max-chars", 1000, "largest message body in characters")
 	num(&c.API.Groups.MaxMembers, "group-max-members", 1000, "largest group, creator included")
 	num(&c.API.Groups.PushMaxMembers, "push-max-members", 100, "groups up to this size get an inbox row per member; larger ones are read by sync (docs/fanout.md)")
+	num(&sendRate, "send-rate", 10, "messages a second one user may send through one node (0: unlimited)")
+	num(&c.API.SendBurst, "send-burst", 30, "burst allowance of the send rate")
 	dur(&c.API.EditWindow, "edit-window", 15*time.Minute, "how long after sending the sender may edit")
 	dur(&c.API.RecallWindow, "recall-window", 24*time.Hour, "how long after sending the sender may recall")
 	dur(&c.API.TypingEvery, "typing-every", 2*time.Second, "at most one typing relay per user and conversation this often")
@@ -92,6 +94,7 @@ func parseConfig(args []string) (config, error) {
 	c.Cassandra.Hosts = strings.Split(hosts, ",")
 	c.S3.PathStyle = pathStyle == "true" || pathStyle == "1"
 	c.API.Media.MaxBytes = int64(mediaMB) << 20
+	c.API.SendRate = float64(sendRate)
 	if c.API.SyncLag <= c.API.SendDeadline {
 		return config{}, fmt.Errorf("sync-lag (%s) must exceed send-deadline (%s)", c.API.SyncLag, c.API.SendDeadline)
 	}

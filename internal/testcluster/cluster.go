@@ -67,7 +67,8 @@ func Start(t testing.TB, env map[string]string) *Node {
 	t.Helper()
 	bin := Binary(t)
 	cmd := exec.Command(bin)
-	cmd.Env = append(os.Environ(), "RINGCHAT_LISTEN=127.0.0.1:0", "RINGCHAT_ADMIN_LISTEN=127.0.0.1:0", "RINGCHAT_LOG_LEVEL=warn")
+	cmd.Env = append(os.Environ(), "RINGCHAT_LISTEN=127.0.0.1:0", "RINGCHAT_ADMIN_LISTEN=127.0.0.1:0", "RINGCHAT_LOG_LEVEL=warn",
+		"RINGCHAT_SEND_RATE=0") // load-shaped tests; the limiter has its own test in api
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
