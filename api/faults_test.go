@@ -1,15 +1,11 @@
 package api_test
 
 import (
-	"net"
 	"strconv"
 	"testing"
 	"time"
 
-	"github.com/gocql/gocql"
-
 	"github.com/ringchat/ringchat/internal/faultproxy"
-	"github.com/ringchat/ringchat/repo"
 	"github.com/ringchat/ringchat/repo/cqltest"
 )
 
@@ -19,27 +15,7 @@ import (
 // and the server must recover by itself when the node is back.
 func TestCassandraOutage(t *testing.T) {
 	_, ks := keyspace(t)
-	proxy, err := faultproxy.Start(cqltest.Hosts()[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer proxy.Close()
-	cfg := cqltest.Config(ks)
-	cfg.Hosts = []string{proxy.Addr()}
-	cfg.Timeout = 500 * time.Millisecond
-	cluster, err := repo.NewCluster(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Whatever address the ring advertises, talk to it through the proxy.
-	cluster.AddressTranslator = gocql.AddressTranslatorFunc(func(ip net.IP, _ int) (net.IP, int) {
-		return ip, proxy.Port()
-	})
-	session, err := cluster.CreateSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer session.Close()
+	session, proxy := cqltest.ProxiedSession(t, ks, 500*time.Millisecond)
 	e := newEnvOn(t, session)
 	a, b := e.newUser("oa"), e.newUser("ob")
 	conv := a.direct(b)

@@ -9,7 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"net"
 	"os"
 	"os/exec"
 	"slices"
@@ -566,26 +565,7 @@ func TestLeaseThroughOutage(t *testing.T) {
 	t.Parallel()
 	shared, ks := sharedKeyspace(t)
 	clearIDs(t, shared, 100, 101, 102)
-	proxy, err := faultproxy.Start(cqltest.Hosts()[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer proxy.Close()
-	ccfg := cqltest.Config(ks)
-	ccfg.Hosts = []string{proxy.Addr()}
-	ccfg.Timeout = 300 * time.Millisecond
-	cluster, err := repo.NewCluster(ccfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cluster.AddressTranslator = gocql.AddressTranslatorFunc(func(ip net.IP, _ int) (net.IP, int) {
-		return ip, proxy.Port()
-	})
-	s, err := cluster.CreateSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, proxy := cqltest.ProxiedSession(t, ks, 300*time.Millisecond)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 

@@ -113,8 +113,8 @@ func (c *Cluster) Start(ctx context.Context) error {
 		return err
 	}
 	c.wg.Add(3)
-	go c.heartbeat()
-	go c.refreshRoutes()
+	go c.every(c.cfg.NodeTTL/3, c.heartbeat)
+	go c.every(c.cfg.RouteRefresh, c.refreshRoutes)
 	go c.routeWorkers()
 	return nil
 }
@@ -134,24 +134,29 @@ func (c *Cluster) Stop(ctx context.Context) {
 	c.fwdMu.Unlock()
 }
 
-func (c *Cluster) heartbeat() {
+// every runs fn each interval until Stop.
+func (c *Cluster) every(interval time.Duration, fn func()) {
 	defer c.wg.Done()
-	tick := time.NewTicker(c.cfg.NodeTTL / 3)
+	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	for {
 		select {
 		case <-c.stop:
 			return
 		case <-tick.C:
+			fn()
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), c.cfg.NodeTTL/3)
-		if err := c.store.RegisterNode(ctx, c.cfg.Name, c.self(), c.cfg.NodeTTL); err != nil {
-			c.cfg.Log.Warn("node heartbeat failed", "err", err)
-		}
-		if err := c.refreshLive(ctx); err != nil {
-			c.cfg.Log.Warn("refresh node list failed", "err", err)
-		}
-		cancel()
+	}
+}
+
+func (c *Cluster) heartbeat() {
+	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.NodeTTL/3)
+	defer cancel()
+	if err := c.store.RegisterNode(ctx, c.cfg.Name, c.self(), c.cfg.NodeTTL); err != nil {
+		c.cfg.Log.Warn("node heartbeat failed", "err", err)
+	}
+	if err := c.refreshLive(ctx); err != nil {
+		c.cfg.Log.Warn("refresh node list failed", "err", err)
 	}
 }
 

@@ -94,29 +94,19 @@ func (c *Cluster) Online(ctx context.Context, userIDs []int64) (map[int64]bool, 
 	return out, nil
 }
 
-// refreshRoutes rewrites the route hints of every connected user once per
-// RouteRefresh, spread over the period, so their TTL never runs out.
+// refreshRoutes rewrites the route hint of every connected user; it runs once
+// per RouteRefresh, so their TTL (twice that) never runs out.
 func (c *Cluster) refreshRoutes() {
-	defer c.wg.Done()
-	tick := time.NewTicker(c.cfg.RouteRefresh)
-	defer tick.Stop()
-	for {
+	for _, uid := range c.hub.ConnectedUsers() {
 		select {
 		case <-c.stop:
 			return
-		case <-tick.C:
+		default:
 		}
-		for _, uid := range c.hub.ConnectedUsers() {
-			select {
-			case <-c.stop:
-				return
-			default:
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), upkeepTimeout)
-			if err := c.store.PutRoute(ctx, uid, c.route(), 2*c.cfg.RouteRefresh); err != nil {
-				c.cfg.Log.Warn("refresh route", "user", uid, "err", err)
-			}
-			cancel()
+		ctx, cancel := context.WithTimeout(context.Background(), upkeepTimeout)
+		if err := c.store.PutRoute(ctx, uid, c.route(), 2*c.cfg.RouteRefresh); err != nil {
+			c.cfg.Log.Warn("refresh route", "user", uid, "err", err)
 		}
+		cancel()
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"os"
 	"regexp"
 	"strings"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/gocql/gocql"
 
+	"github.com/ringchat/ringchat/internal/faultproxy"
 	"github.com/ringchat/ringchat/repo"
 	"github.com/ringchat/ringchat/schema"
 )
@@ -99,4 +101,32 @@ func DropKeyspace(name string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	_ = admin.Query("DROP KEYSPACE IF EXISTS " + name).WithContext(ctx).Exec()
+}
+
+// ProxiedSession opens a session on keyspace whose every connection goes
+// through a fault-injecting TCP proxy (faultproxy), whatever addresses the
+// ring advertises, so a test can make the real node hang or vanish.
+func ProxiedSession(t testing.TB, keyspace string, timeout time.Duration) (*gocql.Session, *faultproxy.Proxy) {
+	t.Helper()
+	proxy, err := faultproxy.Start(Hosts()[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(proxy.Close)
+	cfg := Config(keyspace)
+	cfg.Hosts = []string{proxy.Addr()}
+	cfg.Timeout = timeout
+	cluster, err := repo.NewCluster(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cluster.AddressTranslator = gocql.AddressTranslatorFunc(func(ip net.IP, _ int) (net.IP, int) {
+		return ip, proxy.Port()
+	})
+	s, err := cluster.CreateSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return s, proxy
 }
