@@ -4,137 +4,278 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"runtime/debug"
 	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
 )
 
-// Client is one WebSocket connection.
-type Client struct {
-	hub        *Hub
-	id         Identity
-	conn       *websocket.Conn
-	send       chan []byte
-	done       chan struct{} // closed to make the writer say goodbye and stop
-	writerDone chan struct{}
-	ctx        context.Context
-	cancel     context.CancelFunc
+const (
+	// closeGrace is how long the writer waits, after sending a close frame,
+	// for the client's answer before dropping the TCP connection. Closing at
+	// once could reset the connection and lose the close frame on its way.
+	closeGrace = time.Second
+	// keepSpare: after draining a batch, the writer keeps its slice for the
+	// next one only if it is this small, so a socket that once had a burst
+	// does not keep the burst's memory while idle.
+	keepSpare = 16
+)
 
-	closeOnce    sync.Once
-	closeCode    int
-	closeReason  string
-	syncRequired bool
+var syncRequiredFrame = []byte(`{"type":"sync.required"}`)
+
+// Client is one WebSocket connection of one device. Its methods are safe for
+// concurrent use.
+type Client struct {
+	hub    *Hub
+	id     Identity
+	conn   *websocket.Conn
+	ctx    context.Context // cancelled when the socket starts closing
+	cancel context.CancelFunc
+
+	mu      sync.Mutex
+	queue   [][]byte // frames accepted and not yet taken by the writer
+	pending int      // frames accepted and not yet written: queue plus the writer's batch
+	closing bool
+	code    int // close code to send; 0: just drop the connection
+	reason  string
+	slow    bool // cut off for a full queue: say sync.required first
+
+	wake       chan struct{} // one slot: the queue has frames
+	readDone   chan struct{} // the read loop has ended
+	writerDone chan struct{} // the writer has ended and closed the connection
 }
 
 func newClient(h *Hub, conn *websocket.Conn, id Identity) *Client {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Client{hub: h, id: id, conn: conn, send: make(chan []byte, h.cfg.SendQueue),
-		done: make(chan struct{}), writerDone: make(chan struct{}), ctx: ctx, cancel: cancel}
+	return &Client{hub: h, id: id, conn: conn, ctx: ctx, cancel: cancel,
+		wake: make(chan struct{}, 1), readDone: make(chan struct{}), writerDone: make(chan struct{})}
 }
 
 // Identity is who the socket belongs to.
 func (c *Client) Identity() Identity { return c.id }
 
-// Context ends when the connection does.
+// Context is cancelled when the socket starts closing.
 func (c *Client) Context() context.Context { return c.ctx }
 
-// SendRaw queues an encoded frame without blocking. A full queue cuts the
-// client off (sync.required, then close) and returns false.
+// SendRaw queues frame, an encoded Frame, without blocking, and reports
+// whether it was accepted. It is refused when the socket is closing, and a
+// full queue cuts the socket off as a slow consumer (see the package
+// comment). frame is not copied: do not modify it afterwards.
 func (c *Client) SendRaw(frame []byte) bool { return c.enqueue(frame) }
 
-// Send encodes and queues a frame.
+// Send encodes f and queues it as SendRaw does.
 func (c *Client) Send(f Frame) bool {
 	b, err := json.Marshal(f)
 	if err != nil {
+		c.hub.log.Error("websocket frame not encodable", "type", f.Type, "err", err)
 		return false
 	}
 	return c.enqueue(b)
 }
 
-// Reply answers a client frame: {"type": typ, "ref": ref, "data": data}.
+// Reply answers a client frame with {"type": typ, "ref": ref, "data": data};
+// a nil data is left out.
 func (c *Client) Reply(ref, typ string, data any) bool {
-	raw, err := json.Marshal(data)
-	if err != nil {
-		return false
+	f := Frame{Type: typ, Ref: ref}
+	if data != nil {
+		raw, err := json.Marshal(data)
+		if err != nil {
+			c.hub.log.Error("websocket reply not encodable", "type", typ, "err", err)
+			return false
+		}
+		f.Data = raw
 	}
-	return c.Send(Frame{Type: typ, Ref: ref, Data: raw})
+	return c.Send(f)
 }
 
-// ReplyError answers a client frame with an error frame.
+// ReplyError answers a client frame with
+// {"type": "error", "ref": ref, "data": {"code": code, "message": message}},
+// code being one of the API's error codes (invalid_argument, ...).
 func (c *Client) ReplyError(ref, code, message string) bool {
-	return c.Reply(ref, "error", map[string]string{"code": code, "message": message})
+	return c.Reply(ref, "error", errorData{Code: code, Message: message})
+}
+
+type errorData struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
 }
 
 func (c *Client) enqueue(frame []byte) bool {
-	select {
-	case <-c.done:
+	c.mu.Lock()
+	if c.closing {
+		c.mu.Unlock()
 		return false
-	default:
 	}
-	select {
-	case c.send <- frame:
-		return true
-	default:
+	if c.pending >= c.hub.cfg.SendQueue {
+		c.startCloseLocked(CloseSlowConsumer, "send queue full: reconnect and sync", true)
+		c.mu.Unlock()
 		c.hub.dropped.Add(1)
-		c.close(CloseSlowConsumer, "send queue full: reconnect and sync", true)
-		// The writer is most likely stuck in a write to a full socket: end that
-		// write now rather than after WriteTimeout. If the socket has room,
-		// the writer still says sync.required before closing.
-		_ = c.conn.NetConn().SetWriteDeadline(time.Now())
 		return false
 	}
+	c.queue = append(c.queue, frame)
+	c.pending++
+	c.mu.Unlock()
+	select {
+	case c.wake <- struct{}{}:
+	default: // the writer has been woken already
+	}
+	return true
 }
 
-// close asks the writer to end the connection with code; the first call wins.
-func (c *Client) close(code int, reason string, syncRequired bool) {
-	c.closeOnce.Do(func() {
-		c.closeCode, c.closeReason, c.syncRequired = code, reason, syncRequired
-		close(c.done)
-		c.cancel()
-	})
+// close starts closing the socket with code (0: no close frame); the first
+// call wins. Frames still queued are discarded.
+func (c *Client) close(code int, reason string) {
+	c.mu.Lock()
+	c.startCloseLocked(code, reason, false)
+	c.mu.Unlock()
 }
 
-var syncRequiredFrame = []byte(`{"type":"sync.required"}`)
+func (c *Client) startCloseLocked(code int, reason string, slow bool) {
+	if c.closing {
+		return
+	}
+	c.closing, c.code, c.reason, c.slow = true, code, reason, slow
+	c.queue = nil
+	c.cancel() // wakes the writer
+}
 
+// take hands the writer every queued frame, giving the queue spare to fill next.
+func (c *Client) take(spare [][]byte) [][]byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing {
+		return nil
+	}
+	batch := c.queue
+	c.queue = spare
+	return batch
+}
+
+func (c *Client) wrote() {
+	c.mu.Lock()
+	c.pending--
+	c.mu.Unlock()
+}
+
+// writeLoop is the socket's only writer of data frames and pings. It ends by
+// closing the connection, which also ends the read loop.
 func (c *Client) writeLoop() {
 	defer close(c.writerDone)
-	defer c.conn.Close() // also ends the read loop
 	ping := time.NewTicker(c.hub.cfg.PingInterval)
 	defer ping.Stop()
+	done := c.ctx.Done()
+	var batch [][]byte
 	for {
 		select {
-		case frame := <-c.send:
-			if c.write(websocket.TextMessage, frame) != nil {
-				c.close(websocket.CloseAbnormalClosure, "", false)
-				return
-			}
-		case <-ping.C:
-			if c.write(websocket.PingMessage, nil) != nil {
-				c.close(websocket.CloseAbnormalClosure, "", false)
-				return
-			}
-		case <-c.done:
-			// Frames still queued are dropped: the client syncs after reconnecting.
-			if c.syncRequired {
-				_ = c.write(websocket.TextMessage, syncRequiredFrame)
-			}
-			msg := websocket.FormatCloseMessage(c.closeCode, c.closeReason)
-			_ = c.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
+		case <-done:
+			c.goodbye()
 			return
+		case <-ping.C:
+			if err := c.ping(); err != nil {
+				c.drop(err)
+				return
+			}
+		case <-c.wake:
+			batch = c.take(batch)
+			for i := range batch {
+				select {
+				case <-done:
+					c.goodbye()
+					return
+				case <-ping.C: // a long burst still pings
+					if err := c.ping(); err != nil {
+						c.drop(err)
+						return
+					}
+				default:
+				}
+				err := c.write(batch[i])
+				batch[i] = nil
+				if err != nil {
+					c.drop(err)
+					return
+				}
+				c.wrote()
+			}
+			if cap(batch) > keepSpare {
+				batch = nil
+			} else {
+				batch = batch[:0]
+			}
 		}
 	}
 }
 
-func (c *Client) write(typ int, data []byte) error {
+func (c *Client) write(frame []byte) error {
 	_ = c.conn.SetWriteDeadline(time.Now().Add(c.hub.cfg.WriteTimeout))
-	return c.conn.WriteMessage(typ, data)
+	return c.conn.WriteMessage(websocket.TextMessage, frame)
 }
 
-type pongData struct{}
+func (c *Client) ping() error {
+	return c.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.hub.cfg.WriteTimeout))
+}
+
+// drop ends a connection whose write failed (a dead or stalled client).
+func (c *Client) drop(err error) {
+	c.mu.Lock()
+	slow := c.slow
+	c.startCloseLocked(0, "", false)
+	c.mu.Unlock()
+	if slow {
+		c.hub.log.Info("websocket slow consumer dropped: it stopped reading",
+			"user", c.id.UserID, "device", c.id.DeviceID, "err", err)
+	} else {
+		c.hub.log.Debug("websocket write failed", "user", c.id.UserID, "device", c.id.DeviceID, "err", err)
+	}
+	_ = c.conn.Close()
+}
+
+// goodbye closes the connection as close asked: sync.required first for a
+// slow consumer, then the close frame, then (after the client's answer or
+// closeGrace) the TCP connection.
+func (c *Client) goodbye() {
+	c.mu.Lock()
+	code, reason, slow := c.code, c.reason, c.slow
+	c.mu.Unlock()
+	if slow {
+		c.hub.log.Info("websocket slow consumer cut off", "user", c.id.UserID, "device", c.id.DeviceID,
+			"queue", c.hub.cfg.SendQueue)
+		if err := c.write(syncRequiredFrame); err != nil {
+			_ = c.conn.Close()
+			return
+		}
+	}
+	if code != 0 {
+		msg := websocket.FormatCloseMessage(code, reason)
+		if c.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(c.hub.cfg.WriteTimeout)) == nil {
+			t := time.NewTimer(closeGrace)
+			select {
+			case <-c.readDone:
+			case <-t.C:
+			}
+			t.Stop()
+		}
+	}
+	_ = c.conn.Close()
+}
+
+// run is the socket's reader goroutine: the read loop, then the cleanup.
+func (c *Client) run(h Handler) {
+	defer c.hub.wg.Done()
+	err := c.readLoop(h)
+	<-c.writerDone
+	c.hub.unregister(c)
+	if c.hub.cfg.OnDisconnect != nil {
+		c.hub.cfg.OnDisconnect(c.id)
+	}
+	c.hub.log.Debug("websocket closed", "user", c.id.UserID, "device", c.id.DeviceID, "err", err)
+}
 
 func (c *Client) readLoop(h Handler) error {
-	cfg := c.hub.cfg
+	defer close(c.readDone)
+	cfg := &c.hub.cfg
 	c.conn.SetReadLimit(cfg.MaxFrameBytes)
 	extend := func() { _ = c.conn.SetReadDeadline(time.Now().Add(cfg.PongTimeout)) }
 	extend()
@@ -143,24 +284,43 @@ func (c *Client) readLoop(h Handler) error {
 		typ, data, err := c.conn.ReadMessage()
 		if err != nil {
 			if errors.Is(err, websocket.ErrReadLimit) {
-				c.close(websocket.CloseMessageTooBig, "frame too large", false)
+				// gorilla has sent the 1009 close frame already.
+				c.close(websocket.CloseMessageTooBig, "frame too large")
+			} else {
+				c.close(0, "") // the client closed, vanished or went silent
 			}
 			return err
 		}
 		extend()
+		if c.ctx.Err() != nil {
+			continue // closing: read on until the client answers our close frame
+		}
 		if typ != websocket.TextMessage {
 			c.ReplyError("", "invalid_argument", "frames must be JSON text")
 			continue
 		}
 		var f Frame
 		if err := json.Unmarshal(data, &f); err != nil || f.Type == "" {
-			c.ReplyError("", "invalid_argument", "malformed frame: want {\"type\", \"ref\", \"data\"}")
+			c.ReplyError("", "invalid_argument", `malformed frame: want a JSON object {"type", "ref", "data"}`)
 			continue
 		}
 		if f.Type == "ping" {
-			c.Reply(f.Ref, "pong", pongData{})
+			c.Reply(f.Ref, "pong", nil)
 			continue
 		}
-		h.HandleFrame(c.ctx, c, f)
+		c.handle(h, f)
 	}
+}
+
+// handle runs the handler for one frame; a panic closes the socket with 1011
+// rather than leaving it half-alive.
+func (c *Client) handle(h Handler, f Frame) {
+	defer func() {
+		if p := recover(); p != nil {
+			c.hub.log.Error("websocket frame handler panicked", "user", c.id.UserID, "device", c.id.DeviceID,
+				"type", f.Type, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			c.close(websocket.CloseInternalServerErr, "internal error")
+		}
+	}()
+	h.HandleFrame(c.ctx, c, f)
 }

@@ -1,16 +1,68 @@
-// Package ws holds one chatd node's WebSocket connections: the Hub indexes
-// them by user, and each Client runs one reader and one writer goroutine with
-// a bounded send queue.
+// Package ws holds one chatd node's WebSocket connections.
 //
-// Delivery is at most once per socket: a frame is queued without blocking,
-// and a device whose queue is full is not waited for. It gets a final
-// sync.required frame and is closed with CloseSlowConsumer; it reconnects and
-// calls sync, which returns everything it missed (at least once overall).
+// A Hub indexes this node's sockets by user and device. Each socket is a
+// Client with exactly two goroutines: a reader, which answers ping frames
+// itself and passes every other client frame to a Handler, one at a time;
+// and a writer, the only goroutine that writes data frames, fed by a bounded
+// send queue.
+//
+// # Framing
+//
+// Frames are JSON text messages, {"type", "ref", "data"} (see Frame). A
+// client frame larger than Config.MaxFrameBytes closes the socket with 1009.
+// A frame that is not a JSON object with a "type" (or a binary message) is
+// answered with an error frame, code invalid_argument, and the socket stays
+// open. {"type":"ping","ref":r} is answered {"type":"pong","ref":r} by the
+// hub; handlers never see it.
+//
+// # Keepalive
+//
+// The writer sends a WebSocket ping control frame every Config.PingInterval.
+// Anything read from the client (a frame, or the pong that every WebSocket
+// client library sends automatically) extends the read deadline to
+// Config.PongTimeout; a socket silent that long is dropped.
+//
+// # Delivery and slow consumers
+//
+// Deliver and the Client's Send methods queue an already-encoded frame and
+// return at once: they never wait for a socket. Frames queued to one socket
+// are written in the order they were queued. Delivery is at most once per
+// socket; clients get everything they missed from sync after reconnecting.
+//
+// A socket holds at most Config.SendQueue frames that are accepted but not
+// yet written. Queueing one more cuts the socket off (counted in
+// Stats.Dropped): the queued frames are discarded, no further frame is
+// accepted (Deliver does not count the socket), and the writer,
+// once its current write ends, writes {"type":"sync.required"} and closes
+// with CloseSlowConsumer (4008). A client that has stopped reading
+// altogether does not get those: its writer gives up after
+// Config.WriteTimeout and drops the connection (the client sees 1006).
+// Either way the client reconnects and calls sync; nobody else waits.
+//
+// # Close codes
+//
+//   - 1000: the client closed, or the socket ended normally.
+//   - 1008: the device was revoked (chosen by the caller of CloseDevice).
+//   - 1009: a client frame exceeded Config.MaxFrameBytes.
+//   - 1011: the Handler panicked.
+//   - 1012 (CloseServiceRestart): the node is shutting down; reconnect.
+//   - 4008 (CloseSlowConsumer): the send queue overflowed; reconnect and sync.
+//
+// # Memory
+//
+// An idle socket holds its two goroutine stacks, a 512-byte read buffer and
+// a few hundred bytes of bookkeeping (chatd's whole cost per connection is
+// measured by `ringchat-bench -workload idle`). Write buffers come from a
+// shared pool and are held only while a frame is being written; the send queue is allocated as
+// frames arrive and released when drained. Serve returns as soon as the
+// socket is running, so the HTTP server's per-request goroutine and its
+// 8 KB of buffers are freed rather than pinned for the socket's life.
 package ws
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -20,15 +72,20 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// Close codes chatd uses besides the standard ones.
+// Close codes the hub sends besides the standard ones.
 const (
-	// CloseSlowConsumer: the device's send queue overflowed; reconnect and sync.
+	// CloseSlowConsumer (4008) closes a socket whose send queue overflowed;
+	// the client should reconnect and sync.
 	CloseSlowConsumer = 4008
-	// CloseServiceRestart (1012): the node is shutting down; reconnect elsewhere.
+	// CloseServiceRestart (1012) closes every socket when the node shuts
+	// down; the client should reconnect (to any node) and sync.
 	CloseServiceRestart = websocket.CloseServiceRestart
 )
 
-// Frame is the wire format: JSON text frames.
+// ErrHubClosed is returned by Serve once Shutdown has begun.
+var ErrHubClosed = errors.New("ws: hub is shutting down")
+
+// Frame is the wire format: one JSON text message.
 type Frame struct {
 	Type string          `json:"type"`
 	Ref  string          `json:"ref,omitempty"`
@@ -38,28 +95,51 @@ type Frame struct {
 // Identity is who a socket belongs to.
 type Identity struct{ UserID, DeviceID int64 }
 
-// Handler answers client frames other than ping. The hub calls it from the
-// connection's read goroutine, one frame at a time per connection, so a slow
-// frame delays that connection's next frames only.
+// Handler answers the client frames other than ping.
+//
+// The hub calls HandleFrame from the socket's read goroutine, one frame at a
+// time per socket, in the order the frames arrived: while it runs, that
+// socket reads nothing more (its other sockets and everyone else's are not
+// affected). A few milliseconds per frame is fine; much longer delays the
+// client's next frames, and past Config.PongTimeout the socket is dropped as
+// silent. ctx is the Client's context, cancelled when the socket starts
+// closing; work that must finish regardless (an acknowledged write) should
+// detach from it. A panic closes the socket with 1011.
 type Handler interface {
 	HandleFrame(ctx context.Context, c *Client, f Frame)
 }
 
-// Config bounds each connection; zero values take the defaults.
+// Config bounds each socket. Zero values take the defaults.
 type Config struct {
-	SendQueue     int           // frames queued per connection (default 128)
-	WriteTimeout  time.Duration // one frame's write (default 10s)
-	PingInterval  time.Duration // server pings (default 25s)
-	PongTimeout   time.Duration // close when nothing is read this long (default 60s)
-	MaxFrameBytes int64         // largest client frame (default 16 KiB; past it: close 1009)
-	CheckOrigin   func(*http.Request) bool
-	OnConnect     func(Identity) // called after registration (presence)
-	OnDisconnect  func(Identity) // called after unregistration
+	// SendQueue is how many frames a socket may hold accepted but not yet
+	// written before it is cut off as slow (default 256). The queue is
+	// allocated as frames arrive, so an idle socket costs nothing for it.
+	SendQueue int
+	// WriteTimeout bounds one frame's write (default 10s).
+	WriteTimeout time.Duration
+	// PingInterval is how often the server pings (default 25s).
+	PingInterval time.Duration
+	// PongTimeout closes a socket from which nothing was read this long
+	// (default 60s). Keep it above PingInterval.
+	PongTimeout time.Duration
+	// MaxFrameBytes is the largest client frame; a larger one closes the
+	// socket with 1009 (default 16 KiB).
+	MaxFrameBytes int64
+	// CheckOrigin vets the upgrade request's Origin header. The default
+	// accepts every origin: browsers authenticate with single-use tickets,
+	// not cookies, so a foreign page cannot ride on a user's session.
+	CheckOrigin func(*http.Request) bool
+	// OnConnect, if set, is called once a socket is registered and before
+	// any of its frames is read. OnDisconnect, if set, is called after it is
+	// unregistered, always after its OnConnect returned. Both run on the
+	// socket's own goroutines; Shutdown waits for OnDisconnect.
+	OnConnect    func(Identity)
+	OnDisconnect func(Identity)
 }
 
 func (c Config) withDefaults() Config {
 	if c.SendQueue <= 0 {
-		c.SendQueue = 128
+		c.SendQueue = 256
 	}
 	if c.WriteTimeout <= 0 {
 		c.WriteTimeout = 10 * time.Second
@@ -74,53 +154,72 @@ func (c Config) withDefaults() Config {
 		c.MaxFrameBytes = 16 << 10
 	}
 	if c.CheckOrigin == nil {
-		// Browsers authenticate with single-use tickets, not cookies, so a
-		// cross-origin page cannot ride on a user's session.
 		c.CheckOrigin = func(*http.Request) bool { return true }
 	}
 	return c
 }
 
-const shardCount = 64
+const (
+	// readBufferSize is held by every socket for its life. Client frames are
+	// small, and bufio reads a payload larger than this straight into the
+	// message buffer, so a small buffer costs no extra system calls.
+	readBufferSize = 512
+	// writeBufferSize is borrowed from writeBuffers for one frame's write:
+	// large enough that a full-size message (4 KB body plus envelope) goes
+	// out as one WebSocket frame in one system call.
+	writeBufferSize = 8 << 10
+	// shardCount spreads the user index over this many locks.
+	shardCount = 64
+)
+
+// writeBuffers is shared by every hub: an idle socket holds no write buffer.
+var writeBuffers sync.Pool
 
 type shard struct {
 	mu    sync.RWMutex
-	users map[int64]map[*Client]struct{}
+	users map[int64][]*Client // a user's sockets here, usually one per device
+	_     [32]byte            // keep shards on separate cache lines
 }
 
-// Stats are counters for metrics.
+// Stats are the hub's counters, for metrics.
 type Stats struct {
-	Connections int64
-	Dropped     int64 // devices cut off because their queue was full
+	Connections int64 // open sockets
+	Dropped     int64 // sockets cut off as slow consumers since NewHub
 }
 
-// Hub is this node's set of connections.
+// Hub is this node's set of sockets. Its methods are safe for concurrent use.
 type Hub struct {
 	cfg      Config
 	log      *slog.Logger
 	upgrader websocket.Upgrader
 	shards   [shardCount]shard
-	conns    atomic.Int64
-	dropped  atomic.Int64
 
-	// lifeMu orders "a socket starts" against Shutdown, so no socket joins wg
-	// once Shutdown waits on it.
+	conns   atomic.Int64
+	dropped atomic.Int64
+
+	// lifeMu orders a socket's start against Shutdown: no socket joins wg
+	// once Shutdown has begun waiting on it.
 	lifeMu  sync.Mutex
-	closing bool
-	wg      sync.WaitGroup
+	closing atomic.Bool
+	wg      sync.WaitGroup // one per socket, from upgrade to its last goroutine's end
 }
 
-// writeBuffers is shared by every connection: an idle socket holds no write buffer.
-var writeBuffers sync.Pool
-
-// NewHub makes an empty hub.
+// NewHub returns an empty hub. A nil log discards.
 func NewHub(cfg Config, log *slog.Logger) *Hub {
 	cfg = cfg.withDefaults()
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	h := &Hub{cfg: cfg, log: log}
-	h.upgrader = websocket.Upgrader{ReadBufferSize: 1024, WriteBufferSize: 1024,
-		WriteBufferPool: &writeBuffers, CheckOrigin: cfg.CheckOrigin, HandshakeTimeout: 10 * time.Second}
+	h.upgrader = websocket.Upgrader{
+		HandshakeTimeout: 10 * time.Second,
+		ReadBufferSize:   readBufferSize,
+		WriteBufferSize:  writeBufferSize,
+		WriteBufferPool:  &writeBuffers,
+		CheckOrigin:      cfg.CheckOrigin,
+	}
 	for i := range h.shards {
-		h.shards[i].users = map[int64]map[*Client]struct{}{}
+		h.shards[i].users = map[int64][]*Client{}
 	}
 	return h
 }
@@ -129,86 +228,113 @@ func (h *Hub) shard(userID int64) *shard {
 	return &h.shards[uint64(userID)%shardCount]
 }
 
-// Serve upgrades the request and runs the connection until it ends.
+// Serve upgrades the request to a WebSocket for id and starts the socket:
+// it registers it (so Deliver reaches it), calls OnConnect, starts its
+// reader and writer goroutines, and returns. It does not wait for the
+// socket to end: the socket runs until the client leaves, CloseDevice or
+// Shutdown. handler gets the socket's client frames.
+//
+// When the upgrade fails, Serve returns its error, and the upgrader has
+// already answered the request. Once Shutdown has begun, Serve answers 503
+// with Retry-After and returns ErrHubClosed.
 func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, id Identity, handler Handler) error {
-	h.lifeMu.Lock()
-	if h.closing {
-		h.lifeMu.Unlock()
-		http.Error(w, "shutting down", http.StatusServiceUnavailable)
-		return nil
+	if !h.enter() {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Retry-After", "1")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte(`{"error":{"code":"unavailable","message":"server restarting"}}` + "\n"))
+		return ErrHubClosed
 	}
-	h.wg.Add(1)
-	h.lifeMu.Unlock()
-	defer h.wg.Done()
 	conn, err := h.upgrader.Upgrade(w, r, nil)
 	if err != nil {
-		return err // the upgrader has answered the client
+		h.wg.Done()
+		return err
 	}
 	c := newClient(h, conn, id)
 	h.register(c)
-	h.lifeMu.Lock()
-	late := h.closing // Shutdown began while this socket was upgrading: it missed it
-	h.lifeMu.Unlock()
-	if late {
-		c.close(CloseServiceRestart, "server restarting", false)
+	if h.closing.Load() {
+		// Shutdown began while this socket was upgrading and may have
+		// missed it: close it as Shutdown would have.
+		c.close(CloseServiceRestart, "server restarting")
+	}
+	if h.cfg.OnConnect != nil {
+		h.cfg.OnConnect(id)
 	}
 	go c.writeLoop()
-	err = c.readLoop(handler)
-	h.unregister(c)
-	c.close(websocket.CloseNormalClosure, "", false)
-	<-c.writerDone
-	return err
+	go c.run(handler)
+	return nil
+}
+
+// enter counts a socket in, unless Shutdown has begun.
+func (h *Hub) enter() bool {
+	h.lifeMu.Lock()
+	defer h.lifeMu.Unlock()
+	if h.closing.Load() {
+		return false
+	}
+	h.wg.Add(1)
+	return true
 }
 
 func (h *Hub) register(c *Client) {
 	s := h.shard(c.id.UserID)
 	s.mu.Lock()
-	devs := s.users[c.id.UserID]
-	if devs == nil {
-		devs = map[*Client]struct{}{}
-		s.users[c.id.UserID] = devs
-	}
-	devs[c] = struct{}{}
+	s.users[c.id.UserID] = append(s.users[c.id.UserID], c)
 	s.mu.Unlock()
 	h.conns.Add(1)
-	if h.cfg.OnConnect != nil {
-		h.cfg.OnConnect(c.id)
-	}
 }
 
 func (h *Hub) unregister(c *Client) {
 	s := h.shard(c.id.UserID)
 	s.mu.Lock()
-	if devs := s.users[c.id.UserID]; devs != nil {
-		delete(devs, c)
-		if len(devs) == 0 {
-			delete(s.users, c.id.UserID)
+	cs := s.users[c.id.UserID]
+	for i, x := range cs {
+		if x == c {
+			last := len(cs) - 1
+			cs[i], cs[last] = cs[last], nil
+			cs = cs[:last]
+			break
 		}
+	}
+	if len(cs) == 0 {
+		delete(s.users, c.id.UserID)
+	} else {
+		s.users[c.id.UserID] = cs
 	}
 	s.mu.Unlock()
 	h.conns.Add(-1)
-	if h.cfg.OnDisconnect != nil {
-		h.cfg.OnDisconnect(c.id)
-	}
 }
 
-// each calls fn for every connected device of userID, under the shard's read lock.
+// each calls fn for every socket of userID, under the shard's read lock; fn
+// must not block.
 func (h *Hub) each(userID int64, fn func(*Client)) {
 	s := h.shard(userID)
 	s.mu.RLock()
-	for c := range s.users[userID] {
+	for _, c := range s.users[userID] {
 		fn(c)
 	}
 	s.mu.RUnlock()
 }
 
-// Deliver queues an encoded frame to every connected device of the users,
-// never blocking; it returns how many devices it was queued to.
+// Deliver queues frame, an encoded Frame, to every socket of the users
+// connected to this node, and returns how many sockets accepted it. It never
+// blocks: a socket whose queue is full is cut off as a slow consumer (see
+// the package comment) and not counted. frame is shared, not copied: do not
+// modify it afterwards. A user listed twice gets the frame twice.
 func (h *Hub) Deliver(userIDs []int64, frame []byte) int {
-	return h.DeliverExcept(userIDs, Identity{}, frame)
+	n := 0
+	for _, uid := range userIDs {
+		h.each(uid, func(c *Client) {
+			if c.enqueue(frame) {
+				n++
+			}
+		})
+	}
+	return n
 }
 
-// DeliverExcept is Deliver that skips one device (typing goes to everyone but its source).
+// DeliverExcept is Deliver skipping the sockets of one device (a typing
+// event goes to everyone but the device that typed).
 func (h *Hub) DeliverExcept(userIDs []int64, except Identity, frame []byte) int {
 	n := 0
 	for _, uid := range userIDs {
@@ -221,14 +347,15 @@ func (h *Hub) DeliverExcept(userIDs []int64, except Identity, frame []byte) int 
 	return n
 }
 
-// ConnectedDevices lists the device ids of userID connected here.
+// ConnectedDevices lists the device ids of userID's sockets on this node,
+// one entry per socket, closing ones included until they are gone.
 func (h *Hub) ConnectedDevices(userID int64) []int64 {
 	var ids []int64
 	h.each(userID, func(c *Client) { ids = append(ids, c.id.DeviceID) })
 	return ids
 }
 
-// ConnectedUsers lists the users with at least one socket here.
+// ConnectedUsers lists the users with at least one socket on this node.
 func (h *Hub) ConnectedUsers() []int64 {
 	var ids []int64
 	for i := range h.shards {
@@ -242,16 +369,18 @@ func (h *Hub) ConnectedUsers() []int64 {
 	return ids
 }
 
-// CloseDevice closes one device's sockets (a revoked device).
+// CloseDevice closes every socket of one device with code and reason (for a
+// revoked device, 1008 "device revoked"). Frames still queued are discarded.
+// It returns at once; the sockets finish closing in the background.
 func (h *Hub) CloseDevice(userID, deviceID int64, code int, reason string) {
 	h.each(userID, func(c *Client) {
 		if c.id.DeviceID == deviceID {
-			c.close(code, reason, false)
+			c.close(code, reason)
 		}
 	})
 }
 
-// Count is the number of open connections.
+// Count is the number of open sockets.
 func (h *Hub) Count() int { return int(h.conns.Load()) }
 
 // Stats returns the hub's counters.
@@ -259,28 +388,36 @@ func (h *Hub) Stats() Stats {
 	return Stats{Connections: h.conns.Load(), Dropped: h.dropped.Load()}
 }
 
-// Shutdown refuses new sockets, closes every open one with 1012 (so clients
-// reconnect to another node) and waits for them to finish, or for ctx.
-func (h *Hub) Shutdown(ctx context.Context) error {
-	h.lifeMu.Lock()
-	h.closing = true
-	h.lifeMu.Unlock()
+func (h *Hub) all(fn func(*Client)) {
 	for i := range h.shards {
 		s := &h.shards[i]
 		s.mu.RLock()
-		for _, devs := range s.users {
-			for c := range devs {
-				c.close(CloseServiceRestart, "server restarting", false)
+		for _, cs := range s.users {
+			for _, c := range cs {
+				fn(c)
 			}
 		}
 		s.mu.RUnlock()
 	}
+}
+
+// Shutdown refuses new sockets (Serve answers 503), closes every open one
+// with 1012 so clients reconnect to another node, and waits until all of
+// them have ended, their OnDisconnect hooks included. A frame being handled
+// finishes first. If ctx ends first, Shutdown drops the remaining
+// connections without waiting further and returns ctx's error.
+func (h *Hub) Shutdown(ctx context.Context) error {
+	h.lifeMu.Lock()
+	h.closing.Store(true)
+	h.lifeMu.Unlock()
+	h.all(func(c *Client) { c.close(CloseServiceRestart, "server restarting") })
 	done := make(chan struct{})
 	go func() { h.wg.Wait(); close(done) }()
 	select {
 	case <-done:
 		return nil
 	case <-ctx.Done():
+		h.all(func(c *Client) { _ = c.conn.Close() })
 		return ctx.Err()
 	}
 }
