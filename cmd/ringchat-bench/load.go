@@ -1,0 +1,201 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// device is one connected user's socket.
+type device struct {
+	user int64
+	conn *websocket.Conn
+	wmu  sync.Mutex
+	r    *run
+}
+
+type frame struct {
+	Type string          `json:"type"`
+	Ref  string          `json:"ref"`
+	Data json.RawMessage `json:"data"`
+}
+
+type msgData struct {
+	ID      string `json:"id"`
+	Body    string `json:"body"`
+	Message struct {
+		ID   string `json:"id"`
+		Body string `json:"body"`
+	} `json:"message"`
+}
+
+// run is one load run's shared state.
+type run struct {
+	stats      *Stats
+	pending    sync.Map     // ref -> send time (ns)
+	firstError atomic.Value // the first error frame's data, for the report
+	// expected and received deliveries per message id, to find losses and repeats.
+	mu       sync.Mutex
+	expect   map[string]int
+	received map[string]map[int64]int // msg id -> user -> count
+}
+
+// dial connects every user's device to chatd, spreading the sockets over
+// several 127.0.0.x source addresses (one address has about 28,000 ports).
+func dial(ctx context.Context, base string, p *Population, r *run, progress func(string)) ([]*device, error) {
+	wsURL := "ws" + strings.TrimPrefix(base, "http") + "/v1/ws"
+	devs := make([]*device, len(p.Users))
+	var failed atomic.Int64
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 64)
+	for i := range p.Users {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			src := &net.TCPAddr{IP: net.IPv4(127, 0, byte(1+i/25000), byte(1+i%250))}
+			d := websocket.Dialer{HandshakeTimeout: 30 * time.Second, ReadBufferSize: 1024, WriteBufferSize: 1024,
+				NetDialContext: (&net.Dialer{LocalAddr: src, Timeout: 30 * time.Second}).DialContext}
+			conn, _, err := d.DialContext(ctx, wsURL, http.Header{"Authorization": {"Bearer " + p.Tokens[i]}})
+			if err != nil {
+				failed.Add(1)
+				return
+			}
+			devs[i] = &device{user: p.Users[i], conn: conn, r: r}
+			go devs[i].read()
+			if i > 0 && i%10000 == 0 {
+				progress(fmt.Sprintf("connected %d/%d", i, len(p.Users)))
+			}
+		}()
+	}
+	wg.Wait()
+	if n := failed.Load(); n > 0 {
+		return devs, fmt.Errorf("%d of %d sockets failed to connect", n, len(p.Users))
+	}
+	return devs, nil
+}
+
+func (d *device) read() {
+	for {
+		_, raw, err := d.conn.ReadMessage()
+		if err != nil {
+			return
+		}
+		now := time.Now().UnixNano()
+		var f frame
+		if json.Unmarshal(raw, &f) != nil {
+			continue
+		}
+		switch f.Type {
+		case "ack":
+			if t, ok := d.r.pending.LoadAndDelete(f.Ref); ok {
+				d.r.stats.ack(now - t.(int64))
+			}
+			var m msgData
+			_ = json.Unmarshal(f.Data, &m)
+			d.r.expectDelivery(m.Message.ID)
+		case "error":
+			if d.r.stats.errors.Add(1) == 1 {
+				d.r.firstError.Store(string(f.Data))
+			}
+			d.r.pending.Delete(f.Ref)
+		case "message.new":
+			var m msgData
+			if json.Unmarshal(f.Data, &m) != nil {
+				continue
+			}
+			if sent, ok := sentAt(m.Body); ok {
+				d.r.stats.deliver(now - sent)
+			}
+			d.r.delivered(m.ID, d.user)
+		case "sync.required":
+			d.r.stats.syncRequired.Add(1)
+		}
+	}
+}
+
+// sentAt reads the send time the generator put at the start of the body.
+func sentAt(body string) (int64, bool) {
+	t, _, ok := strings.Cut(body, "|")
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	return n, err == nil
+}
+
+func (r *run) expectDelivery(id string) {
+	r.mu.Lock()
+	r.expect[id] = 2 // a DM: both members' devices (the sender's own included)
+	r.mu.Unlock()
+}
+
+func (r *run) delivered(id string, user int64) {
+	r.mu.Lock()
+	if r.received[id] == nil {
+		r.received[id] = map[int64]int{}
+	}
+	r.received[id][user]++
+	r.mu.Unlock()
+}
+
+// maxChars is chatd's default message length bound in characters.
+const maxChars = 1000
+
+// send writes one message.send frame; the ack and the deliveries are timed by the readers.
+func (d *device) send(conv int64, seq int64, size int) error {
+	ref := strconv.FormatInt(seq, 10)
+	now := time.Now().UnixNano()
+	body := strconv.FormatInt(now, 10) + "|"
+	// 4-byte characters: a 4 KB body stays within the 1,000-character limit.
+	if pad := size - len(body); pad >= 4 {
+		body += strings.Repeat("😀", min(pad/4, maxChars-len(body)))
+	}
+	d.r.pending.Store(ref, now)
+	d.wmu.Lock()
+	defer d.wmu.Unlock()
+	_ = d.conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	return d.conn.WriteJSON(map[string]any{"type": "message.send", "ref": ref, "data": map[string]any{
+		"conversation_id": strconv.FormatInt(conv, 10), "client_msg_id": "b" + ref, "body": body}})
+}
+
+// drive sends at rate messages a second for dur, from random users into their DM.
+func drive(ctx context.Context, devs []*device, p *Population, rate float64, dur time.Duration, size int, progress func(string)) int64 {
+	interval := time.Duration(float64(time.Second) / rate)
+	tick := time.NewTicker(max(interval, 50*time.Microsecond))
+	defer tick.Stop()
+	end := time.Now().Add(dur)
+	var seq int64
+	lastReport := time.Now()
+	for time.Now().Before(end) {
+		select {
+		case <-ctx.Done():
+			return seq
+		case <-tick.C:
+		}
+		i := rand.IntN(len(devs) &^ 1)
+		if devs[i] == nil {
+			continue
+		}
+		seq++
+		if err := devs[i].send(p.Convs[i/2], seq, size); err != nil {
+			devs[0].r.stats.errors.Add(1)
+		}
+		if time.Since(lastReport) > 5*time.Second {
+			progress(fmt.Sprintf("sent %d messages", seq))
+			lastReport = time.Now()
+		}
+	}
+	return seq
+}

@@ -1,0 +1,156 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+)
+
+// Stats are a run's measurements. Latencies in microseconds, 1 µs to 60 s.
+type Stats struct {
+	mu           sync.Mutex
+	ackHist      *hdrhistogram.Histogram
+	deliverHist  *hdrhistogram.Histogram
+	errors       atomic.Int64
+	syncRequired atomic.Int64
+}
+
+func newStats() *Stats {
+	return &Stats{ackHist: hdrhistogram.New(1, 60_000_000, 3), deliverHist: hdrhistogram.New(1, 60_000_000, 3)}
+}
+
+func (s *Stats) ack(ns int64) {
+	s.mu.Lock()
+	_ = s.ackHist.RecordValue(max(ns/1000, 1))
+	s.mu.Unlock()
+}
+
+func (s *Stats) deliver(ns int64) {
+	s.mu.Lock()
+	_ = s.deliverHist.RecordValue(max(ns/1000, 1))
+	s.mu.Unlock()
+}
+
+// Latency is one histogram's summary, in milliseconds.
+type Latency struct {
+	Count int64   `json:"count"`
+	P50   float64 `json:"p50_ms"`
+	P90   float64 `json:"p90_ms"`
+	P99   float64 `json:"p99_ms"`
+	P999  float64 `json:"p999_ms"`
+	Max   float64 `json:"max_ms"`
+}
+
+func summarize(h *hdrhistogram.Histogram) Latency {
+	ms := func(us int64) float64 { return float64(us) / 1000 }
+	return Latency{Count: h.TotalCount(), P50: ms(h.ValueAtQuantile(50)), P90: ms(h.ValueAtQuantile(90)),
+		P99: ms(h.ValueAtQuantile(99)), P999: ms(h.ValueAtQuantile(99.9)), Max: ms(h.Max())}
+}
+
+// Proc is a process's CPU and memory, read from /proc.
+type Proc struct {
+	PID        int     `json:"pid"`
+	CPUSeconds float64 `json:"cpu_seconds"`
+	RSSBytes   int64   `json:"rss_bytes"`
+}
+
+// readProc samples /proc/<pid>/stat (utime+stime) and /proc/<pid>/status (VmRSS).
+func readProc(pid int) (Proc, error) {
+	p := Proc{PID: pid}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return p, err
+	}
+	// Fields after the command name, which is in parentheses and may hold spaces.
+	fields := strings.Fields(string(stat)[strings.LastIndexByte(string(stat), ')')+2:])
+	if len(fields) > 12 {
+		ut, _ := strconv.ParseFloat(fields[11], 64)
+		st, _ := strconv.ParseFloat(fields[12], 64)
+		p.CPUSeconds = (ut + st) / 100 // USER_HZ
+	}
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return p, err
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			p.RSSBytes = kb * 1024
+		}
+	}
+	return p, nil
+}
+
+// Result is what a run writes to bench/results.
+type Result struct {
+	Workload     string         `json:"workload"`
+	Command      string         `json:"command"`
+	Started      time.Time      `json:"started"`
+	Users        int            `json:"users"`
+	Connections  int            `json:"connections"`
+	Rate         float64        `json:"rate_per_s"`
+	SizeBytes    int            `json:"size_bytes"`
+	Duration     string         `json:"duration"`
+	Sent         int64          `json:"sent"`
+	Acked        int64          `json:"acked"`
+	Throughput   float64        `json:"acked_per_s"`
+	Expected     int64          `json:"deliveries_expected"`
+	Delivered    int64          `json:"deliveries"`
+	Lost         int64          `json:"lost"`
+	Duplicates   int64          `json:"duplicates"`
+	Errors       int64          `json:"errors"`
+	FirstError   string         `json:"first_error,omitempty"`
+	SyncRequired int64          `json:"sync_required"`
+	Ack          Latency        `json:"send_to_ack"`
+	Delivery     Latency        `json:"send_to_delivered"`
+	Chatd        []ProcSample   `json:"chatd,omitempty"`
+	Cassandra    []ProcSample   `json:"cassandra,omitempty"`
+	Idle         *IdleFootprint `json:"idle,omitempty"`
+}
+
+// ProcSample is a process reading at a moment of the run.
+type ProcSample struct {
+	At string `json:"at"`
+	Proc
+}
+
+// IdleFootprint is the idle workload's answer: chatd memory per connection.
+type IdleFootprint struct {
+	RSSBefore    int64   `json:"rss_before_bytes"`
+	RSSAfter     int64   `json:"rss_after_bytes"`
+	BytesPerConn float64 `json:"bytes_per_connection"`
+}
+
+func (r Result) markdown() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# %s, %s\n\n`%s`\n\n", r.Workload, r.Started.Format(time.RFC3339), r.Command)
+	fmt.Fprintf(&b, "| users | sockets | rate | size | duration | sent | acked/s | lost | duplicates | errors |\n|---|---|---|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(&b, "| %d | %d | %.0f/s | %d B | %s | %d | %.1f | %d | %d | %d |\n\n", r.Users, r.Connections, r.Rate, r.SizeBytes,
+		r.Duration, r.Sent, r.Throughput, r.Lost, r.Duplicates, r.Errors)
+	fmt.Fprintf(&b, "| latency (ms) | count | P50 | P90 | P99 | P99.9 | max |\n|---|---|---|---|---|---|---|\n")
+	for _, l := range []struct {
+		name string
+		l    Latency
+	}{{"send→ack", r.Ack}, {"send→delivered", r.Delivery}} {
+		fmt.Fprintf(&b, "| %s | %d | %.1f | %.1f | %.1f | %.1f | %.1f |\n", l.name, l.l.Count, l.l.P50, l.l.P90, l.l.P99, l.l.P999, l.l.Max)
+	}
+	if r.Idle != nil {
+		fmt.Fprintf(&b, "\nchatd RSS %d → %d bytes: **%.0f bytes per idle connection**\n", r.Idle.RSSBefore, r.Idle.RSSAfter, r.Idle.BytesPerConn)
+	}
+	for _, p := range []struct {
+		name string
+		s    []ProcSample
+	}{{"chatd", r.Chatd}, {"cassandra", r.Cassandra}} {
+		if len(p.s) > 1 {
+			first, last := p.s[0], p.s[len(p.s)-1]
+			fmt.Fprintf(&b, "\n%s: %.1f CPU seconds over the run, RSS %d MiB at the end\n", p.name, last.CPUSeconds-first.CPUSeconds, last.RSSBytes>>20)
+		}
+	}
+	return b.String()
+}
