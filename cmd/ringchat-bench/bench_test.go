@@ -17,7 +17,8 @@ func TestSmallReferenceRun(t *testing.T) {
 	_, ks := cqltest.NewKeyspace(t, schema.Settings{MessageBucket: time.Hour, InboxBucket: time.Hour})
 	node := testcluster.Start(t, map[string]string{"RINGCHAT_CASSANDRA_HOSTS": strings.Join(cqltest.Hosts(), ","), "RINGCHAT_KEYSPACE": ks})
 	o := options{workload: "reference", url: node.URL, hosts: strings.Join(cqltest.Hosts(), ","), keyspace: ks,
-		out: t.TempDir(), cache: t.TempDir(), users: 300, size: 4000, rate: 60, duration: 10 * time.Second, drain: 5 * time.Second}
+		out: t.TempDir(), cache: t.TempDir(), users: 300, size: 4000, rate: 60, duration: 10 * time.Second, drain: 5 * time.Second,
+		groups: "10x10,1x150", groupShare: 0.2, pushMax: 100} // a pull group (150) and push groups
 	res, err := bench(context.Background(), o, func(s string) { t.Log(s) })
 	if err != nil {
 		t.Fatal(err)

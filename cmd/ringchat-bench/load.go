@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"strconv"
@@ -42,12 +41,20 @@ type msgData struct {
 // run is one load run's shared state.
 type run struct {
 	stats      *Stats
-	pending    sync.Map     // ref -> send time (ns)
-	firstError atomic.Value // the first error frame's data, for the report
+	pending    sync.Map      // ref -> *inflight
+	firstError atomic.Value  // the first error frame's data, for the report
+	audience   map[int64]int // conversation -> connected devices that must get each message
 	// expected and received deliveries per message id, to find losses and repeats.
 	mu       sync.Mutex
 	expect   map[string]int
 	received map[string]map[int64]int // msg id -> user -> count
+}
+
+// inflight is a sent message waiting for its ack.
+type inflight struct {
+	at   int64 // send time, ns
+	conv int64
+	done chan struct{} // closed on ack or error (closed-loop senders wait on it)
 }
 
 // dial connects every user's device to chatd, spreading the sockets over
@@ -99,17 +106,23 @@ func (d *device) read() {
 		}
 		switch f.Type {
 		case "ack":
-			if t, ok := d.r.pending.LoadAndDelete(f.Ref); ok {
-				d.r.stats.ack(now - t.(int64))
+			v, ok := d.r.pending.LoadAndDelete(f.Ref)
+			if !ok {
+				continue
 			}
+			s := v.(*inflight)
+			d.r.stats.ack(now - s.at)
 			var m msgData
 			_ = json.Unmarshal(f.Data, &m)
-			d.r.expectDelivery(m.Message.ID)
+			d.r.expectDelivery(m.Message.ID, d.r.audience[s.conv])
+			close(s.done)
 		case "error":
 			if d.r.stats.errors.Add(1) == 1 {
 				d.r.firstError.Store(string(f.Data))
 			}
-			d.r.pending.Delete(f.Ref)
+			if v, ok := d.r.pending.LoadAndDelete(f.Ref); ok {
+				close(v.(*inflight).done)
+			}
 		case "message.new":
 			var m msgData
 			if json.Unmarshal(f.Data, &m) != nil {
@@ -135,9 +148,11 @@ func sentAt(body string) (int64, bool) {
 	return n, err == nil
 }
 
-func (r *run) expectDelivery(id string) {
+// expectDelivery records that message id must reach n devices (every
+// member's, the sender's own included).
+func (r *run) expectDelivery(id string, n int) {
 	r.mu.Lock()
-	r.expect[id] = 2 // a DM: both members' devices (the sender's own included)
+	r.expect[id] = n
 	r.mu.Unlock()
 }
 
@@ -153,49 +168,32 @@ func (r *run) delivered(id string, user int64) {
 // maxChars is chatd's default message length bound in characters.
 const maxChars = 1000
 
-// send writes one message.send frame; the ack and the deliveries are timed by the readers.
-func (d *device) send(conv int64, seq int64, size int) error {
-	ref := strconv.FormatInt(seq, 10)
-	now := time.Now().UnixNano()
-	body := strconv.FormatInt(now, 10) + "|"
-	// 4-byte characters: a 4 KB body stays within the 1,000-character limit.
+// paddedBody is about size bytes: the send time (for send→delivered), then
+// 4-byte characters, so a 4 KB body stays within the 1,000-character limit.
+func paddedBody(sentNs int64, size int) string {
+	body := strconv.FormatInt(sentNs, 10) + "|"
 	if pad := size - len(body); pad >= 4 {
 		body += strings.Repeat("😀", min(pad/4, maxChars-len(body)))
 	}
-	d.r.pending.Store(ref, now)
+	return body
+}
+
+// send writes one message.send frame; the ack and the deliveries are timed
+// by the readers. The returned channel closes on the ack or an error frame.
+func (d *device) send(conv int64, seq int64, size int) (<-chan struct{}, error) {
+	ref := strconv.FormatInt(seq, 10)
+	now := time.Now().UnixNano()
+	body := paddedBody(now, size)
+	s := &inflight{at: now, conv: conv, done: make(chan struct{})}
+	d.r.pending.Store(ref, s)
 	d.wmu.Lock()
 	defer d.wmu.Unlock()
 	_ = d.conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
-	return d.conn.WriteJSON(map[string]any{"type": "message.send", "ref": ref, "data": map[string]any{
+	err := d.conn.WriteJSON(map[string]any{"type": "message.send", "ref": ref, "data": map[string]any{
 		"conversation_id": strconv.FormatInt(conv, 10), "client_msg_id": "b" + ref, "body": body}})
-}
-
-// drive sends at rate messages a second for dur, from random users into their DM.
-func drive(ctx context.Context, devs []*device, p *Population, rate float64, dur time.Duration, size int, progress func(string)) int64 {
-	interval := time.Duration(float64(time.Second) / rate)
-	tick := time.NewTicker(max(interval, 50*time.Microsecond))
-	defer tick.Stop()
-	end := time.Now().Add(dur)
-	var seq int64
-	lastReport := time.Now()
-	for time.Now().Before(end) {
-		select {
-		case <-ctx.Done():
-			return seq
-		case <-tick.C:
-		}
-		i := rand.IntN(len(devs) &^ 1)
-		if devs[i] == nil {
-			continue
-		}
-		seq++
-		if err := devs[i].send(p.Convs[i/2], seq, size); err != nil {
-			devs[0].r.stats.errors.Add(1)
-		}
-		if time.Since(lastReport) > 5*time.Second {
-			progress(fmt.Sprintf("sent %d messages", seq))
-			lastReport = time.Now()
-		}
+	if err != nil {
+		d.r.pending.Delete(ref)
+		return nil, err
 	}
-	return seq
+	return s.done, nil
 }

@@ -1,12 +1,22 @@
-// Command ringchat-bench drives a real chatd the way clients do: it seeds
-// users (through the project's repo code), opens one WebSocket per user,
-// sends at a set rate and size, and measures send→ack and send→delivered on
-// every receiving device, lost and duplicated deliveries, and chatd's and
-// Cassandra's CPU and memory from /proc. Results go to bench/results as JSON
-// and Markdown.
+// Command ringchat-bench drives a real chatd the way clients do and measures
+// it against the budget in ARCHITECTURE.md. Workloads (-workload):
 //
-//	ringchat-bench -workload reference -users 2000 -rate 100 -duration 30s
-//	ringchat-bench -workload idle -users 10000
+//   - reference: -users sockets, one each, sending -rate messages a second of
+//     -size bytes into direct conversations and, for -group-share of them,
+//     into the -groups groups; -rate 0 instead keeps -inflight sends
+//     outstanding (chatd's ceiling). Measures send→ack and send→delivered on
+//     every receiving device, lost and duplicated deliveries.
+//   - surge: reference at -rate, then ten times -rate for -surge-for, then
+//     -rate again.
+//   - group1000: one 1,000-member group, every member connected.
+//   - idle: -users idle sockets; chatd's memory per connection.
+//   - history: 50-message pages over -history-messages stored messages.
+//   - raw: the rows of a direct-message send written straight with CQL (the
+//     project's repo code), as fast as the node takes them: the ceiling.
+//
+// Users are seeded through the repo code once and reused (-cache). It samples
+// chatd's and Cassandra's CPU and memory from /proc (-chatd-pid,
+// -cassandra-pid) and writes JSON and Markdown into -out.
 package main
 
 import (
@@ -28,27 +38,37 @@ import (
 )
 
 type options struct {
-	workload, url, hosts, keyspace, out, cache string
-	users, size, chatdPID, cassPID             int
-	rate                                       float64
-	duration, drain                            time.Duration
+	workload, url, hosts, keyspace, out, cache, groups string
+	users, size, chatdPID, cassPID, inflight, pushMax  int
+	rate, groupShare                                   float64
+	duration, drain, surgeFor                          time.Duration
+	history                                            historyOptions
 }
 
 func main() {
 	var o options
-	flag.StringVar(&o.workload, "workload", "reference", "reference (one-to-one at -rate) or idle (memory per connection)")
+	flag.StringVar(&o.workload, "workload", "reference", "reference, surge, group1000, idle, history or raw")
 	flag.StringVar(&o.url, "url", "http://127.0.0.1:8080", "chatd's public URL")
 	flag.StringVar(&o.hosts, "cassandra-hosts", "127.0.0.1:9042", "for seeding users")
 	flag.StringVar(&o.keyspace, "keyspace", "ringchat", "the keyspace chatd serves")
 	flag.StringVar(&o.out, "out", "bench/results", "where results are written")
 	flag.StringVar(&o.cache, "cache", "bench/tmp", "where the seeded population is kept for reuse (git-ignored)")
 	flag.IntVar(&o.users, "users", 1000, "users, one socket each, paired into direct conversations")
+	flag.StringVar(&o.groups, "groups", "200x10,50x50,10x200,2x1000", "groups as COUNTxSIZE,... laid over the users (\"\": none)")
+	flag.Float64Var(&o.groupShare, "group-share", 0.1, "share of messages sent into groups")
+	flag.IntVar(&o.pushMax, "push-max-members", 100, "chatd's --push-max-members, for seeding groups as chatd would")
 	flag.IntVar(&o.size, "size", 4000, "message body bytes")
-	flag.Float64Var(&o.rate, "rate", 50, "messages a second")
-	flag.DurationVar(&o.duration, "duration", 30*time.Second, "sending time")
+	flag.Float64Var(&o.rate, "rate", 50, "messages a second (0: closed loop with -inflight sends outstanding)")
+	flag.IntVar(&o.inflight, "inflight", 64, "sends outstanding in closed-loop mode, and workers of raw and history")
+	flag.DurationVar(&o.duration, "duration", 30*time.Second, "sending (or reading) time")
+	flag.DurationVar(&o.surgeFor, "surge-for", 30*time.Second, "surge: time at ten times -rate")
 	flag.DurationVar(&o.drain, "drain", 5*time.Second, "wait for deliveries after the last send")
 	flag.IntVar(&o.chatdPID, "chatd-pid", 0, "chatd's pid, for CPU and memory (0: not sampled)")
 	flag.IntVar(&o.cassPID, "cassandra-pid", 0, "Cassandra's pid (0: not sampled)")
+	flag.IntVar(&o.history.messages, "history-messages", 10_000_000, "history: messages stored before reading")
+	flag.IntVar(&o.history.convs, "history-convs", 1000, "history: conversations they are spread over")
+	flag.IntVar(&o.history.bodyBytes, "history-size", 200, "history: stored message body bytes")
+	flag.DurationVar(&o.history.span, "history-span", 30*24*time.Hour, "history: the messages' ids span this much past time")
 	flag.Parse()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -78,11 +98,22 @@ func raiseFileLimit() {
 }
 
 func bench(ctx context.Context, o options, progress func(string)) (Result, error) {
-	if o.workload != "reference" && o.workload != "idle" {
-		return Result{}, fmt.Errorf("workload %q: reference and idle exist so far (surge, group1000, history, raw are still to build)", o.workload)
+	switch o.workload {
+	case "reference", "surge", "idle", "history", "raw":
+	case "group1000":
+		o.groups, o.groupShare = "1x1000", 1
+	default:
+		return Result{}, fmt.Errorf("-workload %q: want reference, surge, group1000, idle, history or raw", o.workload)
+	}
+	spec, err := parseGroups(o.groups)
+	if err != nil {
+		return Result{}, err
 	}
 	if o.users < 2 || o.users%2 != 0 {
 		return Result{}, errors.New("-users must be an even number of at least 2")
+	}
+	if o.workload == "surge" && o.rate <= 0 {
+		return Result{}, errors.New("surge needs a -rate above 0")
 	}
 	raiseFileLimit()
 	cfg := repo.DefaultCassandraConfig()
@@ -97,26 +128,21 @@ func bench(ctx context.Context, o options, progress func(string)) (Result, error
 		return Result{}, err
 	}
 	store := repo.NewStore(session, repo.Layout{MessageBucket: settings.MessageBucket, InboxBucket: settings.InboxBucket}, repo.DefaultRetention())
-	pop, err := seed(ctx, store, o.keyspace, o.users, o.cache, progress)
+	pop, err := seed(ctx, store, o, spec, progress)
 	if err != nil {
 		return Result{}, err
 	}
 	res := Result{Workload: o.workload, Command: strings.Join(os.Args, " "), Started: time.Now().UTC(), Users: o.users,
-		Rate: o.rate, SizeBytes: o.size, Duration: o.duration.String()}
-	r := &run{stats: newStats(), expect: map[string]int{}, received: map[string]map[int64]int{}}
-	sample := func() {
-		for _, p := range []struct {
-			pid int
-			dst *[]ProcSample
-		}{{o.chatdPID, &res.Chatd}, {o.cassPID, &res.Cassandra}} {
-			if p.pid > 0 {
-				if s, err := readProc(p.pid); err == nil {
-					*p.dst = append(*p.dst, ProcSample{At: time.Now().UTC().Format(time.RFC3339), Proc: s})
-				}
-			}
-		}
+		Rate: o.rate, SizeBytes: o.size, Duration: o.duration.String(), Groups: o.groups, GroupShare: o.groupShare}
+	smp := sampler{o: o, res: &res}
+	smp.sample()
+	switch o.workload {
+	case "raw":
+		return res, runRaw(ctx, store, pop, o, &res, progress)
+	case "history":
+		return res, runHistory(ctx, store, pop, o, &res, smp, progress)
 	}
-	sample()
+	r := &run{stats: newStats(), expect: map[string]int{}, received: map[string]map[int64]int{}, audience: audience(pop)}
 	devs, err := dial(ctx, o.url, pop, r, progress)
 	for _, d := range devs {
 		if d != nil {
@@ -130,21 +156,63 @@ func bench(ctx context.Context, o options, progress func(string)) (Result, error
 	progress(fmt.Sprintf("%d sockets open", res.Connections))
 	if o.workload == "idle" {
 		time.Sleep(5 * time.Second) // let chatd settle after the connection storm
-		sample()
+		smp.sample()
 		if len(res.Chatd) >= 2 {
 			before, after := res.Chatd[0].RSSBytes, res.Chatd[len(res.Chatd)-1].RSSBytes
 			res.Idle = &IdleFootprint{RSSBefore: before, RSSAfter: after, BytesPerConn: float64(after-before) / float64(res.Connections)}
 		}
 		return res, nil
 	}
+	t := target{devs: devs, pop: pop, groupShare: o.groupShare}
 	start := time.Now()
-	res.Sent = drive(ctx, devs, pop, o.rate, o.duration, o.size, progress)
+	switch {
+	case o.workload == "surge":
+		calm := max(o.duration-o.surgeFor, 2*time.Second) / 2
+		res.Duration = (2*calm + o.surgeFor).String()
+		res.Sent = driveOpen(ctx, t, []phase{{o.rate, calm}, {10 * o.rate, o.surgeFor}, {o.rate, calm}}, o.size, &r.stats.errors, progress)
+	case o.rate > 0:
+		res.Sent = driveOpen(ctx, t, []phase{{o.rate, o.duration}}, o.size, &r.stats.errors, progress)
+	default:
+		res.Sent = driveClosed(ctx, t, o.inflight, o.duration, o.size, &r.stats.errors, progress)
+	}
 	sendTime := time.Since(start)
 	time.Sleep(o.drain)
-	sample()
+	smp.sample()
 	r.tally(&res)
 	res.Throughput = float64(res.Acked) / sendTime.Seconds()
 	return res, nil
+}
+
+// audience is how many devices get each conversation's messages: every
+// member has one connected device.
+func audience(p *Population) map[int64]int {
+	a := make(map[int64]int, len(p.Convs)+len(p.Groups))
+	for _, c := range p.Convs {
+		a[c] = 2
+	}
+	for _, g := range p.Groups {
+		a[g.ID] = len(g.Members)
+	}
+	return a
+}
+
+// sampler reads chatd's and Cassandra's /proc figures into the result.
+type sampler struct {
+	o   options
+	res *Result
+}
+
+func (s sampler) sample() {
+	for _, p := range []struct {
+		pid int
+		dst *[]ProcSample
+	}{{s.o.chatdPID, &s.res.Chatd}, {s.o.cassPID, &s.res.Cassandra}} {
+		if p.pid > 0 {
+			if pr, err := readProc(p.pid); err == nil {
+				*p.dst = append(*p.dst, ProcSample{At: time.Now().UTC().Format(time.RFC3339), Proc: pr})
+			}
+		}
+	}
 }
 
 // tally counts acknowledged messages, deliveries, losses and repeats.

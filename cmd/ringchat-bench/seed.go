@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,13 +28,15 @@ type Population struct {
 	Users    []int64  `json:"users"`
 	Tokens   []string `json:"tokens"`
 	Convs    []int64  `json:"convs"` // Convs[k] joins Users[2k] and Users[2k+1]
+	Groups   []Group  `json:"groups,omitempty"`
 }
 
 // seed writes n users through the project's own repo code: the rows the API
 // writes, without paying n password hashes (they share one precomputed hash;
 // nobody logs in with them).
-func seed(ctx context.Context, store *repo.Store, keyspace string, n int, cacheDir string, progress func(string)) (*Population, error) {
-	path := filepath.Join(cacheDir, fmt.Sprintf("population-%s-%d.json", keyspace, n))
+func seed(ctx context.Context, store *repo.Store, o options, spec groupSpec, progress func(string)) (*Population, error) {
+	n, keyspace := o.users, o.keyspace
+	path := filepath.Join(o.cache, fmt.Sprintf("population-%s-%d-%s-push%d.json", keyspace, n, strings.ReplaceAll(o.groups, ",", "+"), o.pushMax))
 	if raw, err := os.ReadFile(path); err == nil {
 		var p Population
 		if json.Unmarshal(raw, &p) == nil && len(p.Users) == n {
@@ -94,10 +97,13 @@ func seed(ctx context.Context, store *repo.Store, keyspace string, n int, cacheD
 	if err := g.Wait(); err != nil {
 		return nil, fmt.Errorf("seed conversations: %w", err)
 	}
-	if err := os.MkdirAll(cacheDir, 0o755); err == nil {
+	if err := seedGroups(ctx, store, gen, p, spec, o.pushMax, progress); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(o.cache, 0o755); err == nil {
 		raw, _ := json.Marshal(p)
 		_ = os.WriteFile(path, raw, 0o600)
 	}
-	progress(fmt.Sprintf("seeded %d users and %d conversations", n, n/2))
+	progress(fmt.Sprintf("seeded %d users, %d direct conversations and %d groups", n, n/2, len(p.Groups)))
 	return p, nil
 }

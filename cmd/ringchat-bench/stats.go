@@ -112,6 +112,27 @@ type Result struct {
 	Chatd        []ProcSample   `json:"chatd,omitempty"`
 	Cassandra    []ProcSample   `json:"cassandra,omitempty"`
 	Idle         *IdleFootprint `json:"idle,omitempty"`
+	Groups       string         `json:"groups,omitempty"`
+	GroupShare   float64        `json:"group_share,omitempty"`
+	Raw          *RawCeiling    `json:"raw,omitempty"`
+	History      *HistoryTable  `json:"history,omitempty"`
+}
+
+// RawCeiling is the raw workload's answer: the node's write ceiling for the
+// rows of a direct message. Result.Ack times one message's writes.
+type RawCeiling struct {
+	Workers          int     `json:"workers"`
+	WritesPerMessage int     `json:"writes_per_message"`
+	WritesPerSecond  float64 `json:"writes_per_s"`
+}
+
+// HistoryTable describes the table the history workload read; Result.Ack
+// times each page, Result.Sent counts them.
+type HistoryTable struct {
+	Messages      int    `json:"messages"`
+	Conversations int    `json:"conversations"`
+	BodyBytes     int    `json:"body_bytes"`
+	Span          string `json:"span"`
 }
 
 // ProcSample is a process reading at a moment of the run.
@@ -130,18 +151,29 @@ type IdleFootprint struct {
 func (r Result) markdown() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# %s, %s\n\n`%s`\n\n", r.Workload, r.Started.Format(time.RFC3339), r.Command)
-	fmt.Fprintf(&b, "| users | sockets | rate | size | duration | sent | acked/s | lost | duplicates | errors |\n|---|---|---|---|---|---|---|---|---|---|\n")
-	fmt.Fprintf(&b, "| %d | %d | %.0f/s | %d B | %s | %d | %.1f | %d | %d | %d |\n\n", r.Users, r.Connections, r.Rate, r.SizeBytes,
-		r.Duration, r.Sent, r.Throughput, r.Lost, r.Duplicates, r.Errors)
-	fmt.Fprintf(&b, "| latency (ms) | count | P50 | P90 | P99 | P99.9 | max |\n|---|---|---|---|---|---|---|\n")
-	for _, l := range []struct {
-		name string
-		l    Latency
-	}{{"send→ack", r.Ack}, {"send→delivered", r.Delivery}} {
-		fmt.Fprintf(&b, "| %s | %d | %.1f | %.1f | %.1f | %.1f | %.1f |\n", l.name, l.l.Count, l.l.P50, l.l.P90, l.l.P99, l.l.P999, l.l.Max)
+	switch {
+	case r.History != nil:
+		fmt.Fprintf(&b, "%d messages of %d B over %d conversations spanning %s; %d pages of 50 read, %.0f pages/s, %d errors\n\n",
+			r.History.Messages, r.History.BodyBytes, r.History.Conversations, r.History.Span, r.Sent, r.Throughput, r.Errors)
+		latencyTable(&b, "history page", r.Ack)
+	case r.Raw != nil:
+		fmt.Fprintf(&b, "%d workers: %d messages, **%.0f messages/s** (%.0f writes/s), %d errors\n\n",
+			r.Raw.Workers, r.Acked, r.Throughput, r.Raw.WritesPerSecond, r.Errors)
+		latencyTable(&b, "one message's writes", r.Ack)
+	default:
+		fmt.Fprintf(&b, "| users | sockets | groups | group share | rate | size | duration | sent | acked/s | lost | duplicates | errors | sync.required |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+		fmt.Fprintf(&b, "| %d | %d | %s | %.2f | %.0f/s | %d B | %s | %d | %.1f | %d | %d | %d | %d |\n\n", r.Users, r.Connections, r.Groups,
+			r.GroupShare, r.Rate, r.SizeBytes, r.Duration, r.Sent, r.Throughput, r.Lost, r.Duplicates, r.Errors, r.SyncRequired)
+		if r.Idle == nil {
+			latencyTable(&b, "send→ack", r.Ack)
+			latencyTable(&b, "send→delivered", r.Delivery)
+		}
+	}
+	if r.FirstError != "" {
+		fmt.Fprintf(&b, "\nfirst error: %s\n", r.FirstError)
 	}
 	if r.Idle != nil {
-		fmt.Fprintf(&b, "\nchatd RSS %d → %d bytes: **%.0f bytes per idle connection**\n", r.Idle.RSSBefore, r.Idle.RSSAfter, r.Idle.BytesPerConn)
+		fmt.Fprintf(&b, "chatd RSS %d → %d bytes: **%.0f bytes per idle connection**\n", r.Idle.RSSBefore, r.Idle.RSSAfter, r.Idle.BytesPerConn)
 	}
 	for _, p := range []struct {
 		name string
@@ -153,4 +185,9 @@ func (r Result) markdown() string {
 		}
 	}
 	return b.String()
+}
+
+func latencyTable(b *strings.Builder, name string, l Latency) {
+	fmt.Fprintf(b, "| %s (ms) | count | P50 | P90 | P99 | P99.9 | max |\n|---|---|---|---|---|---|---|\n", name)
+	fmt.Fprintf(b, "| | %d | %.1f | %.1f | %.1f | %.1f | %.1f |\n\n", l.Count, l.P50, l.P90, l.P99, l.P999, l.Max)
 }
