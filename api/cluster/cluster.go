@@ -71,6 +71,9 @@ type Cluster struct {
 	mu   sync.RWMutex
 	live map[int]repo.Node // refreshed from the nodes table
 
+	refreshMu   sync.Mutex
+	lastRefresh time.Time // of the live list, for refreshLiveAtMostEverySecond
+
 	fwdMu      sync.Mutex
 	forwarders map[int]*forwarder
 
@@ -173,6 +176,38 @@ func (c *Cluster) refreshLive(ctx context.Context) error {
 	c.live = live
 	c.mu.Unlock()
 	return nil
+}
+
+// routeIsLive is isLive, looking at the registry again when the route names a
+// node this one's list lacks: perhaps a node newer than the list (refreshed
+// every NodeTTL/3) that holds sockets already.
+func (c *Cluster) routeIsLive(ctx context.Context, r repo.Route) bool {
+	if _, ok := c.isLive(r); ok {
+		return true
+	}
+	if !c.refreshLiveAtMostEverySecond(ctx) {
+		return false
+	}
+	_, ok := c.isLive(r)
+	return ok
+}
+
+// refreshLiveAtMostEverySecond reloads the live list when a route names a
+// node it does not hold, unless it was reloaded within the last second (the
+// routes of a dead node keep naming it until their TTL). It reports whether
+// the list is that fresh now.
+func (c *Cluster) refreshLiveAtMostEverySecond(ctx context.Context) bool {
+	c.refreshMu.Lock()
+	defer c.refreshMu.Unlock()
+	if time.Since(c.lastRefresh) < time.Second {
+		return true
+	}
+	c.lastRefresh = time.Now()
+	if err := c.refreshLive(ctx); err != nil {
+		c.cfg.Log.Warn("refresh node list failed", "err", err)
+		return false
+	}
+	return true
 }
 
 // LiveNodes is the cached list of live nodes.

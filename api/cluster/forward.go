@@ -16,7 +16,9 @@ import (
 // listeners. It never blocks the caller: route look-ups run on workers.
 func (c *Cluster) Deliver(userIDs []int64, frame []byte) int {
 	n := c.hub.Deliver(userIDs, frame)
-	if c.cfg.Secret == "" || len(c.LiveNodes()) < 2 {
+	// Not "if this node knows of no other": a node that started a moment ago
+	// may hold sockets already while this one's list is seconds old.
+	if c.cfg.Secret == "" {
 		return n
 	}
 	select {
@@ -69,7 +71,7 @@ func (c *Cluster) forward(d delivery) {
 			if r.NodeID == c.cfg.NodeID {
 				continue
 			}
-			if _, ok := c.isLive(r); ok {
+			if c.routeIsLive(ctx, r) {
 				byNode[r.NodeID] = append(byNode[r.NodeID], uid)
 			}
 		}

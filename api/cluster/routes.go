@@ -69,7 +69,7 @@ func (c *Cluster) onlineElsewhere(ctx context.Context, userID int64) bool {
 		if r.NodeID == c.cfg.NodeID {
 			continue
 		}
-		if _, ok := c.isLive(r); ok {
+		if c.routeIsLive(ctx, r) {
 			return true
 		}
 	}
@@ -85,7 +85,7 @@ func (c *Cluster) Online(ctx context.Context, userIDs []int64) (map[int64]bool, 
 	out := make(map[int64]bool, len(userIDs))
 	for _, uid := range userIDs {
 		for _, r := range routes[uid] {
-			if _, ok := c.isLive(r); ok {
+			if c.routeIsLive(ctx, r) {
 				out[uid] = true
 				break
 			}

@@ -34,7 +34,6 @@ func startNodes(t *testing.T, env map[string]string, n int) []*testcluster.Node 
 	for i := range nodes { // one by one: Start may fail the test, which only this goroutine may do
 		nodes[i] = testcluster.Start(t, env)
 	}
-	time.Sleep(1500 * time.Millisecond) // each node's next heartbeat sees the others
 	return nodes
 }
 
@@ -109,6 +108,25 @@ func TestThreeNodesDeliverAsOne(t *testing.T) {
 			}
 		}
 	}
+}
+
+// A node that has just started gets live deliveries from an older node at
+// once, not after the older node's next look at the registry (NodeTTL/3,
+// here 20s).
+func TestNewNodeReceivesAtOnce(t *testing.T) {
+	env := clusterEnv(t)
+	env["RINGCHAT_NODE_TTL"] = "60s"
+	old := testcluster.Start(t, env)
+	a, bob := testcluster.Register(t, old, "nna"), testcluster.Register(t, old, "nnb")
+	conv := a.Direct(bob)
+	newer := testcluster.Start(t, env)
+	b := testcluster.Login(t, newer, bob.Handle).Dial()
+	time.Sleep(300 * time.Millisecond) // b's route hint written
+	st, id := a.Send(conv, "to-the-new-node", "hello")
+	if st != 201 {
+		t.Fatalf("send: %d", st)
+	}
+	b.WaitFor(3*time.Second, "the message on the new node", func([]testcluster.Frame) bool { return b.MessageIDs()[id] == 1 })
 }
 
 // The internal endpoint answers only callers with the cluster secret.
