@@ -44,3 +44,34 @@ func TestProcSampling(t *testing.T) {
 		t.Fatalf("/proc/1: %+v %v", p, err)
 	}
 }
+
+// Deliveries of one message counted in several worker processes add up: a
+// device that never got it is lost, a second delivery to one device a duplicate.
+func TestMergePartials(t *testing.T) {
+	h := newStats()
+	h.ack(5e6)
+	h.deliver(7e6)
+	snap := func() Partial {
+		return Partial{Connections: 2, Sent: 1, Ack: h.ackHist.Export(), Delivery: h.deliverHist.Export(),
+			Expect: map[string]int{}, Got: map[string][2]int{}}
+	}
+	p1, p2 := snap(), snap()
+	p1.Expect["m1"] = 3 // a three-member group sent from process 1
+	p1.Got["m1"] = [2]int{1, 1}
+	p2.Got["m1"] = [2]int{1, 2} // one device there got it twice; the third device never did
+	p2.Expect["m2"] = 2
+	p1.Got["m2"] = [2]int{1, 1}
+	p2.Got["m2"] = [2]int{1, 1}
+	p2.Got["unacked"] = [2]int{1, 1} // delivered but never acknowledged: not counted
+	var res Result
+	mergePartials([]Partial{p1, p2}, &res)
+	if res.Connections != 4 || res.Sent != 2 || res.Acked != 2 || res.Expected != 5 {
+		t.Fatalf("counts: %+v", res)
+	}
+	if res.Lost != 1 || res.Duplicates != 1 || res.Delivered != 5 {
+		t.Fatalf("lost %d (want 1), duplicates %d (want 1), delivered %d (want 5)", res.Lost, res.Duplicates, res.Delivered)
+	}
+	if res.Ack.Count != 2 || res.Delivery.Count != 2 || res.Ack.P50 < 4.9 || res.Ack.P50 > 5.1 {
+		t.Fatalf("histograms not merged: %+v %+v", res.Ack, res.Delivery)
+	}
+}

@@ -10,19 +10,39 @@ import (
 )
 
 // target picks who sends next and where: with probability groupShare a
-// random member into a random group, otherwise a random user into their DM.
+// random local member into a random group, otherwise a random local user
+// into their DM. Local: the users [lo, hi) this process holds sockets for.
 type target struct {
 	devs       []*device
 	pop        *Population
+	lo, hi     int
 	groupShare float64
+	local      [][]int // per group, its members in [lo, hi)
+	groups     []int   // the groups with members in [lo, hi)
+}
+
+func newTarget(devs []*device, p *Population, lo, hi int, groupShare float64) target {
+	t := target{devs: devs, pop: p, lo: lo, hi: hi, groupShare: groupShare, local: make([][]int, len(p.Groups))}
+	for g, grp := range p.Groups {
+		for _, m := range grp.Members {
+			if m >= lo && m < hi {
+				t.local[g] = append(t.local[g], m)
+			}
+		}
+		if len(t.local[g]) > 0 {
+			t.groups = append(t.groups, g)
+		}
+	}
+	return t
 }
 
 func (t target) pick() (*device, int64) {
-	if len(t.pop.Groups) > 0 && rand.Float64() < t.groupShare {
-		g := t.pop.Groups[rand.IntN(len(t.pop.Groups))]
-		return t.devs[g.Members[rand.IntN(len(g.Members))]], g.ID
+	if len(t.groups) > 0 && rand.Float64() < t.groupShare {
+		g := t.groups[rand.IntN(len(t.groups))]
+		m := t.local[g]
+		return t.devs[m[rand.IntN(len(m))]], t.pop.Groups[g].ID
 	}
-	i := rand.IntN(len(t.devs) &^ 1)
+	i := t.lo + rand.IntN(t.hi-t.lo)
 	return t.devs[i], t.pop.Convs[i/2]
 }
 

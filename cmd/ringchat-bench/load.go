@@ -57,38 +57,43 @@ type inflight struct {
 	done chan struct{} // closed on ack or error (closed-loop senders wait on it)
 }
 
-// dial connects every user's device to chatd, spreading the sockets over
-// several 127.0.0.x source addresses (one address has about 28,000 ports).
-func dial(ctx context.Context, base string, p *Population, r *run, progress func(string)) ([]*device, error) {
-	wsURL := "ws" + strings.TrimPrefix(base, "http") + "/v1/ws"
+// dial connects the devices of users [lo, hi) to chatd, user i to node
+// i%len(urls), spreading the sockets over 127.0.x.y source addresses (one
+// address has about 28,000 ports). devs is indexed like Population.Users;
+// users outside the slice stay nil.
+func dial(ctx context.Context, urls []string, p *Population, lo, hi int, r *run, progress func(string)) ([]*device, error) {
 	devs := make([]*device, len(p.Users))
-	var failed atomic.Int64
+	var failed, done atomic.Int64
+	var firstErr atomic.Value
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 64)
-	for i := range p.Users {
+	for i := lo; i < hi; i++ {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
+			wsURL := "ws" + strings.TrimPrefix(urls[i%len(urls)], "http") + "/v1/ws"
 			src := &net.TCPAddr{IP: net.IPv4(127, 0, byte(1+i/25000), byte(1+i%250))}
-			d := websocket.Dialer{HandshakeTimeout: 30 * time.Second, ReadBufferSize: 1024, WriteBufferSize: 1024,
-				NetDialContext: (&net.Dialer{LocalAddr: src, Timeout: 30 * time.Second}).DialContext}
+			d := websocket.Dialer{HandshakeTimeout: 60 * time.Second, ReadBufferSize: 1024, WriteBufferSize: 1024,
+				NetDialContext: (&net.Dialer{LocalAddr: src, Timeout: 60 * time.Second}).DialContext}
 			conn, _, err := d.DialContext(ctx, wsURL, http.Header{"Authorization": {"Bearer " + p.Tokens[i]}})
 			if err != nil {
-				failed.Add(1)
+				if failed.Add(1) == 1 {
+					firstErr.Store(err.Error())
+				}
 				return
 			}
 			devs[i] = &device{user: p.Users[i], conn: conn, r: r}
 			go devs[i].read()
-			if i > 0 && i%10000 == 0 {
-				progress(fmt.Sprintf("connected %d/%d", i, len(p.Users)))
+			if n := done.Add(1); n%10000 == 0 {
+				progress(fmt.Sprintf("connected %d/%d", n, hi-lo))
 			}
 		}()
 	}
 	wg.Wait()
 	if n := failed.Load(); n > 0 {
-		return devs, fmt.Errorf("%d of %d sockets failed to connect", n, len(p.Users))
+		return devs, fmt.Errorf("%d of %d sockets failed to connect (first: %v)", n, hi-lo, firstErr.Load())
 	}
 	return devs, nil
 }

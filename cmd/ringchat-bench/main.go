@@ -29,6 +29,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -39,7 +40,8 @@ import (
 
 type options struct {
 	workload, url, hosts, keyspace, out, cache, groups string
-	users, size, chatdPID, cassPID, inflight, pushMax  int
+	chatdPIDs, worker, partial                         string
+	users, size, cassPID, inflight, pushMax, procs     int
 	rate, groupShare                                   float64
 	duration, drain, surgeFor                          time.Duration
 	history                                            historyOptions
@@ -48,7 +50,10 @@ type options struct {
 func main() {
 	var o options
 	flag.StringVar(&o.workload, "workload", "reference", "reference, surge, group1000, idle, history or raw")
-	flag.StringVar(&o.url, "url", "http://127.0.0.1:8080", "chatd's public URL")
+	flag.StringVar(&o.url, "url", "http://127.0.0.1:8080", "chatd's public URL; several, comma-separated, spread the users over nodes")
+	flag.IntVar(&o.procs, "procs", 1, "processes holding the sockets (each holds at most its file limit)")
+	flag.StringVar(&o.worker, "worker", "", "internal: run as the worker for users lo:hi")
+	flag.StringVar(&o.partial, "partial", "", "internal: where a worker writes its share")
 	flag.StringVar(&o.hosts, "cassandra-hosts", "127.0.0.1:9042", "for seeding users")
 	flag.StringVar(&o.keyspace, "keyspace", "ringchat", "the keyspace chatd serves")
 	flag.StringVar(&o.out, "out", "bench/results", "where results are written")
@@ -63,7 +68,7 @@ func main() {
 	flag.DurationVar(&o.duration, "duration", 30*time.Second, "sending (or reading) time")
 	flag.DurationVar(&o.surgeFor, "surge-for", 30*time.Second, "surge: time at ten times -rate")
 	flag.DurationVar(&o.drain, "drain", 5*time.Second, "wait for deliveries after the last send")
-	flag.IntVar(&o.chatdPID, "chatd-pid", 0, "chatd's pid, for CPU and memory (0: not sampled)")
+	flag.StringVar(&o.chatdPIDs, "chatd-pid", "", "chatd's pids, comma-separated, for CPU and memory (summed)")
 	flag.IntVar(&o.cassPID, "cassandra-pid", 0, "Cassandra's pid (0: not sampled)")
 	flag.IntVar(&o.history.messages, "history-messages", 10_000_000, "history: messages stored before reading")
 	flag.IntVar(&o.history.convs, "history-convs", 1000, "history: conversations they are spread over")
@@ -132,54 +137,55 @@ func bench(ctx context.Context, o options, progress func(string)) (Result, error
 	if err != nil {
 		return Result{}, err
 	}
+	if o.worker != "" {
+		return Result{}, runWorker(ctx, o, pop, progress)
+	}
 	res := Result{Workload: o.workload, Command: strings.Join(os.Args, " "), Started: time.Now().UTC(), Users: o.users,
 		Rate: o.rate, SizeBytes: o.size, Duration: o.duration.String(), Groups: o.groups, GroupShare: o.groupShare}
+	if o.workload == "surge" {
+		res.Duration = (max(o.duration-o.surgeFor, 2*time.Second) + o.surgeFor).String()
+	}
 	smp := sampler{o: o, res: &res}
-	smp.sample()
 	switch o.workload {
 	case "raw":
-		return res, runRaw(ctx, store, pop, o, &res, progress)
+		smp.sample()
+		err := runRaw(ctx, store, pop, o, &res, progress)
+		smp.sample()
+		return res, err
 	case "history":
+		smp.sample()
 		return res, runHistory(ctx, store, pop, o, &res, smp, progress)
 	}
-	r := &run{stats: newStats(), expect: map[string]int{}, received: map[string]map[int64]int{}, audience: audience(pop)}
-	devs, err := dial(ctx, o.url, pop, r, progress)
-	for _, d := range devs {
-		if d != nil {
-			res.Connections++
-			defer d.conn.Close()
-		}
+	// Sampled once the sockets are open (idle: before and once they settled)
+	// and at the end.
+	if o.workload == "idle" {
+		smp.sample()
 	}
+	settle := func() {
+		if o.workload == "idle" {
+			time.Sleep(5 * time.Second)
+		}
+		smp.sample()
+	}
+	var parts []Partial
+	if o.procs > 1 {
+		parts, err = runWorkers(ctx, o, len(pop.Users), settle, progress)
+	} else {
+		var p Partial
+		p, err = runSockets(ctx, o, pop, 0, len(pop.Users), settle, progress)
+		parts = []Partial{p}
+	}
+	if o.workload != "idle" {
+		smp.sample()
+	}
+	mergePartials(parts, &res)
 	if err != nil {
 		return res, err
 	}
-	progress(fmt.Sprintf("%d sockets open", res.Connections))
-	if o.workload == "idle" {
-		time.Sleep(5 * time.Second) // let chatd settle after the connection storm
-		smp.sample()
-		if len(res.Chatd) >= 2 {
-			before, after := res.Chatd[0].RSSBytes, res.Chatd[len(res.Chatd)-1].RSSBytes
-			res.Idle = &IdleFootprint{RSSBefore: before, RSSAfter: after, BytesPerConn: float64(after-before) / float64(res.Connections)}
-		}
-		return res, nil
+	if o.workload == "idle" && len(res.Chatd) >= 2 {
+		before, after := res.Chatd[0].RSSBytes, res.Chatd[len(res.Chatd)-1].RSSBytes
+		res.Idle = &IdleFootprint{RSSBefore: before, RSSAfter: after, BytesPerConn: float64(after-before) / float64(res.Connections)}
 	}
-	t := target{devs: devs, pop: pop, groupShare: o.groupShare}
-	start := time.Now()
-	switch {
-	case o.workload == "surge":
-		calm := max(o.duration-o.surgeFor, 2*time.Second) / 2
-		res.Duration = (2*calm + o.surgeFor).String()
-		res.Sent = driveOpen(ctx, t, []phase{{o.rate, calm}, {10 * o.rate, o.surgeFor}, {o.rate, calm}}, o.size, &r.stats.errors, progress)
-	case o.rate > 0:
-		res.Sent = driveOpen(ctx, t, []phase{{o.rate, o.duration}}, o.size, &r.stats.errors, progress)
-	default:
-		res.Sent = driveClosed(ctx, t, o.inflight, o.duration, o.size, &r.stats.errors, progress)
-	}
-	sendTime := time.Since(start)
-	time.Sleep(o.drain)
-	smp.sample()
-	r.tally(&res)
-	res.Throughput = float64(res.Acked) / sendTime.Seconds()
 	return res, nil
 }
 
@@ -196,46 +202,34 @@ func audience(p *Population) map[int64]int {
 	return a
 }
 
-// sampler reads chatd's and Cassandra's /proc figures into the result.
+// sampler reads chatd's (summed over its pids) and Cassandra's /proc
+// figures into the result.
 type sampler struct {
 	o   options
 	res *Result
 }
 
+// urls is -url split at commas.
+func (o options) urls() []string { return strings.Split(o.url, ",") }
+
 func (s sampler) sample() {
-	for _, p := range []struct {
-		pid int
-		dst *[]ProcSample
-	}{{s.o.chatdPID, &s.res.Chatd}, {s.o.cassPID, &s.res.Cassandra}} {
-		if p.pid > 0 {
-			if pr, err := readProc(p.pid); err == nil {
-				*p.dst = append(*p.dst, ProcSample{At: time.Now().UTC().Format(time.RFC3339), Proc: pr})
+	at := time.Now().UTC().Format(time.RFC3339)
+	if s.o.chatdPIDs != "" {
+		var sum Proc
+		for _, f := range strings.Split(s.o.chatdPIDs, ",") {
+			pid, _ := strconv.Atoi(strings.TrimSpace(f))
+			if p, err := readProc(pid); err == nil {
+				sum.CPUSeconds += p.CPUSeconds
+				sum.RSSBytes += p.RSSBytes
 			}
 		}
+		s.res.Chatd = append(s.res.Chatd, ProcSample{At: at, Proc: sum})
 	}
-}
-
-// tally counts acknowledged messages, deliveries, losses and repeats.
-func (r *run) tally(res *Result) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	res.Acked = int64(len(r.expect))
-	for id, want := range r.expect {
-		res.Expected += int64(want)
-		got := r.received[id]
-		res.Lost += int64(max(0, want-len(got)))
-		for _, n := range got {
-			res.Delivered += int64(n)
-			res.Duplicates += int64(n - 1)
+	if s.o.cassPID > 0 {
+		if p, err := readProc(s.o.cassPID); err == nil {
+			s.res.Cassandra = append(s.res.Cassandra, ProcSample{At: at, Proc: p})
 		}
 	}
-	res.Errors = r.stats.errors.Load()
-	if e, ok := r.firstError.Load().(string); ok {
-		res.FirstError = e
-	}
-	res.SyncRequired = r.stats.syncRequired.Load()
-	res.Ack = summarize(r.stats.ackHist)
-	res.Delivery = summarize(r.stats.deliverHist)
 }
 
 func write(dir string, res Result) error {
