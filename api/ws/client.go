@@ -17,10 +17,6 @@ const (
 	// for the client's answer before dropping the TCP connection. Closing at
 	// once could reset the connection and lose the close frame on its way.
 	closeGrace = time.Second
-	// keepSpare: after draining a batch, the writer keeps its slice for the
-	// next one only if it is this small, so a socket that once had a burst
-	// does not keep the burst's memory while idle.
-	keepSpare = 16
 )
 
 var syncRequiredFrame = []byte(`{"type":"sync.required"}`)
@@ -35,22 +31,22 @@ type Client struct {
 	cancel context.CancelFunc
 
 	mu      sync.Mutex
-	queue   [][]byte // frames accepted and not yet taken by the writer
+	queue   [][]byte // frames accepted and not yet taken by the writer; nil: a ping
 	pending int      // frames accepted and not yet written: queue plus the writer's batch
+	writing bool     // a writer goroutine is running (for good once closing)
 	closing bool
 	code    int // close code to send; 0: just drop the connection
 	reason  string
 	slow    bool // cut off for a full queue: say sync.required first
 
-	wake       chan struct{} // one slot: the queue has frames
 	readDone   chan struct{} // the read loop has ended
-	writerDone chan struct{} // the writer has ended and closed the connection
+	writerDone chan struct{} // the last writer has ended and closed the connection
 }
 
 func newClient(h *Hub, conn *websocket.Conn, id Identity) *Client {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Client{hub: h, id: id, conn: conn, ctx: ctx, cancel: cancel,
-		wake: make(chan struct{}, 1), readDone: make(chan struct{}), writerDone: make(chan struct{})}
+		readDone: make(chan struct{}), writerDone: make(chan struct{})}
 }
 
 // Identity is who the socket belongs to.
@@ -104,24 +100,33 @@ type errorData struct {
 
 func (c *Client) enqueue(frame []byte) bool {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.closing {
-		c.mu.Unlock()
 		return false
 	}
 	if c.pending >= c.hub.cfg.SendQueue {
 		c.startCloseLocked(CloseSlowConsumer, "send queue full: reconnect and sync", true)
-		c.mu.Unlock()
 		c.hub.dropped.Add(1)
 		return false
 	}
 	c.queue = append(c.queue, frame)
 	c.pending++
-	c.mu.Unlock()
-	select {
-	case c.wake <- struct{}{}:
-	default: // the writer has been woken already
-	}
+	c.startWriterLocked()
 	return true
+}
+
+// ping queues a WebSocket ping (a nil entry in the queue); the hub's pinger
+// calls it every Config.PingInterval.
+func (c *Client) ping() { c.enqueue(nil) }
+
+// startWriterLocked starts a writer goroutine unless one is running: a
+// socket has one only while it has something to write or is closing, so an
+// idle socket costs no writer stack.
+func (c *Client) startWriterLocked() {
+	if !c.writing {
+		c.writing = true
+		go c.writeLoop()
+	}
 }
 
 // close starts closing the socket with code (0: no close frame); the first
@@ -138,19 +143,25 @@ func (c *Client) startCloseLocked(code int, reason string, slow bool) {
 	}
 	c.closing, c.code, c.reason, c.slow = true, code, reason, slow
 	c.queue = nil
-	c.cancel() // wakes the writer
+	c.cancel()
+	c.startWriterLocked() // the writer says goodbye and closes the connection
 }
 
-// take hands the writer every queued frame, giving the queue spare to fill next.
-func (c *Client) take(spare [][]byte) [][]byte {
+// next hands the writer every queued frame. With none queued the writer
+// ends (both results zero); once the socket is closing it says goodbye, and
+// writing stays true so no other writer starts.
+func (c *Client) next() (batch [][]byte, closing bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closing {
-		return nil
+		return nil, true
 	}
-	batch := c.queue
-	c.queue = spare
-	return batch
+	if len(c.queue) == 0 {
+		c.writing = false
+		return nil, false
+	}
+	batch, c.queue = c.queue, nil
+	return batch, false
 }
 
 func (c *Client) wrote() {
@@ -159,51 +170,37 @@ func (c *Client) wrote() {
 	c.mu.Unlock()
 }
 
-// writeLoop is the socket's only writer of data frames and pings. It ends by
-// closing the connection, which also ends the read loop.
+// writeLoop is the socket's only writer of frames and pings while it runs.
+// It ends when the queue is empty, or by closing the connection (which also
+// ends the read loop) and writerDone.
 func (c *Client) writeLoop() {
-	defer close(c.writerDone)
-	ping := time.NewTicker(c.hub.cfg.PingInterval)
-	defer ping.Stop()
-	done := c.ctx.Done()
-	var batch [][]byte
 	for {
-		select {
-		case <-done:
+		batch, closing := c.next()
+		if closing {
 			c.goodbye()
+			close(c.writerDone)
 			return
-		case <-ping.C:
-			if err := c.ping(); err != nil {
+		}
+		if batch == nil {
+			return
+		}
+		for i, frame := range batch {
+			if c.ctx.Err() != nil {
+				break // closing: next says goodbye
+			}
+			var err error
+			if frame == nil {
+				err = c.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.hub.cfg.WriteTimeout))
+			} else {
+				err = c.write(frame)
+			}
+			batch[i] = nil
+			if err != nil {
 				c.drop(err)
+				close(c.writerDone)
 				return
 			}
-		case <-c.wake:
-			batch = c.take(batch)
-			for i := range batch {
-				select {
-				case <-done:
-					c.goodbye()
-					return
-				case <-ping.C: // a long burst still pings
-					if err := c.ping(); err != nil {
-						c.drop(err)
-						return
-					}
-				default:
-				}
-				err := c.write(batch[i])
-				batch[i] = nil
-				if err != nil {
-					c.drop(err)
-					return
-				}
-				c.wrote()
-			}
-			if cap(batch) > keepSpare {
-				batch = nil
-			} else {
-				batch = batch[:0]
-			}
+			c.wrote()
 		}
 	}
 }
@@ -211,10 +208,6 @@ func (c *Client) writeLoop() {
 func (c *Client) write(frame []byte) error {
 	_ = c.conn.SetWriteDeadline(time.Now().Add(c.hub.cfg.WriteTimeout))
 	return c.conn.WriteMessage(websocket.TextMessage, frame)
-}
-
-func (c *Client) ping() error {
-	return c.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.hub.cfg.WriteTimeout))
 }
 
 // drop ends a connection whose write failed (a dead or stalled client).
@@ -264,6 +257,9 @@ func (c *Client) goodbye() {
 // run is the socket's reader goroutine: the read loop, then the cleanup.
 func (c *Client) run(h Handler) {
 	defer c.hub.wg.Done()
+	if c.hub.cfg.OnConnect != nil {
+		c.hub.cfg.OnConnect(c.id)
+	}
 	err := c.readLoop(h)
 	<-c.writerDone
 	c.hub.unregister(c)

@@ -1,10 +1,10 @@
 // Package ws holds one chatd node's WebSocket connections.
 //
 // A Hub indexes this node's sockets by user and device. Each socket is a
-// Client with exactly two goroutines: a reader, which answers ping frames
-// itself and passes every other client frame to a Handler, one at a time;
-// and a writer, the only goroutine that writes data frames, fed by a bounded
-// send queue.
+// Client with a reader goroutine, which answers ping frames itself and
+// passes every other client frame to a Handler, one at a time; and, only
+// while it has frames queued in its bounded send queue (or is closing), a
+// writer goroutine, the only one that writes to the socket.
 //
 // # Framing
 //
@@ -17,7 +17,8 @@
 //
 // # Keepalive
 //
-// The writer sends a WebSocket ping control frame every Config.PingInterval.
+// Every socket gets a WebSocket ping control frame every Config.PingInterval
+// (one hub goroutine queues them, shard by shard).
 // Anything read from the client (a frame, or the pong that every WebSocket
 // client library sends automatically) extends the read deadline to
 // Config.PongTimeout; a socket silent that long is dropped.
@@ -50,13 +51,15 @@
 //
 // # Memory
 //
-// An idle socket holds its two goroutine stacks, a 512-byte read buffer and
-// a few hundred bytes of bookkeeping (chatd's whole cost per connection is
-// measured by `ringchat-bench -workload idle`). Write buffers come from a
-// shared pool and are held only while a frame is being written; the send queue is allocated as
-// frames arrive and released when drained. Serve returns as soon as the
-// socket is running, so the HTTP server's per-request goroutine and its
-// 8 KB of buffers are freed rather than pinned for the socket's life.
+// An idle socket holds one goroutine stack (its reader's), a 512-byte read
+// buffer and a few hundred bytes of bookkeeping (chatd's whole cost per
+// connection is measured by `ringchat-bench -workload idle`). Write buffers
+// come from a shared pool and are held only while a frame is being
+// written; the send queue is allocated as frames arrive and released when
+// drained; the writer goroutine exists only while there is something to
+// write. Serve returns as soon as the socket is running, so the HTTP
+// server's per-request goroutine and its 8 KB of buffers are freed rather
+// than pinned for the socket's life.
 package ws
 
 import (
@@ -130,9 +133,10 @@ type Config struct {
 	// not cookies, so a foreign page cannot ride on a user's session.
 	CheckOrigin func(*http.Request) bool
 	// OnConnect, if set, is called once a socket is registered and before
-	// any of its frames is read. OnDisconnect, if set, is called after it is
-	// unregistered, always after its OnConnect returned. Both run on the
-	// socket's own goroutines; Shutdown waits for OnDisconnect.
+	// any of its frames is read (perhaps after Serve returned). OnDisconnect,
+	// if set, is called after it is unregistered, always after its OnConnect
+	// returned. Both run on the socket's reader goroutine; Shutdown waits
+	// for OnDisconnect.
 	OnConnect    func(Identity)
 	OnDisconnect func(Identity)
 }
@@ -197,6 +201,10 @@ type Hub struct {
 	conns   atomic.Int64
 	dropped atomic.Int64
 
+	stopPings chan struct{} // closed by Shutdown; ends the pinger
+	pingsDone chan struct{}
+	stopOnce  sync.Once
+
 	// lifeMu orders a socket's start against Shutdown: no socket joins wg
 	// once Shutdown has begun waiting on it.
 	lifeMu  sync.Mutex
@@ -221,7 +229,33 @@ func NewHub(cfg Config, log *slog.Logger) *Hub {
 	for i := range h.shards {
 		h.shards[i].users = map[int64][]*Client{}
 	}
+	h.stopPings, h.pingsDone = make(chan struct{}), make(chan struct{})
+	go h.pinger()
 	return h
+}
+
+// pinger pings every socket once per PingInterval, one shard at a time so
+// the pings (and the writer goroutines they start) are spread over the
+// interval rather than all at once.
+func (h *Hub) pinger() {
+	defer close(h.pingsDone)
+	tick := time.NewTicker(max(h.cfg.PingInterval/shardCount, time.Millisecond))
+	defer tick.Stop()
+	for next := 0; ; next = (next + 1) % shardCount {
+		select {
+		case <-h.stopPings:
+			return
+		case <-tick.C:
+		}
+		s := &h.shards[next]
+		s.mu.RLock()
+		for _, cs := range s.users {
+			for _, c := range cs {
+				c.ping()
+			}
+		}
+		s.mu.RUnlock()
+	}
 }
 
 func (h *Hub) shard(userID int64) *shard {
@@ -229,8 +263,8 @@ func (h *Hub) shard(userID int64) *shard {
 }
 
 // Serve upgrades the request to a WebSocket for id and starts the socket:
-// it registers it (so Deliver reaches it), calls OnConnect, starts its
-// reader and writer goroutines, and returns. It does not wait for the
+// it registers it (so Deliver reaches it), starts its reader (which calls
+// OnConnect before reading) and writer goroutines, and returns. It does not wait for the
 // socket to end: the socket runs until the client leaves, CloseDevice or
 // Shutdown. handler gets the socket's client frames.
 //
@@ -257,10 +291,9 @@ func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, id Identity, handler
 		// missed it: close it as Shutdown would have.
 		c.close(CloseServiceRestart, "server restarting")
 	}
-	if h.cfg.OnConnect != nil {
-		h.cfg.OnConnect(id)
-	}
-	go c.writeLoop()
+	// OnConnect runs on the socket's reader, not here: the HTTP server's
+	// goroutine and buffers are freed as soon as the upgrade is done, even
+	// while a connection storm queues OnConnect's storage writes.
 	go c.run(handler)
 	return nil
 }
@@ -410,6 +443,7 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	h.lifeMu.Lock()
 	h.closing.Store(true)
 	h.lifeMu.Unlock()
+	h.stopOnce.Do(func() { close(h.stopPings); <-h.pingsDone })
 	h.all(func(c *Client) { c.close(CloseServiceRestart, "server restarting") })
 	done := make(chan struct{})
 	go func() { h.wg.Wait(); close(done) }()

@@ -181,7 +181,12 @@ func read(t *testing.T, c *websocket.Conn) Frame {
 // (1006 when it ended without a close frame).
 func closeCode(t *testing.T, c *websocket.Conn) int {
 	t.Helper()
-	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	return closeCodeWithin(t, c, 5*time.Second)
+}
+
+func closeCodeWithin(t *testing.T, c *websocket.Conn, d time.Duration) int {
+	t.Helper()
+	_ = c.SetReadDeadline(time.Now().Add(d))
 	for {
 		_, _, err := c.ReadMessage()
 		if err == nil {
@@ -418,8 +423,10 @@ func TestShutdown(t *testing.T) {
 		t.Fatalf("%d connections left after Shutdown", th.hub.Count())
 	}
 	mu.Lock()
-	if got := strings.Join(events, " "); len(events) != 4 || !strings.HasPrefix(got, "+1 +2 ") {
-		t.Fatalf("hooks ran %q, want +1 +2 then -1 and -2", got)
+	// Each socket's OnConnect runs on its own reader, so +1 and +2 come in
+	// either order, both before any OnDisconnect.
+	if got := strings.Join(events, " "); len(events) != 4 || strings.Count(got[:5], "+") != 2 || strings.Count(got[6:], "-") != 2 {
+		t.Fatalf("hooks ran %q, want +1 and +2, then -1 and -2", got)
 	}
 	mu.Unlock()
 	for _, c := range []*websocket.Conn{a, b} {
@@ -517,7 +524,9 @@ func TestSlowConsumerDoesNotSlowOthers(t *testing.T) {
 	if slowest > time.Second {
 		t.Fatalf("Deliver waited %s for a socket", slowest)
 	}
-	if code := closeCode(t, slow); code != CloseSlowConsumer && code != websocket.CloseAbnormalClosure {
+	// Cutting it off may take a stuck write, sync.required and the close
+	// frame (WriteTimeout each) and closeGrace.
+	if code := closeCodeWithin(t, slow, 15*time.Second); code != CloseSlowConsumer && code != websocket.CloseAbnormalClosure {
 		t.Fatalf("slow consumer closed with %d, want %d or 1006", code, CloseSlowConsumer)
 	}
 	waitFor(t, 5*time.Second, "the slow socket to be unregistered", func() bool { return !th.has(1, 1) })
