@@ -15,10 +15,10 @@ export RINGCHAT_CASSANDRA_HOSTS ?= 127.0.0.1:9042
 # Go test timeout for the whole suite (CI has 90 minutes in all).
 TEST_TIMEOUT ?= 40m
 
-.PHONY: help stack cassandra s3 migrate run test vet fmt stop status
+.PHONY: help stack cassandra s3 migrate run test vet fmt stop status bench
 
 help:
-	@echo "make run | make test | make stack | make stop | make status | make migrate | make vet | make fmt"
+	@echo "make run | make test | make stack | make stop | make status | make migrate | make vet | make fmt | make bench"
 
 cassandra:
 	@deploy/local/cassandra.sh start
@@ -46,6 +46,13 @@ vet: fmt
 
 fmt:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
+
+# One benchmark workload against BENCH_NODES chatd nodes (docs/benchmark.md), e.g.
+#   make bench WORKLOAD=reference BENCH_NODES=6 ARGS="-users 100000 -procs 6 -rate 1667 -duration 60s"
+WORKLOAD ?= reference
+ARGS ?=
+bench:
+	bench/run.sh $(WORKLOAD) $(ARGS)
 
 stop:
 	@deploy/local/s3.sh stop

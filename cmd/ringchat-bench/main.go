@@ -43,7 +43,7 @@ type options struct {
 	chatdPIDs, worker, partial                         string
 	users, size, cassPID, inflight, pushMax, procs     int
 	rate, groupShare                                   float64
-	duration, drain, surgeFor                          time.Duration
+	duration, drain, surgeFor, settle                  time.Duration
 	history                                            historyOptions
 }
 
@@ -67,6 +67,7 @@ func main() {
 	flag.IntVar(&o.inflight, "inflight", 64, "sends outstanding in closed-loop mode, and workers of raw and history")
 	flag.DurationVar(&o.duration, "duration", 30*time.Second, "sending (or reading) time")
 	flag.DurationVar(&o.surgeFor, "surge-for", 30*time.Second, "surge: time at ten times -rate")
+	flag.DurationVar(&o.settle, "settle", 5*time.Second, "idle: wait after the connection storm before measuring")
 	flag.DurationVar(&o.drain, "drain", 5*time.Second, "wait for deliveries after the last send")
 	flag.StringVar(&o.chatdPIDs, "chatd-pid", "", "chatd's pids, comma-separated, for CPU and memory (summed)")
 	flag.IntVar(&o.cassPID, "cassandra-pid", 0, "Cassandra's pid (0: not sampled)")
@@ -163,7 +164,7 @@ func bench(ctx context.Context, o options, progress func(string)) (Result, error
 	}
 	settle := func() {
 		if o.workload == "idle" {
-			time.Sleep(5 * time.Second)
+			time.Sleep(o.settle)
 		}
 		smp.sample()
 	}
