@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/ringchat/ringchat/repo"
 	"github.com/ringchat/ringchat/snowflake"
 )
@@ -43,14 +45,7 @@ func (s *Server) send(ctx context.Context, sess repo.Session, convID int64, req 
 		}
 		replyTo = id
 	}
-	conv, err := s.store.GetConversation(ctx, convID)
-	if err != nil {
-		if repo.IsCode(err, repo.CodeNotFound) {
-			err = repo.Errorf(repo.CodeNotFound, "conversation not found")
-		}
-		return repo.Message{}, false, err
-	}
-	members, err := s.store.ListMembers(ctx, convID)
+	conv, members, err := s.conversationAndMembers(ctx, convID)
 	if err != nil {
 		return repo.Message{}, false, err
 	}
@@ -111,24 +106,26 @@ func (s *Server) send(ctx context.Context, sess repo.Session, convID int64, req 
 			return repo.Message{}, false, err
 		}
 	}
-	if err := s.store.PutMessage(sctx, msg); err != nil {
-		return repo.Message{}, false, err
-	}
-	if err := s.store.TouchConversation(sctx, convID, msg.ID); err != nil {
-		return repo.Message{}, false, err
-	}
 	payload, err := json.Marshal(messageOut(msg))
 	if err != nil {
 		return repo.Message{}, false, err
 	}
 	ev := repo.Event{ID: eventID, Kind: repo.EventMessageNew, ConvID: convID, MsgID: msg.ID, Payload: string(payload)}
+	// The message row, the chat-list cell and the inbox rows do not depend on
+	// each other (an inbox event carries the message): written at once, the
+	// send waits for one round trip instead of three. Nothing is acknowledged
+	// unless all of them are written.
+	g, gctx := errgroup.WithContext(sctx)
+	g.Go(func() error { return s.store.PutMessage(gctx, msg) })
+	g.Go(func() error { return s.store.TouchConversation(gctx, convID, msg.ID) })
 	// Push mode: a row in every member's inbox. Pull mode (large groups): none;
 	// members' sync reads the group's timeline instead (docs/fanout.md) -- except
 	// for a retry, whose message may sit at an old id that cursors have passed.
 	if conv.Fanout != repo.FanoutPull || !claim.Won {
-		if err := s.store.AppendEvent(sctx, recipients, ev); err != nil {
-			return repo.Message{}, false, err
-		}
+		g.Go(func() error { return s.store.AppendEvent(gctx, recipients, ev) })
+	}
+	if err := g.Wait(); err != nil {
+		return repo.Message{}, false, err
 	}
 	if time.Now().After(snowflake.Time(eventID).Add(s.cfg.SendDeadline)) {
 		// Too late for the sync invariant: do not acknowledge; the retry re-appends with a fresh id.
@@ -137,6 +134,25 @@ func (s *Server) send(ctx context.Context, sess repo.Session, convID int64, req 
 	s.hub.Deliver(recipients, encodePush(ev))
 	s.metrics.Fanout(len(recipients))
 	return msg, claim.Won, nil
+}
+
+// conversationAndMembers reads a conversation's row and member list at once.
+func (s *Server) conversationAndMembers(ctx context.Context, convID int64) (repo.Conversation, []repo.Member, error) {
+	var conv repo.Conversation
+	var members []repo.Member
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) {
+		conv, err = s.store.GetConversation(gctx, convID)
+		if repo.IsCode(err, repo.CodeNotFound) {
+			err = repo.Errorf(repo.CodeNotFound, "conversation not found")
+		}
+		return err
+	})
+	g.Go(func() (err error) {
+		members, err = s.store.ListMembers(gctx, convID)
+		return err
+	})
+	return conv, members, g.Wait()
 }
 
 // authorizeSend checks the sender is a member and returns every member's id.

@@ -21,11 +21,14 @@ go run ./cmd/ringchat-migrate --keyspace "$keyspace" up
 ulimit -n "$(ulimit -Hn)"
 pids=() urls=()
 trap 'kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null || true' EXIT
+# One node runs as a single node (no secret: no forwarding, no route look-ups).
+secret=""
+[ "$nodes" -gt 1 ] && secret=bench-secret
 for n in $(seq 1 "$nodes"); do
   # The benchmark measures chatd, not its abuse limits: no per-user send rate.
   RINGCHAT_KEYSPACE=$keyspace RINGCHAT_LISTEN=127.0.0.1:$((8090 + n)) \
     RINGCHAT_ADMIN_LISTEN=127.0.0.1:$((9190 + n)) RINGCHAT_INTERNAL_LISTEN=127.0.0.1:$((9290 + n)) \
-    RINGCHAT_CLUSTER_SECRET=bench-secret RINGCHAT_CLUSTER_NAME=bench RINGCHAT_SEND_RATE=0 \
+    RINGCHAT_CLUSTER_SECRET=$secret RINGCHAT_CLUSTER_NAME=bench RINGCHAT_SEND_RATE=0 \
     RINGCHAT_LOG_LEVEL=warn bin/chatd >"bench/tmp/chatd-$n.log" 2>&1 &
   pids+=($!) urls+=("http://127.0.0.1:$((8090 + n))")
 done

@@ -67,7 +67,7 @@ func main() {
 	flag.IntVar(&o.inflight, "inflight", 64, "sends outstanding in closed-loop mode, and workers of raw and history")
 	flag.DurationVar(&o.duration, "duration", 30*time.Second, "sending (or reading) time")
 	flag.DurationVar(&o.surgeFor, "surge-for", 30*time.Second, "surge: time at ten times -rate")
-	flag.DurationVar(&o.settle, "settle", 5*time.Second, "idle: wait after the connection storm before measuring")
+	flag.DurationVar(&o.settle, "settle", 5*time.Second, "wait after the connection storm before measuring (chatd writes routes and presence for each socket)")
 	flag.DurationVar(&o.drain, "drain", 5*time.Second, "wait for deliveries after the last send")
 	flag.StringVar(&o.chatdPIDs, "chatd-pid", "", "chatd's pids, comma-separated, for CPU and memory (summed)")
 	flag.IntVar(&o.cassPID, "cassandra-pid", 0, "Cassandra's pid (0: not sampled)")
@@ -83,6 +83,9 @@ func main() {
 	if err != nil {
 		log.Error("bench failed", "err", err)
 		os.Exit(1)
+	}
+	if o.worker != "" {
+		return // a worker's share went to its -partial file
 	}
 	if err := write(o.out, res); err != nil {
 		log.Error("write results", "err", err)
@@ -163,9 +166,7 @@ func bench(ctx context.Context, o options, progress func(string)) (Result, error
 		smp.sample()
 	}
 	settle := func() {
-		if o.workload == "idle" {
-			time.Sleep(o.settle)
-		}
+		time.Sleep(o.settle) // chatd finishes registering routes and presence
 		smp.sample()
 	}
 	var parts []Partial
