@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/labstack/echo/v4"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/ringchat/ringchat/repo"
 	"github.com/ringchat/ringchat/snowflake"
@@ -49,23 +50,30 @@ func (s *Server) listMessages(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	ctx := c.Request().Context()
-	if _, err := s.store.Authorize(ctx, convID, session(c).UserID); err != nil {
+	// The membership check and the page read run at once (one round trip
+	// less per page); the page is returned only once membership is proven.
+	g, ctx := errgroup.WithContext(c.Request().Context())
+	g.Go(func() error {
+		_, err := s.store.Authorize(ctx, convID, session(c).UserID)
 		return err
-	}
+	})
 	var page repo.HistoryPage
 	kind := "before"
 	if after > 0 {
 		kind = "after"
-		page, err = s.store.HistoryAfter(ctx, convID, after, limit, s.now())
-	} else {
-		if before == 0 {
-			// From now, allowing for writers whose clocks run a little ahead.
-			before = snowflake.MinIDAt(s.now().Add(repo.ClockSkew))
-		}
-		page, err = s.store.HistoryBefore(ctx, convID, before, limit)
+	} else if before == 0 {
+		// From now, allowing for writers whose clocks run a little ahead.
+		before = snowflake.MinIDAt(s.now().Add(repo.ClockSkew))
 	}
-	if err != nil {
+	g.Go(func() (err error) {
+		if after > 0 {
+			page, err = s.store.HistoryAfter(ctx, convID, after, limit, s.now())
+		} else {
+			page, err = s.store.HistoryBefore(ctx, convID, before, limit)
+		}
+		return err
+	})
+	if err := g.Wait(); err != nil {
 		return err
 	}
 	resp := historyResponse{Messages: make([]messageJSON, 0, len(page.Messages))}
