@@ -23,9 +23,19 @@ func (c *Cluster) route() repo.Route {
 // Connected is the hub's OnConnect hook: the node's first socket of a user
 // writes its route hint, and a user with no other live route comes online.
 func (c *Cluster) Connected(id ws.Identity) {
+	if c.connected(id) && c.cfg.OnPresence != nil {
+		// Outside the user's lock: the presence audience read must not hold
+		// up other users' connects on the same lock stripe.
+		c.cfg.OnPresence(id.UserID, true, time.Time{})
+	}
+}
+
+// connected writes the route hint and reports whether the user just came
+// online cluster-wide.
+func (c *Cluster) connected(id ws.Identity) bool {
 	defer c.lock(id.UserID)()
 	if len(c.hub.ConnectedDevices(id.UserID)) != 1 {
-		return // this node already had a socket of the user
+		return false // this node already had a socket of the user
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), upkeepTimeout)
 	defer cancel()
@@ -33,9 +43,7 @@ func (c *Cluster) Connected(id ws.Identity) {
 	if err := c.store.PutRoute(ctx, id.UserID, c.route(), 2*c.cfg.RouteRefresh); err != nil {
 		c.cfg.Log.Warn("write route", "user", id.UserID, "err", err)
 	}
-	if !elsewhere && c.cfg.OnPresence != nil {
-		c.cfg.OnPresence(id.UserID, true, time.Time{})
-	}
+	return !elsewhere
 }
 
 // Disconnected is the hub's OnDisconnect hook: the node's last socket of a

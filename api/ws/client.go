@@ -257,12 +257,20 @@ func (c *Client) goodbye() {
 // run is the socket's reader goroutine: the read loop, then the cleanup.
 func (c *Client) run(h Handler) {
 	defer c.hub.wg.Done()
-	if c.hub.cfg.OnConnect != nil {
-		c.hub.cfg.OnConnect(c.id)
-	}
+	// OnConnect (storage writes: route, presence) runs beside the read loop,
+	// not before it: during a reconnect storm its writes queue up, and the
+	// device's own frames must not wait behind them.
+	connected := make(chan struct{})
+	go func() {
+		defer close(connected)
+		if c.hub.cfg.OnConnect != nil {
+			c.hub.cfg.OnConnect(c.id)
+		}
+	}()
 	err := c.readLoop(h)
 	<-c.writerDone
 	c.hub.unregister(c)
+	<-connected
 	if c.hub.cfg.OnDisconnect != nil {
 		c.hub.cfg.OnDisconnect(c.id)
 	}

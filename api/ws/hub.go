@@ -132,11 +132,11 @@ type Config struct {
 	// accepts every origin: browsers authenticate with single-use tickets,
 	// not cookies, so a foreign page cannot ride on a user's session.
 	CheckOrigin func(*http.Request) bool
-	// OnConnect, if set, is called once a socket is registered and before
-	// any of its frames is read (perhaps after Serve returned). OnDisconnect,
-	// if set, is called after it is unregistered, always after its OnConnect
-	// returned. Both run on the socket's reader goroutine; Shutdown waits
-	// for OnDisconnect.
+	// OnConnect, if set, is called once a socket is registered, on a
+	// goroutine of its own while the socket already reads frames (perhaps
+	// after Serve returned). OnDisconnect, if set, is called after it is
+	// unregistered, always after its OnConnect returned, on the socket's
+	// reader goroutine; Shutdown waits for OnDisconnect.
 	OnConnect    func(Identity)
 	OnDisconnect func(Identity)
 }
@@ -263,8 +263,8 @@ func (h *Hub) shard(userID int64) *shard {
 }
 
 // Serve upgrades the request to a WebSocket for id and starts the socket:
-// it registers it (so Deliver reaches it), starts its reader (which calls
-// OnConnect before reading) and writer goroutines, and returns. It does not wait for the
+// it registers it (so Deliver reaches it), starts its reader and OnConnect,
+// and returns. It does not wait for the
 // socket to end: the socket runs until the client leaves, CloseDevice or
 // Shutdown. handler gets the socket's client frames.
 //
@@ -291,9 +291,9 @@ func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, id Identity, handler
 		// missed it: close it as Shutdown would have.
 		c.close(CloseServiceRestart, "server restarting")
 	}
-	// OnConnect runs on the socket's reader, not here: the HTTP server's
-	// goroutine and buffers are freed as soon as the upgrade is done, even
-	// while a connection storm queues OnConnect's storage writes.
+	// OnConnect runs off this goroutine: the HTTP server's goroutine and
+	// buffers are freed as soon as the upgrade is done, even while a
+	// connection storm queues OnConnect's storage writes.
 	go c.run(handler)
 	return nil
 }
