@@ -72,15 +72,48 @@ func runHistory(ctx context.Context, store *repo.Store, p *Population, o options
 		}()
 	}
 	wg.Wait()
+	elapsed := time.Since(start)
+	res.StorePage = storePages(ctx, store, p, o, min(o.duration, 15*time.Second))
 	smp.sample()
 	res.Sent, res.Errors = pages.Load(), failed.Load()
 	if e, ok := firstErr.Load().(string); ok {
 		res.FirstError = e
 	}
-	res.Throughput = float64(pages.Load()) / time.Since(start).Seconds()
+	res.Throughput = float64(pages.Load()) / elapsed.Seconds()
 	res.Ack = summarize(stats.ackHist)
 	progress(fmt.Sprintf("history: %d pages read", pages.Load()))
 	return nil
+}
+
+// storePages times the page query alone, as chatd's repo code runs it (no
+// HTTP, no token or membership check), from the same number of readers.
+func storePages(ctx context.Context, store *repo.Store, p *Population, o options, d time.Duration) *Latency {
+	stats := newStats()
+	rctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	var wg sync.WaitGroup
+	for range o.inflight {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for rctx.Err() == nil {
+				conv := p.Convs[rand.IntN(o.history.convs)]
+				before := snowflake.MinIDAt(time.Now())
+				for range historyDepth {
+					t0 := time.Now()
+					page, err := store.HistoryBefore(rctx, conv, before, 50)
+					if err != nil || len(page.Messages) == 0 {
+						break
+					}
+					stats.ack(time.Since(t0).Nanoseconds())
+					before = page.Next
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	l := summarize(stats.ackHist)
+	return &l
 }
 
 // readPage fetches one 50-message page and returns the next page's cursor.

@@ -116,6 +116,7 @@ type Result struct {
 	GroupShare   float64        `json:"group_share,omitempty"`
 	Raw          *RawCeiling    `json:"raw,omitempty"`
 	History      *HistoryTable  `json:"history,omitempty"`
+	StorePage    *Latency       `json:"store_page,omitempty"` // history: the page query alone
 }
 
 // RawCeiling is the raw workload's answer: the node's write ceiling for the
@@ -155,7 +156,10 @@ func (r Result) markdown() string {
 	case r.History != nil:
 		fmt.Fprintf(&b, "%d messages of %d B over %d conversations spanning %s; %d pages of 50 read, %.0f pages/s, %d errors\n\n",
 			r.History.Messages, r.History.BodyBytes, r.History.Conversations, r.History.Span, r.Sent, r.Throughput, r.Errors)
-		latencyTable(&b, "history page", r.Ack)
+		latencyTable(&b, "history page over REST", r.Ack)
+		if r.StorePage != nil {
+			latencyTable(&b, "the page query alone (repo)", *r.StorePage)
+		}
 	case r.Raw != nil:
 		fmt.Fprintf(&b, "%d workers: %d messages, **%.0f messages/s** (%.0f writes/s), %d errors\n\n",
 			r.Raw.Workers, r.Acked, r.Throughput, r.Raw.WritesPerSecond, r.Errors)
