@@ -130,3 +130,19 @@ func driveClosed(ctx context.Context, t target, workers int, dur time.Duration, 
 		}
 	}
 }
+
+// repeat runs step over and over on n goroutines until ctx ends, and waits
+// for them.
+func repeat(ctx context.Context, n int, step func()) {
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				step()
+			}
+		}()
+	}
+	wg.Wait()
+}

@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -46,32 +45,24 @@ func runHistory(ctx context.Context, store *repo.Store, p *Population, o options
 	defer cancel()
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: o.inflight}}
 	start := time.Now()
-	var wg sync.WaitGroup
-	for range o.inflight {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for rctx.Err() == nil {
-				k := rand.IntN(h.convs)
-				token := p.Tokens[2*k+rand.IntN(2)]
-				cursor := ""
-				for range historyDepth {
-					next, err := readPage(rctx, client, o.url, token, p.Convs[k], cursor, stats)
-					if err != nil {
-						if rctx.Err() == nil && failed.Add(1) == 1 {
-							firstErr.Store(err.Error())
-						}
-						break
-					}
-					pages.Add(1)
-					if cursor = next; cursor == "" {
-						break
-					}
+	repeat(rctx, o.inflight, func() {
+		k := rand.IntN(h.convs)
+		token := p.Tokens[2*k+rand.IntN(2)]
+		cursor := ""
+		for range historyDepth {
+			next, err := readPage(rctx, client, o.url, token, p.Convs[k], cursor, stats)
+			if err != nil {
+				if rctx.Err() == nil && failed.Add(1) == 1 {
+					firstErr.Store(err.Error())
 				}
+				break
 			}
-		}()
-	}
-	wg.Wait()
+			pages.Add(1)
+			if cursor = next; cursor == "" {
+				break
+			}
+		}
+	})
 	elapsed := time.Since(start)
 	res.StorePage = storePages(ctx, store, p, o, min(o.duration, 15*time.Second))
 	smp.sample()
@@ -91,27 +82,19 @@ func storePages(ctx context.Context, store *repo.Store, p *Population, o options
 	stats := newStats()
 	rctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
-	var wg sync.WaitGroup
-	for range o.inflight {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for rctx.Err() == nil {
-				conv := p.Convs[rand.IntN(o.history.convs)]
-				before := snowflake.MinIDAt(time.Now())
-				for range historyDepth {
-					t0 := time.Now()
-					page, err := store.HistoryBefore(rctx, conv, before, 50)
-					if err != nil || len(page.Messages) == 0 {
-						break
-					}
-					stats.ack(time.Since(t0).Nanoseconds())
-					before = page.Next
-				}
+	repeat(rctx, o.inflight, func() {
+		conv := p.Convs[rand.IntN(o.history.convs)]
+		before := snowflake.MinIDAt(time.Now())
+		for range historyDepth {
+			t0 := time.Now()
+			page, err := store.HistoryBefore(rctx, conv, before, 50)
+			if err != nil || len(page.Messages) == 0 {
+				break
 			}
-		}()
-	}
-	wg.Wait()
+			stats.ack(time.Since(t0).Nanoseconds())
+			before = page.Next
+		}
+	})
 	l := summarize(stats.ackHist)
 	return &l
 }

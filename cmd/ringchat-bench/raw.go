@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -33,26 +32,6 @@ func runRaw(ctx context.Context, store *repo.Store, p *Population, o options, re
 	ctx, cancel := context.WithTimeout(ctx, o.duration)
 	defer cancel()
 	start := time.Now()
-	var wg sync.WaitGroup
-	for range o.inflight {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for ctx.Err() == nil {
-				k := rand.IntN(len(p.Convs))
-				t0 := time.Now()
-				err := writeDirectMessage(context.WithoutCancel(ctx), store, gen, p.Users[2*k], p.Users[2*k+1], p.Convs[k], o.size)
-				if err != nil {
-					if failed.Add(1) == 1 {
-						firstErr.Store(err.Error())
-					}
-					continue
-				}
-				stats.ack(time.Since(t0).Nanoseconds())
-				sent.Add(1)
-			}
-		}()
-	}
 	go func() {
 		for tick := time.NewTicker(5 * time.Second); ; {
 			select {
@@ -64,7 +43,19 @@ func runRaw(ctx context.Context, store *repo.Store, p *Population, o options, re
 			}
 		}
 	}()
-	wg.Wait()
+	repeat(ctx, o.inflight, func() {
+		k := rand.IntN(len(p.Convs))
+		t0 := time.Now()
+		err := writeDirectMessage(context.WithoutCancel(ctx), store, gen, p.Users[2*k], p.Users[2*k+1], p.Convs[k], o.size)
+		if err != nil {
+			if failed.Add(1) == 1 {
+				firstErr.Store(err.Error())
+			}
+			return
+		}
+		stats.ack(time.Since(t0).Nanoseconds())
+		sent.Add(1)
+	})
 	elapsed := time.Since(start)
 	res.Sent, res.Acked, res.Errors = sent.Load(), sent.Load(), failed.Load()
 	if e, ok := firstErr.Load().(string); ok {
