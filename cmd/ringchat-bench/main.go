@@ -68,7 +68,7 @@ func main() {
 	flag.DurationVar(&o.duration, "duration", 30*time.Second, "sending (or reading) time")
 	flag.DurationVar(&o.surgeFor, "surge-for", 30*time.Second, "surge: time at ten times -rate")
 	flag.DurationVar(&o.settle, "settle", 5*time.Second, "wait after the connection storm before measuring (chatd writes routes and presence for each socket)")
-	flag.DurationVar(&o.drain, "drain", 5*time.Second, "wait for deliveries after the last send")
+	flag.DurationVar(&o.drain, "drain", 5*time.Second, "after the last send, wait at most this long for answers and deliveries")
 	flag.StringVar(&o.chatdPIDs, "chatd-pid", "", "chatd's pids, comma-separated, for CPU and memory (summed)")
 	flag.IntVar(&o.cassPID, "cassandra-pid", 0, "Cassandra's pid (0: not sampled)")
 	flag.IntVar(&o.history.messages, "history-messages", 10_000_000, "history: messages stored before reading")

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
@@ -17,6 +18,7 @@ type Partial struct {
 	SyncRequired int64                  `json:"sync_required"`
 	FirstError   string                 `json:"first_error,omitempty"`
 	SendSeconds  float64                `json:"send_seconds"`
+	Unanswered   int                    `json:"unanswered"` // sends with neither ack nor error at the end
 	Ack          *hdrhistogram.Snapshot `json:"ack"`
 	Delivery     *hdrhistogram.Snapshot `json:"delivery"`
 	// Expect: acknowledged message id -> devices that must get it (sent from here).
@@ -59,16 +61,46 @@ func runSockets(ctx context.Context, o options, pop *Population, lo, hi int, rea
 		part.Sent = driveClosed(ctx, t, max(1, int(float64(o.inflight)*share)), o.duration, o.size, &r.stats.errors, progress)
 	}
 	part.SendSeconds = time.Since(start).Seconds()
-	time.Sleep(o.drain)
+	r.drain(o.drain)
 	r.fill(&part)
 	return part, nil
 }
 
-// fill copies what the readers counted into part.
-func (r *run) fill(part *Partial) {
+// drain waits, at most max, until every send is answered and every
+// acknowledged message has reached all its devices: a slow run is waited
+// for rather than counted as losses.
+func (r *run) drain(max time.Duration) {
+	for deadline := time.Now().Add(max); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if r.unanswered() == 0 && r.allDelivered() {
+			return
+		}
+	}
+}
+
+func (r *run) unanswered() int {
+	n := 0
+	r.pending.Range(func(any, any) bool { n++; return true })
+	return n
+}
+
+func (r *run) allDelivered() bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	part.Expect = r.expect
+	for id, want := range r.expect {
+		if len(r.received[id]) < want {
+			return false
+		}
+	}
+	return true
+}
+
+// fill copies what the readers counted into part. Readers may still be
+// counting (a late ack), so it copies under the lock.
+func (r *run) fill(part *Partial) {
+	part.Unanswered = r.unanswered()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	part.Expect = maps.Clone(r.expect)
 	part.Got = make(map[string][2]int, len(r.received))
 	for id, users := range r.received {
 		n := 0
@@ -98,6 +130,7 @@ func mergePartials(parts []Partial, res *Result) {
 	for _, p := range parts {
 		res.Connections += p.Connections
 		res.Sent += p.Sent
+		res.Unanswered += p.Unanswered
 		res.Errors += p.Errors
 		res.SyncRequired += p.SyncRequired
 		if res.FirstError == "" {

@@ -99,6 +99,7 @@ type Result struct {
 	Duration     string         `json:"duration"`
 	Sent         int64          `json:"sent"`
 	Acked        int64          `json:"acked"`
+	Unanswered   int            `json:"unanswered"`
 	Throughput   float64        `json:"acked_per_s"`
 	Expected     int64          `json:"deliveries_expected"`
 	Delivered    int64          `json:"deliveries"`
