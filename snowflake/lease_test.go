@@ -48,7 +48,7 @@ func (b *logBuffer) String() string {
 
 func (b *logBuffer) logger() *slog.Logger { return slog.New(slog.NewTextHandler(b, nil)) }
 
-// Environment of TestLeaseHelperProcess.
+// Environment of runLeaseHelper.
 const (
 	envKeyspace = "SNOWFLAKE_LEASE_HELPER_KEYSPACE"
 	envStartAt  = "SNOWFLAKE_LEASE_HELPER_START_MS" // Unix ms to sleep until before claiming
@@ -57,16 +57,13 @@ const (
 	envRenew    = "SNOWFLAKE_LEASE_HELPER_RENEW"
 )
 
-// TestLeaseHelperProcess is not a test: the lease tests run the test binary
-// again with -test.run=^TestLeaseHelperProcess$ and envKeyspace set. The child
-// connects like chatd, waits for the start time, leases an id, prints
-// "NODE <id> <owner>", renews until its stdin closes (or it is killed), and
-// then exits without releasing, as a crashed process would.
-func TestLeaseHelperProcess(t *testing.T) {
-	ks := os.Getenv(envKeyspace)
-	if ks == "" {
-		t.Skip("helper for the lease tests; runs only in a child process")
-	}
+// runLeaseHelper is the child process of the lease tests: they run the test
+// binary again with envKeyspace set, and TestMain comes here instead of
+// running tests. The child connects like chatd, waits for the start time,
+// leases an id, prints "NODE <id> <owner>", renews until its stdin closes
+// (or it is killed), and then exits without releasing, as a crashed process
+// would. It never returns.
+func runLeaseHelper(ks string) {
 	fail := func(format string, args ...any) {
 		fmt.Printf("ERR "+format+"\n", args...)
 		os.Exit(2)
@@ -118,7 +115,7 @@ func TestLeaseHelperProcess(t *testing.T) {
 	os.Exit(0) // no Release, no Close: only the TTL frees the id
 }
 
-// helper is a running TestLeaseHelperProcess.
+// helper is a running runLeaseHelper child.
 type helper struct {
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
@@ -128,7 +125,7 @@ type helper struct {
 
 func startHelper(t *testing.T, env ...string) *helper {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestLeaseHelperProcess$", "-test.count=1")
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), env...)
 	h := &helper{cmd: cmd, lines: make(chan string, 16), stderr: &logBuffer{}}
 	cmd.Stderr = h.stderr

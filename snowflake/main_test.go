@@ -17,6 +17,9 @@ import (
 // connection of a closed session) outlives the tests.
 // (goleak.VerifyTestMain would check before the shared keyspace is closed.)
 func TestMain(m *testing.M) {
+	if ks := os.Getenv(envKeyspace); ks != "" {
+		runLeaseHelper(ks) // a lease test's child process
+	}
 	code := m.Run()
 	closeShared()
 	if code == 0 {
