@@ -70,16 +70,7 @@ func (s *Server) getConversation(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	ctx := c.Request().Context()
-	me, err := s.store.Authorize(ctx, convID, session(c).UserID)
-	if err != nil {
-		return err
-	}
-	conv, err := s.store.GetConversation(ctx, convID)
-	if err != nil {
-		return err
-	}
-	members, err := s.store.ListMembers(ctx, convID)
+	conv, members, me, err := s.membership(c.Request().Context(), convID, session(c).UserID)
 	if err != nil {
 		return err
 	}

@@ -123,23 +123,7 @@ func (s *Server) group(c echo.Context) (repo.Conversation, []repo.Member, repo.M
 	if err != nil {
 		return repo.Conversation{}, nil, repo.Member{}, err
 	}
-	ctx := c.Request().Context()
-	conv, err := s.store.GetConversation(ctx, convID)
-	if err != nil {
-		if repo.IsCode(err, repo.CodeNotFound) {
-			err = repo.Errorf(repo.CodeNotFound, "conversation not found")
-		}
-		return repo.Conversation{}, nil, repo.Member{}, err
-	}
-	members, err := s.store.ListMembers(ctx, convID)
-	if err != nil {
-		return repo.Conversation{}, nil, repo.Member{}, err
-	}
-	me, ok := findMember(members, session(c).UserID)
-	if !ok {
-		return repo.Conversation{}, nil, repo.Member{}, repo.Errorf(repo.CodePermissionDenied, "not a member of this conversation")
-	}
-	return conv, members, me, nil
+	return s.membership(c.Request().Context(), convID, session(c).UserID)
 }
 
 func requireGroup(conv repo.Conversation) error {

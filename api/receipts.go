@@ -22,17 +22,9 @@ func (s *Server) markReceipt(ctx context.Context, sess repo.Session, convID, upT
 	if upTo <= 0 || upTo > snowflake.MinIDAt(s.now().Add(repo.ClockSkew+time.Second)) {
 		return invalid("up_to must be a message id")
 	}
-	conv, err := s.store.GetConversation(ctx, convID)
+	conv, members, me, err := s.membership(ctx, convID, sess.UserID)
 	if err != nil {
 		return err
-	}
-	members, err := s.store.ListMembers(ctx, convID)
-	if err != nil {
-		return err
-	}
-	me, ok := findMember(members, sess.UserID)
-	if !ok {
-		return repo.Errorf(repo.CodePermissionDenied, "not a member of this conversation")
 	}
 	marks := []repo.Watermark{w}
 	if w == repo.Read {

@@ -155,6 +155,21 @@ func (s *Server) conversationAndMembers(ctx context.Context, convID int64) (repo
 	return conv, members, g.Wait()
 }
 
+// membership reads a conversation and its members at once and finds userID
+// among them: not_found for no such conversation, permission_denied for a
+// non-member.
+func (s *Server) membership(ctx context.Context, convID, userID int64) (repo.Conversation, []repo.Member, repo.Member, error) {
+	conv, members, err := s.conversationAndMembers(ctx, convID)
+	if err != nil {
+		return repo.Conversation{}, nil, repo.Member{}, err
+	}
+	me, ok := findMember(members, userID)
+	if !ok {
+		return repo.Conversation{}, nil, repo.Member{}, repo.Errorf(repo.CodePermissionDenied, "not a member of this conversation")
+	}
+	return conv, members, me, nil
+}
+
 // authorizeSend checks the sender is a member and returns every member's id.
 func authorizeSend(sender int64, members []repo.Member) ([]int64, error) {
 	ids := make([]int64, 0, len(members))
