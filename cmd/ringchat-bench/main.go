@@ -147,7 +147,7 @@ func bench(ctx context.Context, o options, progress func(string)) (Result, error
 	res := Result{Workload: o.workload, Command: strings.Join(os.Args, " "), Started: time.Now().UTC(), Users: o.users,
 		Rate: o.rate, SizeBytes: o.size, Duration: o.duration.String(), Groups: o.groups, GroupShare: o.groupShare}
 	if o.workload == "surge" {
-		res.Duration = (max(o.duration-o.surgeFor, 2*time.Second) + o.surgeFor).String()
+		res.Duration = (2*o.surgeCalm() + o.surgeFor).String()
 	}
 	smp := sampler{o: o, res: &res}
 	switch o.workload {
@@ -210,6 +210,10 @@ type sampler struct {
 	o   options
 	res *Result
 }
+
+// surgeCalm is the surge workload's time at -rate before and after the surge:
+// half of what -duration leaves beside -surge-for each, at least a second.
+func (o options) surgeCalm() time.Duration { return max(o.duration-o.surgeFor, 2*time.Second) / 2 }
 
 // urls is -url split at commas.
 func (o options) urls() []string { return strings.Split(o.url, ",") }

@@ -53,7 +53,7 @@ func runSockets(ctx context.Context, o options, pop *Population, lo, hi int, rea
 	start := time.Now()
 	switch {
 	case o.workload == "surge":
-		calm := max(o.duration-o.surgeFor, 2*time.Second) / 2
+		calm := o.surgeCalm()
 		part.Sent = driveOpen(ctx, t, []phase{{o.rate * share, calm}, {10 * o.rate * share, o.surgeFor}, {o.rate * share, calm}}, o.size, &r.stats.errors, progress)
 	case o.rate > 0:
 		part.Sent = driveOpen(ctx, t, []phase{{o.rate * share, o.duration}}, o.size, &r.stats.errors, progress)
