@@ -18,7 +18,7 @@ import (
 
 // chatd must refuse a keyspace with pending schema versions and say how to migrate.
 func TestRefusesPendingSchema(t *testing.T) {
-	cfg := cqltest.Config("")
+	cfg := cqltest.AdminConfig()
 	admin, err := repo.Connect(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -37,6 +37,15 @@ func Config(keyspace string) repo.CassandraConfig {
 	return c
 }
 
+// AdminConfig is Config("") with a timeout long enough for schema changes,
+// which on a busy 2-core node with several test packages at once can take
+// well over Config's 5 s (CI saw CREATE KEYSPACE time out at 5 s).
+func AdminConfig() repo.CassandraConfig {
+	c := Config("")
+	c.Timeout = 30 * time.Second
+	return c
+}
+
 var unsafeChars = regexp.MustCompile(`[^a-z0-9_]`)
 
 // CreateKeyspace makes a fresh keyspace named t_<prefix>_<random>, applies the
@@ -49,8 +58,7 @@ func CreateKeyspace(prefix string, st schema.Settings) (*gocql.Session, string, 
 	name := fmt.Sprintf("t_%s_%08x", prefix, rand.Uint32())
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	ddl := Config("")
-	ddl.Timeout = 30 * time.Second // schema changes on a busy 2-core node, many packages at once
+	ddl := AdminConfig()
 	admin, err := repo.Connect(ddl)
 	if err != nil {
 		return nil, "", fmt.Errorf("Cassandra not reachable at %v: run `make test` (it starts the local stack) or `make stack`: %w", Hosts(), err)
@@ -93,7 +101,7 @@ func NewKeyspace(t testing.TB, st schema.Settings) (*gocql.Session, string) {
 
 // DropKeyspace removes a test keyspace, best effort.
 func DropKeyspace(name string) {
-	admin, err := repo.Connect(Config(""))
+	admin, err := repo.Connect(AdminConfig())
 	if err != nil {
 		return
 	}
