@@ -111,14 +111,26 @@ func eventOut(e repo.Event) eventJSON {
 	return eventJSON{ID: idStr(e.ID), Type: e.Kind, ConversationID: idStr(e.ConvID), Data: json.RawMessage(e.Payload)}
 }
 
-// pushFrame is the WebSocket frame for an event: {"type","event_id","data"}.
-type pushFrame struct {
-	Type    string          `json:"type"`
-	EventID string          `json:"event_id,omitempty"`
-	Data    json.RawMessage `json:"data"`
-}
-
+// encodePush builds the WebSocket frame for an event,
+// {"type","event_id","data"}, around the payload as stored. Payloads are made
+// by json.Marshal, so they are not parsed again: encoding/json re-validated
+// and compacted every 4 KB body, a tenth of chatd's CPU in the closed-loop
+// benchmark.
 func encodePush(e repo.Event) []byte {
-	b, _ := json.Marshal(pushFrame{Type: e.Kind, EventID: idStr(e.ID), Data: json.RawMessage(e.Payload)})
-	return b
+	kind, _ := json.Marshal(e.Kind)
+	data := e.Payload
+	if data == "" {
+		data = "null"
+	}
+	b := make([]byte, 0, len(kind)+len(data)+48)
+	b = append(b, `{"type":`...)
+	b = append(b, kind...)
+	if e.ID != 0 {
+		b = append(b, `,"event_id":"`...)
+		b = strconv.AppendInt(b, e.ID, 10)
+		b = append(b, '"')
+	}
+	b = append(b, `,"data":`...)
+	b = append(b, data...)
+	return append(b, '}')
 }

@@ -72,6 +72,22 @@ func TestDirectConversationIsOnePerPair(t *testing.T) {
 	})
 }
 
+// After a direct conversation's first send its members come from the node's
+// cache: an outsider must still be refused, and a block must still bite at once.
+func TestDirectSendsAfterTheFirstStillCheckMembershipAndBlocks(t *testing.T) {
+	e := newEnv(t)
+	a, b, outsider := e.newUser("da"), e.newUser("db"), e.newUser("do")
+	dm := a.direct(b)
+	a.mustSend(dm, "fills the cache")
+	b.mustSend(dm, "from the other member")
+	expect(t, outsider.send(dm, "out-1", "let me in"), 403, "permission_denied")
+	expect(t, b.do("PUT", "/v1/blocks/"+a.userID, nil), 204)
+	expect(t, a.send(dm, "blocked-1", "still there?"), 403, "permission_denied")
+	expect(t, b.do("DELETE", "/v1/blocks/"+a.userID, nil), 204)
+	a.mustSend(dm, "unblocked")
+	expect(t, a.send("12345", "nowhere-1", "hello"), 404, "not_found")
+}
+
 func TestSendIsIdempotent(t *testing.T) {
 	e := newEnv(t)
 	a, b := e.newUser("ia"), e.newUser("ib")

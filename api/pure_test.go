@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -95,6 +96,56 @@ func TestErrorStatusMapping(t *testing.T) {
 		got, _, st := classify(repo.Errorf(code, "x"))
 		if got != code || st != status {
 			t.Errorf("%s -> %s %d, want %d", code, got, st, status)
+		}
+	}
+}
+
+func TestDirectMembersCachesOnlyCompleteDirectConversations(t *testing.T) {
+	d := newDirectMembers(2)
+	two := []repo.Member{{UserID: 1}, {UserID: 2}}
+	d.remember(repo.Conversation{ID: 10, Kind: repo.KindGroup}, two)
+	d.remember(repo.Conversation{ID: 11, Kind: repo.KindDirect}, two[:1]) // being created: one member row so far
+	d.remember(repo.Conversation{ID: 12, Kind: repo.KindDirect}, two)
+	for id, want := range map[int64]bool{10: false, 11: false, 12: true} {
+		if _, ok := d.get(id); ok != want {
+			t.Errorf("conversation %d cached=%v, want %v", id, ok, want)
+		}
+	}
+	if got, _ := d.get(12); got != [2]int64{1, 2} {
+		t.Errorf("members %v", got)
+	}
+	d.remember(repo.Conversation{ID: 13, Kind: repo.KindDirect}, two)
+	d.remember(repo.Conversation{ID: 14, Kind: repo.KindDirect}, two)
+	if _, ok := d.get(12); ok {
+		t.Error("the cache grew past its bound")
+	}
+	if _, ok := newDirectMembers(0).get(12); ok {
+		t.Error("a disabled cache answered")
+	}
+}
+
+func TestEncodePushIsValidJSON(t *testing.T) {
+	for _, e := range []repo.Event{
+		{ID: 42, Kind: repo.EventMessageNew, Payload: `{"id":"7","body":"h\u00e9 \"quoted\""}`},
+		{Kind: "typing", Payload: `{"user_id":"3"}`},
+		{ID: 1, Kind: "receipt"},
+	} {
+		var got struct {
+			Type    string          `json:"type"`
+			EventID *string         `json:"event_id"`
+			Data    json.RawMessage `json:"data"`
+		}
+		raw := encodePush(e)
+		if err := json.Unmarshal(raw, &got); err != nil {
+			t.Fatalf("%s: %v", raw, err)
+		}
+		wantData := e.Payload
+		if wantData == "" {
+			wantData = "null"
+		}
+		if got.Type != e.Kind || string(got.Data) != wantData || (got.EventID == nil) != (e.ID == 0) ||
+			(got.EventID != nil && *got.EventID != idStr(e.ID)) {
+			t.Errorf("%s decoded as %+v", raw, got)
 		}
 	}
 }

@@ -45,11 +45,7 @@ func (s *Server) send(ctx context.Context, sess repo.Session, convID int64, req 
 		}
 		replyTo = id
 	}
-	conv, members, err := s.conversationAndMembers(ctx, convID)
-	if err != nil {
-		return repo.Message{}, false, err
-	}
-	recipients, err := authorizeSend(sess.UserID, members)
+	conv, recipients, err := s.sendAudience(ctx, convID, sess.UserID)
 	if err != nil {
 		return repo.Message{}, false, err
 	}
@@ -134,6 +130,28 @@ func (s *Server) send(ctx context.Context, sess repo.Session, convID int64, req 
 	s.hub.Deliver(recipients, encodePush(ev))
 	s.metrics.Fanout(len(recipients))
 	return msg, claim.Won, nil
+}
+
+// sendAudience returns the conversation (its kind and fan-out mode matter
+// here) and every member's id, and fails unless sender is a member. Direct
+// conversations come from the node's cache after their first send.
+func (s *Server) sendAudience(ctx context.Context, convID, sender int64) (repo.Conversation, []int64, error) {
+	if ids, ok := s.direct.get(convID); ok {
+		if ids[0] != sender && ids[1] != sender {
+			return repo.Conversation{}, nil, repo.Errorf(repo.CodePermissionDenied, "not a member of this conversation")
+		}
+		return repo.Conversation{ID: convID, Kind: repo.KindDirect, Fanout: repo.FanoutPush}, ids[:], nil
+	}
+	conv, members, err := s.conversationAndMembers(ctx, convID)
+	if err != nil {
+		return repo.Conversation{}, nil, err
+	}
+	recipients, err := authorizeSend(sender, members)
+	if err != nil {
+		return repo.Conversation{}, nil, err
+	}
+	s.direct.remember(conv, members)
+	return conv, recipients, nil
 }
 
 // conversationAndMembers reads a conversation's row and member list at once.

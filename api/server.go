@@ -35,6 +35,9 @@ type Config struct {
 	TypingEvery    time.Duration // at most one typing relay per user and conversation this often
 	SendRate       float64       // messages per second per user on one node (0: unlimited)
 	SendBurst      int
+	// DirectCache is how many direct conversations' members a node keeps in
+	// memory for sends (0: none); entries never go stale (directcache.go).
+	DirectCache int
 }
 
 // DefaultConfig returns the documented defaults.
@@ -50,6 +53,7 @@ func DefaultConfig() Config {
 		TypingEvery:    2 * time.Second,
 		SendRate:       10,
 		SendBurst:      30,
+		DirectCache:    100_000,
 		Groups:         GroupConfig{MaxMembers: 1000, PushMaxMembers: 100},
 		Media:          MediaConfig{MaxBytes: 16 << 20, UploadTTL: 10 * time.Minute, DownloadTTL: 5 * time.Minute, MaxPerMsg: 10},
 	}
@@ -84,13 +88,14 @@ type Server struct {
 
 	typingLimit *relayLimiter
 	sendLimit   *sendLimiter
+	direct      *directMembers
 }
 
 // New builds the server and its routes.
 func New(cfg Config, d Deps) *Server {
 	s := &Server{cfg: cfg, store: d.Store, ids: d.IDs, hub: d.Hub, objects: d.Objects, presence: d.Presence, metrics: d.Metrics, log: d.Log,
 		now: func() time.Time { return time.Now().UTC() }, typingLimit: newRelayLimiter(cfg.TypingEvery),
-		sendLimit: newSendLimiter(cfg.SendRate, cfg.SendBurst)}
+		sendLimit: newSendLimiter(cfg.SendRate, cfg.SendBurst), direct: newDirectMembers(cfg.DirectCache)}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.errorHandler

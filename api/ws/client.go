@@ -74,16 +74,21 @@ func (c *Client) Send(f Frame) bool {
 // Reply answers a client frame with {"type": typ, "ref": ref, "data": data};
 // a nil data is left out.
 func (c *Client) Reply(ref, typ string, data any) bool {
-	f := Frame{Type: typ, Ref: ref}
-	if data != nil {
-		raw, err := json.Marshal(data)
-		if err != nil {
-			c.hub.log.Error("websocket reply not encodable", "type", typ, "err", err)
-			return false
-		}
-		f.Data = raw
+	// Encoded in one pass: marshalling data first and then a Frame around it
+	// would have encoding/json validate and compact the data a second time.
+	b, err := json.Marshal(reply{Type: typ, Ref: ref, Data: data})
+	if err != nil {
+		c.hub.log.Error("websocket reply not encodable", "type", typ, "err", err)
+		return false
 	}
-	return c.Send(f)
+	return c.enqueue(b)
+}
+
+// reply is a Frame whose data is not encoded yet.
+type reply struct {
+	Type string `json:"type"`
+	Ref  string `json:"ref,omitempty"`
+	Data any    `json:"data,omitempty"`
 }
 
 // ReplyError answers a client frame with

@@ -57,6 +57,7 @@ func parseConfig(args []string) (config, error) {
 	num(&c.API.Limits.MessageChars, "message-max-chars", 1000, "largest message body in characters")
 	num(&c.API.Groups.MaxMembers, "group-max-members", 1000, "largest group, creator included")
 	num(&c.API.Groups.PushMaxMembers, "push-max-members", 100, "groups up to this size get an inbox row per member; larger ones are read by sync (docs/fanout.md)")
+	num(&c.API.DirectCache, "direct-cache", 100000, "direct conversations whose members a node keeps in memory for sends (0: none; about 100 bytes each)")
 	num(&sendRate, "send-rate", 10, "messages a second one user may send through one node (0: unlimited)")
 	num(&c.API.SendBurst, "send-burst", 30, "burst allowance of the send rate")
 	dur(&c.API.EditWindow, "edit-window", 15*time.Minute, "how long after sending the sender may edit")
