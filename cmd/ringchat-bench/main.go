@@ -43,7 +43,7 @@ type options struct {
 	chatdPIDs, worker, partial                         string
 	users, size, cassPID, inflight, pushMax, procs     int
 	rate, groupShare                                   float64
-	duration, drain, surgeFor, settle                  time.Duration
+	duration, drain, surgeFor, settle, quiet           time.Duration
 	history                                            historyOptions
 }
 
@@ -68,6 +68,7 @@ func main() {
 	flag.DurationVar(&o.duration, "duration", 30*time.Second, "sending (or reading) time")
 	flag.DurationVar(&o.surgeFor, "surge-for", 30*time.Second, "surge: time at ten times -rate")
 	flag.DurationVar(&o.settle, "settle", 5*time.Second, "wait after the connection storm before measuring (chatd writes routes and presence for each socket)")
+	flag.DurationVar(&o.quiet, "quiet", 3*time.Minute, "before measuring, wait at most this long until Cassandra is idle (under a tenth of a core for 3 s), so compactions left by earlier runs are not billed to this one; 0: do not wait")
 	flag.DurationVar(&o.drain, "drain", 5*time.Second, "after the last send, wait at most this long for answers and deliveries")
 	flag.StringVar(&o.chatdPIDs, "chatd-pid", "", "chatd's pids, comma-separated, for CPU and memory (summed)")
 	flag.IntVar(&o.cassPID, "cassandra-pid", 0, "Cassandra's pid (0: not sampled)")
@@ -152,11 +153,13 @@ func bench(ctx context.Context, o options, progress func(string)) (Result, error
 	smp := sampler{o: o, res: &res}
 	switch o.workload {
 	case "raw":
+		smp.waitQuiet(progress)
 		smp.sample()
 		err := runRaw(ctx, store, pop, o, &res, progress)
 		smp.sample()
 		return res, err
 	case "history":
+		smp.waitQuiet(progress)
 		smp.sample()
 		return res, runHistory(ctx, store, pop, o, &res, smp, progress)
 	}
@@ -167,6 +170,7 @@ func bench(ctx context.Context, o options, progress func(string)) (Result, error
 	}
 	settle := func() {
 		time.Sleep(o.settle) // chatd finishes registering routes and presence
+		smp.waitQuiet(progress)
 		smp.sample()
 	}
 	var parts []Partial
@@ -217,6 +221,34 @@ func (o options) surgeCalm() time.Duration { return max(o.duration-o.surgeFor, 2
 
 // urls is -url split at commas.
 func (o options) urls() []string { return strings.Split(o.url, ",") }
+
+// waitQuiet waits, at most -quiet, until Cassandra uses under a tenth of a
+// core over 3 s. A run leaves flushes and compactions behind; on two shared
+// cores they would otherwise land in whichever run comes next (a raw run's
+// debt billed to the following chatd run, the benchmark's first source of
+// noise between back-to-back runs).
+func (s sampler) waitQuiet(progress func(string)) {
+	if s.o.quiet <= 0 || s.o.cassPID <= 0 {
+		return
+	}
+	const window, idle = 3 * time.Second, 0.1
+	start := time.Now()
+	for time.Since(start) < s.o.quiet {
+		a, err := readProc(s.o.cassPID)
+		time.Sleep(window)
+		b, err2 := readProc(s.o.cassPID)
+		if err != nil || err2 != nil {
+			return
+		}
+		cores := (b.CPUSeconds - a.CPUSeconds) / window.Seconds()
+		if cores < idle {
+			s.res.QuietWait = time.Since(start).Round(time.Second).String()
+			return
+		}
+		progress(fmt.Sprintf("waiting for Cassandra to go quiet: %.2f cores busy", cores))
+	}
+	s.res.QuietWait = "gave up after " + s.o.quiet.String()
+}
 
 func (s sampler) sample() {
 	at := time.Now().UTC().Format(time.RFC3339)

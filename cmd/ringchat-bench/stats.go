@@ -118,6 +118,7 @@ type Result struct {
 	Raw          *RawCeiling    `json:"raw,omitempty"`
 	History      *HistoryTable  `json:"history,omitempty"`
 	StorePage    *Latency       `json:"store_page,omitempty"` // history: the page query alone
+	QuietWait    string         `json:"quiet_wait,omitempty"` // how long Cassandra took to go idle before measuring
 }
 
 // RawCeiling is the raw workload's answer: the node's write ceiling for the
@@ -176,6 +177,9 @@ func (r Result) markdown() string {
 	}
 	if r.FirstError != "" {
 		fmt.Fprintf(&b, "\nfirst error: %s\n", r.FirstError)
+	}
+	if r.QuietWait != "" {
+		fmt.Fprintf(&b, "\nwaited %s for Cassandra to go idle before measuring\n", r.QuietWait)
 	}
 	if r.Idle != nil {
 		fmt.Fprintf(&b, "chatd RSS %d → %d bytes: **%.0f bytes per idle connection**\n", r.Idle.RSSBefore, r.Idle.RSSAfter, r.Idle.BytesPerConn)
