@@ -29,6 +29,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -40,7 +41,7 @@ import (
 
 type options struct {
 	workload, url, hosts, keyspace, out, cache, groups string
-	chatdPIDs, worker, partial                         string
+	chatdPIDs, worker, partial, cpuProfile             string
 	users, size, cassPID, inflight, pushMax, procs     int
 	rate, groupShare                                   float64
 	duration, drain, surgeFor, settle, quiet           time.Duration
@@ -76,26 +77,53 @@ func main() {
 	flag.IntVar(&o.history.convs, "history-convs", 1000, "history: conversations they are spread over")
 	flag.IntVar(&o.history.bodyBytes, "history-size", 200, "history: stored message body bytes")
 	flag.DurationVar(&o.history.span, "history-span", 30*24*time.Hour, "history: the messages' ids span this much past time")
+	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write the generator's own CPU profile here (go tool pprof)")
 	flag.Parse()
+	os.Exit(mainExit(o))
+}
+
+// mainExit is main's body, so deferred work (the CPU profile) finishes before exit.
+func mainExit(o options) int {
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	if o.cpuProfile != "" {
+		stopProfile, err := startCPUProfile(o.cpuProfile)
+		if err != nil {
+			log.Error("cpu profile", "err", err)
+			return 1
+		}
+		defer stopProfile()
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	res, err := bench(ctx, o, func(s string) { log.Info(s) })
 	if err != nil {
 		log.Error("bench failed", "err", err)
-		os.Exit(1)
+		return 1
 	}
 	if o.worker != "" {
-		return // a worker's share went to its -partial file
+		return 0 // a worker's share went to its -partial file
 	}
 	if err := write(o.out, res); err != nil {
 		log.Error("write results", "err", err)
-		os.Exit(1)
+		return 1
 	}
 	fmt.Print(res.markdown())
 	if res.Lost > 0 || res.Duplicates > 0 {
-		os.Exit(3)
+		return 3
 	}
+	return 0
+}
+
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 // raiseFileLimit lets one process hold as many sockets as the machine allows.
@@ -268,6 +296,16 @@ func (s sampler) sample() {
 			s.res.Cassandra = append(s.res.Cassandra, ProcSample{At: at, Proc: p})
 		}
 	}
+	// The generator shares the cores it measures: its own CPU says how much
+	// of the machine was left for chatd and Cassandra.
+	var gen Proc
+	for _, pid := range generatorPIDs() {
+		if p, err := readProc(pid); err == nil {
+			gen.CPUSeconds += p.CPUSeconds
+			gen.RSSBytes += p.RSSBytes
+		}
+	}
+	s.res.Generator = append(s.res.Generator, ProcSample{At: at, Proc: gen})
 }
 
 func write(dir string, res Result) error {

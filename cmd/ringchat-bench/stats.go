@@ -87,6 +87,29 @@ func readProc(pid int) (Proc, error) {
 	return p, nil
 }
 
+// generatorPIDs is this process and its children (the -procs workers).
+func generatorPIDs() []int {
+	self := os.Getpid()
+	pids := []int{self}
+	dirs, _ := os.ReadDir("/proc")
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil || pid == self {
+			continue
+		}
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		// The parent's pid is the second field after the parenthesised name.
+		fields := strings.Fields(string(stat)[strings.LastIndexByte(string(stat), ')')+2:])
+		if len(fields) > 1 && fields[1] == strconv.Itoa(self) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
 // Result is what a run writes to bench/results.
 type Result struct {
 	Workload     string         `json:"workload"`
@@ -112,6 +135,7 @@ type Result struct {
 	Delivery     Latency        `json:"send_to_delivered"`
 	Chatd        []ProcSample   `json:"chatd,omitempty"`
 	Cassandra    []ProcSample   `json:"cassandra,omitempty"`
+	Generator    []ProcSample   `json:"generator,omitempty"` // this process and its -procs workers
 	Idle         *IdleFootprint `json:"idle,omitempty"`
 	Groups       string         `json:"groups,omitempty"`
 	GroupShare   float64        `json:"group_share,omitempty"`
@@ -187,7 +211,7 @@ func (r Result) markdown() string {
 	for _, p := range []struct {
 		name string
 		s    []ProcSample
-	}{{"chatd", r.Chatd}, {"cassandra", r.Cassandra}} {
+	}{{"chatd", r.Chatd}, {"cassandra", r.Cassandra}, {"generator", r.Generator}} {
 		if len(p.s) > 1 {
 			first, last := p.s[0], p.s[len(p.s)-1]
 			fmt.Fprintf(&b, "\n%s: %.1f CPU seconds over the run, RSS %d MiB at the end\n", p.name, last.CPUSeconds-first.CPUSeconds, last.RSSBytes>>20)
