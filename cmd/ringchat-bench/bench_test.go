@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -45,6 +47,27 @@ func TestProcSampling(t *testing.T) {
 	p, err := readProc(1)
 	if err != nil || p.RSSBytes <= 0 {
 		t.Fatalf("/proc/1: %+v %v", p, err)
+	}
+}
+
+// A worker's CPU still counts after it exits: it moves to the parent's
+// cutime, which the generator's sample adds (a sum that fell when workers
+// exited once reported negative CPU for a run).
+func TestExitedChildCPUIsCounted(t *testing.T) {
+	before, err := readProc(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	busy := exec.Command("sh", "-c", "i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done")
+	if err := busy.Run(); err != nil {
+		t.Fatal(err)
+	}
+	after, err := readProc(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.reapedCPU-before.reapedCPU < 0.05 {
+		t.Fatalf("an exited child's CPU is not counted: reaped %.2f s before, %.2f s after", before.reapedCPU, after.reapedCPU)
 	}
 }
 

@@ -62,7 +62,7 @@ type inflight struct {
 // users outside the slice stay nil.
 func dial(ctx context.Context, urls []string, p *Population, lo, hi int, r *run, progress func(string)) ([]*device, error) {
 	devs := make([]*device, len(p.Users))
-	var failed, done atomic.Int64
+	var failed, done, retried atomic.Int64
 	var firstErr atomic.Value
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 64)
@@ -74,9 +74,8 @@ func dial(ctx context.Context, urls []string, p *Population, lo, hi int, r *run,
 			defer func() { <-sem }()
 			wsURL := "ws" + strings.TrimPrefix(urls[i%len(urls)], "http") + "/v1/ws"
 			src := &net.TCPAddr{IP: net.IPv4(127, 0, byte(1+i/25000), byte(1+i%250))}
-			d := websocket.Dialer{HandshakeTimeout: 60 * time.Second, ReadBufferSize: 1024, WriteBufferSize: 1024,
-				NetDialContext: (&net.Dialer{LocalAddr: src, Timeout: 60 * time.Second}).DialContext}
-			conn, _, err := d.DialContext(ctx, wsURL, http.Header{"Authorization": {"Bearer " + p.Tokens[i]}})
+			conn, tries, err := dialDevice(ctx, wsURL, src, p.Tokens[i])
+			retried.Add(int64(tries - 1))
 			if err != nil {
 				if failed.Add(1) == 1 {
 					firstErr.Store(err.Error())
@@ -91,10 +90,42 @@ func dial(ctx context.Context, urls []string, p *Population, lo, hi int, r *run,
 		}()
 	}
 	wg.Wait()
+	if n := retried.Load(); n > 0 {
+		progress(fmt.Sprintf("%d connects were refused (503) and retried, as a client would", n))
+	}
 	if n := failed.Load(); n > 0 {
 		return devs, fmt.Errorf("%d of %d sockets failed to connect (first: %v)", n, hi-lo, firstErr.Load())
 	}
 	return devs, nil
+}
+
+// dialDevice opens one device's socket. A refused handshake (503: chatd could
+// not reach Cassandra in time, as happens while 100,000 sockets connect at
+// once) is retried after a growing pause, as a real client would; any other
+// failure is final. It returns how many attempts it made.
+func dialDevice(ctx context.Context, wsURL string, src *net.TCPAddr, token string) (*websocket.Conn, int, error) {
+	d := websocket.Dialer{HandshakeTimeout: 60 * time.Second, ReadBufferSize: 1024, WriteBufferSize: 1024,
+		NetDialContext: (&net.Dialer{LocalAddr: src, Timeout: 60 * time.Second}).DialContext}
+	const attempts = 5
+	pause := 2 * time.Second
+	for try := 1; ; try++ {
+		conn, resp, err := d.DialContext(ctx, wsURL, http.Header{"Authorization": {"Bearer " + token}})
+		if err == nil {
+			return conn, try, nil
+		}
+		if resp == nil || resp.StatusCode != http.StatusServiceUnavailable || try == attempts {
+			if resp != nil {
+				err = fmt.Errorf("%w (HTTP %d)", err, resp.StatusCode)
+			}
+			return nil, try, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, try, ctx.Err()
+		case <-time.After(pause):
+		}
+		pause *= 2
+	}
 }
 
 func (d *device) read() {

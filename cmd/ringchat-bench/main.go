@@ -303,6 +303,9 @@ func (s sampler) sample() {
 		if p, err := readProc(pid); err == nil {
 			gen.CPUSeconds += p.CPUSeconds
 			gen.RSSBytes += p.RSSBytes
+			if pid == os.Getpid() {
+				gen.CPUSeconds += p.reapedCPU // workers that have exited
+			}
 		}
 	}
 	s.res.Generator = append(s.res.Generator, ProcSample{At: at, Proc: gen})

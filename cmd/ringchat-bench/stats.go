@@ -58,6 +58,9 @@ type Proc struct {
 	PID        int     `json:"pid"`
 	CPUSeconds float64 `json:"cpu_seconds"`
 	RSSBytes   int64   `json:"rss_bytes"`
+	// reapedCPU is the CPU of children already waited for (cutime+cstime):
+	// once a worker exits its time moves here from its own /proc entry.
+	reapedCPU float64
 }
 
 // readProc samples /proc/<pid>/stat (utime+stime) and /proc/<pid>/status (VmRSS).
@@ -73,6 +76,11 @@ func readProc(pid int) (Proc, error) {
 		ut, _ := strconv.ParseFloat(fields[11], 64)
 		st, _ := strconv.ParseFloat(fields[12], 64)
 		p.CPUSeconds = (ut + st) / 100 // USER_HZ
+	}
+	if len(fields) > 14 {
+		cut, _ := strconv.ParseFloat(fields[13], 64)
+		cst, _ := strconv.ParseFloat(fields[14], 64)
+		p.reapedCPU = (cut + cst) / 100
 	}
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
