@@ -76,7 +76,7 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 		return
 	}
 	code, msg, status := classify(err)
-	if status >= 500 {
+	if status >= 500 && !errors.Is(err, errShed) {
 		s.log.Error("request failed", "method", c.Request().Method, "path", c.Path(), "code", code, "err", err)
 	}
 	if status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests {

@@ -1,11 +1,16 @@
 package api_test
 
 import (
+	"fmt"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/ringchat/ringchat/api"
+	"github.com/ringchat/ringchat/api/ws"
 	"github.com/ringchat/ringchat/internal/faultproxy"
+	"github.com/ringchat/ringchat/repo"
 	"github.com/ringchat/ringchat/repo/cqltest"
 )
 
@@ -63,5 +68,73 @@ func TestCassandraOutage(t *testing.T) {
 				t.Fatalf("history holds %d copies of the retried send", n)
 			}
 		})
+	}
+}
+
+// TestSendsOverTheNodeBoundAreShed holds every send in flight for a while
+// (DebugSendDelay) on a node that admits 4 at once: the sends over the bound
+// are refused at once with 503, Retry-After and "unavailable" instead of
+// queueing, and each one retried with its client_msg_id lands exactly once.
+func TestSendsOverTheNodeBoundAreShed(t *testing.T) {
+	e := newEnv(t, func(c *api.Config, _ *repo.Retention, _ *ws.Config) {
+		c.SendConcurrency = 4
+		c.DebugSendDelay = 700 * time.Millisecond
+		c.SendDeadline, c.SyncLag = 4*time.Second, 5*time.Second
+	})
+	a, b := e.newUser("sa"), e.newUser("sb")
+	conv := a.direct(b)
+	const n = 10
+	out := make(chan struct {
+		id string
+		r  resp
+	}, n)
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			id := fmt.Sprintf("shed-%d", i)
+			out <- struct {
+				id string
+				r  resp
+			}{id, a.send(conv, id, "body "+id)}
+		}()
+	}
+	wg.Wait()
+	close(out)
+	var refused []string
+	created := 0
+	for o := range out {
+		switch o.r.status {
+		case 201:
+			created++
+		case 503:
+			expect(t, o.r, 503, "unavailable")
+			if o.r.header.Get("Retry-After") == "" {
+				t.Fatalf("a shed send has no Retry-After: %v", o.r.header)
+			}
+			refused = append(refused, o.id)
+		default:
+			t.Fatalf("send %s: %d %s", o.id, o.r.status, o.r.raw)
+		}
+	}
+	// Four fit; the rest arrive while those four are held (stragglers that
+	// arrive after one finishes may fit too, so only "at least" is certain).
+	if created < 4 || len(refused) == 0 {
+		t.Fatalf("%d created, %d refused; want at least 4 created and some refused", created, len(refused))
+	}
+	for _, id := range refused {
+		expect(t, a.send(conv, id, "body "+id), 201)
+	}
+	h := b.do("GET", "/v1/conversations/"+conv+"/messages?limit=100", nil)
+	expect(t, h, 200)
+	seen := map[string]int{}
+	for _, m := range h.body["messages"].([]any) {
+		seen[m.(map[string]any)["client_msg_id"].(string)]++
+	}
+	for i := 0; i < n; i++ {
+		if c := seen[fmt.Sprintf("shed-%d", i)]; c != 1 {
+			t.Fatalf("shed-%d is in history %d times; want once", i, c)
+		}
 	}
 }

@@ -45,6 +45,19 @@ func (s *Server) send(ctx context.Context, sess repo.Session, convID int64, req 
 		}
 		replyTo = id
 	}
+	leave, err := s.sendGate.enter(time.Now())
+	if err != nil {
+		return repo.Message{}, false, err
+	}
+	began := time.Now()
+	msg, created, err := s.storeSend(ctx, sess, convID, req, replyTo)
+	leave(time.Since(began), repo.IsCode(err, repo.CodeUnavailable))
+	return msg, created, err
+}
+
+// storeSend is a validated, admitted send: audience and block checks, the
+// idempotency claim, the writes, and the push.
+func (s *Server) storeSend(ctx context.Context, sess repo.Session, convID int64, req sendRequest, replyTo int64) (repo.Message, bool, error) {
 	conv, recipients, err := s.sendAudience(ctx, convID, sess.UserID)
 	if err != nil {
 		return repo.Message{}, false, err

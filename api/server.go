@@ -38,24 +38,31 @@ type Config struct {
 	// DirectCache is how many direct conversations' members a node keeps in
 	// memory for sends (0: none); entries never go stale (directcache.go).
 	DirectCache int
+	// SendConcurrency is the most sends one node keeps in flight; the bound
+	// adapts below it to the ring's latency against SendLatencyTarget
+	// (sendgate.go). 0: unbounded.
+	SendConcurrency   int
+	SendLatencyTarget time.Duration
 }
 
 // DefaultConfig returns the documented defaults.
 func DefaultConfig() Config {
 	return Config{
-		Limits:         DefaultLimits(),
-		Argon2:         DefaultArgon2,
-		RequestTimeout: 5 * time.Second,
-		SendDeadline:   3 * time.Second,
-		SyncLag:        5 * time.Second,
-		EditWindow:     15 * time.Minute,
-		RecallWindow:   24 * time.Hour,
-		TypingEvery:    2 * time.Second,
-		SendRate:       10,
-		SendBurst:      30,
-		DirectCache:    100_000,
-		Groups:         GroupConfig{MaxMembers: 1000, PushMaxMembers: 100},
-		Media:          MediaConfig{MaxBytes: 16 << 20, UploadTTL: 10 * time.Minute, DownloadTTL: 5 * time.Minute, MaxPerMsg: 10},
+		Limits:            DefaultLimits(),
+		Argon2:            DefaultArgon2,
+		RequestTimeout:    5 * time.Second,
+		SendDeadline:      3 * time.Second,
+		SyncLag:           5 * time.Second,
+		EditWindow:        15 * time.Minute,
+		RecallWindow:      24 * time.Hour,
+		TypingEvery:       2 * time.Second,
+		SendRate:          10,
+		SendBurst:         30,
+		DirectCache:       100_000,
+		SendConcurrency:   512,
+		SendLatencyTarget: time.Second,
+		Groups:            GroupConfig{MaxMembers: 1000, PushMaxMembers: 100},
+		Media:             MediaConfig{MaxBytes: 16 << 20, UploadTTL: 10 * time.Minute, DownloadTTL: 5 * time.Minute, MaxPerMsg: 10},
 	}
 }
 
@@ -89,13 +96,15 @@ type Server struct {
 	typingLimit *relayLimiter
 	sendLimit   *sendLimiter
 	direct      *directMembers
+	sendGate    *sendGate
 }
 
 // New builds the server and its routes.
 func New(cfg Config, d Deps) *Server {
 	s := &Server{cfg: cfg, store: d.Store, ids: d.IDs, hub: d.Hub, objects: d.Objects, presence: d.Presence, metrics: d.Metrics, log: d.Log,
 		now: func() time.Time { return time.Now().UTC() }, typingLimit: newRelayLimiter(cfg.TypingEvery),
-		sendLimit: newSendLimiter(cfg.SendRate, cfg.SendBurst), direct: newDirectMembers(cfg.DirectCache)}
+		sendLimit: newSendLimiter(cfg.SendRate, cfg.SendBurst), direct: newDirectMembers(cfg.DirectCache),
+		sendGate: newSendGate(cfg.SendConcurrency, cfg.SendLatencyTarget)}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.errorHandler
@@ -105,6 +114,12 @@ func New(cfg Config, d Deps) *Server {
 	e.Use(s.timeout)
 	s.echo = e
 	s.routes()
+	d.Metrics.Gauge("ringchat_send_concurrency_limit", "Sends this node admits at once now (adapts to Cassandra's latency).",
+		func() float64 { limit, _, _ := s.sendGate.state(); return limit })
+	d.Metrics.Gauge("ringchat_sends_in_flight", "Sends being written on this node.",
+		func() float64 { _, n, _ := s.sendGate.state(); return float64(n) })
+	d.Metrics.Counter("ringchat_sends_shed_total", "Sends refused at once (unavailable) because the node was at its send bound.",
+		func() float64 { _, _, shed := s.sendGate.state(); return float64(shed) })
 	return s
 }
 
