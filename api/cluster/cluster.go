@@ -60,6 +60,8 @@ type Stats struct {
 	ForwardDrops  int64 // items dropped (queue full or target failed)
 	RouteLookups  int64 // route partitions read
 	InternalCalls int64 // internal deliver calls received
+	Waiting       int   // deliveries waiting for their route look-ups
+	Queued        int   // items waiting in the per-target forwarding queues
 }
 
 // Cluster is this node's view of the others.
@@ -99,8 +101,14 @@ func New(cfg Config, store *repo.Store, hub *ws.Hub) *Cluster {
 
 // Stats returns the counters.
 func (c *Cluster) Stats() Stats {
-	return Stats{Forwarded: c.forwarded.Load(), ForwardDrops: c.drops.Load(),
-		RouteLookups: c.lookups.Load(), InternalCalls: c.internalCalls.Load()}
+	st := Stats{Forwarded: c.forwarded.Load(), ForwardDrops: c.drops.Load(),
+		RouteLookups: c.lookups.Load(), InternalCalls: c.internalCalls.Load(), Waiting: len(c.deliveries)}
+	c.fwdMu.Lock()
+	for _, f := range c.forwarders {
+		st.Queued += len(f.queue)
+	}
+	c.fwdMu.Unlock()
+	return st
 }
 
 func (c *Cluster) self() repo.Node {

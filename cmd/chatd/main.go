@@ -177,5 +177,7 @@ func registerGauges(m *obs.Metrics, hub *ws.Hub, cl *cluster.Cluster) {
 	m.Counter("ringchat_forward_items_total", "Events forwarded to other nodes.", func() float64 { return float64(cl.Stats().Forwarded) })
 	m.Counter("ringchat_forward_drops_total", "Recipients whose forwarded event was dropped (they get it by sync).",
 		func() float64 { return float64(cl.Stats().ForwardDrops) })
+	m.Gauge("ringchat_delivery_waiting", "Deliveries waiting for their route look-ups on this node.", func() float64 { return float64(cl.Stats().Waiting) })
+	m.Gauge("ringchat_forward_queued", "Items waiting in this node's forwarding queues to other nodes.", func() float64 { return float64(cl.Stats().Queued) })
 	m.Counter("ringchat_route_lookups_total", "Route partitions read for delivery.", func() float64 { return float64(cl.Stats().RouteLookups) })
 }
