@@ -90,6 +90,7 @@ type Cluster struct {
 type delivery struct {
 	users []int64
 	frame []byte
+	close *closeOrder // instead of a frame: close a device's sockets
 }
 
 // New makes a cluster member; Start joins it.

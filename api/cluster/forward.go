@@ -36,6 +36,23 @@ func (c *Cluster) Deliver(userIDs []int64, frame []byte) int {
 	return n
 }
 
+// CloseDevice closes a device's sockets on every node: this node's at once,
+// other nodes' through the same look-up and forwarding path as events (a
+// revoked device must not keep receiving on a socket another node holds).
+func (c *Cluster) CloseDevice(userID, deviceID int64, code int, reason string) {
+	c.hub.CloseDevice(userID, deviceID, code, reason)
+	if c.cfg.Secret == "" {
+		return
+	}
+	select {
+	case c.deliveries <- delivery{users: []int64{userID}, close: &closeOrder{DeviceID: deviceID, Code: code, Reason: reason}}:
+	default:
+		c.drops.Add(1)
+		c.cfg.Log.Warn("delivery queue full: a revoked device's sockets on other nodes stay open until they reconnect",
+			"user", userID, "device", deviceID)
+	}
+}
+
 // routeWorkers run route look-ups; 32 keep up with a ring loaded by sends
 // (at 8, deliveries waited seconds behind their acks in the reference
 // workload). routeChunk bounds the users of one look-up.
@@ -92,14 +109,23 @@ func (c *Cluster) forward(d delivery) {
 		c.mu.RLock()
 		addr := c.live[nodeID].InternalAddr
 		c.mu.RUnlock()
-		c.forwarder(nodeID, addr).enqueue(item{UserIDs: users, Frame: d.frame})
+		c.forwarder(nodeID, addr).enqueue(item{UserIDs: users, Frame: d.frame, Close: d.close})
 	}
 }
 
-// item is one frame for some users on the target node: the internal wire format.
+// item is one frame for some users on the target node, or an order to close
+// one of their devices: the internal wire format.
 type item struct {
 	UserIDs []int64         `json:"user_ids"`
-	Frame   json.RawMessage `json:"frame"`
+	Frame   json.RawMessage `json:"frame,omitempty"`
+	Close   *closeOrder     `json:"close,omitempty"`
+}
+
+// closeOrder asks the target node to close a device's sockets (a revoke).
+type closeOrder struct {
+	DeviceID int64  `json:"device_id"`
+	Code     int    `json:"code"`
+	Reason   string `json:"reason"`
 }
 
 type batch struct {
@@ -221,6 +247,12 @@ func (c *Cluster) InternalHandler() http.Handler {
 		}
 		c.internalCalls.Add(1)
 		for _, it := range b.Items {
+			if it.Close != nil {
+				for _, uid := range it.UserIDs {
+					c.hub.CloseDevice(uid, it.Close.DeviceID, it.Close.Code, it.Close.Reason)
+				}
+				continue
+			}
 			c.hub.Deliver(it.UserIDs, it.Frame)
 		}
 		w.WriteHeader(http.StatusNoContent)

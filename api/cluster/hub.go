@@ -10,3 +10,8 @@ type Hub struct {
 
 // Deliver reaches every connected device of the users, on any node.
 func (h Hub) Deliver(userIDs []int64, frame []byte) int { return h.C.Deliver(userIDs, frame) }
+
+// CloseDevice closes a device's sockets on any node.
+func (h Hub) CloseDevice(userID, deviceID int64, code int, reason string) {
+	h.C.CloseDevice(userID, deviceID, code, reason)
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -354,4 +355,26 @@ func TestDeadNodeStopsCountingWithinTTL(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Logf("offline %s after the kill (node TTL 3s)", time.Since(start).Round(100*time.Millisecond))
+}
+
+// Revoking a device through one node closes its sockets on the others too
+// (1008), while the user's other devices stay connected.
+func TestRevokeClosesTheDeviceOnEveryNode(t *testing.T) {
+	nodes := startNodes(t, clusterEnv(t), 2)
+	a := testcluster.Register(t, nodes[0], "rva")
+	lost := testcluster.Login(t, nodes[1], a.Handle) // the device to revoke, connected to node 1
+	lostSock := lost.Dial()
+	keptSock := a.On(nodes[1]).Dial()
+	time.Sleep(300 * time.Millisecond) // route hints written
+	if st, body := a.Do("DELETE", "/v1/me/devices/"+lost.DeviceID, nil); st != 204 {
+		t.Fatalf("revoke through node 0: %d %v", st, body)
+	}
+	err := lostSock.Closed(10 * time.Second)
+	var ce *websocket.CloseError
+	if !errors.As(err, &ce) || ce.Code != 1008 {
+		t.Fatalf("the revoked device's socket on node 1: %v; want closed with 1008", err)
+	}
+	if err := keptSock.Closed(500 * time.Millisecond); err != nil {
+		t.Fatalf("another device of the same user was closed too: %v", err)
+	}
 }
