@@ -37,6 +37,8 @@ func runHistory(ctx context.Context, store *repo.Store, p *Population, o options
 	if err := seedHistory(ctx, store, p, o, progress); err != nil {
 		return err
 	}
+	smp.waitQuiet(progress)
+	smp.sample()
 	res.History = &HistoryTable{Messages: h.messages, Conversations: h.convs, BodyBytes: h.bodyBytes, Span: h.span.String()}
 	stats := newStats()
 	var pages, failed atomic.Int64
