@@ -45,11 +45,11 @@ func (s *Server) send(ctx context.Context, sess repo.Session, convID int64, req 
 		}
 		replyTo = id
 	}
-	leave, err := s.sendGate.enter(time.Now())
+	began := time.Now()
+	leave, err := s.sendGate.enter(began)
 	if err != nil {
 		return repo.Message{}, false, err
 	}
-	began := time.Now()
 	msg, created, err := s.storeSend(ctx, sess, convID, req, replyTo)
 	leave(time.Since(began), repo.IsCode(err, repo.CodeUnavailable))
 	return msg, created, err

@@ -26,14 +26,23 @@ func (c *Cluster) Deliver(userIDs []int64, frame []byte) int {
 	for len(userIDs) > 0 {
 		chunk := userIDs[:min(len(userIDs), routeChunk)]
 		userIDs = userIDs[len(chunk):]
-		select {
-		case c.deliveries <- delivery{users: chunk, frame: frame}:
-		default:
-			c.drops.Add(int64(len(chunk)))
+		if !c.queueLookup(delivery{users: chunk, frame: frame}) {
 			c.cfg.Log.Warn("delivery queue full: remote devices get this event on their next sync")
 		}
 	}
 	return n
+}
+
+// queueLookup hands d to the route workers without waiting; when their queue
+// is full it counts d's users as dropped and reports false.
+func (c *Cluster) queueLookup(d delivery) bool {
+	select {
+	case c.deliveries <- d:
+		return true
+	default:
+		c.drops.Add(int64(len(d.users)))
+		return false
+	}
 }
 
 // CloseDevice closes a device's sockets on every node: this node's at once,
@@ -44,10 +53,7 @@ func (c *Cluster) CloseDevice(userID, deviceID int64, code int, reason string) {
 	if c.cfg.Secret == "" {
 		return
 	}
-	select {
-	case c.deliveries <- delivery{users: []int64{userID}, close: &closeOrder{DeviceID: deviceID, Code: code, Reason: reason}}:
-	default:
-		c.drops.Add(1)
+	if !c.queueLookup(delivery{users: []int64{userID}, close: &closeOrder{DeviceID: deviceID, Code: code, Reason: reason}}) {
 		c.cfg.Log.Warn("delivery queue full: a revoked device's sockets on other nodes stay open until they reconnect",
 			"user", userID, "device", deviceID)
 	}
