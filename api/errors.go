@@ -10,12 +10,17 @@ import (
 	"github.com/ringchat/ringchat/repo"
 )
 
+// codeMethodNotAllowed is the router's own code (no storage call returns it):
+// the path exists, the method does not; the Allow header lists the methods.
+const codeMethodNotAllowed repo.Code = "method_not_allowed"
+
 // statusOf is the one place that maps error codes to HTTP statuses.
 var statusOf = map[repo.Code]int{
 	repo.CodeInvalidArgument:  http.StatusBadRequest,
 	repo.CodeUnauthenticated:  http.StatusUnauthorized,
 	repo.CodePermissionDenied: http.StatusForbidden,
 	repo.CodeNotFound:         http.StatusNotFound,
+	codeMethodNotAllowed:      http.StatusMethodNotAllowed,
 	repo.CodeConflict:         http.StatusConflict,
 	repo.CodeTooLarge:         http.StatusRequestEntityTooLarge,
 	repo.CodeRateLimited:      http.StatusTooManyRequests,
@@ -29,7 +34,7 @@ var codeOfStatus = map[int]repo.Code{
 	http.StatusUnauthorized:          repo.CodeUnauthenticated,
 	http.StatusForbidden:             repo.CodePermissionDenied,
 	http.StatusNotFound:              repo.CodeNotFound,
-	http.StatusMethodNotAllowed:      repo.CodeNotFound,
+	http.StatusMethodNotAllowed:      codeMethodNotAllowed,
 	http.StatusRequestEntityTooLarge: repo.CodeTooLarge,
 	http.StatusUnsupportedMediaType:  repo.CodeInvalidArgument,
 	http.StatusTooManyRequests:       repo.CodeRateLimited,

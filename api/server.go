@@ -3,6 +3,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"time"
@@ -112,6 +113,7 @@ func New(cfg Config, d Deps) *Server {
 	e.Use(middleware.Recover())
 	e.Use(middleware.BodyLimit(cfg.Limits.BodyBytes))
 	e.Use(s.timeout)
+	e.Use(s.unknownPathNeedsToken)
 	s.echo = e
 	s.routes()
 	d.Metrics.Gauge("ringchat_send_concurrency_limit", "Sends this node admits at once now (adapts to Cassandra's latency).",
@@ -135,7 +137,7 @@ func (s *Server) routes() {
 	v1.POST("/auth/register", s.register)
 	v1.POST("/auth/login", s.login)
 
-	a := v1.Group("", s.authenticate)
+	a := authedRoutes{g: v1, mw: s.authenticate}
 	a.POST("/auth/logout", s.logout)
 	a.GET("/me", s.getMe)
 	a.PATCH("/me", s.patchMe)
@@ -172,6 +174,36 @@ func (s *Server) routes() {
 	a.GET("/media/:media_id", s.getMedia)
 	// The socket authenticates itself (header or ticket), so it sits outside the group.
 	v1.GET("/ws", s.serveWS)
+}
+
+// authedRoutes registers routes behind one middleware. An echo.Group with
+// middleware would add catch-all routes under its prefix so the middleware
+// runs for unknown paths too; they outrank Echo's 405, turning a wrong method
+// on a known path into 404 (or 401).
+type authedRoutes struct {
+	g  *echo.Group
+	mw echo.MiddlewareFunc
+}
+
+func (r authedRoutes) GET(path string, h echo.HandlerFunc)    { r.g.GET(path, h, r.mw) }
+func (r authedRoutes) POST(path string, h echo.HandlerFunc)   { r.g.POST(path, h, r.mw) }
+func (r authedRoutes) PUT(path string, h echo.HandlerFunc)    { r.g.PUT(path, h, r.mw) }
+func (r authedRoutes) PATCH(path string, h echo.HandlerFunc)  { r.g.PATCH(path, h, r.mw) }
+func (r authedRoutes) DELETE(path string, h echo.HandlerFunc) { r.g.DELETE(path, h, r.mw) }
+
+// unknownPathNeedsToken answers an unknown path 401 before 404, so paths
+// cannot be probed without a token. (A known path with a wrong method is 405
+// for anyone: the router says so before any middleware of the route runs.)
+func (s *Server) unknownPathNeedsToken(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		err := next(c)
+		if errors.Is(err, echo.ErrNotFound) {
+			if _, authErr := s.sessionOf(c.Request()); authErr != nil {
+				return authErr
+			}
+		}
+		return err
+	}
 }
 
 // timeout bounds every request's storage work; the socket is exempt (it lives long).

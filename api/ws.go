@@ -4,8 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"unicode/utf8"
 
+	"github.com/gorilla/websocket"
 	"github.com/labstack/echo/v4"
 
 	"github.com/ringchat/ringchat/api/ws"
@@ -24,6 +24,11 @@ type Hub interface {
 // hands it to the hub until it closes.
 func (s *Server) serveWS(c echo.Context) error {
 	r := c.Request()
+	// Checked before the ticket is consumed: a request that cannot become a
+	// socket must not spend it, and gets the JSON error, not gorilla's text.
+	if !websocket.IsWebSocketUpgrade(r) {
+		return invalid("this endpoint needs a WebSocket upgrade (Connection: Upgrade, Upgrade: websocket)")
+	}
 	var sess repo.Session
 	var err error
 	if t := c.QueryParam("ticket"); t != "" {
@@ -64,12 +69,7 @@ func (h frameHandler) HandleFrame(ctx context.Context, c *ws.Client, f ws.Frame)
 
 func (h frameHandler) messageSend(ctx context.Context, c *ws.Client, f ws.Frame) {
 	var req sendRequest
-	// gorilla does not check that text frames are UTF-8; encoding/json would
-	// silently replace bad bytes, so refuse them here as the REST path does.
-	if !utf8.Valid(f.Data) {
-		c.ReplyError(f.Ref, string(repo.CodeInvalidArgument), "frame is not valid UTF-8")
-		return
-	}
+	// The read loop has closed any text frame that is not UTF-8 (1007).
 	if err := json.Unmarshal(f.Data, &req); err != nil {
 		c.ReplyError(f.Ref, string(repo.CodeInvalidArgument), "malformed message.send data")
 		return

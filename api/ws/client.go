@@ -8,6 +8,7 @@ import (
 	"runtime/debug"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
 )
@@ -306,6 +307,12 @@ func (c *Client) readLoop(h Handler) error {
 		}
 		if typ != websocket.TextMessage {
 			c.ReplyError("", "invalid_argument", "frames must be JSON text")
+			continue
+		}
+		// gorilla does not check text frames; RFC 6455 says close with 1007,
+		// and encoding/json would silently turn bad bytes into U+FFFD.
+		if !utf8.Valid(data) {
+			c.close(websocket.CloseInvalidFramePayloadData, "text frame is not valid UTF-8")
 			continue
 		}
 		var f Frame

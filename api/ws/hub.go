@@ -9,7 +9,8 @@
 // # Framing
 //
 // Frames are JSON text messages, {"type", "ref", "data"} (see Frame). A
-// client frame larger than Config.MaxFrameBytes closes the socket with 1009.
+// client frame larger than Config.MaxFrameBytes closes the socket with 1009,
+// a text frame that is not valid UTF-8 with 1007 (unprocessed).
 // A frame that is not a JSON object with a "type" (or a binary message) is
 // answered with an error frame, code invalid_argument, and the socket stays
 // open. {"type":"ping","ref":r} is answered {"type":"pong","ref":r} by the
@@ -43,6 +44,7 @@
 // # Close codes
 //
 //   - 1000: the client closed, or the socket ended normally.
+//   - 1007: a text frame was not valid UTF-8.
 //   - 1008: the device was revoked (chosen by the caller of CloseDevice).
 //   - 1009: a client frame exceeded Config.MaxFrameBytes.
 //   - 1011: the Handler panicked.
