@@ -139,11 +139,25 @@ func (c *Cluster) Stop(ctx context.Context) {
 	if err := c.store.DeregisterNode(ctx, c.cfg.Name, c.cfg.NodeID); err != nil {
 		c.cfg.Log.Warn("deregister node", "err", err)
 	}
+	// No route worker runs now, so nothing enqueues: each forwarder sends
+	// what it holds and ends, waited for outside fwdMu and only until ctx ends.
 	c.fwdMu.Lock()
-	for _, f := range c.forwarders {
-		f.close()
+	fs := make([]*forwarder, 0, len(c.forwarders))
+	for id, f := range c.forwarders {
+		fs = append(fs, f)
+		delete(c.forwarders, id)
 	}
 	c.fwdMu.Unlock()
+	for _, f := range fs {
+		f.finish()
+	}
+	for _, f := range fs {
+		select {
+		case <-f.done:
+		case <-ctx.Done():
+		}
+		f.cancel()
+	}
 }
 
 // every runs fn each interval until Stop.
@@ -184,6 +198,7 @@ func (c *Cluster) refreshLive(ctx context.Context) error {
 	c.mu.Lock()
 	c.live = live
 	c.mu.Unlock()
+	c.retireGone(live)
 	return nil
 }
 
@@ -191,14 +206,20 @@ func (c *Cluster) refreshLive(ctx context.Context) error {
 // node this one's list lacks: perhaps a node newer than the list (refreshed
 // every NodeTTL/3) that holds sockets already.
 func (c *Cluster) routeIsLive(ctx context.Context, r repo.Route) bool {
-	if _, ok := c.isLive(r); ok {
-		return true
+	_, ok := c.liveRoute(ctx, r)
+	return ok
+}
+
+// liveRoute is routeIsLive returning the node as the same read of the list
+// saw it, so its address belongs to the process the route names.
+func (c *Cluster) liveRoute(ctx context.Context, r repo.Route) (repo.Node, bool) {
+	if n, ok := c.isLive(r); ok {
+		return n, true
 	}
 	if !c.refreshLiveAtMostEverySecond(ctx) {
-		return false
+		return repo.Node{}, false
 	}
-	_, ok := c.isLive(r)
-	return ok
+	return c.isLive(r)
 }
 
 // refreshLiveAtMostEverySecond reloads the live list when a route names a

@@ -8,7 +8,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync"
 	"time"
+
+	"github.com/ringchat/ringchat/repo"
 )
 
 // Deliver sends an encoded frame to every connected device of the users:
@@ -100,22 +103,24 @@ func (c *Cluster) forward(d delivery) {
 		c.cfg.Log.Warn("route look-up failed: remote devices get this event on their next sync", "err", err)
 		return
 	}
+	// The target's address and instance come with the liveness answer, in one
+	// read of the list: a node that leaves between two reads is never
+	// addressed as "" (or by another process's address).
 	byNode := map[int][]int64{}
+	targets := map[int]repo.Node{}
 	for uid, rs := range routes {
 		for _, r := range rs {
 			if r.NodeID == c.cfg.NodeID {
 				continue
 			}
-			if c.routeIsLive(ctx, r) {
+			if n, ok := c.liveRoute(ctx, r); ok && n.InternalAddr != "" {
 				byNode[r.NodeID] = append(byNode[r.NodeID], uid)
+				targets[r.NodeID] = n
 			}
 		}
 	}
 	for nodeID, users := range byNode {
-		c.mu.RLock()
-		addr := c.live[nodeID].InternalAddr
-		c.mu.RUnlock()
-		c.forwarder(nodeID, addr).enqueue(item{UserIDs: users, Frame: d.frame, Close: d.close})
+		c.forwarder(targets[nodeID]).enqueue(item{UserIDs: users, Frame: d.frame, Close: d.close})
 	}
 }
 
@@ -138,34 +143,64 @@ type batch struct {
 	Items []item `json:"items"`
 }
 
-// forwarder batches items for one target node: whatever queued while the
+// forwarder batches items for one target process: whatever queued while the
 // previous call was in flight goes in the next call.
+//
+// Its queue is never closed, so an enqueue can never panic, however late a
+// route worker holding an old pointer calls it. A forwarder ends by cancel
+// (its node left the list or its id went to another process: items still
+// queued are counted as dropped) or by finish (Stop: send what is queued,
+// then end). Neither waits, so nobody waits while holding fwdMu.
 type forwarder struct {
-	c      *Cluster
-	addr   string
-	queue  chan item
-	client *http.Client
-	done   chan struct{}
+	c        *Cluster
+	target   repo.Node
+	queue    chan item
+	client   *http.Client
+	ctx      context.Context // cancelled when the forwarder is retired
+	cancel   context.CancelFunc
+	finished chan struct{} // closed by finish
+	finOnce  sync.Once
+	done     chan struct{} // closed when run has returned
 }
 
-func (c *Cluster) forwarder(nodeID int, addr string) *forwarder {
+// forwarder returns the forwarder for target's process, replacing one made
+// for an earlier process that held the same node id.
+func (c *Cluster) forwarder(target repo.Node) *forwarder {
 	c.fwdMu.Lock()
 	defer c.fwdMu.Unlock()
-	f := c.forwarders[nodeID]
-	if f != nil && f.addr == addr {
+	f := c.forwarders[target.ID]
+	if f != nil && f.target.Instance == target.Instance && f.target.InternalAddr == target.InternalAddr {
 		return f
 	}
 	if f != nil {
-		f.close() // the node id now belongs to another process
+		f.cancel() // the node id now belongs to another process
 	}
-	f = &forwarder{c: c, addr: addr, queue: make(chan item, c.cfg.ForwardQueue),
-		client: &http.Client{Timeout: 5 * time.Second}, done: make(chan struct{})}
-	c.forwarders[nodeID] = f
+	ctx, cancel := context.WithCancel(context.Background())
+	f = &forwarder{c: c, target: target, queue: make(chan item, c.cfg.ForwardQueue),
+		client: &http.Client{Timeout: 5 * time.Second}, ctx: ctx, cancel: cancel,
+		finished: make(chan struct{}), done: make(chan struct{})}
+	c.forwarders[target.ID] = f
 	go f.run()
 	return f
 }
 
+// retireGone cancels the forwarders of processes no longer in live.
+func (c *Cluster) retireGone(live map[int]repo.Node) {
+	c.fwdMu.Lock()
+	defer c.fwdMu.Unlock()
+	for id, f := range c.forwarders {
+		if n, ok := live[id]; !ok || n.Instance != f.target.Instance || n.InternalAddr != f.target.InternalAddr {
+			f.cancel()
+			delete(c.forwarders, id)
+		}
+	}
+}
+
 func (f *forwarder) enqueue(it item) {
+	if f.ctx.Err() != nil {
+		f.c.drops.Add(int64(len(it.UserIDs)))
+		return
+	}
 	select {
 	case f.queue <- it:
 	default:
@@ -173,37 +208,66 @@ func (f *forwarder) enqueue(it item) {
 	}
 }
 
-func (f *forwarder) close() { close(f.queue); <-f.done }
+func (f *forwarder) finish() { f.finOnce.Do(func() { close(f.finished) }) }
 
 const maxBatch = 256
 
 func (f *forwarder) run() {
 	defer close(f.done)
-	for it := range f.queue {
+	defer f.dropQueued()
+	for {
+		var it item
+		select {
+		case <-f.ctx.Done():
+			return
+		case it = <-f.queue:
+		case <-f.finished:
+			select {
+			case it = <-f.queue:
+			default:
+				return // finished and nothing left to send
+			}
+		}
 		b := batch{Items: []item{it}}
 	fill:
 		for len(b.Items) < maxBatch {
 			select {
-			case more, ok := <-f.queue:
-				if !ok {
-					break fill
-				}
+			case more := <-f.queue:
 				b.Items = append(b.Items, more)
 			default:
 				break fill
 			}
 		}
 		if err := f.send(b); err != nil {
-			n := 0
-			for _, it := range b.Items {
-				n += len(it.UserIDs)
-			}
-			f.c.drops.Add(int64(n))
-			f.c.cfg.Log.Warn("forward to node failed: its devices get these events on their next sync", "addr", f.addr, "items", len(b.Items), "err", err)
+			f.c.drops.Add(int64(users(b.Items)))
+			f.c.cfg.Log.Warn("forward to node failed: its devices get these events on their next sync",
+				"node_id", f.target.ID, "addr", f.target.InternalAddr, "items", len(b.Items), "err", err)
 			continue
 		}
 		f.c.forwarded.Add(int64(len(b.Items)))
 	}
+}
+
+// dropQueued counts what a retired forwarder leaves behind. An enqueue that
+// races the retirement may still add an item afterwards: it is not sent, and
+// the recipients get it by sync like any dropped event.
+func (f *forwarder) dropQueued() {
+	for {
+		select {
+		case it := <-f.queue:
+			f.c.drops.Add(int64(len(it.UserIDs)))
+		default:
+			return
+		}
+	}
+}
+
+func users(items []item) int {
+	n := 0
+	for _, it := range items {
+		n += len(it.UserIDs)
+	}
+	return n
 }
 
 func (f *forwarder) send(b batch) error {
@@ -211,7 +275,7 @@ func (f *forwarder) send(b batch) error {
 	if err != nil {
 		return err
 	}
-	req, err := http.NewRequest(http.MethodPost, "http://"+f.addr+InternalDeliverPath, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(f.ctx, http.MethodPost, "http://"+f.target.InternalAddr+InternalDeliverPath, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,116 @@
+package cluster
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gocql/gocql"
+
+	"github.com/ringchat/ringchat/api/ws"
+	"github.com/ringchat/ringchat/repo"
+	"github.com/ringchat/ringchat/repo/cqltest"
+	"github.com/ringchat/ringchat/schema"
+)
+
+// The tests share one keyspace (creating one takes seconds); each works in
+// its own cluster name and users.
+var shared struct {
+	once    sync.Once
+	session *gocql.Session
+	name    string
+	err     error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if shared.session != nil {
+		shared.session.Close()
+		cqltest.DropKeyspace(shared.name)
+	}
+	os.Exit(code)
+}
+
+func testStore(t *testing.T) *repo.Store {
+	t.Helper()
+	shared.once.Do(func() {
+		shared.session, shared.name, shared.err = cqltest.CreateKeyspace("cluster", schema.DefaultSettings())
+	})
+	if shared.err != nil {
+		t.Fatal(shared.err)
+	}
+	return repo.NewStore(shared.session, repo.Layout{MessageBucket: time.Hour, InboxBucket: time.Minute}, repo.DefaultRetention())
+}
+
+func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// peer is a stand-in for another node's internal listener: it counts the
+// users of the items it is sent. hang, when set, holds every call until
+// the test ends (a node that stopped answering).
+type peer struct {
+	srv  *httptest.Server
+	mu   sync.Mutex
+	got  map[int64]int
+	hang chan struct{}
+}
+
+func newPeer(t *testing.T, hang bool) *peer {
+	p := &peer{got: map[int64]int{}}
+	if hang {
+		p.hang = make(chan struct{})
+	}
+	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p.hang != nil {
+			select {
+			case <-p.hang:
+			case <-r.Context().Done():
+			}
+			return
+		}
+		var b batch
+		if err := jsonDecode(r.Body, &b); err != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		p.mu.Lock()
+		for _, it := range b.Items {
+			for _, u := range it.UserIDs {
+				p.got[u]++
+			}
+		}
+		p.mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(func() {
+		if p.hang != nil {
+			close(p.hang)
+		}
+		p.srv.Close()
+	})
+	return p
+}
+
+func (p *peer) addr() string { return p.srv.Listener.Addr().String() }
+
+func (p *peer) received(u int64) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.got[u]
+}
+
+// startTestCluster starts node 0 of cluster name; the test stops it.
+func startTestCluster(t *testing.T, store *repo.Store, name string) *Cluster {
+	log := quietLog()
+	c := New(Config{Name: name, NodeID: 0, Instance: "self", InternalAddr: "127.0.0.1:1", Secret: "s",
+		NodeTTL: time.Minute, Log: log}, store, ws.NewHub(ws.Config{}, log))
+	if err := c.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
