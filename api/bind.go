@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"mime"
+	"reflect"
 	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
@@ -48,10 +49,33 @@ func decodeError(err error) error {
 		return invalid("request body is empty")
 	case errors.As(err, &syn):
 		return invalid("malformed JSON at byte %d", syn.Offset)
+	case errors.As(err, &typ) && typ.Field == "":
+		return invalid("request body must be a JSON object")
 	case errors.As(err, &typ):
-		return invalid("field %q must be a %s", typ.Field, typ.Type.String())
+		return invalid("field %q must be %s", typ.Field, jsonKind(typ.Type))
 	case err.Error() == "http: request body too large":
 		return tooLarge("request body too large")
 	}
-	return invalid("malformed JSON: %v", err)
+	// encoding/json's own text names Go types: never surface it.
+	return invalid("malformed JSON")
+}
+
+// jsonKind names a Go type in JSON's words (the client never sees Go's).
+func jsonKind(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a whole number in range"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Pointer:
+		return jsonKind(t.Elem())
+	}
+	return "an object"
 }
