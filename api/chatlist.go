@@ -134,7 +134,11 @@ func (s *Server) chatEntry(ctx context.Context, me int64, row repo.UserConversat
 		} else if !repo.IsCode(err, repo.CodeNotFound) {
 			return chatJSON{}, err
 		}
-		if chat.UnreadCount, err = s.store.CountUnread(ctx, row.ConvID, mine.ReadUpTo, lastID); err != nil {
+		marks, err := s.store.GetWatermarks(ctx, row.ConvID, me)
+		if err != nil {
+			return chatJSON{}, err
+		}
+		if chat.UnreadCount, err = s.store.CountUnread(ctx, row.ConvID, marks.Read, lastID); err != nil {
 			return chatJSON{}, err
 		}
 		chat.UnreadCapped = chat.UnreadCount >= repo.UnreadCap

@@ -12,6 +12,12 @@ import (
 // it to their connected devices. Like a send, the inbox rows must be written
 // within SendDeadline of the event id, or sync could skip them (docs/sync.md).
 func (s *Server) emit(ctx context.Context, recipients []int64, kind string, convID, msgID int64, data any) error {
+	return s.emitStored(ctx, recipients, recipients, kind, convID, msgID, data)
+}
+
+// emitStored stores the event in the inboxes of stored and pushes it to the
+// connected devices of pushed (which should include stored).
+func (s *Server) emitStored(ctx context.Context, stored, pushed []int64, kind string, convID, msgID int64, data any) error {
 	payload, err := json.Marshal(data)
 	if err != nil {
 		return err
@@ -19,10 +25,10 @@ func (s *Server) emit(ctx context.Context, recipients []int64, kind string, conv
 	ev := repo.Event{ID: s.ids.Next(), Kind: kind, ConvID: convID, MsgID: msgID, Payload: string(payload)}
 	ectx, cancel := context.WithDeadline(ctx, snowflake.Time(ev.ID).Add(s.cfg.SendDeadline))
 	defer cancel()
-	if err := s.store.AppendEvent(ectx, recipients, ev); err != nil {
+	if err := s.store.AppendEvent(ectx, stored, ev); err != nil {
 		return err
 	}
-	s.hub.Deliver(recipients, encodePush(ev))
+	s.hub.Deliver(pushed, encodePush(ev))
 	return nil
 }
 

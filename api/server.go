@@ -36,6 +36,12 @@ type Config struct {
 	TypingEvery    time.Duration // at most one typing relay per user and conversation this often
 	SendRate       float64       // messages per second per user on one node (0: unlimited)
 	SendBurst      int
+	// ReceiptEvery coalesces receipt events: at most one per member and
+	// conversation this often (0: none). ReceiptRate bounds receipt frames
+	// per user on one node (0: unlimited).
+	ReceiptEvery time.Duration
+	ReceiptRate  float64
+	ReceiptBurst int
 	// DirectCache is how many direct conversations' members a node keeps in
 	// memory for sends (0: none); entries never go stale (directcache.go).
 	DirectCache int
@@ -59,6 +65,9 @@ func DefaultConfig() Config {
 		TypingEvery:       2 * time.Second,
 		SendRate:          10,
 		SendBurst:         30,
+		ReceiptEvery:      time.Second,
+		ReceiptRate:       50,
+		ReceiptBurst:      200,
 		DirectCache:       100_000,
 		SendConcurrency:   512,
 		SendLatencyTarget: time.Second,
@@ -98,6 +107,7 @@ type Server struct {
 	sendLimit   *sendLimiter
 	direct      *directMembers
 	sendGate    *sendGate
+	receipts    *receiptCoalescer
 }
 
 // New builds the server and its routes.
@@ -106,6 +116,7 @@ func New(cfg Config, d Deps) *Server {
 		now: func() time.Time { return time.Now().UTC() }, typingLimit: newRelayLimiter(cfg.TypingEvery),
 		sendLimit: newSendLimiter(cfg.SendRate, cfg.SendBurst), direct: newDirectMembers(cfg.DirectCache),
 		sendGate: newSendGate(cfg.SendConcurrency, cfg.SendLatencyTarget)}
+	s.receipts = newReceiptCoalescer(cfg.ReceiptEvery, cfg.ReceiptRate, cfg.ReceiptBurst, s.flushReceipt)
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.errorHandler

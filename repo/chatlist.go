@@ -11,10 +11,9 @@ import (
 )
 
 const (
-	cqlTouchConv    = `UPDATE conversations USING TIMESTAMP ? SET last_msg_id = ? WHERE conv_id = ?`
-	cqlLastMsg      = `SELECT last_msg_id FROM conversations WHERE conv_id = ?`
-	cqlCountUnread  = `SELECT COUNT(*) FROM messages_by_conversation WHERE conv_id = ? AND bucket = ? AND msg_id > ? LIMIT ?`
-	cqlSetWatermark = `UPDATE members_by_conversation USING TIMESTAMP ? SET %s = ? WHERE conv_id = ? AND user_id = ?`
+	cqlTouchConv   = `UPDATE conversations USING TIMESTAMP ? SET last_msg_id = ? WHERE conv_id = ?`
+	cqlLastMsg     = `SELECT last_msg_id FROM conversations WHERE conv_id = ?`
+	cqlCountUnread = `SELECT COUNT(*) FROM messages_by_conversation WHERE conv_id = ? AND bucket = ? AND msg_id > ? LIMIT ?`
 )
 
 // idTimestamp is a write timestamp (µs) that orders like the id itself: the id's
@@ -72,22 +71,6 @@ func (st *Store) CountUnread(ctx context.Context, convID, readUpTo, lastMsgID in
 		total += n
 	}
 	return min(total, UnreadCap), nil
-}
-
-// Watermark names a receipt watermark column.
-type Watermark string
-
-const (
-	Delivered Watermark = "delivered_up_to"
-	Read      Watermark = "read_up_to"
-)
-
-// SetWatermark moves a member's delivered or read watermark forward to upTo.
-// It never moves back: the write timestamp follows the message id, so an older
-// watermark written later loses to a newer one written earlier.
-func (st *Store) SetWatermark(ctx context.Context, convID, userID int64, w Watermark, upTo int64) error {
-	stmt := strings.Replace(cqlSetWatermark, "%s", string(w), 1)
-	return translate("set watermark", st.query(ctx, stmt, idTimestamp(upTo), upTo, convID, userID).ExecRelease())
 }
 
 // ConversationSettings lists a user's settings to change; nil means unchanged.

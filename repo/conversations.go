@@ -14,8 +14,8 @@ const (
 	cqlGetConv        = `SELECT conv_id, kind, name, photo_media_id, announcement, created_by, created_at, updated_at, deleted, fanout FROM conversations WHERE conv_id = ?`
 	cqlInsertMember   = `INSERT INTO members_by_conversation (conv_id, user_id, role, joined_at) VALUES (?, ?, ?, ?)`
 	cqlInsertUserConv = `INSERT INTO conversations_by_user (user_id, conv_id, kind, joined_at, peer_id) VALUES (?, ?, ?, ?, ?)`
-	cqlGetMember      = `SELECT conv_id, user_id, role, joined_at, delivered_up_to, read_up_to FROM members_by_conversation WHERE conv_id = ? AND user_id = ?`
-	cqlListMembers    = `SELECT conv_id, user_id, role, joined_at, delivered_up_to, read_up_to FROM members_by_conversation WHERE conv_id = ? LIMIT ?`
+	cqlGetMember      = `SELECT conv_id, user_id, role, joined_at FROM members_by_conversation WHERE conv_id = ? AND user_id = ?`
+	cqlListMembers    = `SELECT conv_id, user_id, role, joined_at FROM members_by_conversation WHERE conv_id = ? LIMIT ?`
 	cqlListUserConvs  = `SELECT user_id, conv_id, kind, joined_at, muted_until, pinned, archived, peer_id FROM conversations_by_user WHERE user_id = ? AND conv_id > ? LIMIT ?`
 )
 
@@ -85,14 +85,33 @@ func (st *Store) GetMember(ctx context.Context, convID, userID int64) (Member, e
 	if err := st.query(ctx, cqlGetMember, convID, userID).GetRelease(&m); err != nil {
 		return Member{}, translate("get member", err)
 	}
+	if !isMember(m) {
+		return Member{}, Errorf(CodeNotFound, "not a member")
+	}
 	return m, nil
+}
+
+// isMember tells a membership from what a removal left of one. Only adding a
+// member writes joined_at (with role), at the server's clock; a cell that can
+// outlive the row's delete (a role change racing the removal, or before v0007
+// a watermark with a client-chosen timestamp) leaves a row without it.
+func isMember(m Member) bool { return !m.JoinedAt.IsZero() && m.Role != "" }
+
+func realMembers(ms []Member) []Member {
+	out := ms[:0]
+	for _, m := range ms {
+		if isMember(m) {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // ListMembers returns a conversation's members (empty for an unknown conversation).
 func (st *Store) ListMembers(ctx context.Context, convID int64) ([]Member, error) {
 	var ms []Member
 	err := st.query(ctx, cqlListMembers, convID, MaxMembersRead).SelectRelease(&ms)
-	return ms, translate("list members", err)
+	return realMembers(ms), translate("list members", err)
 }
 
 // Authorize checks that userID may read and write convID: CodeNotFound when the

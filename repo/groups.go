@@ -77,7 +77,10 @@ func (st *Store) RemoveMember(ctx context.Context, convID, userID int64) error {
 			return translate("remove member", err)
 		}
 	}
-	return translate("remove member", st.query(ctx, cqlDeleteUserConv, userID, convID).ExecRelease())
+	if err := st.query(ctx, cqlDeleteUserConv, userID, convID).ExecRelease(); err != nil {
+		return translate("remove member", err)
+	}
+	return translate("remove member", st.dropWatermarks(ctx, convID, userID))
 }
 
 // SetRole changes a member's role; CodeNotFound if they are not a member.

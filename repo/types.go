@@ -63,12 +63,10 @@ type Conversation struct {
 
 // Member is one user's membership in a conversation.
 type Member struct {
-	ConvID        int64     `db:"conv_id"`
-	UserID        int64     `db:"user_id"`
-	Role          string    `db:"role"`
-	JoinedAt      time.Time `db:"joined_at"`
-	DeliveredUpTo int64     `db:"delivered_up_to"`
-	ReadUpTo      int64     `db:"read_up_to"`
+	ConvID   int64     `db:"conv_id"`
+	UserID   int64     `db:"user_id"`
+	Role     string    `db:"role"`
+	JoinedAt time.Time `db:"joined_at"`
 }
 
 // UserConversation is a conversation as one user lists it, with their settings.

@@ -65,6 +65,7 @@ func parseConfig(args []string) (config, error) {
 	dur(&c.API.EditWindow, "edit-window", 15*time.Minute, "how long after sending the sender may edit")
 	dur(&c.API.RecallWindow, "recall-window", 24*time.Hour, "how long after sending the sender may recall")
 	dur(&c.API.TypingEvery, "typing-every", 2*time.Second, "at most one typing relay per user and conversation this often")
+	dur(&c.API.ReceiptEvery, "receipt-every", time.Second, "at most one receipt event per member and conversation this often; later moves are sent together at its end (0: no coalescing)")
 	str(&c.API.Limits.BodyBytes, "max-request-body", "64K", "largest request body")
 	dur(&c.Retention.Session, "session-ttl", 30*24*time.Hour, "bearer token lifetime")
 	dur(&c.Retention.Inbox, "inbox-retention", 30*24*time.Hour, "how far back sync reaches (inbox row TTL)")
