@@ -79,8 +79,9 @@ type Cluster struct {
 	fwdMu      sync.Mutex
 	forwarders map[int]*forwarder
 
-	userLocks  [64]sync.Mutex // orders connect/disconnect route writes per user
-	deliveries chan delivery  // route look-ups run off the send path
+	userLocks  [64]sync.Mutex    // orders connect/disconnect route writes per user
+	sockets    [64]map[int64]int // per stripe: user -> sockets whose Connected ran and Disconnected not yet
+	deliveries chan delivery     // route look-ups run off the send path
 	stop       chan struct{}
 	wg         sync.WaitGroup
 

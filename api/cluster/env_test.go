@@ -106,9 +106,29 @@ func (p *peer) received(u int64) int {
 
 // startTestCluster starts node 0 of cluster name; the test stops it.
 func startTestCluster(t *testing.T, store *repo.Store, name string) *Cluster {
+	return startNode(t, store, Config{Name: name, NodeID: 0, Instance: "self", InternalAddr: "127.0.0.1:1"}, ws.Config{})
+}
+
+// startNode starts a cluster member with its own hub (wsCfg's hooks are
+// wrapped around the member's); the test stops it.
+func startNode(t *testing.T, store *repo.Store, cfg Config, wsCfg ws.Config) *Cluster {
 	log := quietLog()
-	c := New(Config{Name: name, NodeID: 0, Instance: "self", InternalAddr: "127.0.0.1:1", Secret: "s",
-		NodeTTL: time.Minute, Log: log}, store, ws.NewHub(ws.Config{}, log))
+	cfg.Secret, cfg.NodeTTL, cfg.Log = "s", time.Minute, log
+	var c *Cluster
+	before, after := wsCfg.OnConnect, wsCfg.OnDisconnect
+	wsCfg.OnConnect = func(id ws.Identity) {
+		if before != nil {
+			before(id)
+		}
+		c.Connected(id)
+	}
+	wsCfg.OnDisconnect = func(id ws.Identity) {
+		if after != nil {
+			after(id)
+		}
+		c.Disconnected(id)
+	}
+	c = New(cfg, store, ws.NewHub(wsCfg, log))
 	if err := c.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -10,18 +10,24 @@ import (
 
 const upkeepTimeout = 3 * time.Second
 
-func (c *Cluster) lock(userID int64) func() {
-	m := &c.userLocks[uint64(userID)%uint64(len(c.userLocks))]
-	m.Lock()
-	return m.Unlock
+// lock takes userID's stripe of the per-user locks and returns its socket
+// counts (guarded by the same lock) and the unlock.
+func (c *Cluster) lock(userID int64) (map[int64]int, func()) {
+	i := uint64(userID) % uint64(len(c.userLocks))
+	c.userLocks[i].Lock()
+	if c.sockets[i] == nil {
+		c.sockets[i] = map[int64]int{}
+	}
+	return c.sockets[i], c.userLocks[i].Unlock
 }
 
 func (c *Cluster) route() repo.Route {
 	return repo.Route{NodeID: c.cfg.NodeID, Instance: c.cfg.Instance}
 }
 
-// Connected is the hub's OnConnect hook: the node's first socket of a user
-// writes its route hint, and a user with no other live route comes online.
+// Connected is the hub's OnConnect hook: every socket's connect writes the
+// user's route hint (idempotent), and a user with no other live route comes
+// online.
 func (c *Cluster) Connected(id ws.Identity) {
 	if c.connected(id) && c.cfg.OnPresence != nil {
 		// Outside the user's lock: the presence audience read must not hold
@@ -32,28 +38,40 @@ func (c *Cluster) Connected(id ws.Identity) {
 
 // connected writes the route hint and reports whether the user just came
 // online cluster-wide.
+//
+// It counts the hooks itself, under the user's lock, rather than asking the
+// hub: the hub registers a socket before its hook runs, so two devices
+// connecting at once each saw two sockets and neither wrote the route. The
+// count moves only here and in Disconnected (whose hook always follows its
+// socket's Connected), so the first connect and the last disconnect are
+// known exactly, in the order the route writes are made.
 func (c *Cluster) connected(id ws.Identity) bool {
-	defer c.lock(id.UserID)()
-	if len(c.hub.ConnectedDevices(id.UserID)) != 1 {
-		return false // this node already had a socket of the user
-	}
+	counts, unlock := c.lock(id.UserID)
+	defer unlock()
+	counts[id.UserID]++
+	first := counts[id.UserID] == 1
 	ctx, cancel := context.WithTimeout(context.Background(), upkeepTimeout)
 	defer cancel()
-	elsewhere := c.onlineElsewhere(ctx, id.UserID)
+	elsewhere := first && c.onlineElsewhere(ctx, id.UserID)
+	// Every connect writes it, not only the first: a write that failed (or a
+	// route another node's cleanup removed) is repaired by the next socket.
 	if err := c.store.PutRoute(ctx, id.UserID, c.route(), 2*c.cfg.RouteRefresh); err != nil {
 		c.cfg.Log.Warn("write route", "user", id.UserID, "err", err)
 	}
-	return !elsewhere
+	return first && !elsewhere
 }
 
 // Disconnected is the hub's OnDisconnect hook: the node's last socket of a
 // user removes its route and records last seen; with no other live route the
-// user goes offline.
+// user goes offline. A connect racing it waits for the user's lock and then
+// writes the route again.
 func (c *Cluster) Disconnected(id ws.Identity) {
-	defer c.lock(id.UserID)()
-	if len(c.hub.ConnectedDevices(id.UserID)) != 0 {
+	counts, unlock := c.lock(id.UserID)
+	defer unlock()
+	if counts[id.UserID]--; counts[id.UserID] > 0 {
 		return
 	}
+	delete(counts, id.UserID)
 	ctx, cancel := context.WithTimeout(context.Background(), upkeepTimeout)
 	defer cancel()
 	now := time.Now().UTC()

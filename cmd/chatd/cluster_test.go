@@ -378,3 +378,51 @@ func TestRevokeClosesTheDeviceOnEveryNode(t *testing.T) {
 		t.Fatalf("another device of the same user was closed too: %v", err)
 	}
 }
+
+// Many devices of one user connect to one node at the same moment; a message
+// sent through another node reaches every one of them live (the route hint
+// is written whatever order their connect hooks run in).
+func TestSimultaneousDevicesGetCrossNodeMessages(t *testing.T) {
+	nodes := startNodes(t, clusterEnv(t), 2)
+	u := testcluster.Register(t, nodes[0], "sdu")
+	sender := testcluster.Register(t, nodes[1], "sds")
+	conv := sender.Direct(u)
+	devices := []*testcluster.Client{u}
+	for range 7 {
+		devices = append(devices, testcluster.Login(t, nodes[0], u.Handle))
+	}
+	socks := make([]*testcluster.Socket, len(devices))
+	errs := make([]error, len(devices))
+	var wg sync.WaitGroup
+	for i, d := range devices {
+		wg.Add(1)
+		go func() { defer wg.Done(); socks[i], errs[i] = d.DialE() }()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Poll: sent once the user shows online through the other node (the route is read there).
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st, body := sender.Do("GET", "/v1/presence?user_ids="+u.UserID, nil)
+		if st == 200 && body["presence"].([]any)[0].(map[string]any)["online"] == true {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the user never shows online on the other node: %d %v", st, body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	st, id := sender.Send(conv, "sd-1", "to every device")
+	if st != 201 {
+		t.Fatalf("send: %d", st)
+	}
+	for i, s := range socks {
+		s.WaitFor(10*time.Second, fmt.Sprintf("device %d: the message from the other node", i), func([]testcluster.Frame) bool {
+			return s.MessageIDs()[id] == 1
+		})
+	}
+}

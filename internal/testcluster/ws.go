@@ -2,6 +2,7 @@ package testcluster
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -32,15 +33,25 @@ type Socket struct {
 // Dial connects the client's device to its node's /v1/ws.
 func (c *Client) Dial() *Socket {
 	c.T.Helper()
+	s, err := c.DialE()
+	if err != nil {
+		c.T.Fatal(err)
+	}
+	return s
+}
+
+// DialE is Dial returning the error instead of failing the test, for
+// goroutines other than the test's.
+func (c *Client) DialE() (*Socket, error) {
 	url := "ws" + strings.TrimPrefix(c.Base, "http") + "/v1/ws"
 	conn, _, err := websocket.DefaultDialer.Dial(url, http.Header{"Authorization": {"Bearer " + c.Token}})
 	if err != nil {
-		c.T.Fatalf("dial %s: %v", url, err)
+		return nil, fmt.Errorf("dial %s: %w", url, err)
 	}
 	s := &Socket{t: c.T, conn: conn, closed: make(chan struct{})}
 	go s.read()
 	c.T.Cleanup(func() { conn.Close() })
-	return s
+	return s, nil
 }
 
 func (s *Socket) read() {
