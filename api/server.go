@@ -50,6 +50,9 @@ type Config struct {
 	// (sendgate.go). 0: unbounded.
 	SendConcurrency   int
 	SendLatencyTarget time.Duration
+	// AccessLogLevel is the level of the per-request log line below 500;
+	// answers of 500 and more log at warn.
+	AccessLogLevel slog.Level
 }
 
 // DefaultConfig returns the documented defaults.
@@ -71,6 +74,7 @@ func DefaultConfig() Config {
 		DirectCache:       100_000,
 		SendConcurrency:   512,
 		SendLatencyTarget: time.Second,
+		AccessLogLevel:    slog.LevelDebug,
 		Groups:            GroupConfig{MaxMembers: 1000, PushMaxMembers: 100},
 		Media:             MediaConfig{MaxBytes: 16 << 20, UploadTTL: 10 * time.Minute, DownloadTTL: 5 * time.Minute, MaxPerMsg: 10},
 	}
@@ -120,6 +124,7 @@ func New(cfg Config, d Deps) *Server {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.errorHandler
+	e.Use(s.accessLog)
 	e.Use(d.Metrics.Echo())
 	e.Use(middleware.Recover())
 	e.Use(middleware.BodyLimit(cfg.Limits.BodyBytes))

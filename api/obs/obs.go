@@ -73,28 +73,38 @@ func (m *Metrics) Fanout(n int) {
 }
 
 // Echo is middleware counting requests by route (the pattern, not the path,
-// so ids do not explode the label set).
+// so ids do not explode the label set). An error is answered here, through
+// Echo's error handler, so the status counted is the one the client got.
 func (m *Metrics) Echo() echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			start := time.Now()
-			err := next(c)
+			if err := next(c); err != nil {
+				c.Error(err)
+			}
 			if m == nil {
-				return err
+				return nil
 			}
-			status := c.Response().Status
-			if he, ok := err.(*echo.HTTPError); ok {
-				status = he.Code
-			}
+			status := Status(c)
 			route := c.Path()
 			if route == "" {
 				route = "unmatched"
 			}
 			m.httpTotal.WithLabelValues(c.Request().Method, route, strconv.Itoa(status)).Inc()
 			m.httpSeconds.WithLabelValues(c.Request().Method, route).Observe(time.Since(start).Seconds())
-			return err
+			return nil
 		}
 	}
+}
+
+// Status is the status a request was answered with: 101 for a WebSocket
+// upgrade (the socket was hijacked, so Echo never saw the answer).
+func Status(c echo.Context) int {
+	if !c.Response().Committed && c.Response().Status == http.StatusOK &&
+		strings.EqualFold(c.Request().Header.Get("Upgrade"), "websocket") {
+		return http.StatusSwitchingProtocols
+	}
+	return c.Response().Status
 }
 
 var tableOf = regexp.MustCompile(`(?i)\b(?:FROM|INTO|UPDATE)\s+([a-z_][a-z0-9_.]*)`)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 
@@ -31,17 +32,39 @@ type config struct {
 	Admin     string // admin listener: metrics, health, pprof
 	LeaseTTL  time.Duration
 	Shutdown  time.Duration
+	HTTP      httpLimits // public and admin listeners
+}
+
+// httpLimits bound what one client connection may hold: a client that
+// trickles its headers or body (slow-loris) is cut off instead of pinning a
+// goroutine and a socket forever. A WebSocket is not cut by ReadTimeout: the
+// upgrade clears the connection's deadlines and the hub keeps its own.
+type httpLimits struct {
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration // headers and body of one request
+	IdleTimeout       time.Duration // keep-alive between requests
+	MaxHeaderBytes    int
+}
+
+func (l httpLimits) server(h http.Handler) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: l.ReadHeaderTimeout, ReadTimeout: l.ReadTimeout,
+		IdleTimeout: l.IdleTimeout, MaxHeaderBytes: l.MaxHeaderBytes}
 }
 
 func parseConfig(args []string) (config, error) {
 	c := config{Cassandra: repo.DefaultCassandraConfig(), Retention: repo.DefaultRetention(), API: api.DefaultConfig()}
 	fe := flagenv.New("chatd")
 	str, dur, num := fe.String, fe.Duration, fe.Int
-	var hosts, pathStyle string
+	var hosts, pathStyle, accessLevel string
 	var mediaMB, sendRate int
 	str(&c.Listen, "listen", "127.0.0.1:8080", "address the public HTTP/WebSocket API listens on")
 	str(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	str(&c.LogFormat, "log-format", "text", "text or json")
+	str(&accessLevel, "access-log-level", "debug", "level of the per-request log line (answers of 500 and more log at warn)")
+	dur(&c.HTTP.ReadHeaderTimeout, "http-read-header-timeout", 5*time.Second, "a client must send a request's headers within this")
+	dur(&c.HTTP.ReadTimeout, "http-read-timeout", 30*time.Second, "a client must send a whole request within this (WebSockets are exempt after the upgrade)")
+	dur(&c.HTTP.IdleTimeout, "http-idle-timeout", 2*time.Minute, "an idle keep-alive connection is closed after this")
+	num(&c.HTTP.MaxHeaderBytes, "http-max-header-bytes", 32<<10, "largest request header block in bytes (431 past it)")
 	str(&hosts, "cassandra-hosts", "127.0.0.1:9042", "comma-separated Cassandra/Scylla contact points (host or host:port)")
 	str(&c.Cassandra.Keyspace, "keyspace", "ringchat", "keyspace (created by ringchat-migrate)")
 	str(&c.Cassandra.Consistency, "consistency", "LOCAL_QUORUM", "consistency level of reads and writes")
@@ -94,6 +117,12 @@ func parseConfig(args []string) (config, error) {
 	dur(&c.Shutdown, "shutdown-timeout", 15*time.Second, "bound on graceful shutdown")
 	if err := fe.Parse(args); err != nil {
 		return config{}, err
+	}
+	if err := c.API.AccessLogLevel.UnmarshalText([]byte(accessLevel)); err != nil {
+		return config{}, fmt.Errorf("access-log-level: %w", err)
+	}
+	if c.HTTP.ReadHeaderTimeout <= 0 || c.HTTP.ReadTimeout < c.HTTP.ReadHeaderTimeout || c.HTTP.MaxHeaderBytes < 4096 {
+		return config{}, fmt.Errorf("http-read-header-timeout must be positive and at most http-read-timeout, http-max-header-bytes at least 4096")
 	}
 	c.Cassandra.Hosts = strings.Split(hosts, ",")
 	c.S3.PathStyle = pathStyle == "true" || pathStyle == "1"

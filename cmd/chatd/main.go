@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -28,6 +29,9 @@ import (
 
 func main() {
 	cfg, err := parseConfig(os.Args[1:])
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0) // usage was asked for, and printed
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "chatd:", err)
 		os.Exit(2)
@@ -116,12 +120,12 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("admin listen on %s: %w", cfg.Admin, err)
 	}
-	adminSrv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: metrics.AdminHandler(func(ctx context.Context) error {
+	adminSrv := cfg.HTTP.server(metrics.AdminHandler(func(ctx context.Context) error {
 		if err := store.Ping(ctx); err != nil {
 			return err
 		}
 		return schema.CheckCurrent(ctx, session)
-	})}
+	}))
 	go func() { _ = adminSrv.Serve(adminLn) }()
 	defer adminSrv.Close()
 
@@ -129,7 +133,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
-	httpSrv := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	httpSrv := cfg.HTTP.server(srv.Handler())
 	internalSrv := &http.Server{Handler: cl.InternalHandler(), ReadHeaderTimeout: 10 * time.Second}
 	serveErr := make(chan error, 2)
 	go func() { serveErr <- httpSrv.Serve(ln) }()

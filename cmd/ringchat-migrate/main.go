@@ -8,6 +8,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"os"
@@ -73,15 +75,25 @@ func (o options) replication() (schema.Replication, error) {
 }
 
 func main() {
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	cmd, o, err := parse(os.Args[1:])
-	if err == nil {
-		err = run(cmd, o, log)
+	os.Exit(cli(os.Args[1:], slog.New(slog.NewTextHandler(os.Stderr, nil))))
+}
+
+// cli runs one invocation and returns its exit code: 0 when done or when
+// usage was asked for (--help), 2 for bad usage, 1 when the migration failed.
+func cli(args []string, log *slog.Logger) int {
+	cmd, o, err := parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
 	}
 	if err != nil {
-		log.Error("ringchat-migrate failed", "err", err)
-		os.Exit(1)
+		log.Error("ringchat-migrate: bad usage", "err", err)
+		return 2
 	}
+	if err := run(cmd, o, log); err != nil {
+		log.Error("ringchat-migrate failed", "err", err)
+		return 1
+	}
+	return 0
 }
 
 func run(cmd string, o options, log *slog.Logger) error {

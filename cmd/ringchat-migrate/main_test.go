@@ -72,3 +72,16 @@ func TestUpOnRealNode(t *testing.T) {
 		t.Fatalf("changing a bucket size on an existing keyspace: %v", err)
 	}
 }
+
+// --help prints usage and exits 0; a bad command still fails.
+func TestHelpExitsZero(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	for _, args := range [][]string{{"--help"}, {"-h"}, {"up", "--help"}} {
+		if code := cli(args, log); code != 0 {
+			t.Errorf("ringchat-migrate %v exited %d", args, code)
+		}
+	}
+	if code := cli([]string{"down"}, log); code != 2 {
+		t.Errorf("an unknown command exited %d", code)
+	}
+}
