@@ -13,6 +13,9 @@ type createConversationRequest struct {
 	MemberIDs    []string `json:"member_ids"`
 	Name         string   `json:"name"`
 	PhotoMediaID string   `json:"photo_media_id"`
+	// ClientGroupID makes a group create idempotent: a retry with the same
+	// key returns the same group (groups only; optional).
+	ClientGroupID string `json:"client_group_id"`
 }
 
 func (s *Server) createConversation(c echo.Context) error {

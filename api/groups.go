@@ -5,11 +5,13 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ringchat/ringchat/repo"
+	"github.com/ringchat/ringchat/snowflake"
 )
 
 // GroupConfig bounds groups and picks their fan-out (docs/fanout.md).
@@ -21,6 +23,9 @@ type GroupConfig struct {
 func (s *Server) createGroup(c echo.Context, req createConversationRequest) error {
 	if err := validateText("name", req.Name, 1, 64); err != nil {
 		return err
+	}
+	if req.ClientGroupID != "" && (len(req.ClientGroupID) > 64 || !utf8.ValidString(req.ClientGroupID)) {
+		return invalid("client_group_id must be 1-64 bytes")
 	}
 	me := session(c).UserID
 	ctx := c.Request().Context()
@@ -44,8 +49,19 @@ func (s *Server) createGroup(c echo.Context, req createConversationRequest) erro
 	if len(others)+1 > s.cfg.Groups.PushMaxMembers {
 		fanout = repo.FanoutPull
 	}
-	conv := repo.Conversation{ID: s.ids.Next(), Kind: repo.KindGroup, Name: req.Name, PhotoMediaID: photo,
-		CreatedBy: me, CreatedAt: s.now(), Fanout: fanout}
+	claim := repo.GroupClaim{ConvID: s.ids.Next(), Won: true}
+	if req.ClientGroupID != "" {
+		if claim, err = s.store.ClaimGroupCreate(ctx, me, req.ClientGroupID, claim.ConvID); err != nil {
+			return err
+		}
+		if claim.Done {
+			return s.existingGroup(c, claim.ConvID)
+		}
+	}
+	// Every cell derives from the id and the request, so a retry of an
+	// unfinished create (same key, same request) rewrites the same rows.
+	conv := repo.Conversation{ID: claim.ConvID, Kind: repo.KindGroup, Name: req.Name, PhotoMediaID: photo,
+		CreatedBy: me, CreatedAt: snowflake.Time(claim.ConvID), Fanout: fanout}
 	if err := s.store.CreateGroup(ctx, conv, me, others, fanout); err != nil {
 		return err
 	}
@@ -54,7 +70,25 @@ func (s *Server) createGroup(c echo.Context, req createConversationRequest) erro
 	if err := s.emit(ctx, all, repo.EventMemberAdded, conv.ID, 0, memberEvent(conv.ID, all, me, out)); err != nil {
 		return err
 	}
-	return c.JSON(http.StatusCreated, map[string]any{"conversation": out})
+	if req.ClientGroupID != "" {
+		if err := s.store.FinishGroupCreate(ctx, me, req.ClientGroupID, conv.ID); err != nil {
+			return err
+		}
+	}
+	status := http.StatusCreated
+	if !claim.Won {
+		status = http.StatusOK
+	}
+	return c.JSON(status, map[string]any{"conversation": out})
+}
+
+// existingGroup answers a finished create's retry with the group as it is now.
+func (s *Server) existingGroup(c echo.Context, convID int64) error {
+	conv, members, me, err := s.membership(c.Request().Context(), convID, session(c).UserID)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"conversation": conversationOut(conv, len(members), me.Role)})
 }
 
 func memberEvent(convID int64, users []int64, by int64, conv conversationJSON) map[string]any {

@@ -22,6 +22,9 @@ func (s *Server) putMember(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if _, err := s.repairChanges(c.Request().Context(), conv.ID, memberIDs(members)); err != nil {
+		return err
+	}
 	var req putMemberRequest
 	if c.Request().ContentLength != 0 {
 		if err := bindJSON(c, &req); err != nil {
@@ -72,12 +75,16 @@ func (s *Server) putMember(c echo.Context) error {
 		conv.Fanout = repo.FanoutPull
 	}
 	m := repo.Member{ConvID: conv.ID, UserID: target, Role: role, JoinedAt: s.now()}
-	if err := s.store.AddMember(ctx, conv.ID, target, role, m.JoinedAt, conv.Fanout); err != nil {
-		return err
-	}
 	all := append(memberIDs(members), target)
 	out := conversationOut(conv, len(all), role)
-	if err := s.emit(ctx, all, repo.EventMemberAdded, conv.ID, 0, memberEvent(conv.ID, []int64{target}, me.UserID, out)); err != nil {
+	change, err := s.newChange(conv.ID, repo.EventMemberAdded, target, memberEvent(conv.ID, []int64{target}, me.UserID, out))
+	if err != nil {
+		return err
+	}
+	if err := s.store.AddMember(ctx, conv.ID, target, role, m.JoinedAt, conv.Fanout, change); err != nil {
+		return err
+	}
+	if err := s.sendChange(ctx, *change, all); err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, map[string]any{"member": memberOut(m)})
@@ -122,22 +129,32 @@ func (s *Server) changeRole(c echo.Context, conv repo.Conversation, members []re
 // oneself, leaves. An owner who leaves hands the group to the longest-standing
 // admin, else the longest-standing member; the last member leaving deletes it.
 func (s *Server) deleteMember(c echo.Context) error {
+	targetID, err := parseID("user_id", c.Param("user_id"))
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
 	conv, members, me, err := s.group(c)
+	if repo.IsCode(err, repo.CodePermissionDenied) && targetID == session(c).UserID {
+		return s.retryLeave(c, targetID)
+	}
 	if err != nil {
 		return err
 	}
 	if err := requireGroup(conv); err != nil {
 		return err
 	}
-	targetID, err := parseID("user_id", c.Param("user_id"))
+	repaired, err := s.repairChanges(ctx, conv.ID, memberIDs(members))
 	if err != nil {
 		return err
 	}
 	target, ok := findMember(members, targetID)
 	if !ok {
+		if repairedRemoval(repaired, targetID) {
+			return c.NoContent(http.StatusNoContent) // a retry: the first attempt removed them
+		}
 		return repo.Errorf(repo.CodeNotFound, "user %d is not a member", targetID)
 	}
-	ctx := c.Request().Context()
 	if targetID != me.UserID {
 		allowed := me.Role == repo.RoleOwner || (me.Role == repo.RoleAdmin && target.Role == repo.RoleMember)
 		if !allowed {
@@ -162,14 +179,40 @@ func (s *Server) deleteMember(c echo.Context) error {
 	}
 	// Remove first, then tell everyone (the removed member included): from here
 	// on nothing new is written to their inbox or pushed to their sockets.
-	if err := s.store.RemoveMember(ctx, conv.ID, targetID); err != nil {
+	out := conversationOut(conv, len(members)-1, "")
+	change, err := s.newChange(conv.ID, repo.EventMemberRemoved, targetID, memberEvent(conv.ID, []int64{targetID}, me.UserID, out))
+	if err != nil {
 		return err
 	}
-	out := conversationOut(conv, len(members)-1, "")
-	if err := s.emit(ctx, memberIDs(members), repo.EventMemberRemoved, conv.ID, 0, memberEvent(conv.ID, []int64{targetID}, me.UserID, out)); err != nil {
+	if err := s.store.RemoveMember(ctx, conv.ID, targetID, change); err != nil {
+		return err
+	}
+	if err := s.sendChange(ctx, *change, memberIDs(members)); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
+}
+
+// retryLeave answers a member's retried leave: no longer a member, they may
+// still send the event their first attempt stored but did not send.
+func (s *Server) retryLeave(c echo.Context, me int64) error {
+	ctx := c.Request().Context()
+	convID, err := parseID("conversation id", c.Param("conv_id"))
+	if err != nil {
+		return err
+	}
+	_, members, err := s.conversationAndMembers(ctx, convID)
+	if err != nil {
+		return err
+	}
+	repaired, err := s.repairChanges(ctx, convID, memberIDs(members))
+	if err != nil {
+		return err
+	}
+	if repairedRemoval(repaired, me) {
+		return c.NoContent(http.StatusNoContent)
+	}
+	return repo.Errorf(repo.CodePermissionDenied, "not a member of this conversation")
 }
 
 // successor is the member who inherits a group from a leaving owner.

@@ -16,16 +16,12 @@ const (
 )
 
 const (
-	cqlInsertGroup    = `INSERT INTO conversations (conv_id, kind, name, photo_media_id, announcement, created_by, created_at, updated_at, fanout) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	cqlDeleteMember   = `DELETE FROM members_by_conversation WHERE conv_id = ? AND user_id = ?`
-	cqlDeleteUserConv = `DELETE FROM conversations_by_user WHERE user_id = ? AND conv_id = ?`
-	cqlSetRole        = `UPDATE members_by_conversation SET role = ? WHERE conv_id = ? AND user_id = ? IF EXISTS`
-	cqlMarkDeleted    = `UPDATE conversations SET deleted = true, updated_at = ? WHERE conv_id = ?`
-	cqlSetFanout      = `UPDATE conversations SET fanout = ? WHERE conv_id = ?`
-	cqlAddPull        = `INSERT INTO pull_conversations_by_user (user_id, conv_id) VALUES (?, ?)`
-	cqlRemovePull     = `DELETE FROM pull_conversations_by_user WHERE user_id = ? AND conv_id = ?`
-	cqlListPull       = `SELECT conv_id FROM pull_conversations_by_user WHERE user_id = ? LIMIT ?`
-	cqlGetFanout      = `SELECT fanout FROM conversations WHERE conv_id = ?`
+	cqlInsertGroup = `INSERT INTO conversations (conv_id, kind, name, photo_media_id, announcement, created_by, created_at, updated_at, fanout) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	cqlSetRole     = `UPDATE members_by_conversation SET role = ? WHERE conv_id = ? AND user_id = ? IF EXISTS`
+	cqlMarkDeleted = `UPDATE conversations SET deleted = true, updated_at = ? WHERE conv_id = ?`
+	cqlSetFanout   = `UPDATE conversations SET fanout = ? WHERE conv_id = ?`
+	cqlListPull    = `SELECT conv_id FROM pull_conversations_by_user WHERE user_id = ? LIMIT ?`
+	cqlGetFanout   = `SELECT fanout FROM conversations WHERE conv_id = ?`
 )
 
 // CreateGroup writes a group, its owner and members.
@@ -43,44 +39,9 @@ func (st *Store) CreateGroup(ctx context.Context, c Conversation, owner int64, m
 		if uid == owner {
 			role = RoleOwner
 		}
-		g.Go(func() error { return st.addMember(gctx, c.ID, uid, role, c.CreatedAt, fanout) })
+		g.Go(func() error { return st.memberBatch(gctx, c.ID, uid, true, role, c.CreatedAt, fanout, nil) })
 	}
 	return translate("insert group members", g.Wait())
-}
-
-func (st *Store) addMember(ctx context.Context, convID, userID int64, role string, at time.Time, fanout string) error {
-	if err := st.query(ctx, cqlInsertMember, convID, userID, role, at).ExecRelease(); err != nil {
-		return err
-	}
-	if err := st.query(ctx, cqlInsertUserConv, userID, convID, KindGroup, at, int64(0)).ExecRelease(); err != nil {
-		return err
-	}
-	if fanout == FanoutPull {
-		return st.query(ctx, cqlAddPull, userID, convID).ExecRelease()
-	}
-	return nil
-}
-
-// AddMember adds a user to a group.
-func (st *Store) AddMember(ctx context.Context, convID, userID int64, role string, at time.Time, fanout string) error {
-	return translate("add member", st.addMember(ctx, convID, userID, role, at, fanout))
-}
-
-// RemoveMember takes a user out of a group (their list, the member list, pull list).
-func (st *Store) RemoveMember(ctx context.Context, convID, userID int64) error {
-	for _, q := range []string{cqlDeleteMember, cqlRemovePull} {
-		a, b := convID, userID
-		if q == cqlRemovePull {
-			a, b = userID, convID
-		}
-		if err := st.query(ctx, q, a, b).ExecRelease(); err != nil {
-			return translate("remove member", err)
-		}
-	}
-	if err := st.query(ctx, cqlDeleteUserConv, userID, convID).ExecRelease(); err != nil {
-		return translate("remove member", err)
-	}
-	return translate("remove member", st.dropWatermarks(ctx, convID, userID))
 }
 
 // SetRole changes a member's role; CodeNotFound if they are not a member.
@@ -127,7 +88,7 @@ func (st *Store) DeleteGroup(ctx context.Context, convID int64, members []int64,
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(fanoutParallelism)
 	for _, uid := range members {
-		g.Go(func() error { return st.RemoveMember(gctx, convID, uid) })
+		g.Go(func() error { return st.RemoveMember(gctx, convID, uid, nil) })
 	}
 	return g.Wait()
 }
