@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -98,9 +99,17 @@ func Migrate(ctx context.Context, s *gocql.Session, st Settings) ([]string, erro
 	}
 	var names []string
 	for _, v := range pending {
+		// A version interrupted part-way (a crash, a lost connection) is not
+		// recorded, so the next run applies it again from its first statement:
+		// each statement is safe to repeat (see execDDL).
 		for i, stmt := range v.Statements {
 			if err := execDDL(ctx, s, stmt); err != nil {
 				return names, fmt.Errorf("apply %s statement %d: %w", v.Name, i+1, err)
+			}
+			if afterStatement != nil {
+				if err := afterStatement(v.Name, i+1); err != nil {
+					return names, fmt.Errorf("apply %s statement %d: %w", v.Name, i+1, err)
+				}
 			}
 		}
 		if err := awaitAgreement(ctx, s); err != nil {
@@ -182,11 +191,30 @@ func CheckCurrent(ctx context.Context, s *gocql.Session) error {
 		ks, strings.Join(names, " "), ks)
 }
 
+// afterStatement is a test hook run after each applied statement (nil in chatd).
+var afterStatement func(version string, stmt int) error
+
+var alterAdd = regexp.MustCompile(`(?is)^ALTER\s+TABLE\s+([a-z_][a-z0-9_]*)\s+ADD\s+([a-z_][a-z0-9_]*)\s+(.+)$`)
+
 // execDDL runs one schema statement, retrying when the node was too busy to
-// answer in time. Every statement is safe to repeat: CREATE ... IF NOT EXISTS,
-// and an ALTER TABLE ... ADD whose first attempt did land reports the column
-// as existing, which counts as done.
+// answer in time. Every statement is safe to repeat, so a version can be run
+// again after a crash part-way through it: CREATE ... IF NOT EXISTS
+// (TestVersionsParse requires it), and ALTER TABLE ... ADD is skipped when
+// the column is already there with the type the file gives it.
 func execDDL(ctx context.Context, s *gocql.Session, stmt string) error {
+	if m := alterAdd.FindStringSubmatch(strings.TrimSpace(stmt)); m != nil {
+		typ, err := columnType(ctx, s, strings.ToLower(m[1]), strings.ToLower(m[2]))
+		if err != nil {
+			return err
+		}
+		want := strings.ToLower(strings.Join(strings.Fields(m[3]), " "))
+		switch {
+		case typ == want:
+			return nil // an earlier, interrupted run added it
+		case typ != "":
+			return fmt.Errorf("%s.%s exists as %s, the schema wants %s", m[1], m[2], typ, want)
+		}
+	}
 	var err error
 	for attempt := 0; attempt < 4; attempt++ {
 		if attempt > 0 {
@@ -202,13 +230,27 @@ func execDDL(ctx context.Context, s *gocql.Session, stmt string) error {
 		}
 		if attempt > 0 && strings.HasPrefix(strings.ToUpper(strings.TrimSpace(stmt)), "ALTER TABLE") &&
 			strings.Contains(strings.ToLower(err.Error()), "already exist") {
-			return nil
+			return nil // our own timed-out first attempt landed
 		}
 		if !repo.IsCode(repo.Translate(err), repo.CodeUnavailable) {
 			return err
 		}
 	}
 	return err
+}
+
+// columnType is a column's CQL type in the session's keyspace, "" when absent.
+func columnType(ctx context.Context, s *gocql.Session, table, column string) (string, error) {
+	var typ string
+	err := s.Query(`SELECT type FROM system_schema.columns WHERE keyspace_name = ? AND table_name = ? AND column_name = ?`,
+		s.Query("SELECT 1 FROM system.local").Keyspace(), table, column).WithContext(ctx).Scan(&typ)
+	if errors.Is(err, gocql.ErrNotFound) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("look up column %s.%s: %w", table, column, err)
+	}
+	return strings.ToLower(typ), nil
 }
 
 func tableExists(ctx context.Context, s *gocql.Session, table string) (bool, error) {

@@ -2,10 +2,18 @@ package schema_test
 
 import (
 	"context"
+	"fmt"
+	"math/rand/v2"
+	"regexp"
+	"slices"
+	"sort"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gocql/gocql"
+
+	"github.com/ringchat/ringchat/repo"
 	"github.com/ringchat/ringchat/repo/cqltest"
 	"github.com/ringchat/ringchat/schema"
 )
@@ -22,6 +30,14 @@ func TestVersionsParse(t *testing.T) {
 		for _, st := range v.Statements {
 			if strings.Contains(st, "--") || strings.HasSuffix(st, ";") || !(strings.HasPrefix(st, "CREATE ") || strings.HasPrefix(st, "ALTER TABLE ")) {
 				t.Errorf("%s: statement not cut cleanly: %q", v.Name, st[:min(60, len(st))])
+			}
+			// Re-runnable forms only: a crashed migration runs its version again.
+			up := strings.ToUpper(st)
+			if strings.HasPrefix(up, "CREATE ") && !strings.Contains(up[:min(60, len(up))], " IF NOT EXISTS ") {
+				t.Errorf("%s: CREATE without IF NOT EXISTS cannot be re-run: %q", v.Name, st[:min(60, len(st))])
+			}
+			if strings.HasPrefix(up, "ALTER TABLE ") && !regexp.MustCompile(`^ALTER TABLE \w+ (ADD \w+ \w+|WITH .*)$`).MatchString(strings.Join(strings.Fields(up), " ")) {
+				t.Errorf("%s: only ALTER TABLE ... ADD col type and ... WITH are re-runnable: %q", v.Name, st)
 			}
 			if strings.Contains(strings.ToUpper(st), "ALLOW FILTERING") || strings.Contains(st, "MATERIALIZED") {
 				t.Errorf("%s uses CQL outside the ScyllaDB-compatible subset", v.Name)
@@ -107,5 +123,72 @@ func TestMigrateOnRealNode(t *testing.T) {
 	err = schema.CheckCurrent(ctx, s)
 	if err == nil || !strings.Contains(err.Error(), "0001_core") || !strings.Contains(err.Error(), "ringchat-migrate up --keyspace "+ks) {
 		t.Fatalf("CheckCurrent: %v", err)
+	}
+}
+
+// columns describes a keyspace's tables and columns, for comparing schemas.
+func columns(t *testing.T, s *gocql.Session, ks string) []string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	iter := s.Query(`SELECT table_name, column_name, type, kind FROM system_schema.columns WHERE keyspace_name = ?`, ks).WithContext(ctx).Iter()
+	var out []string
+	var table, col, typ, kind string
+	for iter.Scan(&table, &col, &typ, &kind) {
+		out = append(out, table+"."+col+" "+typ+" "+kind)
+	}
+	if err := iter.Close(); err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// A migration that dies part-way through a version (after an ALTER TABLE ADD
+// landed, before the version was recorded) is finished by running it again,
+// and ends at the same schema as one uninterrupted run.
+func TestMigrateResumesAfterCrashMidVersion(t *testing.T) {
+	st := schema.Settings{MessageBucket: time.Hour, InboxBucket: time.Minute}
+	ref, refKS := cqltest.NewKeyspace(t, st)
+	want := columns(t, ref, refKS)
+
+	admin, err := repo.Connect(cqltest.AdminConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	ks := fmt.Sprintf("t_crash_%08x", rand.Uint32())
+	if err := schema.CreateKeyspace(ctx, admin, ks, schema.Replication{Class: "SimpleStrategy", Factor: 1}); err != nil {
+		t.Fatal(err)
+	}
+	defer cqltest.DropKeyspace(ks)
+	cfg := cqltest.AdminConfig()
+	cfg.Keyspace = ks
+	s, err := repo.Connect(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	// Each cut lands right after an ALTER TABLE ADD, then after a CREATE.
+	for _, cut := range []struct {
+		version string
+		stmt    int
+	}{{"0003_cluster", 4}, {"0004_groups", 1}, {"0004_groups", 2}, {"0005_contacts", 1}, {"0006_chat_list", 1}} {
+		schema.FailAfter(cut.version, cut.stmt)
+		if _, err := schema.Migrate(ctx, s, st); err == nil || !strings.Contains(err.Error(), cut.version) {
+			t.Fatalf("migrate with a crash after %s statement %d: %v", cut.version, cut.stmt, err)
+		}
+	}
+	schema.FailAfter("", 0)
+	if _, err := schema.Migrate(ctx, s, st); err != nil {
+		t.Fatalf("re-run after crashes: %v", err)
+	}
+	if err := schema.CheckCurrent(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	if got := columns(t, s, ks); !slices.Equal(got, want) {
+		t.Fatalf("schema after crashes and re-runs differs:\n got %v\nwant %v", got, want)
 	}
 }
