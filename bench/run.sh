@@ -23,7 +23,7 @@ pids=() urls=()
 trap 'kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null || true' EXIT
 # One node runs as a single node (no secret: no forwarding, no route look-ups).
 secret=""
-[ "$nodes" -gt 1 ] && secret=bench-secret
+[ "$nodes" -gt 1 ] && secret=bench-cluster-secret
 for n in $(seq 1 "$nodes"); do
   # The benchmark measures chatd, not its abuse limits: no per-user send rate.
   RINGCHAT_KEYSPACE=$keyspace RINGCHAT_LISTEN=127.0.0.1:$((8090 + n)) \

@@ -85,6 +85,8 @@ type Cluster struct {
 	stop       chan struct{}
 	wg         sync.WaitGroup
 
+	nonces nonceCache // of accepted internal calls, against replays
+
 	forwarded, drops, lookups, internalCalls atomic.Int64
 }
 

@@ -3,8 +3,8 @@ package cluster
 import (
 	"bytes"
 	"context"
-	"crypto/subtle"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -280,7 +280,7 @@ func (f *forwarder) send(b batch) error {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+f.c.cfg.Secret)
+	SignRequest(req, f.c.cfg.Secret, f.target.Instance, body, time.Now())
 	res, err := f.client.Do(req)
 	if err != nil {
 		return err
@@ -299,20 +299,37 @@ const InternalDeliverPath = "/internal/v1/deliver"
 // maxInternalBody bounds one internal call (256 items of at most a few KiB each).
 const maxInternalBody = 8 << 20
 
-// InternalHandler serves the internal listener: only callers holding the
-// cluster secret may deliver.
+// InternalHandler serves the internal listener: only calls signed with the
+// cluster secret for this process, fresh and not seen before, may deliver.
 func (c *Cluster) InternalHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+InternalDeliverPath, func(w http.ResponseWriter, r *http.Request) {
-		if !c.authorized(r) {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusUnauthorized)
-			_, _ = w.Write([]byte(`{"error":{"code":"unauthenticated","message":"cluster secret required"}}`))
+		now := time.Now()
+		// Freshness first: an unsigned caller does not get us to read a body.
+		if c.cfg.Secret == "" || checkFresh(r, now) != nil {
+			refuse(w, http.StatusUnauthorized, repo.CodeUnauthenticated, "signed internal call required")
+			return
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxInternalBody))
+		if tooBig := (*http.MaxBytesError)(nil); errors.As(err, &tooBig) {
+			refuse(w, http.StatusRequestEntityTooLarge, repo.CodeTooLarge, "internal call too large")
+			return
+		} else if err != nil {
+			refuse(w, http.StatusBadRequest, repo.CodeInvalidArgument, "unreadable internal call")
+			return
+		}
+		switch err := c.verify(r, body, now); {
+		case errors.Is(err, errNonceFull):
+			w.Header().Set("Retry-After", "1")
+			refuse(w, http.StatusServiceUnavailable, repo.CodeUnavailable, "too many internal calls")
+			return
+		case err != nil:
+			refuse(w, http.StatusUnauthorized, repo.CodeUnauthenticated, "signed internal call required")
 			return
 		}
 		var b batch
-		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxInternalBody)).Decode(&b); err != nil {
-			http.Error(w, `{"error":{"code":"invalid_argument","message":"malformed batch"}}`, http.StatusBadRequest)
+		if err := json.Unmarshal(body, &b); err != nil {
+			refuse(w, http.StatusBadRequest, repo.CodeInvalidArgument, "malformed batch")
 			return
 		}
 		c.internalCalls.Add(1)
@@ -330,11 +347,9 @@ func (c *Cluster) InternalHandler() http.Handler {
 	return mux
 }
 
-func (c *Cluster) authorized(r *http.Request) bool {
-	if c.cfg.Secret == "" {
-		return false
-	}
-	got := []byte(r.Header.Get("Authorization"))
-	want := []byte("Bearer " + c.cfg.Secret)
-	return subtle.ConstantTimeCompare(got, want) == 1
+// refuse answers an internal call with the API's error shape.
+func refuse(w http.ResponseWriter, status int, code repo.Code, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = fmt.Fprintf(w, `{"error":{"code":%q,"message":%q}}`+"\n", code, msg)
 }

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +16,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/ringchat/ringchat/api/cluster"
 	"github.com/ringchat/ringchat/internal/testcluster"
 	"github.com/ringchat/ringchat/repo"
 	"github.com/ringchat/ringchat/repo/cqltest"
@@ -130,28 +134,77 @@ func TestNewNodeReceivesAtOnce(t *testing.T) {
 	b.WaitFor(3*time.Second, "the message on the new node", func([]testcluster.Frame) bool { return b.MessageIDs()[id] == 1 })
 }
 
-// The internal endpoint answers only callers with the cluster secret.
+// The internal endpoint answers only calls signed with the cluster secret for
+// this process, fresh and new: the bearer secret itself, a forged, stale or
+// replayed call is refused. The secret, given as a flag, shows neither at
+// /debug/pprof/cmdline nor (given in the environment) in --help.
 func TestInternalEndpointNeedsTheSecret(t *testing.T) {
-	node := startNodes(t, clusterEnv(t), 1)[0]
-	body := `{"items":[]}`
-	for name, auth := range map[string]string{"none": "", "wrong": "Bearer nope", "right": "Bearer " + testSecret} {
-		req, _ := http.NewRequest("POST", "http://"+node.Internal+"/internal/v1/deliver", strings.NewReader(body))
-		if auth != "" {
-			req.Header.Set("Authorization", auth)
-		}
+	env := clusterEnv(t)
+	const flagSecret = "flag-given-cluster-secret"
+	delete(env, "RINGCHAT_CLUSTER_SECRET")
+	node := testcluster.Start(t, env, "--cluster-secret="+flagSecret)
+	instance := nodeInstance(t, env["RINGCHAT_KEYSPACE"])
+	body := []byte(`{"items":[]}`)
+	call := func(prepare func(*http.Request)) int {
+		t.Helper()
+		req, _ := http.NewRequest("POST", "http://"+node.Internal+"/internal/v1/deliver", bytes.NewReader(body))
+		prepare(req)
 		res, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
 		res.Body.Close()
-		want := 401
-		if name == "right" {
-			want = 204
-		}
-		if res.StatusCode != want {
-			t.Errorf("%s secret: %d, want %d", name, res.StatusCode, want)
+		return res.StatusCode
+	}
+	signed := func(secret, target string, at time.Time) func(*http.Request) {
+		return func(r *http.Request) { cluster.SignRequest(r, secret, target, body, at) }
+	}
+	var good http.Header
+	for _, c := range []struct {
+		name    string
+		prepare func(*http.Request)
+		want    int
+	}{
+		{"none", func(*http.Request) {}, 401},
+		{"bearer secret", func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+flagSecret) }, 401},
+		{"forged", signed("not-the-secret-at-all", instance, time.Now()), 401},
+		{"for another process", signed(flagSecret, "another-instance", time.Now()), 401},
+		{"stale", signed(flagSecret, instance, time.Now().Add(-time.Minute)), 401},
+		{"signed", func(r *http.Request) { signed(flagSecret, instance, time.Now())(r); good = r.Header.Clone() }, 204},
+		{"replayed", func(r *http.Request) { r.Header = good.Clone() }, 401},
+	} {
+		if got := call(c.prepare); got != c.want {
+			t.Errorf("%s: %d, want %d", c.name, got, c.want)
 		}
 	}
+	st, cmdline := get(t, "http://"+node.Admin+"/debug/pprof/cmdline")
+	if strings.Contains(cmdline, flagSecret) {
+		t.Errorf("/debug/pprof/cmdline shows the secret: %d %q", st, cmdline)
+	}
+	if logs := node.Logs(); strings.Contains(logs, flagSecret) {
+		t.Errorf("the log shows the secret:\n%s", logs)
+	}
+	help := exec.Command(testcluster.Binary(t), "--help")
+	help.Env = append(os.Environ(), "RINGCHAT_CLUSTER_SECRET="+flagSecret, "RINGCHAT_CASSANDRA_PASSWORD="+flagSecret, "RINGCHAT_S3_SECRET_KEY="+flagSecret)
+	out, _ := help.CombinedOutput()
+	if strings.Contains(string(out), flagSecret) || !strings.Contains(string(out), "cluster-secret") {
+		t.Errorf("--help shows a secret from the environment (or no usage):\n%s", out)
+	}
+}
+
+// nodeInstance is the instance of the one node registered in keyspace.
+func nodeInstance(t *testing.T, keyspace string) string {
+	t.Helper()
+	s, err := repo.Connect(cqltest.Config(keyspace))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var instance string
+	if err := s.Query(`SELECT instance FROM nodes WHERE cluster = 'default' LIMIT 1`).Scan(&instance); err != nil {
+		t.Fatal(err)
+	}
+	return instance
 }
 
 // Presence across nodes: a partner on another node is told, and any node answers.

@@ -71,7 +71,7 @@ func parseConfig(args []string) (config, error) {
 	str(&c.Cassandra.SerialConsistency, "serial-consistency", "LOCAL_SERIAL", "consistency of lightweight transactions (LOCAL_SERIAL or SERIAL)")
 	str(&c.Cassandra.LocalDC, "local-dc", "", "data centre to prefer (multi-DC rings)")
 	str(&c.Cassandra.Username, "cassandra-username", "", "PasswordAuthenticator user")
-	str(&c.Cassandra.Password, "cassandra-password", "", "PasswordAuthenticator password")
+	fe.Secret(&c.Cassandra.Password, "cassandra-password", "PasswordAuthenticator password")
 	dur(&c.Cassandra.Timeout, "cassandra-timeout", 2*time.Second, "per-query timeout")
 	dur(&c.API.RequestTimeout, "request-timeout", 5*time.Second, "bound on one request's storage work")
 	dur(&c.API.SendDeadline, "send-deadline", 3*time.Second, "a send not fully written this long after its id was made is not acknowledged")
@@ -102,14 +102,14 @@ func parseConfig(args []string) (config, error) {
 	str(&c.S3.Bucket, "s3-bucket", "ringchat-media", "bucket for media")
 	str(&pathStyle, "s3-path-style", "false", "path-style addressing (most S3-compatible stores need true)")
 	str(&c.S3.AccessKey, "s3-access-key", "", "static access key; empty uses the AWS default credential chain")
-	str(&c.S3.SecretKey, "s3-secret-key", "", "static secret key")
+	fe.Secret(&c.S3.SecretKey, "s3-secret-key", "static secret key")
 	num(&mediaMB, "media-max-mb", 16, "largest upload in MiB")
 	dur(&c.API.Media.UploadTTL, "media-upload-ttl", 10*time.Minute, "presigned upload URL lifetime")
 	dur(&c.API.Media.DownloadTTL, "media-download-ttl", 5*time.Minute, "presigned download URL lifetime")
 	str(&c.Admin, "admin-listen", "127.0.0.1:9090", "admin listener: /metrics, /healthz, /readyz, /debug/pprof (port 0: any free port)")
 	str(&c.Internal, "internal-listen", "127.0.0.1:0", "address of the node-to-node listener (port 0: any free port)")
 	str(&c.Cluster.InternalAddr, "advertise-addr", "", "host:port other nodes use to reach the internal listener (default: its address)")
-	str(&c.Cluster.Secret, "cluster-secret", "", "secret shared by all nodes for node-to-node calls; empty: single node, no forwarding")
+	fe.Secret(&c.Cluster.Secret, "cluster-secret", "key shared by all nodes to sign node-to-node calls (HMAC-SHA256; at least 16 bytes); empty: single node, no forwarding")
 	str(&c.Cluster.Name, "cluster-name", "default", "nodes with the same name and keyspace form one cluster")
 	dur(&c.Cluster.NodeTTL, "node-ttl", 15*time.Second, "node registry row TTL: a dead node stops receiving within it")
 	dur(&c.Cluster.RouteRefresh, "route-refresh", time.Hour, "how often a node rewrites its users' route hints (TTL is twice this)")
@@ -128,6 +128,9 @@ func parseConfig(args []string) (config, error) {
 	c.S3.PathStyle = pathStyle == "true" || pathStyle == "1"
 	c.API.Media.MaxBytes = int64(mediaMB) << 20
 	c.API.SendRate = float64(sendRate)
+	if c.Cluster.Secret != "" && len(c.Cluster.Secret) < 16 {
+		return config{}, fmt.Errorf("cluster-secret must be at least 16 bytes")
+	}
 	if c.API.SyncLag <= c.API.SendDeadline {
 		return config{}, fmt.Errorf("sync-lag (%s) must exceed send-deadline (%s)", c.API.SyncLag, c.API.SendDeadline)
 	}

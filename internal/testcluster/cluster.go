@@ -61,12 +61,12 @@ type Node struct {
 }
 
 // Start runs a chatd with RINGCHAT_* settings from env (keyspace, hosts, ...)
-// on a free loopback port and waits until it serves. The node is killed at
-// test cleanup if still running.
-func Start(t testing.TB, env map[string]string) *Node {
+// and args (flags) on a free loopback port and waits until it serves. The
+// node is killed at test cleanup if still running.
+func Start(t testing.TB, env map[string]string, args ...string) *Node {
 	t.Helper()
 	bin := Binary(t)
-	cmd := exec.Command(bin)
+	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "RINGCHAT_LISTEN=127.0.0.1:0", "RINGCHAT_ADMIN_LISTEN=127.0.0.1:0", "RINGCHAT_LOG_LEVEL=warn",
 		"RINGCHAT_SEND_RATE=0") // load-shaped tests; the limiter has its own test in api
 	for k, v := range env {

@@ -45,6 +45,15 @@ func (s *Set) String(p *string, name, def, text string) {
 	s.FS.StringVar(p, name, def, usage(name, text))
 }
 
+// Secret defines a string flag whose value from the environment is never
+// shown as its default in the usage text (--help output ends up in logs).
+func (s *Set) Secret(p *string, name, text string) {
+	s.FS.StringVar(p, name, "", usage(name, text))
+	if v, ok := s.env(name); ok {
+		*p = v
+	}
+}
+
 // Duration defines a duration flag.
 func (s *Set) Duration(p *time.Duration, name string, def time.Duration, text string) {
 	if v, ok := s.env(name); ok {
