@@ -52,19 +52,27 @@ type frameHandler struct {
 	sess repo.Session
 }
 
-func (h frameHandler) HandleFrame(ctx context.Context, c *ws.Client, f ws.Frame) {
-	switch f.Type {
-	case "message.send":
-		h.messageSend(ctx, c, f)
-	case "typing":
-		h.typing(ctx, c, f)
-	case "delivered":
+// frameHandlers is every client frame type a socket serves, beside "ping"
+// (the hub answers it). The authorization matrix walks this table, so a new
+// frame type cannot go untested.
+var frameHandlers = map[string]func(frameHandler, context.Context, *ws.Client, ws.Frame){
+	"message.send": frameHandler.messageSend,
+	"typing":       frameHandler.typing,
+	"delivered": func(h frameHandler, ctx context.Context, c *ws.Client, f ws.Frame) {
 		h.receipt(ctx, c, f, repo.Delivered)
-	case "read":
+	},
+	"read": func(h frameHandler, ctx context.Context, c *ws.Client, f ws.Frame) {
 		h.receipt(ctx, c, f, repo.Read)
-	default:
+	},
+}
+
+func (h frameHandler) HandleFrame(ctx context.Context, c *ws.Client, f ws.Frame) {
+	handle, ok := frameHandlers[f.Type]
+	if !ok {
 		c.ReplyError(f.Ref, string(repo.CodeInvalidArgument), "unknown frame type "+quote(f.Type))
+		return
 	}
+	handle(h, ctx, c, f)
 }
 
 func (h frameHandler) messageSend(ctx context.Context, c *ws.Client, f ws.Frame) {
