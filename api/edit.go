@@ -22,7 +22,7 @@ func (s *Server) pushOnly(recipients []int64, kind string, convID int64, data an
 	return nil
 }
 
-// ownMessage loads a message of a conversation the caller belongs to.
+// loadMessage loads a message of a conversation the caller belongs to.
 func (s *Server) loadMessage(c echo.Context) (repo.Conversation, []repo.Member, repo.Member, repo.Message, error) {
 	conv, members, me, err := s.group(c)
 	if err != nil {
@@ -66,8 +66,14 @@ func (s *Server) editMessage(c echo.Context) error {
 	if err := s.cfg.Limits.validateBody(req.Body, msg.Media != "" && msg.Media != "[]"); err != nil {
 		return err
 	}
-	msg.Body, msg.EditedAt = req.Body, s.now()
 	ctx := c.Request().Context()
+	if err := s.blockedInDirect(ctx, conv, members, me.UserID); err != nil {
+		return err
+	}
+	msg.Body, msg.EditedAt = req.Body, s.now()
+	// Conditional on the message not being recalled (repo.EditMessage): an edit
+	// racing a recall either lands before it, and is withdrawn with it, or is
+	// refused with conflict.
 	if err := s.store.EditMessage(ctx, msg); err != nil {
 		return err
 	}
@@ -97,9 +103,15 @@ func (s *Server) recallMessage(c echo.Context) error {
 	case s.now().Sub(snowflake.Time(msg.ID)) > s.cfg.RecallWindow:
 		return repo.Errorf(repo.CodePermissionDenied, "messages can be recalled for %s after sending", s.cfg.RecallWindow)
 	}
+	carried := msg
 	msg.Body, msg.Media, msg.Recalled, msg.EditedAt = "", "[]", true, s.now()
 	ctx := c.Request().Context()
 	if err := s.store.RecallMessage(ctx, msg); err != nil {
+		return err
+	}
+	// Downloads already check that the carrying message is not recalled; this
+	// deletes the grants (and those that name no message) so nothing is left.
+	if err := s.revokeMedia(ctx, carried); err != nil {
 		return err
 	}
 	if err := s.announce(ctx, conv, members, repo.EventMessageRecalled, msg); err != nil {
@@ -124,4 +136,20 @@ func (s *Server) announce(ctx context.Context, conv repo.Conversation, members [
 		}
 	}
 	return s.emit(ctx, ids, kind, conv.ID, msg.ID, map[string]any{"message": out})
+}
+
+// blockedInDirect fails with permission_denied when, in a direct
+// conversation, the other member blocks me: nothing of mine reaches them.
+func (s *Server) blockedInDirect(ctx context.Context, conv repo.Conversation, members []repo.Member, me int64) error {
+	if conv.Kind != repo.KindDirect {
+		return nil
+	}
+	for _, m := range members {
+		if m.UserID != me {
+			if err := s.blockedBy(ctx, m.UserID, me); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

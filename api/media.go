@@ -7,6 +7,7 @@ import (
 	"mime"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -190,22 +191,68 @@ func (s *Server) getMedia(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]any{"media": mediaOut(m), "download_url": get.URL, "expires_at": get.Expires})
 }
 
+// mayDownload: the owner, anyone for public media, and a member of a
+// conversation the item was sent into, while the message that carried it is
+// not recalled (so a recall withdraws the media even from a grant a racing
+// retry wrote back).
 func (s *Server) mayDownload(ctx context.Context, m repo.Media, me int64) error {
 	if m.OwnerID == me || m.Public() {
 		return nil
 	}
-	convs, err := s.store.MediaConversations(ctx, m.ID)
+	grants, err := s.store.MediaGrants(ctx, m.ID)
 	if err != nil {
 		return err
 	}
-	for _, conv := range convs {
-		if _, err := s.store.GetMember(ctx, conv, me); err == nil {
-			return nil
-		} else if !repo.IsCode(err, repo.CodeNotFound) {
+	for _, g := range grants {
+		ok, err := s.grantHolds(ctx, g, me)
+		if err != nil {
 			return err
+		}
+		if ok {
+			return nil
 		}
 	}
 	return repo.Errorf(repo.CodePermissionDenied, "you may not see this media")
+}
+
+// grantHolds reports whether me is a member of the grant's conversation and
+// its message (when the grant names one) is there and not recalled.
+func (s *Server) grantHolds(ctx context.Context, g repo.MediaGrant, me int64) (bool, error) {
+	if _, err := s.store.GetMember(ctx, g.ConvID, me); repo.IsCode(err, repo.CodeNotFound) {
+		return false, nil
+	} else if err != nil {
+		return false, err
+	}
+	if g.MsgID == 0 {
+		return true, nil
+	}
+	msg, err := s.store.GetMessage(ctx, g.ConvID, g.MsgID)
+	if repo.IsCode(err, repo.CodeNotFound) {
+		return false, nil // granted ahead of a message that is not written (yet)
+	}
+	return err == nil && !msg.Recalled, err
+}
+
+// revokeMedia deletes the grants of a recalled message's media (its row as
+// read before the recall says which).
+func (s *Server) revokeMedia(ctx context.Context, msg repo.Message) error {
+	if msg.Media == "" || msg.Media == "[]" {
+		return nil
+	}
+	var descs []mediaDescriptor
+	if err := json.Unmarshal([]byte(msg.Media), &descs); err != nil {
+		return fmt.Errorf("media of message %d: %w", msg.ID, err)
+	}
+	for _, d := range descs {
+		id, err := strconv.ParseInt(d.ID, 10, 64)
+		if err != nil {
+			return fmt.Errorf("media id %q of message %d: %w", d.ID, msg.ID, err)
+		}
+		if err := s.store.RevokeMedia(ctx, id, msg.ConvID, msg.ID); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // mediaDescriptor is what a message carries for each attached item.

@@ -7,7 +7,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ringchat/ringchat/repo"
-	"github.com/ringchat/ringchat/snowflake"
 )
 
 func (s *Server) sendMessage(c echo.Context) error {
@@ -61,9 +60,11 @@ func (s *Server) listMessages(c echo.Context) error {
 	kind := "before"
 	if after > 0 {
 		kind = "after"
-	} else if before == 0 {
-		// From now, allowing for writers whose clocks run a little ahead.
-		before = snowflake.MinIDAt(s.now().Add(repo.ClockSkew))
+	} else if ceiling := repo.NewestPossibleID(s.now()) + 1; before == 0 || before > ceiling {
+		// From now, allowing for writers whose clocks run a little ahead. A
+		// position past that holds nothing: starting there would only walk empty
+		// buckets (and overflow near the int64 maximum).
+		before = ceiling
 	}
 	g.Go(func() (err error) {
 		if after > 0 {

@@ -94,24 +94,42 @@ func (s *Server) storeSend(ctx context.Context, sess repo.Session, convID int64,
 	msg := repo.Message{ID: claim.MsgID, ConvID: convID, SenderID: sess.UserID, ClientMsgID: req.ClientMsgID,
 		Body: req.Body, Media: media, ReplyTo: replyTo, CreatedAt: snowflake.Time(claim.MsgID)}
 	eventID := claim.MsgID
+	stored := false
 	if !claim.Won {
-		// A retry. The first attempt may have died half-way, so write everything again:
-		// the message row is rewritten as stored (same key, same cells), and the inbox
-		// event gets a fresh id so a device whose sync cursor has passed the old id
-		// still gets it. Devices that already had it drop the repeat by message id.
-		if stored, err := s.store.GetMessage(sctx, convID, claim.MsgID); err == nil {
-			msg = stored
+		// A retry. The first attempt may have died half-way, so write again what may
+		// be missing: the message row unless it is stored, and the inbox event under
+		// a fresh id so a device whose sync cursor has passed the old id still gets
+		// it. Devices that already had it drop the repeat by message id.
+		if m, err := s.store.GetMessage(sctx, convID, claim.MsgID); err == nil {
+			msg, stored = m, true
 		} else if !repo.IsCode(err, repo.CodeNotFound) {
 			return repo.Message{}, false, err
+		}
+		if msg.Recalled {
+			// Withdrawn: the retry gets the recalled message and writes nothing,
+			// so no copy of the content comes back into anyone's inbox.
+			return msg, false, nil
 		}
 		eventID = s.ids.Next()
 		cancel()
 		sctx, cancel = context.WithDeadline(ctx, snowflake.Time(eventID).Add(s.cfg.SendDeadline))
 		defer cancel()
 	}
-	// Grant before the message exists, so no member ever sees media they cannot fetch.
+	if !stored && replyTo != 0 {
+		// Checked only for a message not stored yet: a retry returns what was
+		// accepted, even if its target was recalled since. A refusal leaves the
+		// claim unused, so the same client_msg_id with a valid reply_to still works.
+		if err := s.checkReplyTo(sctx, convID, replyTo); err != nil {
+			return repo.Message{}, false, err
+		}
+	}
+	// Grant before the message exists, so no member ever sees media they cannot
+	// fetch (a stored message's grants were written before it).
 	for _, id := range mediaIDs {
-		if err := s.store.GrantMedia(sctx, id, convID); err != nil {
+		if stored {
+			break
+		}
+		if err := s.store.GrantMedia(sctx, id, convID, msg.ID); err != nil {
 			return repo.Message{}, false, err
 		}
 	}
@@ -125,7 +143,10 @@ func (s *Server) storeSend(ctx context.Context, sess repo.Session, convID int64,
 	// send waits for one round trip instead of three. Nothing is acknowledged
 	// unless all of them are written.
 	g, gctx := errgroup.WithContext(sctx)
-	g.Go(func() error { return s.store.PutMessage(gctx, msg) })
+	if !stored {
+		// A stored row needs no repair, and rewriting its body could race a recall.
+		g.Go(func() error { return s.store.PutMessage(gctx, msg) })
+	}
 	g.Go(func() error { return s.store.TouchConversation(gctx, convID, msg.ID) })
 	// Push mode: a row in every member's inbox. Pull mode (large groups): none;
 	// members' sync reads the group's timeline instead (docs/fanout.md) -- except
@@ -140,9 +161,32 @@ func (s *Server) storeSend(ctx context.Context, sess repo.Session, convID int64,
 		// Too late for the sync invariant: do not acknowledge; the retry re-appends with a fresh id.
 		return repo.Message{}, false, repo.Errorf(repo.CodeUnavailable, "send took too long, retry with the same client_msg_id")
 	}
+	if stored {
+		// A recall may have landed while this retry wrote its copy: sync withdraws
+		// that copy (withdrawRecalled), and the push must not carry it either.
+		if now, err := s.store.GetMessage(sctx, convID, msg.ID); err != nil || now.Recalled {
+			return now, false, err
+		}
+	}
 	s.hub.Deliver(recipients, encodePush(ev))
 	s.metrics.Fanout(len(recipients))
 	return msg, claim.Won, nil
+}
+
+// checkReplyTo fails with invalid_argument unless replyTo is a message of the
+// conversation that is not recalled (an id of another conversation is simply
+// not found here: the key includes the conversation).
+func (s *Server) checkReplyTo(ctx context.Context, convID, replyTo int64) error {
+	target, err := s.store.GetMessage(ctx, convID, replyTo)
+	switch {
+	case repo.IsCode(err, repo.CodeNotFound):
+		return invalid("reply_to: message %d is not in this conversation", replyTo)
+	case err != nil:
+		return err
+	case target.Recalled:
+		return invalid("reply_to: message %d was recalled", replyTo)
+	}
+	return nil
 }
 
 // sendAudience returns the conversation (its kind and fan-out mode matter

@@ -47,6 +47,9 @@ func (s *Server) sync(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := s.withdrawRecalled(c.Request().Context(), page.Events); err != nil {
+		return err
+	}
 	resp := syncResponse{Events: make([]eventJSON, 0, len(page.Events)), Cursor: encodeCursor("sync", page.Cursor),
 		HasMore: page.HasMore, Reset: page.Reset}
 	for _, e := range page.Events {

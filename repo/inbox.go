@@ -56,6 +56,7 @@ const MaxSyncBuckets = 64
 // writer with a smaller id from being skipped.
 func (st *Store) Sync(ctx context.Context, userID, cursor int64, limit int, safe int64, now time.Time, render func(Message) string) (SyncPage, error) {
 	var page SyncPage
+	cursor = min(cursor, NewestPossibleID(now)) // a cursor past now would never move (and overflows near the int64 maximum)
 	if oldest := snowflake.MinIDAt(now.Add(-st.retention.Inbox)); cursor < oldest {
 		page.Reset = cursor != 0
 		cursor = oldest

@@ -32,11 +32,14 @@ type Media struct {
 func (m Media) Public() bool { return m.Purpose == PurposeAvatar || m.Purpose == PurposeGroupPhoto }
 
 const (
-	cqlInsertMedia = `INSERT INTO media (media_id, owner_id, object_key, content_type, size, purpose, state, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) USING TTL ?`
-	cqlReadyMedia  = `INSERT INTO media (media_id, owner_id, object_key, content_type, size, purpose, state, created_at, ready_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	cqlGetMedia    = `SELECT media_id, owner_id, object_key, content_type, size, purpose, state, created_at, ready_at FROM media WHERE media_id = ?`
-	cqlGrantMedia  = `INSERT INTO media_grants (media_id, conv_id) VALUES (?, ?)`
-	cqlMediaGrants = `SELECT conv_id FROM media_grants WHERE media_id = ? LIMIT 1000`
+	cqlInsertMedia       = `INSERT INTO media (media_id, owner_id, object_key, content_type, size, purpose, state, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) USING TTL ?`
+	cqlReadyMedia        = `INSERT INTO media (media_id, owner_id, object_key, content_type, size, purpose, state, created_at, ready_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	cqlGetMedia          = `SELECT media_id, owner_id, object_key, content_type, size, purpose, state, created_at, ready_at FROM media WHERE media_id = ?`
+	cqlGrantMedia        = `INSERT INTO media_grants_by_message (media_id, conv_id, msg_id) VALUES (?, ?, ?)`
+	cqlMediaGrants       = `SELECT conv_id, msg_id FROM media_grants_by_message WHERE media_id = ? LIMIT 1000`
+	cqlRevokeMedia       = `DELETE FROM media_grants_by_message WHERE media_id = ? AND conv_id = ? AND msg_id = ?`
+	cqlLegacyGrants      = `SELECT conv_id FROM media_grants WHERE media_id = ? LIMIT 1000`
+	cqlRevokeLegacyMedia = `DELETE FROM media_grants WHERE media_id = ? AND conv_id = ?`
 )
 
 // pendingMediaTTL: an upload never completed is forgotten after a day.
@@ -66,14 +69,40 @@ func (st *Store) GetMedia(ctx context.Context, id int64) (Media, error) {
 	return m, nil
 }
 
-// GrantMedia records that media was sent into a conversation.
-func (st *Store) GrantMedia(ctx context.Context, mediaID, convID int64) error {
-	return translate("grant media", st.query(ctx, cqlGrantMedia, mediaID, convID).ExecRelease())
+// MediaGrant is a message that carried a media item into a conversation.
+// MsgID is 0 for grants recorded before v0009, which name no message.
+type MediaGrant struct {
+	ConvID int64 `db:"conv_id"`
+	MsgID  int64 `db:"msg_id"`
 }
 
-// MediaConversations lists the conversations media was sent into (at most 1,000).
-func (st *Store) MediaConversations(ctx context.Context, mediaID int64) ([]int64, error) {
-	var ids []int64
-	err := st.query(ctx, cqlMediaGrants, mediaID).SelectRelease(&ids)
-	return ids, translate("list media grants", err)
+// GrantMedia records that message msgID carries media into a conversation.
+func (st *Store) GrantMedia(ctx context.Context, mediaID, convID, msgID int64) error {
+	return translate("grant media", st.query(ctx, cqlGrantMedia, mediaID, convID, msgID).ExecRelease())
+}
+
+// RevokeMedia forgets that message msgID carried media into a conversation,
+// with any grant of the item there that names no message.
+func (st *Store) RevokeMedia(ctx context.Context, mediaID, convID, msgID int64) error {
+	if err := st.query(ctx, cqlRevokeMedia, mediaID, convID, msgID).ExecRelease(); err != nil {
+		return translate("revoke media", err)
+	}
+	return translate("revoke legacy media grant", st.query(ctx, cqlRevokeLegacyMedia, mediaID, convID).ExecRelease())
+}
+
+// MediaGrants lists the messages media was sent in (at most 1,000), then the
+// older grants that name no message (at most 1,000).
+func (st *Store) MediaGrants(ctx context.Context, mediaID int64) ([]MediaGrant, error) {
+	var grants []MediaGrant
+	if err := st.query(ctx, cqlMediaGrants, mediaID).SelectRelease(&grants); err != nil {
+		return nil, translate("list media grants", err)
+	}
+	var legacy []int64
+	if err := st.query(ctx, cqlLegacyGrants, mediaID).SelectRelease(&legacy); err != nil {
+		return nil, translate("list legacy media grants", err)
+	}
+	for _, conv := range legacy {
+		grants = append(grants, MediaGrant{ConvID: conv})
+	}
+	return grants, nil
 }

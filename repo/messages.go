@@ -60,6 +60,7 @@ func (st *Store) GetMessage(ctx context.Context, convID, msgID int64) (Message, 
 		return Message{}, translate("get message", err)
 	}
 	m.CreatedAt = snowflake.Time(m.ID)
+	withdraw(&m)
 	return m, nil
 }
 
@@ -76,8 +77,17 @@ type HistoryPage struct {
 // before it answers with what it has and a cursor to go on from.
 const MaxEmptyBuckets = 64
 
+// NewestPossibleID is the largest id any writer can have made by now (its
+// clock at most ClockSkew ahead). Client positions past it are clamped to it:
+// ids near the int64 maximum overflow bucket arithmetic, and a position in
+// the far future would walk only empty buckets.
+func NewestPossibleID(now time.Time) int64 {
+	return snowflake.MinIDAt(now.Add(ClockSkew)) | (1<<22 - 1)
+}
+
 // HistoryBefore returns up to limit messages with id < before, newest first,
 // walking back through time buckets no further than the conversation's creation.
+// Callers clamp before to NewestPossibleID(now)+1.
 func (st *Store) HistoryBefore(ctx context.Context, convID, before int64, limit int) (HistoryPage, error) {
 	bucketMs := st.layout.MessageBucket.Milliseconds()
 	floor := snowflake.Bucket(convID, bucketMs) // no message is older than its conversation
@@ -114,7 +124,12 @@ func (st *Store) HistoryAfter(ctx context.Context, convID, after int64, limit in
 	if after < convID {
 		after = convID
 	}
-	last := snowflake.Bucket(snowflake.MinIDAt(now.Add(ClockSkew)), bucketMs)
+	ceiling := NewestPossibleID(now)
+	if after >= ceiling {
+		// Nothing can be newer yet; after+1 and its bucket would overflow near the int64 maximum.
+		return HistoryPage{Next: after}, nil
+	}
+	last := snowflake.Bucket(ceiling, bucketMs)
 	b := snowflake.Bucket(after+1, bucketMs)
 	page := HistoryPage{Next: after}
 	empty := 0
@@ -143,23 +158,58 @@ func (st *Store) HistoryAfter(ctx context.Context, convID, after int64, limit in
 func finishPage(p HistoryPage) HistoryPage {
 	for i := range p.Messages {
 		p.Messages[i].CreatedAt = snowflake.Time(p.Messages[i].ID)
+		withdraw(&p.Messages[i])
 	}
 	return p
 }
 
+// Edit and recall are lightweight transactions on the message's partition, so
+// Paxos orders them: a recall commits with a timestamp above every edit
+// committed before it, and an edit that comes after a recall finds the flag
+// and does nothing. However messages arrive and whatever the nodes' clocks say,
+// no edit's body outlives a recall. The flag is the guarantee for every other
+// write too (a retried send's row, say): recalled is only ever set, and every
+// read blanks the content of a recalled message (withdraw).
 const (
-	cqlEditMessage   = `UPDATE messages_by_conversation SET body = ?, edited_at = ? WHERE conv_id = ? AND bucket = ? AND msg_id = ?`
-	cqlRecallMessage = `UPDATE messages_by_conversation SET body = '', media = '[]', recalled = true, edited_at = ? WHERE conv_id = ? AND bucket = ? AND msg_id = ?`
+	cqlEditMessage   = `UPDATE messages_by_conversation SET body = ?, edited_at = ? WHERE conv_id = ? AND bucket = ? AND msg_id = ? IF recalled = null AND sender_id = ?`
+	cqlRecallMessage = `UPDATE messages_by_conversation SET body = '', media = '[]', recalled = true, edited_at = ? WHERE conv_id = ? AND bucket = ? AND msg_id = ? IF EXISTS`
 )
 
-// EditMessage stores a new body in place.
+// EditMessage stores a new body in place, unless the message was recalled
+// (CodeConflict) or is not the sender's (CodeNotFound).
 func (st *Store) EditMessage(ctx context.Context, m Message) error {
-	err := st.query(ctx, cqlEditMessage, m.Body, m.EditedAt, m.ConvID, st.msgBucket(m.ID), m.ID).ExecRelease()
-	return translate("edit message", err)
+	current := map[string]any{}
+	applied, err := st.raw.Query(cqlEditMessage, m.Body, m.EditedAt, m.ConvID, st.msgBucket(m.ID), m.ID, m.SenderID).
+		WithContext(ctx).MapScanCAS(current)
+	if err != nil {
+		return translate("edit message", err)
+	}
+	if !applied {
+		if recalled, _ := current["recalled"].(bool); recalled {
+			return Errorf(CodeConflict, "the message was recalled")
+		}
+		return Errorf(CodeNotFound, "message not found")
+	}
+	return nil
 }
 
 // RecallMessage flags a message recalled and drops its content, in place.
 func (st *Store) RecallMessage(ctx context.Context, m Message) error {
-	err := st.query(ctx, cqlRecallMessage, m.EditedAt, m.ConvID, st.msgBucket(m.ID), m.ID).ExecRelease()
-	return translate("recall message", err)
+	applied, err := st.raw.Query(cqlRecallMessage, m.EditedAt, m.ConvID, st.msgBucket(m.ID), m.ID).
+		WithContext(ctx).MapScanCAS(map[string]any{})
+	if err != nil {
+		return translate("recall message", err)
+	}
+	if !applied {
+		return Errorf(CodeNotFound, "message not found")
+	}
+	return nil
+}
+
+// withdraw blanks a recalled message's content as read, whatever cells a
+// write racing the recall may have left.
+func withdraw(m *Message) {
+	if m.Recalled {
+		m.Body, m.Media = "", "[]"
+	}
 }
