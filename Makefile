@@ -15,10 +15,10 @@ export RINGCHAT_CASSANDRA_HOSTS ?= 127.0.0.1:9042
 # Go test timeout for the whole suite (CI has 90 minutes in all).
 TEST_TIMEOUT ?= 40m
 
-.PHONY: help stack cassandra s3 migrate run test vet fmt stop status bench
+.PHONY: help stack cassandra s3 migrate run test fuzz vet fmt stop status bench
 
 help:
-	@echo "make run | make test | make stack | make stop | make status | make migrate | make vet | make fmt | make bench"
+	@echo "make run | make test | make fuzz | make stack | make stop | make status | make migrate | make vet | make fmt | make bench"
 
 cassandra:
 	@deploy/local/cassandra.sh start
@@ -40,6 +40,23 @@ run: migrate
 test: export CASSANDRA_UNSAFE = 1
 test: stack vet
 	go test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
+	@$(MAKE) --no-print-directory fuzz
+
+# A short run of every Fuzz target (the seeds in code and testdata/fuzz/ run in
+# every `go test` already); FUZZTIME=1m for a longer hunt. A failing input is
+# written to the package's testdata/fuzz/: commit it with the fix.
+FUZZTIME ?= 5s
+fuzz:
+	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; cache=$$(go env GOCACHE)/fuzz; \
+	for pkg in $$(grep -l '^func Fuzz' $$(git ls-files '*_test.go') | xargs -n1 dirname | sort -u); do \
+		bin=$$tmp/$$(echo $$pkg | tr / _).test; \
+		go test -c -fuzz=. -o $$bin ./$$pkg; \
+		for fn in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$pkg/*_test.go | cut -d' ' -f2); do \
+			echo "fuzz: ./$$pkg $$fn for $(FUZZTIME)"; \
+			(cd $$pkg && $$bin -test.run '^$$' -test.fuzz "^$$fn\$$" -test.fuzztime $(FUZZTIME) \
+				-test.fuzzcachedir $$cache/$$pkg/$$fn | tail -n 2); \
+		done; \
+	done
 
 vet: fmt
 	go vet ./...

@@ -21,10 +21,13 @@ func DefaultLimits() Limits {
 	return Limits{MessageBytes: 4096, MessageChars: 1000, PageSize: 50, MaxPageSize: 100, BodyBytes: "64K"}
 }
 
-var handleRE = regexp.MustCompile(`^[a-z0-9_.]{3,32}$`)
+// handleRE is ASCII only, matched before any case folding: strings.ToLower
+// maps "İ" and the Kelvin sign "K" to ASCII letters, which let look-alike
+// handles in.
+var handleRE = regexp.MustCompile(`^[a-zA-Z0-9_.]{3,32}$`)
 
 func validateHandle(h string) error {
-	if !handleRE.MatchString(strings.ToLower(h)) {
+	if !handleRE.MatchString(h) {
 		return invalid("handle must be 3-32 characters of a-z, 0-9, _ and .")
 	}
 	return nil
@@ -74,10 +77,11 @@ func validateClientMsgID(id string) error {
 	return nil
 }
 
-// parseID reads a Snowflake id sent as a decimal string.
+// parseID reads a Snowflake id sent as a decimal string, in its one canonical
+// form (no sign, no leading zero), as the contract's ID pattern says.
 func parseID(field, s string) (int64, error) {
 	id, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || id <= 0 {
+	if err != nil || id <= 0 || s[0] == '+' || s[0] == '0' {
 		return 0, invalid("%s must be a positive integer id in a string", field)
 	}
 	return id, nil

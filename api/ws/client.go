@@ -309,14 +309,12 @@ func (c *Client) readLoop(h Handler) error {
 			c.ReplyError("", "invalid_argument", "frames must be JSON text")
 			continue
 		}
-		// gorilla does not check text frames; RFC 6455 says close with 1007,
-		// and encoding/json would silently turn bad bytes into U+FFFD.
-		if !utf8.Valid(data) {
+		f, err := parseFrame(data)
+		if errors.Is(err, errNotUTF8) {
 			c.close(websocket.CloseInvalidFramePayloadData, "text frame is not valid UTF-8")
 			continue
 		}
-		var f Frame
-		if err := json.Unmarshal(data, &f); err != nil || f.Type == "" {
+		if err != nil {
 			c.ReplyError("", "invalid_argument", `malformed frame: want a JSON object {"type", "ref", "data"}`)
 			continue
 		}
@@ -326,6 +324,25 @@ func (c *Client) readLoop(h Handler) error {
 		}
 		c.handle(h, f)
 	}
+}
+
+var (
+	errNotUTF8   = errors.New("text frame is not valid UTF-8")
+	errMalformed = errors.New("malformed frame")
+)
+
+// parseFrame reads one client text frame. gorilla does not check that text
+// frames are UTF-8 (RFC 6455 wants 1007 for that) and encoding/json would
+// silently turn bad bytes into U+FFFD, so errNotUTF8 comes first.
+func parseFrame(data []byte) (Frame, error) {
+	if !utf8.Valid(data) {
+		return Frame{}, errNotUTF8
+	}
+	var f Frame
+	if err := json.Unmarshal(data, &f); err != nil || f.Type == "" {
+		return Frame{}, errMalformed
+	}
+	return f, nil
 }
 
 // handle runs the handler for one frame; a panic closes the socket with 1011
