@@ -1,15 +1,11 @@
 // Package snowflake makes ringchat's 64-bit ids and leases the node id each
 // process stamps into them.
 //
-// Layout (bwmarrin/snowflake defaults): 41 bits of milliseconds since Epoch,
+// Layout: 41 bits of milliseconds since Epoch,
 // 10 bits of node id (0-1023), 12 bits of per-millisecond sequence.
 package snowflake
 
-import (
-	"time"
-
-	bw "github.com/bwmarrin/snowflake"
-)
+import "time"
 
 // Epoch is 2024-01-01T00:00:00Z in Unix milliseconds; ids start there.
 const Epoch int64 = 1704067200000
@@ -21,11 +17,6 @@ const (
 	// MaxNodeID is the largest node id a lease can hand out.
 	MaxNodeID = 1<<nodeBits - 1
 )
-
-func init() {
-	// bwmarrin keeps its epoch in a package variable; set it once, here, before any Node exists.
-	bw.Epoch = Epoch
-}
 
 // Time returns the moment an id was made (millisecond precision).
 func Time(id int64) time.Time {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gocql/gocql"
@@ -39,6 +40,11 @@ var ErrUnavailable = errors.New("snowflake lease unavailable")
 // ErrAllLeased is returned, wrapped, when every node id 0..MaxNodeID is held
 // by a live process. It wraps ErrUnavailable.
 var ErrAllLeased = fmt.Errorf("%w: all %d node ids are leased", ErrUnavailable, MaxNodeID+1)
+
+// ErrLeaseLost is returned, wrapped, by a leased Generator once its lease
+// cannot be trusted (lost, expiring unrenewed, or released): any id it made
+// could be made by the next holder too. It wraps ErrUnavailable.
+var ErrLeaseLost = fmt.Errorf("%w: node-id lease lost", ErrUnavailable)
 
 // LeaseConfig tunes a node-id lease; zero values take the defaults.
 type LeaseConfig struct {
@@ -71,9 +77,15 @@ type Lease struct {
 
 	lost     chan struct{}
 	lostOnce sync.Once
-	ctx      context.Context // cancelled by Release; renewal queries run under it
-	stop     context.CancelFunc
-	done     chan struct{} // closed when the renewal goroutine has returned
+	// trustedUntil is when the lease stops being ours unless a renewal lands
+	// first: the last successful renewal's send time plus TTL, minus
+	// RenewEvery/2 (time.Time with its monotonic reading: wall-clock steps
+	// do not move it).
+	trustedUntil atomic.Pointer[time.Time]
+	released     atomic.Bool
+	ctx          context.Context // cancelled by Release; renewal queries run under it
+	stop         context.CancelFunc
+	done         chan struct{} // closed when the renewal goroutine has returned
 }
 
 // AcquireLease claims a free node id. It tries ids one after another from a
@@ -120,6 +132,7 @@ func AcquireLease(ctx context.Context, s *gocql.Session, cfg LeaseConfig) (*Leas
 			l.nodeID = id
 			l.ctx, l.stop = context.WithCancel(context.Background())
 			validUntil := sent.Add(cfg.TTL)
+			l.trust(validUntil)
 			go l.renew(validUntil, max(0, time.Until(sent.Add(cfg.RenewEvery))))
 			cfg.Logger.Info("leased snowflake node id", "node_id", id, "owner", cfg.Owner,
 				"ttl", cfg.TTL, "renew_every", cfg.RenewEvery, "tried", i+1)
@@ -190,6 +203,32 @@ func (l *Lease) Owner() string { return l.cfg.Owner }
 // not close it.
 func (l *Lease) Lost() <-chan struct{} { return l.lost }
 
+// Valid reports, at the moment of asking, whether ids made with the node id
+// are still safe: nil until the lease is Lost, released, or the last
+// successful renewal is older than TTL minus RenewEvery/2. It does not wait
+// for the renewal goroutine to notice: a renewal stalled past that point
+// (Cassandra hanging, the process starved of CPU) makes it fail as well.
+func (l *Lease) Valid() error {
+	select {
+	case <-l.lost:
+		return fmt.Errorf("snowflake node id %d: %w", l.nodeID, ErrLeaseLost)
+	default:
+	}
+	if l.released.Load() {
+		return fmt.Errorf("snowflake node id %d released: %w", l.nodeID, ErrLeaseLost)
+	}
+	if !time.Now().Before(*l.trustedUntil.Load()) {
+		return fmt.Errorf("snowflake node id %d not renewed in time: %w", l.nodeID, ErrLeaseLost)
+	}
+	return nil
+}
+
+// trust records a renewal (or the claim) that holds the row until validUntil.
+func (l *Lease) trust(validUntil time.Time) {
+	t := validUntil.Add(-l.cfg.RenewEvery / 2)
+	l.trustedUntil.Store(&t)
+}
+
 func (l *Lease) markLost(msg string, args ...any) {
 	l.lostOnce.Do(func() {
 		l.cfg.Logger.Error("snowflake node-id lease lost: stop making ids with it",
@@ -233,6 +272,7 @@ func (l *Lease) renew(validUntil time.Time, wait time.Duration) {
 			return // Release is under way
 		case err == nil && applied:
 			validUntil, lastErr = sent.Add(l.cfg.TTL), nil
+			l.trust(validUntil)
 			timer.Reset(l.cfg.RenewEvery)
 		case err == nil:
 			if holder, _ := row["owner"].(string); holder != "" {
@@ -257,6 +297,7 @@ func (l *Lease) renew(validUntil time.Time, wait time.Duration) {
 // (which wraps ErrUnavailable when Cassandra did not answer) leaves the row to
 // expire by its TTL.
 func (l *Lease) Release(ctx context.Context) error {
+	l.released.Store(true) // before the row goes: another process may claim it at once
 	l.stop()
 	<-l.done
 	row := map[string]any{}

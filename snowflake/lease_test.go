@@ -572,6 +572,10 @@ func TestLeaseThroughOutage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	g, err := snowflake.NewLeasedGenerator(l)
+	if err != nil {
+		t.Fatal(err)
+	}
 	time.Sleep(2 * renew)
 	proxy.SetMode(faultproxy.Hang)
 	hung := time.Now()
@@ -582,6 +586,11 @@ func TestLeaseThroughOutage(t *testing.T) {
 	}
 	lostAfter := time.Since(hung)
 	t.Logf("lease lost %s into the outage", lostAfter.Round(time.Millisecond))
+	// The generator refuses by then already: it reads the renewal deadline
+	// itself rather than wait for the renewal goroutine to give up.
+	if _, err := g.TryNext(); !errors.Is(err, snowflake.ErrLeaseLost) {
+		t.Fatalf("a generator on a lease lost in an outage: %v, want ErrLeaseLost", err)
+	}
 	// The last good renewal was at most `renew` before the hang; the holder gives
 	// up renew/2 before its TTL runs out, and never later than the TTL.
 	if lostAfter < ttl-renew-renew/2-200*time.Millisecond || lostAfter > ttl {
@@ -634,5 +643,58 @@ func TestLeaseConfigChecked(t *testing.T) {
 	}
 	if got := snowflake.TTLSeconds(30 * time.Second); got != 31 {
 		t.Fatalf("a 30 s lease is written with TTL %d, want 31", got)
+	}
+}
+
+// A leased generator makes no id once its lease is lost (the node used to
+// keep making ids through its shutdown, while the next holder of the id
+// could make the same ones), nor after Release.
+func TestLeasedGeneratorStopsWithTheLease(t *testing.T) {
+	t.Parallel()
+	s, _ := sharedKeyspace(t)
+	clearIDs(t, s, 60, 61)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cfg := snowflake.LeaseConfig{TTL: 3 * time.Second, RenewEvery: 300 * time.Millisecond, Logger: quiet}
+
+	l := acquire(t, ctx, s, snowflake.FirstTry(cfg, 60))
+	g, err := snowflake.NewLeasedGenerator(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.TryNext(); err != nil {
+		t.Fatalf("with the lease held: %v", err)
+	}
+	if err := s.Query(`UPDATE snowflake_leases SET owner = 'thief' WHERE node_id = ?`, l.NodeID()).Exec(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-l.Lost():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the lease was never lost")
+	}
+	if _, err := g.TryNext(); !errors.Is(err, snowflake.ErrLeaseLost) || !errors.Is(err, snowflake.ErrUnavailable) {
+		t.Fatalf("after the loss TryNext: %v, want ErrLeaseLost (an ErrUnavailable)", err)
+	}
+	func() {
+		defer func() {
+			if p, _ := recover().(error); !errors.Is(p, snowflake.ErrLeaseLost) {
+				t.Fatalf("after the loss Next panicked with %v, want ErrLeaseLost", p)
+			}
+		}()
+		id := g.Next()
+		t.Fatalf("after the loss Next made %d", id)
+	}()
+
+	released := acquire(t, ctx, s, snowflake.FirstTry(cfg, 61))
+	g2, err := snowflake.NewLeasedGenerator(released)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := released.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g2.TryNext(); !errors.Is(err, snowflake.ErrLeaseLost) {
+		t.Fatalf("after Release TryNext: %v, want ErrLeaseLost", err)
 	}
 }

@@ -261,3 +261,55 @@ func TestGeneratorsWithDifferentNodesNeverCollide(t *testing.T) {
 	}
 	t.Logf("%d ids, %d of them share a millisecond and sequence with another node's id", len(seen), sameMs)
 }
+
+// steppedClock is a wall clock a test steps by hand.
+type steppedClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *steppedClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *steppedClock) Step(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// A wall clock stepped forwards is followed at once (ids that lagged it by
+// the step looked older than the send deadline: every send answered 503
+// until a restart); one stepped backwards is not, and ids never repeat or go
+// down; past 4,096 ids in a millisecond the next millisecond is borrowed.
+func TestGeneratorFollowsForwardClockStepsOnly(t *testing.T) {
+	clock := &steppedClock{now: time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)}
+	g, err := snowflake.NewGenerator(9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g = snowflake.WithClock(g, clock.Now)
+	first := g.Next()
+	if got := snowflake.Time(first); !got.Equal(clock.Now()) {
+		t.Fatalf("first id at %s, clock at %s", got, clock.Now())
+	}
+	clock.Step(time.Hour)
+	afterForward := g.Next()
+	if got := snowflake.Time(afterForward); !got.Equal(clock.Now()) {
+		t.Fatalf("after a forward step of 1h the id says %s, the clock %s", got, clock.Now())
+	}
+	clock.Step(-2 * time.Hour)
+	prev := afterForward
+	for i := range 3 * 4096 {
+		id := g.Next()
+		if id <= prev {
+			t.Fatalf("id %d after %d, %d ids into a backward step", id, prev, i)
+		}
+		prev = id
+	}
+	// 12,288 ids at one frozen millisecond: the held one plus 3 borrowed.
+	if got, want := snowflake.Time(prev), snowflake.Time(afterForward).Add(3*time.Millisecond); !got.Equal(want) {
+		t.Fatalf("after a backward step ids are at %s, want held at %s", got, want)
+	}
+	clock.Step(2*time.Hour + time.Second)
+	if id := g.Next(); id <= prev || !snowflake.Time(id).Equal(clock.Now()) {
+		t.Fatalf("once the clock passes the held time again: id %d at %s, clock %s", id, snowflake.Time(id), clock.Now())
+	}
+}

@@ -31,6 +31,7 @@ type config struct {
 	Internal  string // internal listener address
 	Admin     string // admin listener: metrics, health, pprof
 	LeaseTTL  time.Duration
+	ClockSkew time.Duration // the most any two nodes' clocks differ
 	Shutdown  time.Duration
 	HTTP      httpLimits // public and admin listeners
 }
@@ -75,7 +76,8 @@ func parseConfig(args []string) (config, error) {
 	dur(&c.Cassandra.Timeout, "cassandra-timeout", 2*time.Second, "per-query timeout")
 	dur(&c.API.RequestTimeout, "request-timeout", 5*time.Second, "bound on one request's storage work")
 	dur(&c.API.SendDeadline, "send-deadline", 3*time.Second, "a send not fully written this long after its id was made is not acknowledged")
-	dur(&c.API.SyncLag, "sync-lag", 5*time.Second, "how far behind now sync cursors stay; must exceed send-deadline plus clock skew")
+	dur(&c.API.SyncLag, "sync-lag", 5*time.Second, "how far behind now sync cursors stay; must exceed send-deadline plus clock-skew")
+	dur(&c.ClockSkew, "clock-skew", time.Second, "the most any two nodes' clocks may differ (keep them NTP-synchronised)")
 	num(&c.API.Limits.MessageBytes, "message-max-bytes", 4096, "largest message body in bytes")
 	num(&c.API.Limits.MessageChars, "message-max-chars", 1000, "largest message body in characters")
 	num(&c.API.Groups.MaxMembers, "group-max-members", 1000, "largest group, creator included")
@@ -131,8 +133,12 @@ func parseConfig(args []string) (config, error) {
 	if c.Cluster.Secret != "" && len(c.Cluster.Secret) < 16 {
 		return config{}, fmt.Errorf("cluster-secret must be at least 16 bytes")
 	}
-	if c.API.SyncLag <= c.API.SendDeadline {
-		return config{}, fmt.Errorf("sync-lag (%s) must exceed send-deadline (%s)", c.API.SyncLag, c.API.SendDeadline)
+	// A send's id may come from a node whose clock is ClockSkew ahead of the
+	// syncing node's and be written up to SendDeadline later: the sync cursor
+	// must stay behind both, or sync can pass an event before it exists.
+	if c.ClockSkew < 0 || c.API.SyncLag <= c.API.SendDeadline+c.ClockSkew {
+		return config{}, fmt.Errorf("sync-lag (%s) must exceed send-deadline (%s) plus clock-skew (%s)",
+			c.API.SyncLag, c.API.SendDeadline, c.ClockSkew)
 	}
 	return c, nil
 }

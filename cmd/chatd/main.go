@@ -84,10 +84,11 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 		defer cancel()
 		_ = lease.Release(relCtx)
 	}()
-	ids, err := snowflake.NewGenerator(lease.NodeID())
+	gen, err := snowflake.NewLeasedGenerator(lease)
 	if err != nil {
 		return err
 	}
+	ids := leasedIDs{gen}
 	store := repo.NewStore(session, repo.Layout{MessageBucket: settings.MessageBucket, InboxBucket: settings.InboxBucket}, cfg.Retention)
 	objects, err := objstore.New(startCtx, cfg.S3)
 	if err != nil {
@@ -166,6 +167,21 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	}
 	log.Info("chatd stopped", "err", errors.Join(err, shutErr, hubErr))
 	return errors.Join(err, shutErr, hubErr)
+}
+
+// leasedIDs is the API's id source. Once the lease cannot be trusted (lost,
+// or not renewed in time) it makes no id: the request that wanted one
+// unwinds with 503 unavailable (through Echo's recover and the error handler;
+// a socket frame closes its socket), and the client retries on another node
+// rather than write an id the next holder of the node id may make too.
+type leasedIDs struct{ g *snowflake.Generator }
+
+func (l leasedIDs) Next() int64 {
+	id, err := l.g.TryNext()
+	if err != nil {
+		panic(repo.Errorf(repo.CodeUnavailable, "this node is restarting: retry"))
+	}
+	return id
 }
 
 func randomInstance() string {
