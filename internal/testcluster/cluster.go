@@ -155,3 +155,6 @@ func (n *Node) Stop(ctx context.Context) error {
 		return fmt.Errorf("chatd did not stop in time: %w", ctx.Err())
 	}
 }
+
+// PID is the chatd process's id (for /proc readings such as VmHWM).
+func (n *Node) PID() int { return n.cmd.Process.Pid }
