@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -79,6 +80,36 @@ func TestNodesLeavingAndJoiningUnderDeliveryLoad(t *testing.T) {
 			}
 		}()
 	}
+	// A fast churn of the cached list alone, thousands of flips beside the
+	// registry churn below: a node drops out of the list or comes back as
+	// its other process, and the forwarders of gone processes are retired.
+	var flips atomic.Int64
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			c.mu.RLock()
+			live := maps.Clone(c.live)
+			c.mu.RUnlock()
+			id, gen := 1+i%nodes, i/nodes
+			if gen%2 == 0 {
+				delete(live, id)
+			} else {
+				live[id] = repo.Node{ID: id, Instance: instance(id, gen/2), InternalAddr: peers[id][(gen/2)%2].addr()}
+			}
+			c.mu.Lock()
+			c.live = live
+			c.mu.Unlock()
+			c.retireGone(live)
+			flips.Add(1)
+			time.Sleep(100 * time.Microsecond)
+		}
+	}()
 	// The churn: each round a node leaves, the list is re-read, it comes back
 	// as its other process (so its forwarder is replaced), the list is re-read.
 	deadline := time.Now().Add(8 * time.Second)
@@ -95,7 +126,8 @@ func TestNodesLeavingAndJoiningUnderDeliveryLoad(t *testing.T) {
 	}
 	close(stop)
 	wg.Wait()
-	t.Logf("%d churn rounds under %d deliveries of %d users; stats %+v", rounds, delivered.Load(), users, c.Stats())
+	t.Logf("%d registry churn rounds and %d list flips under %d deliveries of %d users; stats %+v",
+		rounds, flips.Load(), delivered.Load(), users, c.Stats())
 
 	// The list settles; a fresh delivery reaches every node for every user it routes there.
 	for id := 1; id <= nodes; id++ {
