@@ -1,8 +1,9 @@
 // Package cluster makes several chatd nodes deliver as one. Each node keeps a
 // row in the nodes table alive (one partition: every node reads the whole
-// list every few seconds), writes a route hint when it gets a user's first
-// socket, and delivers an event to another node's sockets by a batched,
-// secret-authenticated call to that node's internal listener.
+// list every few seconds), writes a user's route hint when one of their
+// sockets connects, and delivers an event to another node's sockets by a
+// batched call, signed with the cluster secret, to that node's internal
+// listener.
 //
 // Cost (docs/cluster.md): upkeep is one node-row write per node per NodeTTL/3
 // plus one route write per connected user per RouteRefresh; a delivery reads
