@@ -236,7 +236,7 @@ var authzRows = []authzRow{
 	{method: "GET", route: "/v1/conversations/:conv_id/messages", path: convPath("/messages"), want: "401 401 401 403 403 200 200 200 200"},
 	{method: "GET", route: "/v1/sync", path: fixed("/v1/sync"), want: "401 401 401 200 200 200 200 200 200"},
 	{method: "GET", route: "/v1/presence", path: func(w *world, _ role) string { return "/v1/presence?user_ids=" + w.users[owner].userID },
-		want: "401 401 401 - - - 200 200 200"},
+		want: "401 401 401 200 200 200 200 200 200"},
 	{method: "POST", route: "/v1/ws/tickets", path: fixed("/v1/ws/tickets"), want: "401 401 401 201 201 201 201 201 201"},
 	{method: "POST", route: "/v1/media", path: fixed("/v1/media"), body: func(*world, role) any { return map[string]any{"content_type": "image/png", "size": 10} },
 		want: "401 401 401 201 201 201 201 201 201"},
@@ -399,6 +399,8 @@ func TestFrameAuthorizationMatrix(t *testing.T) {
 	if len(frameRows) != len(types) {
 		t.Errorf("frame rows %d, frame types %v", len(frameRows), types)
 	}
+	// Not yet here: a socket whose session logged out (defect 2, another
+	// fix) must be closed for every frame type; today it still answers.
 	for r := outsider; r < nRoles; r++ {
 		t.Run(roleNames[r], func(t *testing.T) {
 			sock := w.users[r].dial()
