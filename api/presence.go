@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/labstack/echo/v4"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/ringchat/ringchat/presence"
 )
@@ -13,7 +14,12 @@ import (
 // Presence answers presence queries (presence.Service).
 type Presence interface {
 	Query(ctx context.Context, userIDs []int64) ([]presence.Status, error)
+	// Visible is the one rule for who sees whose presence (presence.Service.Visible).
+	Visible(ctx context.Context, viewer, subject int64) (bool, error)
 }
+
+// visibilityParallelism bounds the rule's point reads of one query.
+const visibilityParallelism = 16
 
 func (s *Server) getPresence(c echo.Context) error {
 	raw := c.QueryParam("user_ids")
@@ -32,18 +38,43 @@ func (s *Server) getPresence(c echo.Context) error {
 		}
 		ids = append(ids, id)
 	}
-	sts, err := s.presence.Query(c.Request().Context(), ids)
-	if err != nil {
+	ctx := c.Request().Context()
+	me := session(c).UserID
+	visible := make([]bool, len(ids))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(visibilityParallelism)
+	for i, id := range ids {
+		g.Go(func() (err error) {
+			visible[i], err = s.presence.Visible(gctx, me, id)
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
 		return err
 	}
-	out := make([]presence.JSON, 0, len(sts))
-	me := session(c).UserID
-	for _, st := range sts {
-		// Someone who blocks me shows as offline, never seen.
-		if blocked, err := s.store.Blocks(c.Request().Context(), st.UserID, me); err != nil {
+	var shown []int64
+	for i, id := range ids {
+		if visible[i] {
+			shown = append(shown, id)
+		}
+	}
+	statuses := map[int64]presence.Status{}
+	if len(shown) > 0 {
+		sts, err := s.presence.Query(ctx, shown)
+		if err != nil {
 			return err
-		} else if blocked {
-			st = presence.Status{UserID: st.UserID}
+		}
+		for _, st := range sts {
+			statuses[st.UserID] = st
+		}
+	}
+	// Someone whose presence I may not see shows as offline, never seen: the
+	// same answer as for a user who never connected, so it reveals nothing.
+	out := make([]presence.JSON, 0, len(ids))
+	for _, id := range ids {
+		st, ok := statuses[id]
+		if !ok {
+			st = presence.Status{UserID: id}
 		}
 		out = append(out, presence.ToJSON(st))
 	}

@@ -57,22 +57,34 @@ func (h frameHandler) typing(ctx context.Context, c *ws.Client, f ws.Frame) {
 		return
 	}
 	if err == nil {
-		var members []repo.Member
-		if members, err = h.s.store.ListMembers(ctx, convID); err == nil {
-			if _, ok := findMember(members, h.sess.UserID); !ok {
-				err = repo.Errorf(repo.CodePermissionDenied, "not a member of this conversation")
-			} else {
-				others := make([]int64, 0, len(members))
-				for _, m := range members {
-					if m.UserID != h.sess.UserID {
-						others = append(others, m.UserID)
-					}
-				}
-				err = h.s.pushOnly(others, "typing", convID, map[string]any{"conversation_id": idStr(convID), "user_id": idStr(h.sess.UserID)})
+		err = h.s.relayTyping(ctx, h.sess.UserID, convID)
+	}
+	h.answer(c, f, err, nil)
+}
+
+// relayTyping pushes the typing event to the other members. In a direct
+// conversation whose other member blocks the typist it goes nowhere: nothing
+// of a blocked user reaches the blocker. It is dropped without an error, as
+// typing is never answered when it is relayed either.
+func (s *Server) relayTyping(ctx context.Context, typist, convID int64) error {
+	conv, members, err := s.sendAudience(ctx, convID, typist)
+	if err != nil {
+		return err
+	}
+	others := make([]int64, 0, len(members))
+	for _, id := range members {
+		if id != typist {
+			others = append(others, id)
+		}
+	}
+	if conv.Kind == repo.KindDirect {
+		for _, peer := range others {
+			if blocked, err := s.store.Blocks(ctx, peer, typist); err != nil || blocked {
+				return err
 			}
 		}
 	}
-	h.answer(c, f, err, nil)
+	return s.pushOnly(others, "typing", convID, map[string]any{"conversation_id": idStr(convID), "user_id": idStr(typist)})
 }
 
 // receipt handles delivered and read frames.

@@ -94,8 +94,41 @@ func (s *Service) Changed(userID int64, online bool, lastSeen time.Time) {
 	s.out.Deliver(audience, Frame(Status{UserID: userID, Online: online, LastSeen: lastSeen}))
 }
 
-// audience is who sees userID's presence change: accepted contacts and
-// direct-conversation partners, never anyone userID blocks.
+// The rule (docs/chat.md "Presence"), the same for GET /v1/presence and for
+// presence events: a user's presence and last-seen are visible to themselves,
+// to their accepted contacts and to their direct-conversation partners (a
+// direct conversation exists between the two), never to anyone they block.
+// Sharing a group is not enough: a group of up to 1,000 strangers would make
+// presence public, and checking it would read group member lists.
+
+// Visible applies the rule to one viewer and subject: at most three point
+// reads (block, contact, direct conversation).
+func (s *Service) Visible(ctx context.Context, viewer, subject int64) (bool, error) {
+	if viewer == subject {
+		return true, nil
+	}
+	if blocked, err := s.store.Blocks(ctx, subject, viewer); err != nil || blocked {
+		return false, err
+	}
+	c, err := s.store.GetContact(ctx, subject, viewer)
+	if err == nil && c.State == repo.ContactAccepted {
+		return true, nil
+	}
+	if err != nil && !repo.IsCode(err, repo.CodeNotFound) {
+		return false, err
+	}
+	if _, err := s.store.DirectConversation(ctx, viewer, subject); repo.IsCode(err, repo.CodeNotFound) {
+		return false, nil
+	} else if err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// audience is who sees userID's presence change, by the rule above: accepted
+// contacts and direct-conversation partners, never anyone userID blocks. Each
+// list is read up to maxAudience rows (a user past that many is told through
+// GET /v1/presence only).
 func (s *Service) audience(ctx context.Context, userID int64) ([]int64, error) {
 	convs, err := s.store.ListUserConversations(ctx, userID, 0, maxAudience)
 	if err != nil {

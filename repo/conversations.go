@@ -9,6 +9,7 @@ import (
 
 const (
 	cqlClaimDirect    = `INSERT INTO direct_conversations (user_lo, user_hi, conv_id) VALUES (?, ?, ?) IF NOT EXISTS`
+	cqlGetDirect      = `SELECT conv_id FROM direct_conversations WHERE user_lo = ? AND user_hi = ?`
 	cqlInsertConv     = `INSERT INTO conversations (conv_id, kind, created_at, updated_at) VALUES (?, ?, ?, ?)`
 	cqlSetConvCreator = `UPDATE conversations SET created_by = ? WHERE conv_id = ?`
 	cqlGetConv        = `SELECT conv_id, kind, name, photo_media_id, announcement, created_by, created_at, updated_at, deleted, fanout FROM conversations WHERE conv_id = ?`
@@ -22,6 +23,15 @@ const (
 // MaxMembersRead bounds a member-list read; the group size bound is enforced
 // below it by the api layer (default 1,000).
 const MaxMembersRead = 5000
+
+// DirectConversation returns the id of the direct conversation of users a
+// and b, or CodeNotFound when they have none. One point read.
+func (st *Store) DirectConversation(ctx context.Context, a, b int64) (int64, error) {
+	lo, hi := min(a, b), max(a, b)
+	var id int64
+	err := st.raw.Query(cqlGetDirect, lo, hi).WithContext(ctx).Scan(&id)
+	return id, translate("get direct conversation", err)
+}
 
 // GetOrCreateDirect returns the one direct conversation of users a and b,
 // creating it with id newID if there is none. created is true only for the
