@@ -3,21 +3,21 @@ package api
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
-	"sort"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/ringchat/ringchat/repo"
 )
 
-// maxChatList bounds how many of a user's conversations one listing considers.
-const maxChatList = 1000
-
 type chatJSON struct {
 	Conversation conversationJSON `json:"conversation"`
+	Peer         *userJSON        `json:"peer"` // direct conversations: the other member
 	LastMessage  *messageJSON     `json:"last_message"`
 	UnreadCount  int              `json:"unread_count"`
 	UnreadCapped bool             `json:"unread_capped"` // true: "at least unread_count"
@@ -26,147 +26,193 @@ type chatJSON struct {
 	Archived     bool             `json:"archived"`
 }
 
-type chatKey struct {
-	pinned   int
-	activity int64
-	convID   int64
-}
+// chatEntryParallelism bounds the point reads one page does at once.
+const chatEntryParallelism = 8
 
-func (k chatKey) before(o chatKey) bool { // descending order
-	if k.pinned != o.pinned {
-		return k.pinned > o.pinned
-	}
-	if k.activity != o.activity {
-		return k.activity > o.activity
-	}
-	return k.convID > o.convID
-}
-
-// listConversations is the chat list: pinned first, then by latest activity.
-// Its cost is one partition read for the list, one point read per listed
-// conversation, and for the page only: the conversation, the last message
-// and an unread count capped at repo.UnreadCap. History length never matters.
+// listConversations is the chat list: pinned first, then by latest activity,
+// read as slices of chats_by_activity (repo/chatpositions.go). A page costs
+// at most 2 x limit list rows and, per row, a fixed number of point reads
+// (settings, position, conversation, membership, newest message, watermark,
+// peer) plus an unread count of at most a few hundred rows: neither history
+// length nor how many conversations the user has matters.
 func (s *Server) listConversations(c echo.Context) error {
 	limit, err := s.cfg.Limits.pageSize(c.QueryParam("limit"))
 	if err != nil {
 		return err
 	}
-	var after *chatKey
+	sections := []int{repo.SectionPinned, repo.SectionMain}
+	if c.QueryParam("archived") == "true" {
+		sections = []int{repo.SectionArchived}
+	}
+	var after *repo.ChatKey
 	if cur := c.QueryParam("cursor"); cur != "" {
 		k, err := decodeChatCursor(cur)
 		if err != nil {
 			return err
 		}
+		if !slices.Contains(sections, k.Section) {
+			return invalid("cursor belongs to another list")
+		}
 		after = &k
 	}
-	archived := c.QueryParam("archived") == "true"
 	ctx := c.Request().Context()
 	me := session(c).UserID
-	rows, err := s.store.ListUserConversations(ctx, me, 0, maxChatList)
-	if err != nil {
-		return err
-	}
-	ids := make([]int64, 0, len(rows))
-	for _, r := range rows {
-		ids = append(ids, r.ConvID)
-	}
-	last, err := s.store.LastMessageIDs(ctx, ids)
-	if err != nil {
-		return err
-	}
-	type entry struct {
-		row repo.UserConversation
-		key chatKey
-	}
-	var list []entry
-	for _, r := range rows {
-		if r.Archived != archived {
-			continue
-		}
-		k := chatKey{activity: max(last[r.ConvID], r.ConvID), convID: r.ConvID}
-		if r.Pinned {
-			k.pinned = 1
-		}
-		if after == nil || after.before(k) {
-			list = append(list, entry{r, k})
-		}
-	}
-	sort.Slice(list, func(i, j int) bool { return list[i].key.before(list[j].key) })
-	resp := map[string]any{}
-	if len(list) > limit {
-		list = list[:limit]
-		resp["next_cursor"] = encodeChatCursor(list[limit-1].key)
-	}
-	out := make([]chatJSON, 0, len(list))
-	for _, e := range list {
-		chat, err := s.chatEntry(ctx, me, e.row, last[e.row.ConvID])
-		if err != nil {
-			if repo.IsCode(err, repo.CodeNotFound) {
-				continue // deleted meanwhile
+	out := []chatJSON{}
+	budget := 2 * limit // rows examined, stale ones included
+	var last repo.ChatKey
+	more := false
+	for _, sec := range sections {
+		var from *repo.ChatKey
+		if after != nil {
+			if sec < after.Section {
+				continue
 			}
-			return err
+			if sec == after.Section {
+				from = after
+			}
 		}
-		out = append(out, chat)
+		for len(out) < limit && budget > 0 {
+			n := min(limit-len(out), budget)
+			keys, err := s.store.ChatsPage(ctx, me, sec, from, n)
+			if err != nil {
+				return err
+			}
+			budget -= len(keys)
+			chats, err := s.chatEntries(ctx, me, keys)
+			if err != nil {
+				return err
+			}
+			out = append(out, chats...)
+			if len(keys) > 0 {
+				last = keys[len(keys)-1]
+				from = &last
+			}
+			if len(keys) < n {
+				break // section done
+			}
+		}
+		if len(out) >= limit || budget <= 0 {
+			more = true
+			break
+		}
 	}
-	resp["conversations"] = out
+	resp := map[string]any{"conversations": out}
+	if more && last.ConvID != 0 {
+		resp["next_cursor"] = encodeChatCursor(last)
+	}
 	return c.JSON(http.StatusOK, resp)
 }
 
-func (s *Server) chatEntry(ctx context.Context, me int64, row repo.UserConversation, lastID int64) (chatJSON, error) {
-	conv, err := s.store.GetConversation(ctx, row.ConvID)
-	if err != nil {
-		return chatJSON{}, err
+// chatEntries builds the entries of list rows, in order, leaving out stale rows.
+func (s *Server) chatEntries(ctx context.Context, me int64, keys []repo.ChatKey) ([]chatJSON, error) {
+	chats := make([]*chatJSON, len(keys))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(chatEntryParallelism)
+	for i, k := range keys {
+		g.Go(func() error {
+			chat, err := s.chatEntry(gctx, me, k)
+			chats[i] = chat
+			return err
+		})
 	}
-	mine, err := s.store.GetMember(ctx, row.ConvID, me)
-	if err != nil {
-		return chatJSON{}, err
+	if err := g.Wait(); err != nil {
+		return nil, err
 	}
-	members, err := s.store.ListMembers(ctx, row.ConvID)
-	if err != nil {
-		return chatJSON{}, err
-	}
-	chat := chatJSON{Conversation: conversationOut(conv, len(members), mine.Role), MutedUntil: optTime(row.MutedUntil),
-		Pinned: row.Pinned, Archived: row.Archived}
-	if lastID != 0 {
-		if m, err := s.store.GetMessage(ctx, row.ConvID, lastID); err == nil {
-			j := messageOut(m)
-			chat.LastMessage = &j
-		} else if !repo.IsCode(err, repo.CodeNotFound) {
-			return chatJSON{}, err
+	out := make([]chatJSON, 0, len(keys))
+	for _, c := range chats {
+		if c != nil {
+			out = append(out, *c)
 		}
-		marks, err := s.store.GetWatermarks(ctx, row.ConvID, me)
+	}
+	return out, nil
+}
+
+// chatEntry is one list entry, or nil when the row is stale (repaired here).
+func (s *Server) chatEntry(ctx context.Context, me int64, k repo.ChatKey) (*chatJSON, error) {
+	row, err := s.store.GetUserConversation(ctx, me, k.ConvID)
+	member := err == nil
+	if err != nil && !repo.IsCode(err, repo.CodeNotFound) {
+		return nil, err
+	}
+	if live, err := s.store.CheckChat(ctx, me, k, member); err != nil || !live {
+		return nil, err
+	}
+	conv, err := s.store.GetConversation(ctx, k.ConvID)
+	if repo.IsCode(err, repo.CodeNotFound) {
+		return nil, nil // deleted meanwhile
+	}
+	if err != nil {
+		return nil, err
+	}
+	mine, err := s.store.GetMember(ctx, k.ConvID, me)
+	if repo.IsCode(err, repo.CodeNotFound) {
+		return nil, nil // removed meanwhile
+	}
+	if err != nil {
+		return nil, err
+	}
+	count, peerID := 2, row.PeerID
+	if conv.Kind != repo.KindDirect || peerID == 0 {
+		members, err := s.store.ListMembers(ctx, k.ConvID) // at most the group bound
 		if err != nil {
-			return chatJSON{}, err
+			return nil, err
 		}
-		if chat.UnreadCount, err = s.store.CountUnread(ctx, row.ConvID, marks.Read, lastID); err != nil {
-			return chatJSON{}, err
+		count = len(members)
+		for _, m := range members {
+			if conv.Kind == repo.KindDirect && m.UserID != me {
+				peerID = m.UserID
+			}
 		}
-		chat.UnreadCapped = chat.UnreadCount >= repo.UnreadCap
 	}
-	return chat, nil
-}
-
-func encodeChatCursor(k chatKey) string {
-	return encodeCursor("chats", k.activity) + "." + encodeCursor(fmt.Sprint(k.pinned), k.convID)
-}
-
-func decodeChatCursor(s string) (chatKey, error) {
-	var a, b string
-	for i := range s {
-		if s[i] == '.' {
-			a, b = s[:i], s[i+1:]
+	chat := &chatJSON{Conversation: conversationOut(conv, count, mine.Role), MutedUntil: optTime(row.MutedUntil),
+		Pinned: row.Pinned, Archived: row.Archived}
+	if conv.Kind == repo.KindDirect && peerID != 0 {
+		u, err := s.store.GetUser(ctx, peerID)
+		if err != nil && !repo.IsCode(err, repo.CodeNotFound) {
+			return nil, err
 		}
+		if err == nil {
+			p := publicUser(u)
+			chat.Peer = &p
+		}
+	}
+	lastID, err := s.store.NewestMessageID(ctx, k.ConvID)
+	if err != nil || lastID == 0 {
+		return chat, err
+	}
+	if m, err := s.store.GetMessage(ctx, k.ConvID, lastID); err == nil {
+		j := messageOut(m)
+		chat.LastMessage = &j
+	} else if !repo.IsCode(err, repo.CodeNotFound) {
+		return nil, err
+	}
+	marks, err := s.store.GetWatermarks(ctx, k.ConvID, me)
+	if err != nil {
+		return nil, err
+	}
+	chat.UnreadCount, chat.UnreadCapped, err = s.store.CountUnread(ctx, k.ConvID, me, marks.Read, lastID)
+	return chat, err
+}
+
+func encodeChatCursor(k repo.ChatKey) string {
+	return encodeCursor("chats", k.Activity) + "." + encodeCursor(strconv.Itoa(k.Section), k.ConvID)
+}
+
+func decodeChatCursor(s string) (repo.ChatKey, error) {
+	a, b, ok := strings.Cut(s, ".")
+	if !ok {
+		return repo.ChatKey{}, invalid("malformed cursor")
 	}
 	activity, err := decodeCursor("chats", a)
 	if err != nil {
-		return chatKey{}, err
+		return repo.ChatKey{}, err
 	}
-	for _, p := range []int{0, 1} {
-		if conv, err := decodeCursor(fmt.Sprint(p), b); err == nil {
-			return chatKey{pinned: p, activity: activity, convID: conv}, nil
+	for _, sec := range []int{repo.SectionPinned, repo.SectionMain, repo.SectionArchived} {
+		if conv, err := decodeCursor(strconv.Itoa(sec), b); err == nil {
+			return repo.ChatKey{Section: sec, Activity: activity, ConvID: conv}, nil
 		}
 	}
-	return chatKey{}, invalid("malformed cursor")
+	return repo.ChatKey{}, invalid("malformed cursor")
 }
 
 // putMySettings changes the caller's own mute, pin and archive of a conversation.
@@ -211,6 +257,11 @@ func (s *Server) putMySettings(c echo.Context) error {
 	row, err := s.store.GetUserConversation(ctx, me, convID)
 	if err != nil {
 		return err
+	}
+	if set.Pinned != nil || set.Archived != nil {
+		if err := s.store.SetChatSection(ctx, me, convID, repo.SectionOf(row.Pinned, row.Archived)); err != nil {
+			return err
+		}
 	}
 	return c.JSON(http.StatusOK, map[string]any{"muted_until": optTime(row.MutedUntil), "pinned": row.Pinned, "archived": row.Archived})
 }

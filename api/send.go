@@ -138,7 +138,7 @@ func (s *Server) storeSend(ctx context.Context, sess repo.Session, convID int64,
 		return repo.Message{}, false, err
 	}
 	ev := repo.Event{ID: eventID, Kind: repo.EventMessageNew, ConvID: convID, MsgID: msg.ID, Payload: string(payload)}
-	// The message row, the chat-list cell and the inbox rows do not depend on
+	// The message row, the chat-list cell and rows and the inbox rows do not depend on
 	// each other (an inbox event carries the message): written at once, the
 	// send waits for one round trip instead of three. Nothing is acknowledged
 	// unless all of them are written.
@@ -148,6 +148,7 @@ func (s *Server) storeSend(ctx context.Context, sess repo.Session, convID int64,
 		g.Go(func() error { return s.store.PutMessage(gctx, msg) })
 	}
 	g.Go(func() error { return s.store.TouchConversation(gctx, convID, msg.ID) })
+	g.Go(func() error { return s.store.TouchChats(gctx, convID, recipients, msg.ID) })
 	// Push mode: a row in every member's inbox. Pull mode (large groups): none;
 	// members' sync reads the group's timeline instead (docs/fanout.md) -- except
 	// for a retry, whose message may sit at an old id that cursors have passed.

@@ -5,15 +5,13 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/ringchat/ringchat/snowflake"
 )
 
 const (
-	cqlTouchConv   = `UPDATE conversations USING TIMESTAMP ? SET last_msg_id = ? WHERE conv_id = ?`
-	cqlLastMsg     = `SELECT last_msg_id FROM conversations WHERE conv_id = ?`
-	cqlCountUnread = `SELECT COUNT(*) FROM messages_by_conversation WHERE conv_id = ? AND bucket = ? AND msg_id > ? LIMIT ?`
+	cqlTouchConv = `UPDATE conversations USING TIMESTAMP ? SET last_msg_id = ? WHERE conv_id = ?`
+	// Rows, not COUNT(*): LIMIT bounds a COUNT's one result row, not its scan.
+	cqlUnreadSenders = `SELECT sender_id FROM messages_by_conversation WHERE conv_id = ? AND bucket = ? AND msg_id > ? LIMIT ?`
 )
 
 // idTimestamp is a write timestamp (µs) that orders like the id itself: the id's
@@ -27,50 +25,42 @@ func (st *Store) TouchConversation(ctx context.Context, convID, msgID int64) err
 	return translate("touch conversation", st.query(ctx, cqlTouchConv, idTimestamp(msgID), msgID, convID).ExecRelease())
 }
 
-// LastMessageIDs returns the newest message id of each conversation (0: none).
-func (st *Store) LastMessageIDs(ctx context.Context, convIDs []int64) (map[int64]int64, error) {
-	ids := make([]int64, len(convIDs))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(fanoutParallelism)
-	for i, c := range convIDs {
-		g.Go(func() error {
-			err := st.raw.Query(cqlLastMsg, c).WithContext(gctx).Scan(&ids[i])
-			if IsCode(translate("", err), CodeNotFound) {
-				return nil
-			}
-			return err
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return nil, translate("read last messages", err)
-	}
-	out := make(map[int64]int64, len(convIDs))
-	for i, c := range convIDs {
-		out[c] = ids[i]
-	}
-	return out, nil
-}
-
 // UnreadCap bounds an unread count: past it the list says "at least UnreadCap".
 const UnreadCap = 100
 
-// CountUnread counts messages after readUpTo, at most UnreadCap, reading back
-// from the newest message no further than the buckets that can hold them.
-func (st *Store) CountUnread(ctx context.Context, convID, readUpTo, lastMsgID int64) (int, error) {
+// maxUnreadRows bounds the rows one count reads: the reader's own messages
+// are read and skipped, so a reader who wrote much since reading gets
+// "at least" what was found.
+const maxUnreadRows = 2 * UnreadCap
+
+// CountUnread counts other members' messages after readUpTo, at most
+// UnreadCap, reading at most maxUnreadRows rows back from the newest message
+// and no further than the buckets that can hold them. capped: there may be more.
+func (st *Store) CountUnread(ctx context.Context, convID, reader, readUpTo, lastMsgID int64) (n int, capped bool, err error) {
 	if lastMsgID <= readUpTo {
-		return 0, nil
+		return 0, false, nil
 	}
 	bucketMs := st.layout.MessageBucket.Milliseconds()
+	newest := snowflake.Bucket(lastMsgID, bucketMs)
 	floor := snowflake.Bucket(max(readUpTo, convID), bucketMs)
-	total := 0
-	for b := snowflake.Bucket(lastMsgID, bucketMs); b >= floor && total < UnreadCap && b > snowflake.Bucket(lastMsgID, bucketMs)-MaxEmptyBuckets; b-- {
-		var n int
-		if err := st.raw.Query(cqlCountUnread, convID, b, readUpTo, UnreadCap-total).WithContext(ctx).Scan(&n); err != nil {
-			return 0, translate("count unread", err)
+	read := 0
+	for b := newest; b >= floor && b > newest-MaxEmptyBuckets; b-- {
+		iter := st.raw.Query(cqlUnreadSenders, convID, b, readUpTo, maxUnreadRows-read).WithContext(ctx).Iter()
+		var sender int64
+		for iter.Scan(&sender) {
+			read++
+			if sender != reader {
+				n++
+			}
 		}
-		total += n
+		if err := iter.Close(); err != nil {
+			return 0, false, translate("count unread", err)
+		}
+		if n >= UnreadCap || read >= maxUnreadRows {
+			return min(n, UnreadCap), true, nil
+		}
 	}
-	return min(total, UnreadCap), nil
+	return n, false, nil
 }
 
 // ConversationSettings lists a user's settings to change; nil means unchanged.

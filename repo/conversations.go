@@ -64,6 +64,9 @@ func (st *Store) GetOrCreateDirect(ctx context.Context, a, b, newID int64) (conv
 		if err := st.query(ctx, cqlInsertUserConv, u, id, KindDirect, created_at, peer).ExecRelease(); err != nil {
 			return Conversation{}, false, translate("insert user conversation", err)
 		}
+		if err := st.JoinChatList(ctx, u, id, id); err != nil {
+			return Conversation{}, false, err
+		}
 	}
 	if applied {
 		if err := st.query(ctx, cqlSetConvCreator, a, id).ExecRelease(); err != nil {

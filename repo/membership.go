@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/gocql/gocql"
+
+	"github.com/ringchat/ringchat/snowflake"
 )
 
 const (
@@ -50,11 +52,15 @@ func (st *Store) memberBatch(ctx context.Context, convID, userID int64, add bool
 		b.Query(cqlDeleteMember, convID, userID)
 		b.Query(cqlRemovePull, userID, convID)
 		b.Query(cqlDeleteUserConv, userID, convID)
+		b.Query(cqlDropPosition, userID, convID) // its list row goes at the next listing
 	}
 	if ch != nil {
 		b.Query(cqlLogChange, convID, ch.ID, ch.Kind, ch.UserID, ch.Payload, ttlSeconds(changeTTL))
 	}
-	return st.raw.ExecuteBatch(b)
+	if err := st.raw.ExecuteBatch(b); err != nil || !add {
+		return err
+	}
+	return st.JoinChatList(ctx, userID, convID, snowflake.MinIDAt(at))
 }
 
 // AddMember adds a user to a group, with the change to announce (nil: none).

@@ -1,0 +1,120 @@
+package api_test
+
+import (
+	"context"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/ringchat/ringchat/snowflake"
+)
+
+// A user with more than 1,000 conversations sees the newest first, a message
+// moves its conversation to the top, and paging reaches every one of them once.
+func TestChatListNewestFirstPastAThousand(t *testing.T) {
+	e := newEnv(t)
+	me, friend := e.newUser("many"), e.newUser("mf")
+	gen, err := snowflake.NewGenerator(<-nodeIDs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	myID, _ := strconv.ParseInt(me.userID, 10, 64)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	const n = 1050
+	convs := make([]int64, n)
+	for i := range convs {
+		convs[i] = gen.Next() // in creation order: convs[n-1] is the newest
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(16)
+	for _, id := range convs {
+		g.Go(func() error {
+			_, _, err := e.store.GetOrCreateDirect(gctx, myID, gen.Next(), id)
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	first := chatList(t, me, "?limit=10")
+	if len(first) != 10 || convIDOf(first[0]) != strconv.FormatInt(convs[n-1], 10) {
+		t.Fatalf("newest conversation not first: %v", first[0])
+	}
+	// Activity in a conversation older than all of those moves it to the top.
+	withFriend := me.direct(friend)
+	friend.mustSend(withFriend, "hi")
+	if top := chatList(t, me, "?limit=1"); convIDOf(top[0]) != withFriend {
+		t.Fatalf("conversation with new activity not first: %v", top[0])
+	}
+	seen := map[string]bool{}
+	var order []int64
+	cursor := ""
+	for pages := 0; ; pages++ {
+		if pages > 2*n/100+5 {
+			t.Fatal("paging does not end")
+		}
+		r := me.do("GET", "/v1/conversations?limit=100"+cursor, nil)
+		expect(t, r, 200)
+		for _, x := range r.body["conversations"].([]any) {
+			id := convIDOf(x.(map[string]any))
+			if seen[id] {
+				t.Fatalf("conversation %s listed twice", id)
+			}
+			seen[id] = true
+			v, _ := strconv.ParseInt(id, 10, 64)
+			order = append(order, v)
+		}
+		next, _ := r.body["next_cursor"].(string)
+		if next == "" {
+			break
+		}
+		cursor = "&cursor=" + next
+	}
+	if len(seen) != n+1 {
+		t.Fatalf("paged through %d conversations, want %d", len(seen), n+1)
+	}
+	if !slices.IsSortedFunc(order[1:], func(a, b int64) int { return int(b - a) }) {
+		t.Fatal("pages are not newest first")
+	}
+}
+
+// A sender's own messages are never unread to the sender.
+func TestUnreadExcludesOwnMessages(t *testing.T) {
+	e := newEnv(t)
+	a, b := e.newUser("oa"), e.newUser("ob")
+	conv := a.direct(b)
+	b.mustSend(conv, "b1")
+	b.mustSend(conv, "b2")
+	for _, body := range []string{"a1", "a2", "a3"} {
+		a.mustSend(conv, body)
+	}
+	if n := chatList(t, a, "")[0]["unread_count"]; n != float64(2) {
+		t.Fatalf("a's unread: %v, want 2 (b's messages only)", n)
+	}
+	if n := chatList(t, b, "")[0]["unread_count"]; n != float64(3) {
+		t.Fatalf("b's unread: %v, want 3", n)
+	}
+}
+
+// A direct conversation's entry names the other member.
+func TestDirectEntryHasPeer(t *testing.T) {
+	e := newEnv(t)
+	a, b := e.newUser("pa"), e.newUser("pb")
+	a.direct(b)
+	for _, pair := range [][2]*client{{a, b}, {b, a}} {
+		peer, _ := chatList(t, pair[0], "")[0]["peer"].(map[string]any)
+		if peer == nil || peer["id"] != pair[1].userID || peer["handle"] != pair[1].handle || peer["display_name"] != pair[1].handle {
+			t.Fatalf("peer of %s's entry: %v", pair[0].handle, peer)
+		}
+	}
+	g := a.group("no peer", b)
+	for _, chat := range chatList(t, a, "") {
+		if convIDOf(chat) == g && chat["peer"] != nil {
+			t.Fatalf("a group entry has a peer: %v", chat)
+		}
+	}
+}

@@ -1,0 +1,175 @@
+package repo
+
+import (
+	"context"
+	"errors"
+
+	"github.com/gocql/gocql"
+	"golang.org/x/sync/errgroup"
+)
+
+// Sections of a chat list (chats_by_activity.section).
+const (
+	SectionPinned   = 0
+	SectionMain     = 1
+	SectionArchived = 2
+)
+
+// SectionOf is where a conversation with these settings is listed: archived
+// wins over pinned.
+func SectionOf(pinned, archived bool) int {
+	switch {
+	case archived:
+		return SectionArchived
+	case pinned:
+		return SectionPinned
+	}
+	return SectionMain
+}
+
+const (
+	cqlGetPosition   = `SELECT section, activity_id FROM chat_positions WHERE user_id = ? AND conv_id = ?`
+	cqlInsertChat    = `INSERT INTO chats_by_activity (user_id, section, activity_id, conv_id) VALUES (?, ?, ?, ?)`
+	cqlDeleteChat    = `DELETE FROM chats_by_activity WHERE user_id = ? AND section = ? AND activity_id = ? AND conv_id = ?`
+	cqlSetActivity   = `UPDATE chat_positions USING TIMESTAMP ? SET activity_id = ? WHERE user_id = ? AND conv_id = ?`
+	cqlSetSection    = `UPDATE chat_positions SET section = ? WHERE user_id = ? AND conv_id = ?`
+	cqlDropPosition  = `DELETE FROM chat_positions WHERE user_id = ? AND conv_id = ?`
+	cqlChatsPage     = `SELECT activity_id, conv_id FROM chats_by_activity WHERE user_id = ? AND section = ? LIMIT ?`
+	cqlChatsPageFrom = `SELECT activity_id, conv_id FROM chats_by_activity WHERE user_id = ? AND section = ? AND (activity_id, conv_id) < (?, ?) LIMIT ?`
+)
+
+// ChatKey is a conversation's place in a user's chat list.
+type ChatKey struct {
+	Section  int
+	Activity int64
+	ConvID   int64
+}
+
+type position struct {
+	Section  int   `db:"section"`
+	Activity int64 `db:"activity_id"`
+}
+
+func (st *Store) position(ctx context.Context, userID, convID int64) (position, bool, error) {
+	var p position
+	err := st.raw.Query(cqlGetPosition, userID, convID).WithContext(ctx).Scan(&p.Section, &p.Activity)
+	if errors.Is(err, gocql.ErrNotFound) {
+		return position{}, false, nil
+	}
+	return p, err == nil, translate("read chat position", err)
+}
+
+// JoinChatList lists a conversation for a user who joined it at activity (an
+// id of the join time), unless it is listed already at a newer activity.
+func (st *Store) JoinChatList(ctx context.Context, userID, convID, activity int64) error {
+	return st.moveChat(ctx, userID, convID, -1, max(activity, convID))
+}
+
+// SetChatSection moves a user's row of convID to section (after pin/archive).
+func (st *Store) SetChatSection(ctx context.Context, userID, convID int64, section int) error {
+	return st.moveChat(ctx, userID, convID, section, 0)
+}
+
+// TouchChats moves the conversation to the top of each member's chat list
+// for message msgID: per member one point read and one logged batch (delete
+// the old key, insert the new one, record it), never a read of the list.
+func (st *Store) TouchChats(ctx context.Context, convID int64, members []int64, msgID int64) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(fanoutParallelism)
+	for _, u := range members {
+		g.Go(func() error { return st.moveChat(gctx, u, convID, -1, msgID) })
+	}
+	return translate("move chat list rows", g.Wait())
+}
+
+// moveChat moves a user's row of convID to section (-1: where it is) and
+// activity (0: what it has). A user with no position yet (a conversation
+// older than chat_positions) gets one from their settings row.
+func (st *Store) moveChat(ctx context.Context, userID, convID int64, section int, activity int64) error {
+	cur, ok, err := st.position(ctx, userID, convID)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		uc, err := st.GetUserConversation(ctx, userID, convID)
+		if IsCode(err, CodeNotFound) {
+			return nil // not (or no longer) a member: nothing to list
+		}
+		if err != nil {
+			return err
+		}
+		cur = position{Section: -1, Activity: -1}
+		if section < 0 {
+			section = SectionOf(uc.Pinned, uc.Archived)
+		}
+		if activity == 0 {
+			activity = convID
+		}
+	}
+	if section < 0 {
+		section = cur.Section
+	}
+	if activity == 0 || activity < cur.Activity {
+		activity = cur.Activity // a newer message already moved it
+	}
+	if section == cur.Section && activity == cur.Activity {
+		return nil
+	}
+	b := st.raw.NewBatch(gocql.LoggedBatch).WithContext(ctx)
+	if ok {
+		b.Query(cqlDeleteChat, userID, cur.Section, cur.Activity, convID)
+	}
+	b.Query(cqlInsertChat, userID, section, activity, convID)
+	if section != cur.Section {
+		b.Query(cqlSetSection, section, userID, convID)
+	}
+	if activity != cur.Activity {
+		b.Query(cqlSetActivity, idTimestamp(activity), activity, userID, convID)
+	}
+	return translate("move chat list row", st.raw.ExecuteBatch(b))
+}
+
+// ChatsPage reads up to limit rows of one section of a user's list, after
+// the key from (nil: from the top), newest activity first.
+func (st *Store) ChatsPage(ctx context.Context, userID int64, section int, from *ChatKey, limit int) ([]ChatKey, error) {
+	var iter *gocql.Iter
+	if from == nil {
+		iter = st.raw.Query(cqlChatsPage, userID, section, limit).WithContext(ctx).Iter()
+	} else {
+		iter = st.raw.Query(cqlChatsPageFrom, userID, section, from.Activity, from.ConvID, limit).WithContext(ctx).Iter()
+	}
+	var out []ChatKey
+	k := ChatKey{Section: section}
+	for iter.Scan(&k.Activity, &k.ConvID) {
+		out = append(out, k)
+	}
+	return out, translate("read chat list", iter.Close())
+}
+
+// CheckChat tells whether a list row is the conversation's live one. A stale
+// row (a raced move left it, or the user left the conversation) is deleted,
+// and the live row is written again in case the race lost it too.
+func (st *Store) CheckChat(ctx context.Context, userID int64, k ChatKey, member bool) (bool, error) {
+	cur, ok, err := st.position(ctx, userID, k.ConvID)
+	if err != nil {
+		return false, err
+	}
+	if ok && member && cur.Section == k.Section && cur.Activity == k.Activity {
+		return true, nil
+	}
+	if !ok && member { // a row whose position write was lost: it is the live one
+		b := st.raw.NewBatch(gocql.LoggedBatch).WithContext(ctx)
+		b.Query(cqlSetSection, k.Section, userID, k.ConvID)
+		b.Query(cqlSetActivity, idTimestamp(k.Activity), k.Activity, userID, k.ConvID)
+		return true, translate("repair chat position", st.raw.ExecuteBatch(b))
+	}
+	b := st.raw.NewBatch(gocql.LoggedBatch).WithContext(ctx)
+	b.Query(cqlDeleteChat, userID, k.Section, k.Activity, k.ConvID)
+	switch {
+	case !member:
+		b.Query(cqlDropPosition, userID, k.ConvID)
+	case ok:
+		b.Query(cqlInsertChat, userID, cur.Section, cur.Activity, k.ConvID)
+	}
+	return false, translate("repair chat list", st.raw.ExecuteBatch(b))
+}
