@@ -70,7 +70,7 @@ func FuzzCursor(f *testing.F) {
 }
 
 func FuzzChatListCursor(f *testing.F) {
-	f.Add(encodeChatCursor(chatKey{pinned: 1, activity: 5, convID: 9}), int64(5), int64(9), true)
+	f.Add(encodeChatCursor(repo.ChatKey{Section: repo.SectionPinned, Activity: 5, ConvID: 9}), int64(5), int64(9), true)
 	f.Add("", int64(0), int64(1), false)
 	f.Add("...", int64(1), int64(1), false)
 	f.Add(encodeCursor("chats", 1)+".", int64(1), int64(1), false)
@@ -83,9 +83,9 @@ func FuzzChatListCursor(f *testing.F) {
 		if activity < 0 || convID < 0 {
 			return
 		}
-		k := chatKey{activity: activity, convID: convID}
+		k := repo.ChatKey{Section: repo.SectionMain, Activity: activity, ConvID: convID}
 		if pinned {
-			k.pinned = 1
+			k.Section = repo.SectionPinned
 		}
 		back, err := decodeChatCursor(encodeChatCursor(k))
 		if err != nil || back != k {
