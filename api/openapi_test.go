@@ -1,6 +1,7 @@
 package api
 
 import (
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -92,6 +93,19 @@ func TestOpenAPIResponsesAreWellFormed(t *testing.T) {
 		schema, _ := js["schema"].(map[string]interface{})
 		if schema["$ref"] != "#/components/schemas/Error" {
 			t.Errorf("shared response %s is not the Error schema", name)
+		}
+	}
+}
+
+// Every client frame type the dispatcher serves is in docs/websocket.md's table.
+func TestWebSocketDocListsEveryFrameType(t *testing.T) {
+	raw, err := os.ReadFile("../docs/websocket.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for typ := range frameHandlers {
+		if !strings.Contains(string(raw), "| `"+typ+"` |") {
+			t.Errorf("client frame type %q is not in docs/websocket.md", typ)
 		}
 	}
 }
