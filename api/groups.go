@@ -18,6 +18,7 @@ import (
 type GroupConfig struct {
 	MaxMembers     int // default 1,000; one more is a 400
 	PushMaxMembers int // groups up to this size get inbox rows per member (push); larger ones pull
+	MaxPullGroups  int // most pull-mode groups one user may be added to (0: no bound)
 }
 
 func (s *Server) createGroup(c echo.Context, req createConversationRequest) error {
@@ -48,6 +49,11 @@ func (s *Server) createGroup(c echo.Context, req createConversationRequest) erro
 	fanout := repo.FanoutPush
 	if len(others)+1 > s.cfg.Groups.PushMaxMembers {
 		fanout = repo.FanoutPull
+	}
+	if fanout == repo.FanoutPull {
+		if err := s.checkPullRoom(ctx, append([]int64{me}, others...)); err != nil {
+			return err
+		}
 	}
 	claim := repo.GroupClaim{ConvID: s.ids.Next(), Won: true}
 	if req.ClientGroupID != "" {
@@ -89,6 +95,29 @@ func (s *Server) existingGroup(c echo.Context, convID int64) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, map[string]any{"conversation": conversationOut(conv, len(members), me.Role)})
+}
+
+// checkPullRoom refuses to add users to one more pull-mode group past
+// MaxPullGroups: each one costs their every sync a read (docs/chat.md). A group
+// switching to pull does not check its existing members, so the bound is on
+// what others can do to a user, not an exact count.
+func (s *Server) checkPullRoom(ctx context.Context, users []int64) error {
+	limit := s.cfg.Groups.MaxPullGroups
+	if limit <= 0 {
+		return nil
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(16)
+	for _, u := range users {
+		g.Go(func() error {
+			n, err := s.store.PullGroupCount(gctx, u, limit)
+			if err == nil && n >= limit {
+				err = repo.Errorf(repo.CodeConflict, "user %d is already in %d large groups, the most allowed; they must leave one first", u, limit)
+			}
+			return err
+		})
+	}
+	return g.Wait()
 }
 
 func memberEvent(convID int64, users []int64, by int64, conv conversationJSON) map[string]any {

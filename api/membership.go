@@ -68,6 +68,11 @@ func (s *Server) putMember(c echo.Context) error {
 	if err := s.blockedBy(ctx, target, me.UserID); err != nil {
 		return err
 	}
+	if conv.Fanout == repo.FanoutPull || len(members)+1 > s.cfg.Groups.PushMaxMembers {
+		if err := s.checkPullRoom(ctx, []int64{target}); err != nil {
+			return err
+		}
+	}
 	if conv.Fanout == repo.FanoutPush && len(members)+1 > s.cfg.Groups.PushMaxMembers {
 		if err := s.store.SwitchToPull(ctx, conv.ID, append(memberIDs(members), target)); err != nil {
 			return err

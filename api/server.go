@@ -75,7 +75,7 @@ func DefaultConfig() Config {
 		SendConcurrency:   512,
 		SendLatencyTarget: time.Second,
 		AccessLogLevel:    slog.LevelDebug,
-		Groups:            GroupConfig{MaxMembers: 1000, PushMaxMembers: 100},
+		Groups:            GroupConfig{MaxMembers: 1000, PushMaxMembers: 100, MaxPullGroups: 500},
 		Media:             MediaConfig{MaxBytes: 16 << 20, UploadTTL: 10 * time.Minute, DownloadTTL: 5 * time.Minute, MaxPerMsg: 10},
 	}
 }

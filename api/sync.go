@@ -1,8 +1,12 @@
 package api
 
 import (
+	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -33,15 +37,15 @@ func (s *Server) sync(c echo.Context) error {
 	}
 	now := s.now()
 	safe := s.safePoint(now)
-	var cursor int64
+	var cursor repo.SyncCursor
 	if cur := c.QueryParam("cursor"); cur != "" {
-		if cursor, err = decodeCursor("sync", cur); err != nil {
+		if cursor, err = decodeSyncCursor(cur); err != nil {
 			return err
 		}
 	} else {
 		// No cursor: start from now. Starting at the safe point (not at now) means
 		// events of the last SyncLag come with the next call rather than never.
-		cursor = safe
+		cursor.At = safe
 	}
 	page, err := s.store.Sync(c.Request().Context(), session(c).UserID, cursor, limit, safe, now, renderMessage)
 	if err != nil {
@@ -50,7 +54,7 @@ func (s *Server) sync(c echo.Context) error {
 	if err := s.withdrawRecalled(c.Request().Context(), page.Events); err != nil {
 		return err
 	}
-	resp := syncResponse{Events: make([]eventJSON, 0, len(page.Events)), Cursor: encodeCursor("sync", page.Cursor),
+	resp := syncResponse{Events: make([]eventJSON, 0, len(page.Events)), Cursor: encodeSyncCursor(page.Cursor),
 		HasMore: page.HasMore, Reset: page.Reset}
 	for _, e := range page.Events {
 		resp.Events = append(resp.Events, eventOut(e))
@@ -61,4 +65,42 @@ func (s *Server) sync(c echo.Context) error {
 func renderMessage(m repo.Message) string {
 	b, _ := json.Marshal(messageOut(m))
 	return string(b)
+}
+
+// A sync cursor is "sync:<at>" between rounds, and
+// "sync:<at>:<pull_after>:<within>:<upper>" inside a round that spans several
+// calls (repo.SyncCursor).
+func encodeSyncCursor(c repo.SyncCursor) string {
+	if c.Upper == 0 {
+		return encodeCursor("sync", c.At)
+	}
+	return base64.RawURLEncoding.EncodeToString(fmt.Appendf(nil, "sync:%d:%d:%d:%d", c.At, c.PullAfter, c.Within, c.Upper))
+}
+
+func decodeSyncCursor(s string) (repo.SyncCursor, error) {
+	raw, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return repo.SyncCursor{}, invalid("malformed cursor")
+	}
+	parts := strings.Split(string(raw), ":")
+	if parts[0] != "sync" {
+		return repo.SyncCursor{}, invalid("cursor is not a sync cursor")
+	}
+	if len(parts) == 2 {
+		at, err := decodeCursor("sync", s)
+		return repo.SyncCursor{At: at}, err
+	}
+	var v [4]int64
+	if len(parts) != 5 {
+		return repo.SyncCursor{}, invalid("malformed cursor")
+	}
+	for i, p := range parts[1:] {
+		if v[i], err = strconv.ParseInt(p, 10, 64); err != nil || v[i] < 0 {
+			return repo.SyncCursor{}, invalid("malformed cursor")
+		}
+	}
+	if v[3] <= 0 || v[3] < v[0] || v[2] > v[3] {
+		return repo.SyncCursor{}, invalid("malformed cursor")
+	}
+	return repo.SyncCursor{At: v[0], PullAfter: v[1], Within: v[2], Upper: v[3]}, nil
 }

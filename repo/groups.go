@@ -20,7 +20,7 @@ const (
 	cqlSetRole     = `UPDATE members_by_conversation SET role = ? WHERE conv_id = ? AND user_id = ? IF EXISTS`
 	cqlMarkDeleted = `UPDATE conversations SET deleted = true, updated_at = ? WHERE conv_id = ?`
 	cqlSetFanout   = `UPDATE conversations SET fanout = ? WHERE conv_id = ?`
-	cqlListPull    = `SELECT conv_id FROM pull_conversations_by_user WHERE user_id = ? LIMIT ?`
+	cqlListPull    = `SELECT conv_id FROM pull_conversations_by_user WHERE user_id = ? AND conv_id > ? LIMIT ?`
 	cqlGetFanout   = `SELECT fanout FROM conversations WHERE conv_id = ?`
 )
 
@@ -118,14 +118,22 @@ func (st *Store) Fanout(ctx context.Context, convID int64) (string, error) {
 	return f, nil
 }
 
-// MaxPullConversations bounds how many pull-mode groups one sync reads.
-const MaxPullConversations = 200
+// MaxPullPerSync bounds how many pull-mode groups one sync call reads; a user
+// in more is answered in several calls, the cursor carrying where it is.
+const MaxPullPerSync = 50
 
-// PullConversations lists the pull-mode groups of a user.
-func (st *Store) PullConversations(ctx context.Context, userID int64) ([]int64, error) {
+// PullConversations lists a user's pull-mode groups after the given id, at
+// most limit, in id order.
+func (st *Store) PullConversations(ctx context.Context, userID, after int64, limit int) ([]int64, error) {
 	var ids []int64
-	err := st.query(ctx, cqlListPull, userID, MaxPullConversations).SelectRelease(&ids)
+	err := st.query(ctx, cqlListPull, userID, after, limit).SelectRelease(&ids)
 	return ids, translate("list pull conversations", err)
+}
+
+// PullGroupCount counts a user's pull-mode groups, reading at most upTo rows.
+func (st *Store) PullGroupCount(ctx context.Context, userID int64, upTo int) (int, error) {
+	ids, err := st.PullConversations(ctx, userID, 0, upTo)
+	return len(ids), err
 }
 
 // SortMembersBySeniority orders members by join time, oldest first (ties by user id).

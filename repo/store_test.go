@@ -186,20 +186,20 @@ func TestSyncCursorStopsAtSafePoint(t *testing.T) {
 	start := at(-30*time.Second, 0)
 
 	// A page smaller than the committed backlog: has_more, cursor at the last one returned.
-	p, err := store.Sync(c, user, start, 3, safe, now, nil)
+	p, err := store.Sync(c, user, repo.SyncCursor{At: start}, 3, safe, now, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(p.Events) != 3 || !p.HasMore || p.Cursor != old[2] {
-		t.Fatalf("first page: %d events, more %v, cursor %d (want %d)", len(p.Events), p.HasMore, p.Cursor, old[2])
+	if len(p.Events) != 3 || !p.HasMore || p.Cursor.At != old[2] {
+		t.Fatalf("first page: %d events, more %v, cursor %d (want %d)", len(p.Events), p.HasMore, p.Cursor.At, old[2])
 	}
 	// The rest: the fresh events come too, but the cursor stops at the safe point.
 	p, err = store.Sync(c, user, p.Cursor, 10, safe, now, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(p.Events) != 3 || p.Events[0].ID != old[3] || p.Events[2].ID != fresh[1] || p.HasMore || p.Cursor != safe {
-		t.Fatalf("second page: %+v cursor %d want %d", p, p.Cursor, safe)
+	if len(p.Events) != 3 || p.Events[0].ID != old[3] || p.Events[2].ID != fresh[1] || p.HasMore || p.Cursor.At != safe {
+		t.Fatalf("second page: %+v cursor %d want %d", p, p.Cursor.At, safe)
 	}
 	// A late writer commits an id below the newest one seen, but above the safe point:
 	// the next call from the returned cursor still returns it.
@@ -215,12 +215,12 @@ func TestSyncCursorStopsAtSafePoint(t *testing.T) {
 		t.Fatalf("late event not returned: %+v", p.Events)
 	}
 	// A full page entirely above the safe point: no has_more (it would spin), cursor stays.
-	p, err = store.Sync(c, user, safe, 1, safe, now, nil)
-	if err != nil || p.HasMore || p.Cursor != safe || len(p.Events) != 1 {
+	p, err = store.Sync(c, user, repo.SyncCursor{At: safe}, 1, safe, now, nil)
+	if err != nil || p.HasMore || p.Cursor.At != safe || len(p.Events) != 1 {
 		t.Fatalf("page above the safe point: %+v %v", p, err)
 	}
 	// A cursor older than retention is reset.
-	p, err = store.Sync(c, user, 5, 10, safe, now, nil)
+	p, err = store.Sync(c, user, repo.SyncCursor{At: 5}, 10, safe, now, nil)
 	if err != nil || !p.Reset {
 		t.Fatalf("ancient cursor: %+v %v", p, err)
 	}
@@ -242,17 +242,17 @@ func TestSyncWalksEmptyTimeInBoundedSteps(t *testing.T) {
 	var seen []int64
 	for {
 		calls++
-		p, err := store.Sync(c, user, cursor, 10, safe, now, nil)
+		p, err := store.Sync(c, user, repo.SyncCursor{At: cursor}, 10, safe, now, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if p.Cursor < cursor {
-			t.Fatalf("cursor went back: %d -> %d", cursor, p.Cursor)
+		if p.Cursor.At < cursor {
+			t.Fatalf("cursor went back: %d -> %d", cursor, p.Cursor.At)
 		}
 		for _, e := range p.Events {
 			seen = append(seen, e.ID)
 		}
-		cursor = p.Cursor
+		cursor = p.Cursor.At
 		if !p.HasMore {
 			break
 		}

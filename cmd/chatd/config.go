@@ -82,6 +82,7 @@ func parseConfig(args []string) (config, error) {
 	num(&c.API.Limits.MessageChars, "message-max-chars", 1000, "largest message body in characters")
 	num(&c.API.Groups.MaxMembers, "group-max-members", 1000, "largest group, creator included")
 	num(&c.API.Groups.PushMaxMembers, "push-max-members", 100, "groups up to this size get an inbox row per member; larger ones are read by sync (docs/fanout.md)")
+	num(&c.API.Groups.MaxPullGroups, "max-pull-groups", 500, "most large (pull-mode) groups a user may be added to; past it adding them answers 409 (0: no bound)")
 	num(&c.API.DirectCache, "direct-cache", 100000, "direct conversations whose members a node keeps in memory for sends (0: none; about 100 bytes each)")
 	num(&c.API.SendConcurrency, "send-concurrency", 512, "most sends one node keeps in flight; the bound adapts below it to Cassandra's latency, and sends over it get 503 at once (0: unbounded)")
 	dur(&c.API.SendLatencyTarget, "send-latency-target", time.Second, "send latency above which a node lowers its send bound")
