@@ -1,7 +1,6 @@
 package api
 
 import (
-	"math"
 	"net/http/httptest"
 	"regexp"
 	"strconv"
@@ -42,29 +41,32 @@ func FuzzParseID(f *testing.F) {
 	})
 }
 
-func FuzzCursor(f *testing.F) {
-	for _, s := range []string{encodeCursor("before", 42), encodeCursor("after", 0), encodeCursor("sync", math.MaxInt64), "", "!!", "YmVmb3JlOi0x", "Ojo6", "YWZ0ZXI6OTIyMzM3MjAzNjg1NDc3NTgwOA"} {
-		f.Add(s, "before", int64(7))
-	}
-	f.Fuzz(func(t *testing.T, s, kind string, id int64) {
-		if got, err := decodeCursor(kind, s); err == nil {
-			if got < 0 {
-				t.Fatalf("%q decoded to a negative id %d", s, got)
+// FuzzSyncCursor: a sync cursor either decodes to a position that satisfies
+// its invariants and encodes back to itself, or is invalid_argument.
+func FuzzSyncCursor(f *testing.F) {
+	f.Add(encodeSyncCursor(repo.SyncCursor{At: 5}), int64(1), int64(2), int64(3), int64(4))
+	f.Add(encodeSyncCursor(repo.SyncCursor{At: 1, PullAfter: 2, Within: 3, Upper: 9}), int64(0), int64(0), int64(0), int64(0))
+	f.Add("c3luYzox", int64(-1), int64(0), int64(0), int64(1))
+	f.Fuzz(func(t *testing.T, s string, at, pullAfter, within, upper int64) {
+		c, err := decodeSyncCursor(s)
+		if err != nil {
+			if code, _, _ := classify(err); code != repo.CodeInvalidArgument {
+				t.Fatalf("%q: code %s", s, code)
 			}
-		} else if code, _, _ := classify(err); code != repo.CodeInvalidArgument {
-			t.Fatalf("%q: code %s", s, code)
+		} else {
+			if c.At < 0 || c.PullAfter < 0 || c.Within < 0 || c.Upper < 0 || (c.Upper != 0 && (c.Upper < c.At || c.Within > c.Upper)) {
+				t.Fatalf("%q decoded to an impossible position %+v", s, c)
+			}
+			if back, err := decodeSyncCursor(encodeSyncCursor(c)); err != nil || back != c {
+				t.Fatalf("%q: %+v does not round-trip: %+v, %v", s, c, back, err)
+			}
 		}
-		if id < 0 || strings.Contains(kind, ":") {
+		in := repo.SyncCursor{At: at, PullAfter: pullAfter, Within: within, Upper: upper}
+		if at < 0 || pullAfter < 0 || within < 0 || upper <= 0 || upper < at || within > upper {
 			return
 		}
-		back, err := decodeCursor(kind, encodeCursor(kind, id))
-		if err != nil || back != id {
-			t.Fatalf("round trip of (%q, %d): %d, %v", kind, id, back, err)
-		}
-		if other := kind + "x"; true {
-			if _, err := decodeCursor(other, encodeCursor(kind, id)); err == nil {
-				t.Fatalf("a %q cursor was accepted as a %q cursor", kind, other)
-			}
+		if back, err := decodeSyncCursor(encodeSyncCursor(in)); err != nil || back != in {
+			t.Fatalf("round trip of %+v: %+v, %v", in, back, err)
 		}
 	})
 }
