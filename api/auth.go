@@ -33,11 +33,21 @@ func (s *Server) register(c echo.Context) error {
 	if err := validateText("display_name", req.DisplayName, 1, 64); err != nil {
 		return err
 	}
-	hash, err := hashPassword(req.Password, s.cfg.Argon2)
+	now := s.now()
+	if err := s.authLimit.address(c.Request(), "register", now); err != nil {
+		return err
+	}
+	if !s.authLimit.byHandle.take("register|"+strings.ToLower(req.Handle), now) {
+		return rateLimited("register")
+	}
+	var hash string
+	var err error
+	if busy := s.hashes.do(func() { hash, err = hashPassword(req.Password, s.cfg.Argon2) }); busy != nil {
+		return busy
+	}
 	if err != nil {
 		return err
 	}
-	now := s.now()
 	u := repo.User{ID: s.ids.Next(), Handle: req.Handle, DisplayName: req.DisplayName,
 		PasswordHash: hash, CreatedAt: now, UpdatedAt: now}
 	if err := s.store.CreateUser(c.Request().Context(), u); err != nil {
@@ -50,6 +60,9 @@ type loginRequest struct {
 	Handle     string `json:"handle"`
 	Password   string `json:"password"`
 	DeviceName string `json:"device_name"`
+	// DeviceID, when set, logs this existing device in again instead of
+	// adding one; its earlier token ends.
+	DeviceID string `json:"device_id"`
 }
 
 type loginResponse struct {
@@ -63,6 +76,8 @@ type loginResponse struct {
 // so response times do not reveal which handles exist.
 var dummyHash, _ = hashPassword("not-a-real-password", DefaultArgon2)
 
+var errWrongPassword = repo.Errorf(repo.CodeUnauthenticated, "wrong handle or password")
+
 func (s *Server) login(c echo.Context) error {
 	var req loginRequest
 	if err := bindJSON(c, &req); err != nil {
@@ -71,42 +86,82 @@ func (s *Server) login(c echo.Context) error {
 	if req.Handle == "" || req.Password == "" {
 		return invalid("handle and password are required")
 	}
-	if req.DeviceName == "" {
-		req.DeviceName = "unnamed device"
+	if req.DeviceName != "" {
+		if err := validateText("device_name", req.DeviceName, 1, 64); err != nil {
+			return err
+		}
 	}
-	if err := validateText("device_name", req.DeviceName, 1, 64); err != nil {
+	var resume int64
+	if req.DeviceID != "" {
+		id, err := parseID("device_id", req.DeviceID)
+		if err != nil {
+			return err
+		}
+		resume = id
+	}
+	now := s.now()
+	if err := s.authLimit.address(c.Request(), "login", now); err != nil {
 		return err
+	}
+	// Per handle only failures count, so an owner's own logins never do;
+	// the bucket is checked before hashing, spent after a failure.
+	handleKey := "login|" + strings.ToLower(req.Handle)
+	if !s.authLimit.byHandle.has(handleKey, now) {
+		return rateLimited("login")
 	}
 	ctx := c.Request().Context()
 	u, err := s.store.GetUserByHandle(ctx, req.Handle)
 	if err != nil && !repo.IsCode(err, repo.CodeNotFound) {
 		return err
 	}
+	phc := u.PasswordHash
 	if err != nil {
-		verifyPassword(req.Password, dummyHash)
-		return repo.Errorf(repo.CodeUnauthenticated, "wrong handle or password")
+		phc = dummyHash
 	}
-	if !verifyPassword(req.Password, u.PasswordHash) {
-		return repo.Errorf(repo.CodeUnauthenticated, "wrong handle or password")
+	var ok bool
+	if busy := s.hashes.do(func() { ok = verifyPassword(req.Password, phc) }); busy != nil {
+		return busy
+	}
+	if err != nil || !ok {
+		s.authLimit.byHandle.take(handleKey, now)
+		return errWrongPassword
 	}
 	token, hash, err := newToken()
 	if err != nil {
 		return err
 	}
-	dev := repo.Device{UserID: u.ID, ID: s.ids.Next(), Name: req.DeviceName}
-	sess, err := s.store.CreateDeviceSession(ctx, dev, hash, s.now())
+	var sess repo.Session
+	if resume != 0 {
+		// Only the user's own live device: the password is the credential,
+		// the id is not; and taking a device over ends its earlier session.
+		sess, err = s.store.ResumeDeviceSession(ctx, u.ID, resume, req.DeviceName, hash, now)
+		if repo.IsCode(err, repo.CodeNotFound) {
+			return repo.Errorf(repo.CodeNotFound, "device %d is not one of your devices (revoked, logged out or expired): log in without device_id", resume)
+		}
+		if err == nil {
+			s.hub.CloseDevice(u.ID, resume, closeRevoked, "device logged in again")
+		}
+	} else {
+		if req.DeviceName == "" {
+			req.DeviceName = "unnamed device"
+		}
+		sess, err = s.store.CreateDeviceSession(ctx, repo.Device{UserID: u.ID, ID: s.ids.Next(), Name: req.DeviceName}, hash, now)
+	}
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, loginResponse{Token: token, ExpiresAt: sess.ExpiresAt.UTC(),
-		User: privateUser(u), DeviceID: idStr(dev.ID)})
-}
-
-func (s *Server) logout(c echo.Context) error {
-	if err := s.store.DeleteSession(c.Request().Context(), tokenHash(bearer(c.Request()))); err != nil {
-		return err
+	// A password change that ran meanwhile may have listed the devices
+	// before this one was written: then this login, made with the old
+	// password, must not survive it.
+	if again, err := s.store.GetUser(ctx, u.ID); err != nil || again.PasswordHash != u.PasswordHash {
+		s.endDevice(ctx, u.ID, sess.DeviceID, "password changed")
+		if err != nil {
+			return err
+		}
+		return errWrongPassword
 	}
-	return c.NoContent(http.StatusNoContent)
+	return c.JSON(http.StatusOK, loginResponse{Token: token, ExpiresAt: sess.ExpiresAt.UTC(),
+		User: privateUser(u), DeviceID: idStr(sess.DeviceID)})
 }
 
 const sessionKey = "ringchat.session"
@@ -150,7 +205,7 @@ func (s *Server) createTicket(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.store.CreateTicket(c.Request().Context(), hash, session(c)); err != nil {
+	if err := s.store.CreateTicket(c.Request().Context(), hash, tokenHash(bearer(c.Request())), session(c)); err != nil {
 		return err
 	}
 	return c.JSON(http.StatusCreated, map[string]any{"ticket": ticket,

@@ -85,6 +85,8 @@ func newEnvOn(t testing.TB, session *gocql.Session, opts ...envOption) *env {
 	// A short lag so sync tests need not wait 5 s; the invariant is the same.
 	cfg.SendDeadline, cfg.SyncLag = time.Second, 1500*time.Millisecond
 	cfg.SendRate = 0 // tests send in bursts; TestSendRateLimit turns it on
+	// Tests log in from one address, many at once; the auth tests turn the bounds on.
+	cfg.Auth.AddressRate, cfg.Auth.HandleRate, cfg.Auth.HashConcurrency = 0, 0, 64
 	ret := repo.DefaultRetention()
 	wcfg := ws.Config{}
 	for _, o := range opts {

@@ -53,6 +53,8 @@ type Config struct {
 	// AccessLogLevel is the level of the per-request log line below 500;
 	// answers of 500 and more log at warn.
 	AccessLogLevel slog.Level
+	// Auth bounds the password endpoints: hashing and attempt rates (authlimit.go).
+	Auth AuthConfig
 }
 
 // DefaultConfig returns the documented defaults.
@@ -75,6 +77,7 @@ func DefaultConfig() Config {
 		SendConcurrency:   512,
 		SendLatencyTarget: time.Second,
 		AccessLogLevel:    slog.LevelDebug,
+		Auth:              DefaultAuthConfig(),
 		Groups:            GroupConfig{MaxMembers: 1000, PushMaxMembers: 100, MaxPullGroups: 500},
 		Media:             MediaConfig{MaxBytes: 16 << 20, UploadTTL: 10 * time.Minute, DownloadTTL: 5 * time.Minute, MaxPerMsg: 10},
 	}
@@ -112,6 +115,8 @@ type Server struct {
 	direct      *directMembers
 	sendGate    *sendGate
 	receipts    *receiptCoalescer
+	hashes      hashPool
+	authLimit   *authLimits
 }
 
 // New builds the server and its routes.
@@ -119,7 +124,8 @@ func New(cfg Config, d Deps) *Server {
 	s := &Server{cfg: cfg, store: d.Store, ids: d.IDs, hub: d.Hub, objects: d.Objects, presence: d.Presence, metrics: d.Metrics, log: d.Log,
 		now: func() time.Time { return time.Now().UTC() }, typingLimit: newRelayLimiter(cfg.TypingEvery),
 		sendLimit: newSendLimiter(cfg.SendRate, cfg.SendBurst), direct: newDirectMembers(cfg.DirectCache),
-		sendGate: newSendGate(cfg.SendConcurrency, cfg.SendLatencyTarget)}
+		sendGate: newSendGate(cfg.SendConcurrency, cfg.SendLatencyTarget),
+		hashes:   newHashPool(cfg.Auth.HashConcurrency), authLimit: newAuthLimits(cfg.Auth)}
 	s.receipts = newReceiptCoalescer(cfg.ReceiptEvery, cfg.ReceiptRate, cfg.ReceiptBurst, s.flushReceipt)
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
@@ -155,6 +161,8 @@ func (s *Server) routes() {
 
 	a := authedRoutes{g: v1, mw: s.authenticate}
 	a.POST("/auth/logout", s.logout)
+	a.POST("/auth/logout-all", s.logoutAll)
+	a.POST("/me/password", s.changePassword)
 	a.GET("/me", s.getMe)
 	a.PATCH("/me", s.patchMe)
 	a.GET("/me/devices", s.listDevices)

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"net/http"
+	"strconv"
 
 	"github.com/labstack/echo/v4"
 
@@ -92,6 +93,15 @@ func (s *Server) findUser(c echo.Context) error {
 	if err := validateHandle(h); err != nil {
 		return err
 	}
+	// Handles are guessable: bound how fast one address or one account can
+	// probe which exist.
+	now := s.now()
+	if err := s.authLimit.address(c.Request(), "handle look-up", now); err != nil {
+		return err
+	}
+	if !s.authLimit.byHandle.take("lookup|"+strconv.FormatInt(session(c).UserID, 10), now) {
+		return rateLimited("handle look-up")
+	}
 	u, err := s.store.GetUserByHandle(c.Request().Context(), h)
 	if err != nil {
 		return err
@@ -113,19 +123,19 @@ func (s *Server) listDevices(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]any{"devices": out})
 }
 
-// closeRevoked is the WebSocket close code for a revoked device (policy violation).
-const closeRevoked = 1008
-
 func (s *Server) revokeDevice(c echo.Context) error {
 	id, err := parseID("device_id", c.Param("device_id"))
 	if err != nil {
 		return err
 	}
 	uid := session(c).UserID
-	if err := s.store.RevokeDevice(c.Request().Context(), uid, id); err != nil {
+	err = s.store.RevokeDevice(c.Request().Context(), uid, id)
+	if !repo.IsCode(err, repo.CodeNotFound) { // closed even if half-revoked
+		s.hub.CloseDevice(uid, id, closeRevoked, "device revoked")
+	}
+	if err != nil {
 		return err
 	}
-	s.hub.CloseDevice(uid, id, closeRevoked, "device revoked")
 	return c.NoContent(http.StatusNoContent)
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"time"
 
 	"github.com/gorilla/websocket"
 	"github.com/labstack/echo/v4"
@@ -30,20 +31,48 @@ func (s *Server) serveWS(c echo.Context) error {
 		return invalid("this endpoint needs a WebSocket upgrade (Connection: Upgrade, Upgrade: websocket)")
 	}
 	var sess repo.Session
+	var hash []byte
 	var err error
 	if t := c.QueryParam("ticket"); t != "" {
-		sess, err = s.store.ConsumeTicket(r.Context(), tokenHash(t))
+		sess, hash, err = s.store.ConsumeTicket(r.Context(), tokenHash(t))
 	} else {
+		hash = tokenHash(bearer(r))
 		sess, err = s.sessionOf(r)
 	}
 	if err != nil {
 		return err
 	}
 	id := ws.Identity{UserID: sess.UserID, DeviceID: sess.DeviceID}
-	if err := s.hub.Serve(c.Response(), r, id, frameHandler{s: s, sess: sess}); err != nil {
+	h := frameHandler{s: s, sess: sess}
+	var served error
+	if hash != nil {
+		served = s.hub.Serve(c.Response(), r, id, boundHandler{frameHandler: h, tokenHash: hash})
+	} else { // an older node's ticket: no session to watch
+		served = s.hub.Serve(c.Response(), r, id, h)
+	}
+	if err := served; err != nil {
 		s.log.Debug("websocket ended", "user", sess.UserID, "device", sess.DeviceID, "err", err)
 	}
 	return nil
+}
+
+// boundHandler is a frameHandler whose socket lives only as long as its
+// session: the hub closes it at the token's expiry, and when the session has
+// ended by the time the socket is set up (a logout racing the upgrade).
+type boundHandler struct {
+	frameHandler
+	tokenHash []byte
+}
+
+func (h boundHandler) Expiry() time.Time { return h.sess.ExpiresAt }
+
+// Live fails open: a socket authenticated a moment ago is not cut off
+// because the store could not answer now.
+func (h boundHandler) Live(ctx context.Context) bool {
+	ctx, cancel := context.WithTimeout(ctx, h.s.cfg.RequestTimeout)
+	defer cancel()
+	_, err := h.s.store.GetSession(ctx, h.tokenHash)
+	return !repo.IsCode(err, repo.CodeUnauthenticated)
 }
 
 // frameHandler answers one connection's client frames.

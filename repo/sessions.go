@@ -1,6 +1,7 @@
 package repo
 
 import (
+	"bytes"
 	"context"
 	"time"
 )
@@ -11,44 +12,166 @@ const (
 	cqlGetSession    = `SELECT user_id, device_id, created_at, expires_at FROM sessions WHERE token_hash = ?`
 	cqlDeleteSession = `DELETE FROM sessions WHERE token_hash = ?`
 	cqlDeviceTokens  = `SELECT token_hash FROM sessions_by_device WHERE user_id = ? AND device_id = ?`
+	cqlUserTokens    = `SELECT device_id, token_hash FROM sessions_by_device WHERE user_id = ? LIMIT ?`
 	cqlUnindexDevice = `DELETE FROM sessions_by_device WHERE user_id = ? AND device_id = ?`
-	cqlInsertDevice  = `INSERT INTO devices_by_user (user_id, device_id, name, created_at, last_seen) VALUES (?, ?, ?, ?, ?)`
-	cqlListDevices   = `SELECT user_id, device_id, name, created_at, last_seen FROM devices_by_user WHERE user_id = ? LIMIT ?`
-	cqlGetDevice     = `SELECT user_id, device_id, name, created_at, last_seen FROM devices_by_user WHERE user_id = ? AND device_id = ?`
-	cqlDeleteDevice  = `DELETE FROM devices_by_user WHERE user_id = ? AND device_id = ?`
-	cqlCountDevices  = `SELECT COUNT(*) FROM devices_by_user WHERE user_id = ?`
-
-	cqlInsertTicket  = `INSERT INTO ws_tickets (ticket_hash, user_id, device_id) VALUES (?, ?, ?) USING TTL ?`
-	cqlGetTicket     = `SELECT user_id, device_id FROM ws_tickets WHERE ticket_hash = ?`
-	cqlConsumeTicket = `DELETE FROM ws_tickets WHERE ticket_hash = ? IF EXISTS`
+	// A device row lives as long as the session its login made: a device
+	// that is never logged in again drops out of the cap by itself.
+	cqlInsertDevice = `INSERT INTO devices_by_user (user_id, device_id, name, created_at, last_seen) VALUES (?, ?, ?, ?, ?) USING TTL ?`
+	// IF EXISTS: a device revoked while it logs in again is not brought back.
+	// created_at is rewritten too, or it would expire with the first login's TTL.
+	cqlRenewDevice  = `UPDATE devices_by_user USING TTL ? SET name = ?, created_at = ?, last_seen = ? WHERE user_id = ? AND device_id = ? IF EXISTS`
+	cqlListDevices  = `SELECT user_id, device_id, name, created_at, last_seen FROM devices_by_user WHERE user_id = ? LIMIT ?`
+	cqlGetDevice    = `SELECT user_id, device_id, name, created_at, last_seen FROM devices_by_user WHERE user_id = ? AND device_id = ?`
+	cqlDeleteDevice = `DELETE FROM devices_by_user WHERE user_id = ? AND device_id = ?`
+	cqlCountDevices = `SELECT COUNT(*) FROM devices_by_user WHERE user_id = ?`
 )
 
 // MaxDevicesPerUser bounds devices_by_user partitions and the fan-out per user.
 const MaxDevicesPerUser = 100
 
+// deviceListLimit reads past the cap: logins racing at the cap hold a row
+// each for a moment before the losers take theirs back.
+const deviceListLimit = 2 * MaxDevicesPerUser
+
 // CreateDeviceSession records a new device for a login and its bearer token (hashed).
-// Returns CodeConflict when the user already has MaxDevicesPerUser devices.
+// Returns CodeConflict when the user already has MaxDevicesPerUser devices holding a
+// live session. Concurrent logins never leave more than the cap: each counts again
+// after writing its device, and takes it back when the count is over.
 func (st *Store) CreateDeviceSession(ctx context.Context, d Device, tokenHash []byte, now time.Time) (Session, error) {
-	var n int
-	if err := st.raw.Query(cqlCountDevices, d.UserID).WithContext(ctx).Scan(&n); err != nil {
-		return Session{}, translate("count devices", err)
+	n, err := st.countDevices(ctx, d.UserID)
+	if err != nil {
+		return Session{}, err
 	}
 	if n >= MaxDevicesPerUser {
-		return Session{}, Errorf(CodeConflict, "too many devices (%d): revoke one first", n)
-	}
-	if err := st.query(ctx, cqlInsertDevice, d.UserID, d.ID, d.Name, now, now).ExecRelease(); err != nil {
-		return Session{}, translate("insert device", err)
+		// Devices from before logout retired them, or whose tokens were all
+		// deleted, would otherwise lock the user out for good.
+		if n, err = st.pruneDeadDevices(ctx, d.UserID, now); err != nil {
+			return Session{}, err
+		}
+		if n >= MaxDevicesPerUser {
+			return Session{}, Errorf(CodeConflict, "too many devices (%d): revoke one first", n)
+		}
 	}
 	ttl := ttlSeconds(st.retention.Session)
-	sess := Session{UserID: d.UserID, DeviceID: d.ID, CreatedAt: now, ExpiresAt: now.Add(st.retention.Session)}
+	if err := st.query(ctx, cqlInsertDevice, d.UserID, d.ID, d.Name, now, now, ttl).ExecRelease(); err != nil {
+		return Session{}, translate("insert device", err)
+	}
+	sess, err := st.writeSession(ctx, d.UserID, d.ID, tokenHash, now)
+	if err == nil {
+		n, err = st.countDevices(ctx, d.UserID)
+	}
+	if err == nil && n > MaxDevicesPerUser {
+		err = Errorf(CodeConflict, "too many devices (%d): revoke one first", MaxDevicesPerUser)
+	}
+	if err != nil {
+		st.retireQuietly(ctx, d.UserID, d.ID)
+		return Session{}, err
+	}
+	return sess, nil
+}
+
+// ResumeDeviceSession logs an existing device in again with a new token: the
+// device's earlier tokens end (one holder per device; whoever held it before
+// is logged out and sees it), and the device's lifetime restarts. name ""
+// keeps the device's name. CodeNotFound when the user has no such device
+// (never had it, revoked, logged out or expired).
+func (st *Store) ResumeDeviceSession(ctx context.Context, userID, deviceID int64, name string, tokenHash []byte, now time.Time) (Session, error) {
+	var d Device
+	if err := st.query(ctx, cqlGetDevice, userID, deviceID).GetRelease(&d); err != nil {
+		return Session{}, translate("get device", err)
+	}
+	if name == "" {
+		name = d.Name
+	}
+	old, err := st.deviceTokens(ctx, userID, deviceID)
+	if err != nil {
+		return Session{}, err
+	}
+	// The new token is written before the device is renewed: a revoke that
+	// deletes the device after the renewal lists the token and ends it, and
+	// one that deleted it before makes the renewal fail (IF EXISTS).
+	sess, err := st.writeSession(ctx, userID, deviceID, tokenHash, now)
+	if err != nil {
+		return Session{}, err
+	}
+	applied, err := st.query(ctx, cqlRenewDevice, ttlSeconds(st.retention.Session), name, d.CreatedAt, now, userID, deviceID).ExecCASRelease()
+	if err == nil && !applied {
+		err = Errorf(CodeNotFound, "device not found")
+	}
+	if err != nil {
+		st.endQuietly(ctx, tokenHash)
+		return Session{}, translate("renew device", err)
+	}
+	for _, h := range old {
+		if !bytes.Equal(h, tokenHash) {
+			if err := st.DeleteSession(ctx, h); err != nil {
+				return Session{}, err
+			}
+		}
+	}
+	return sess, nil
+}
+
+// writeSession indexes and stores one token of a device.
+func (st *Store) writeSession(ctx context.Context, userID, deviceID int64, tokenHash []byte, now time.Time) (Session, error) {
+	ttl := ttlSeconds(st.retention.Session)
+	sess := Session{UserID: userID, DeviceID: deviceID, CreatedAt: now, ExpiresAt: now.Add(st.retention.Session)}
 	// Index first: a token that exists is always findable by its device, so revoke never misses one.
-	if err := st.query(ctx, cqlIndexSession, d.UserID, d.ID, tokenHash, ttl).ExecRelease(); err != nil {
+	if err := st.query(ctx, cqlIndexSession, userID, deviceID, tokenHash, ttl).ExecRelease(); err != nil {
 		return Session{}, translate("index session", err)
 	}
-	if err := st.query(ctx, cqlInsertSession, tokenHash, d.UserID, d.ID, now, sess.ExpiresAt, ttl).ExecRelease(); err != nil {
+	if err := st.query(ctx, cqlInsertSession, tokenHash, userID, deviceID, now, sess.ExpiresAt, ttl).ExecRelease(); err != nil {
 		return Session{}, translate("insert session", err)
 	}
 	return sess, nil
+}
+
+func (st *Store) countDevices(ctx context.Context, userID int64) (int, error) {
+	var n int
+	if err := st.raw.Query(cqlCountDevices, userID).WithContext(ctx).Scan(&n); err != nil {
+		return 0, translate("count devices", err)
+	}
+	return n, nil
+}
+
+// loginGrace is longer than any login takes (the request timeout bounds it).
+const loginGrace = time.Minute
+
+// pruneDeadDevices retires the user's devices none of whose tokens is still a
+// session, and returns how many devices are left. Run only at the cap: it
+// reads one session per indexed token (at most about the cap).
+func (st *Store) pruneDeadDevices(ctx context.Context, userID int64, now time.Time) (int, error) {
+	devices, err := st.ListDevices(ctx, userID)
+	if err != nil {
+		return 0, err
+	}
+	tokens, err := st.userTokens(ctx, userID)
+	if err != nil {
+		return 0, err
+	}
+	left := 0
+	for _, d := range devices {
+		// A login under way writes its device before its token.
+		live := now.Sub(d.CreatedAt) < loginGrace
+		for _, h := range tokens[d.ID] {
+			if live {
+				break
+			}
+			if _, err := st.GetSession(ctx, h); err == nil {
+				live = true
+			} else if !IsCode(err, CodeUnauthenticated) {
+				return 0, err
+			}
+		}
+		if live {
+			left++
+			continue
+		}
+		if err := st.RetireDevice(ctx, userID, d.ID); err != nil {
+			return 0, err
+		}
+	}
+	return left, nil
 }
 
 // GetSession resolves a token hash; CodeUnauthenticated when unknown or expired.
@@ -69,57 +192,107 @@ func (st *Store) DeleteSession(ctx context.Context, tokenHash []byte) error {
 	return translate("delete session", st.query(ctx, cqlDeleteSession, tokenHash).ExecRelease())
 }
 
-// ListDevices returns a user's devices (at most MaxDevicesPerUser).
+// ListDevices returns a user's devices (at most MaxDevicesPerUser, plus any
+// logins racing at the cap).
 func (st *Store) ListDevices(ctx context.Context, userID int64) ([]Device, error) {
 	var ds []Device
-	err := st.query(ctx, cqlListDevices, userID, MaxDevicesPerUser).SelectRelease(&ds)
+	err := st.query(ctx, cqlListDevices, userID, deviceListLimit).SelectRelease(&ds)
 	return ds, translate("list devices", err)
 }
 
-// RevokeDevice deletes a device and every token it holds; CodeNotFound if unknown.
+// RevokeDevice ends a device and every token it holds; CodeNotFound if the
+// user has neither such a device nor tokens of it.
 func (st *Store) RevokeDevice(ctx context.Context, userID, deviceID int64) error {
 	var d Device
-	if err := st.query(ctx, cqlGetDevice, userID, deviceID).GetRelease(&d); err != nil {
+	err := st.query(ctx, cqlGetDevice, userID, deviceID).GetRelease(&d)
+	if err != nil && !IsCode(translate("", err), CodeNotFound) {
 		return translate("get device", err)
 	}
-	var hashes [][]byte
-	if err := st.query(ctx, cqlDeviceTokens, userID, deviceID).SelectRelease(&hashes); err != nil {
-		return translate("list device tokens", err)
+	found := err == nil
+	tokens, err := st.deviceTokens(ctx, userID, deviceID)
+	if err != nil {
+		return err
 	}
-	for _, h := range hashes {
+	if !found && len(tokens) == 0 {
+		return Errorf(CodeNotFound, "device not found")
+	}
+	return st.RetireDevice(ctx, userID, deviceID)
+}
+
+// RetireDevice ends a device (logout, revoke, password change): its row goes
+// first, so a concurrent ResumeDeviceSession either fails or has indexed its
+// token before the tokens are listed here; then every token it holds.
+// Deleting what is already gone is not an error, so a retry finishes the job.
+func (st *Store) RetireDevice(ctx context.Context, userID, deviceID int64) error {
+	if err := st.query(ctx, cqlDeleteDevice, userID, deviceID).ExecRelease(); err != nil {
+		return translate("delete device", err)
+	}
+	tokens, err := st.deviceTokens(ctx, userID, deviceID)
+	if err != nil {
+		return err
+	}
+	for _, h := range tokens {
 		if err := st.DeleteSession(ctx, h); err != nil {
 			return err
 		}
 	}
-	if err := st.query(ctx, cqlUnindexDevice, userID, deviceID).ExecRelease(); err != nil {
-		return translate("unindex device tokens", err)
-	}
-	return translate("delete device", st.query(ctx, cqlDeleteDevice, userID, deviceID).ExecRelease())
+	return translate("unindex device tokens", st.query(ctx, cqlUnindexDevice, userID, deviceID).ExecRelease())
 }
 
-// CreateTicket stores a single-use WebSocket ticket (hashed) for a session.
-func (st *Store) CreateTicket(ctx context.Context, ticketHash []byte, s Session) error {
-	err := st.query(ctx, cqlInsertTicket, ticketHash, s.UserID, s.DeviceID, ttlSeconds(st.retention.Ticket)).ExecRelease()
-	return translate("insert ticket", err)
+// UserDeviceIDs lists every device the user has a row or a token index for,
+// so "log out everywhere" misses no token.
+func (st *Store) UserDeviceIDs(ctx context.Context, userID int64) ([]int64, error) {
+	devices, err := st.ListDevices(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	tokens, err := st.userTokens(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[int64]bool{}
+	var ids []int64
+	for _, d := range devices {
+		seen[d.ID] = true
+		ids = append(ids, d.ID)
+	}
+	for id := range tokens {
+		if !seen[id] {
+			ids = append(ids, id)
+		}
+	}
+	return ids, nil
 }
 
-// ConsumeTicket redeems a ticket exactly once (DELETE ... IF EXISTS is a lightweight
-// transaction, so two concurrent redemptions cannot both win).
-func (st *Store) ConsumeTicket(ctx context.Context, ticketHash []byte) (Session, error) {
-	var s Session
-	err := st.raw.Query(cqlGetTicket, ticketHash).WithContext(ctx).Scan(&s.UserID, &s.DeviceID)
-	if IsCode(translate("", err), CodeNotFound) {
-		return Session{}, Errorf(CodeUnauthenticated, "invalid, used or expired ticket")
+func (st *Store) deviceTokens(ctx context.Context, userID, deviceID int64) ([][]byte, error) {
+	var hashes [][]byte
+	err := st.query(ctx, cqlDeviceTokens, userID, deviceID).SelectRelease(&hashes)
+	return hashes, translate("list device tokens", err)
+}
+
+// userTokens maps the user's devices to their indexed token hashes.
+func (st *Store) userTokens(ctx context.Context, userID int64) (map[int64][][]byte, error) {
+	out := map[int64][][]byte{}
+	iter := st.raw.Query(cqlUserTokens, userID, 4*deviceListLimit).WithContext(ctx).Iter()
+	var dev int64
+	var h []byte
+	for iter.Scan(&dev, &h) {
+		out[dev] = append(out[dev], h)
+		h = nil
 	}
-	if err != nil {
-		return Session{}, translate("get ticket", err)
-	}
-	applied, err := st.raw.Query(cqlConsumeTicket, ticketHash).WithContext(ctx).ScanCAS()
-	if err != nil {
-		return Session{}, translate("consume ticket", err)
-	}
-	if !applied {
-		return Session{}, Errorf(CodeUnauthenticated, "invalid, used or expired ticket")
-	}
-	return s, nil
+	return out, translate("list user tokens", iter.Close())
+}
+
+// retireQuietly takes back a device whose login failed half-way; it detaches
+// from ctx so a timed-out request still cleans up.
+func (st *Store) retireQuietly(ctx context.Context, userID, deviceID int64) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	_ = st.RetireDevice(ctx, userID, deviceID)
+}
+
+func (st *Store) endQuietly(ctx context.Context, tokenHash []byte) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	_ = st.DeleteSession(ctx, tokenHash)
 }

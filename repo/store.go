@@ -26,15 +26,20 @@ type Retention struct {
 	Inbox   time.Duration // how long sync can reach back
 	Dedupe  time.Duration // how long a client_msg_id stays idempotent
 	Ticket  time.Duration // WebSocket ticket lifetime
+	// HandleClaim is how old a handle claim without its account row must be
+	// before a registration may take the handle over (a registration that
+	// failed half-way). It must exceed the longest registration.
+	HandleClaim time.Duration
 }
 
 // DefaultRetention is what chatd uses unless configured.
 func DefaultRetention() Retention {
 	return Retention{
-		Session: 30 * 24 * time.Hour,
-		Inbox:   30 * 24 * time.Hour,
-		Dedupe:  24 * time.Hour,
-		Ticket:  30 * time.Second,
+		Session:     30 * 24 * time.Hour,
+		Inbox:       30 * 24 * time.Hour,
+		Dedupe:      24 * time.Hour,
+		Ticket:      30 * time.Second,
+		HandleClaim: time.Minute,
 	}
 }
 

@@ -93,7 +93,7 @@ func TestSessionsDevicesTickets(t *testing.T) {
 		t.Fatalf("session: %+v %v", s, err)
 	}
 	ticket := []byte("ticket-hash-ticket-hash-ticket-h")
-	if err := store.CreateTicket(c, ticket, s); err != nil {
+	if err := store.CreateTicket(c, ticket, hash, s); err != nil {
 		t.Fatal(err)
 	}
 	// Two concurrent redemptions: exactly one wins.
@@ -103,7 +103,7 @@ func TestSessionsDevicesTickets(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			got, err := store.ConsumeTicket(c, ticket)
+			got, _, err := store.ConsumeTicket(c, ticket)
 			wins <- err == nil && got.UserID == d.UserID
 		}()
 	}

@@ -8,37 +8,93 @@ import (
 
 const (
 	cqlClaimHandle   = `INSERT INTO users_by_handle (handle, user_id) VALUES (?, ?) IF NOT EXISTS`
+	cqlClaimOf       = `SELECT user_id, WRITETIME(user_id) FROM users_by_handle WHERE handle = ?`
+	cqlRetakeHandle  = `UPDATE users_by_handle SET user_id = ? WHERE handle = ? IF user_id = ?`
 	cqlReleaseHandle = `DELETE FROM users_by_handle WHERE handle = ? IF user_id = ?`
 	cqlInsertUser    = `INSERT INTO users (user_id, handle, display_name, password_hash, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)`
 	cqlGetUser       = `SELECT user_id, handle, display_name, phone, avatar_media_id, password_hash, created_at, updated_at FROM users WHERE user_id = ?`
 	cqlUserByHandle  = `SELECT user_id FROM users_by_handle WHERE handle = ?`
+	cqlSetPassword   = `UPDATE users SET password_hash = ?, updated_at = ? WHERE user_id = ? IF password_hash = ?`
 )
 
 // CreateUser claims u.Handle (ignoring case) and writes the account.
 // Returns CodeConflict when the handle is taken; exactly one of several concurrent
 // registrations of one handle succeeds (the claim is a lightweight transaction).
+//
+// A claim whose account row was never written (the claim timed out, or chatd
+// died between the two writes) would hold the handle forever. Such a claim is
+// abandoned once it is older than Retention.HandleClaim, and a registration
+// takes it over (IF user_id = the old claimant, so only one does); a younger
+// one answers CodeUnavailable, so the client retries rather than giving up.
 func (st *Store) CreateUser(ctx context.Context, u User) error {
 	key := strings.ToLower(u.Handle)
-	var existing int64
-	var existingHandle string
-	applied, err := st.raw.Query(cqlClaimHandle, key, u.ID).WithContext(ctx).ScanCAS(&existingHandle, &existing)
-	if err != nil {
-		return translate("claim handle", err)
+	if err := st.claimHandle(ctx, key, u.ID, u.CreatedAt); err != nil {
+		return err
 	}
-	if !applied {
-		if existing == u.ID { // our own earlier attempt whose answer was lost: carry on
-			applied = true
-		} else {
-			return Errorf(CodeConflict, "handle %q is taken", u.Handle)
-		}
-	}
-	err = st.query(ctx, cqlInsertUser, u.ID, u.Handle, u.DisplayName, u.PasswordHash, u.CreatedAt, u.UpdatedAt).ExecRelease()
+	err := st.query(ctx, cqlInsertUser, u.ID, u.Handle, u.DisplayName, u.PasswordHash, u.CreatedAt, u.UpdatedAt).ExecRelease()
 	if err != nil {
-		// Give the handle back so a failed registration does not lock it forever.
+		// Give the handle back so a failed registration does not hold it
+		// (if this fails too, the claim is abandoned after HandleClaim).
 		relCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 		defer cancel()
 		_ = st.raw.Query(cqlReleaseHandle, key, u.ID).WithContext(relCtx).Exec()
 		return translate("insert user", err)
+	}
+	return nil
+}
+
+// claimHandle makes key userID's, taking over an abandoned claim; a few
+// rounds at most, since each lost round means another registration won one.
+func (st *Store) claimHandle(ctx context.Context, key string, userID int64, now time.Time) error {
+	for range 3 {
+		var holder int64
+		var holderHandle string
+		applied, err := st.raw.Query(cqlClaimHandle, key, userID).WithContext(ctx).ScanCAS(&holderHandle, &holder)
+		if err != nil {
+			return translate("claim handle", err)
+		}
+		if applied || holder == userID { // ours, perhaps from an attempt whose answer was lost
+			return nil
+		}
+		var claimedMicros int64
+		err = st.raw.Query(cqlClaimOf, key).WithContext(ctx).Scan(&holder, &claimedMicros)
+		if IsCode(translate("", err), CodeNotFound) {
+			continue // released meanwhile: claim again
+		}
+		if err != nil {
+			return translate("read handle claim", err)
+		}
+		if _, err := st.GetUser(ctx, holder); err == nil {
+			return Errorf(CodeConflict, "handle %q is taken", key)
+		} else if !IsCode(err, CodeNotFound) {
+			return err
+		}
+		if now.Sub(time.UnixMicro(claimedMicros)) < st.retention.HandleClaim {
+			return Errorf(CodeUnavailable, "handle %q is being registered: retry shortly", key)
+		}
+		var current int64
+		applied, err = st.raw.Query(cqlRetakeHandle, userID, key, holder).WithContext(ctx).ScanCAS(&current)
+		if err != nil {
+			return translate("take over abandoned handle claim", err)
+		}
+		if applied {
+			return nil
+		}
+	}
+	return Errorf(CodeUnavailable, "handle %q is being registered: retry shortly", key)
+}
+
+// SetPasswordHash replaces the user's password hash if it is still was (the
+// one the caller verified), so two concurrent changes cannot both win;
+// CodeConflict when it changed meanwhile.
+func (st *Store) SetPasswordHash(ctx context.Context, userID int64, was, hash string, now time.Time) error {
+	var current string
+	applied, err := st.raw.Query(cqlSetPassword, hash, now, userID, was).WithContext(ctx).ScanCAS(&current)
+	if err != nil {
+		return translate("set password", err)
+	}
+	if !applied {
+		return Errorf(CodeConflict, "the password changed meanwhile: try again")
 	}
 	return nil
 }

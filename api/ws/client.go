@@ -40,6 +40,8 @@ type Client struct {
 	reason  string
 	slow    bool // cut off for a full queue: say sync.required first
 
+	expiry *time.Timer // closes the socket when its session expires (Bounded)
+
 	readDone   chan struct{} // the read loop has ended
 	writerDone chan struct{} // the last writer has ended and closed the connection
 }
@@ -272,8 +274,10 @@ func (c *Client) run(h Handler) {
 		if c.hub.cfg.OnConnect != nil {
 			c.hub.cfg.OnConnect(c.id)
 		}
+		c.checkLive(h)
 	}()
 	err := c.readLoop(h)
+	c.unbound()
 	<-c.writerDone
 	c.hub.unregister(c)
 	<-connected

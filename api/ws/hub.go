@@ -45,7 +45,8 @@
 //
 //   - 1000: the client closed, or the socket ended normally.
 //   - 1007: a text frame was not valid UTF-8.
-//   - 1008: the device was revoked (chosen by the caller of CloseDevice).
+//   - 1008: the device was revoked or logged out (chosen by the caller of
+//     CloseDevice), or the socket's session expired or had ended (Bounded).
 //   - 1009: a client frame exceeded Config.MaxFrameBytes.
 //   - 1011: the Handler panicked.
 //   - 1012 (CloseServiceRestart): the node is shutting down; reconnect.
@@ -287,6 +288,9 @@ func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, id Identity, handler
 		return err
 	}
 	c := newClient(h, conn, id)
+	if b, ok := handler.(Bounded); ok {
+		c.bound(b)
+	}
 	h.register(c)
 	if h.closing.Load() {
 		// Shutdown began while this socket was upgrading and may have

@@ -57,7 +57,7 @@ func parseConfig(args []string) (config, error) {
 	fe := flagenv.New("chatd")
 	str, dur, num := fe.String, fe.Duration, fe.Int
 	var hosts, pathStyle, accessLevel string
-	var mediaMB, sendRate int
+	var mediaMB, sendRate, authAddressRate, authHandleRate int
 	str(&c.Listen, "listen", "127.0.0.1:8080", "address the public HTTP/WebSocket API listens on")
 	str(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	str(&c.LogFormat, "log-format", "text", "text or json")
@@ -92,6 +92,14 @@ func parseConfig(args []string) (config, error) {
 	dur(&c.API.RecallWindow, "recall-window", 24*time.Hour, "how long after sending the sender may recall")
 	dur(&c.API.TypingEvery, "typing-every", 2*time.Second, "at most one typing relay per user and conversation this often")
 	dur(&c.API.ReceiptEvery, "receipt-every", time.Second, "at most one receipt event per member and conversation this often; later moves are sent together at its end (0: no coalescing)")
+	num(&c.API.Auth.HashConcurrency, "password-hash-concurrency", 0, "most argon2id password hashes (19 MiB each) computed at once; past it login, register and password change get 503 at once (0: GOMAXPROCS)")
+	num(&authAddressRate, "auth-address-rate", 60, "attempts a minute one client address may make at each of login, register and handle look-up (0: unlimited)")
+	num(&c.API.Auth.AddressBurst, "auth-address-burst", 30, "burst allowance of auth-address-rate")
+	num(&authHandleRate, "auth-handle-rate", 5, "failed logins a minute per handle, registrations a minute per handle, handle look-ups and failed password changes a minute per user (0: unlimited)")
+	num(&c.API.Auth.HandleBurst, "auth-handle-burst", 10, "burst allowance of auth-handle-rate")
+	num(&c.API.Auth.Tracked, "auth-tracked", 20000, "client addresses (and, apart, handles) a node keeps rate limiters for; the least recently seen are forgotten")
+	str(&c.API.Auth.ClientIPHeader, "client-ip-header", "", "header a trusted proxy sets to the client address (last entry used), e.g. X-Forwarded-For; empty: the TCP peer")
+	dur(&c.Retention.HandleClaim, "handle-claim-grace", time.Minute, "a handle claim whose account was never written is taken over by a new registration after this long")
 	str(&c.API.Limits.BodyBytes, "max-request-body", "64K", "largest request body")
 	dur(&c.Retention.Session, "session-ttl", 30*24*time.Hour, "bearer token lifetime")
 	dur(&c.Retention.Inbox, "inbox-retention", 30*24*time.Hour, "how far back sync reaches (inbox row TTL)")
@@ -133,6 +141,10 @@ func parseConfig(args []string) (config, error) {
 	c.API.SendRate = float64(sendRate)
 	if c.Cluster.Secret != "" && len(c.Cluster.Secret) < 16 {
 		return config{}, fmt.Errorf("cluster-secret must be at least 16 bytes")
+	}
+	c.API.Auth.AddressRate, c.API.Auth.HandleRate = float64(authAddressRate), float64(authHandleRate)
+	if c.Retention.HandleClaim <= c.API.RequestTimeout {
+		return config{}, fmt.Errorf("handle-claim-grace (%s) must exceed request-timeout (%s)", c.Retention.HandleClaim, c.API.RequestTimeout)
 	}
 	// A send's id may come from a node whose clock is ClockSkew ahead of the
 	// syncing node's and be written up to SendDeadline later: the sync cursor

@@ -68,7 +68,9 @@ func Start(t testing.TB, env map[string]string, args ...string) *Node {
 	bin := Binary(t)
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "RINGCHAT_LISTEN=127.0.0.1:0", "RINGCHAT_ADMIN_LISTEN=127.0.0.1:0", "RINGCHAT_LOG_LEVEL=warn",
-		"RINGCHAT_SEND_RATE=0") // load-shaped tests; the limiter has its own test in api
+		"RINGCHAT_SEND_RATE=0", // load-shaped tests; the limiter has its own test in api
+		// Many logins from one address; the auth bounds have their own tests.
+		"RINGCHAT_AUTH_ADDRESS_RATE=0", "RINGCHAT_AUTH_HANDLE_RATE=0", "RINGCHAT_PASSWORD_HASH_CONCURRENCY=8")
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
@@ -131,6 +133,9 @@ func (n *Node) Logs() string {
 	defer n.mu.Unlock()
 	return n.logs.String()
 }
+
+// PID is the chatd process id (for reading /proc/<pid>/status).
+func (n *Node) PID() int { return n.cmd.Process.Pid }
 
 // Kill ends the process with SIGKILL (a crash) and waits for it.
 func (n *Node) Kill() {
