@@ -119,6 +119,7 @@ type authzRow struct {
 	path          func(w *world, r role) string
 	body          func(w *world, r role) any // nil: no body
 	fresh         bool                       // the call ends the session: use a fresh login of the role's user
+	freshUser     bool                       // the call ends the user's other sessions too: use a fresh user
 	// want: the status per role, in role order; "-" leaves the cell out
 	// (a defect another fix owns; see the row's comment).
 	want string
@@ -162,6 +163,12 @@ var authzRows = []authzRow{
 		}, want: "200 200 200 200 200 200 200 200 200"},
 	{method: "POST", route: "/v1/auth/logout", path: fixed("/v1/auth/logout"), fresh: true,
 		want: "401 401 401 204 204 204 204 204 204"},
+	{method: "POST", route: "/v1/auth/logout-all", path: fixed("/v1/auth/logout-all"), freshUser: true,
+		want: "401 401 401 204 204 204 204 204 204"},
+	{method: "POST", route: "/v1/me/password", path: fixed("/v1/me/password"), freshUser: true,
+		body: func(*world, role) any {
+			return map[string]any{"current_password": "correct horse", "new_password": "battery staple"}
+		}, want: "401 401 401 204 204 204 204 204 204"},
 	{method: "GET", route: "/v1/me", path: fixed("/v1/me"), want: "401 401 401 200 200 200 200 200 200"},
 	{method: "PATCH", route: "/v1/me", path: fixed("/v1/me"), body: func(*world, role) any { return map[string]any{"display_name": "Matrix"} },
 		want: "401 401 401 200 200 200 200 200 200"},
@@ -312,6 +319,9 @@ func TestAuthorizationMatrix(t *testing.T) {
 				token := w.token[r]
 				if row.fresh && w.users[r] != nil {
 					token = w.e.login(w.users[r].handle).token
+				}
+				if row.freshUser && w.users[r] != nil {
+					token = fresh(w, "fu").token
 				}
 				var body []byte
 				if row.body != nil {
