@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"net/http"
@@ -76,28 +75,6 @@ func TestLogoutClosesTheSessionsSocketsOnEveryNode(t *testing.T) {
 	}
 }
 
-// vmHWM reads the peak resident set of a process, in KiB.
-func vmHWM(t *testing.T, pid int) int {
-	t.Helper()
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
-			kb, err := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")))
-			if err != nil {
-				t.Fatal(err)
-			}
-			return kb
-		}
-	}
-	t.Fatal("no VmHWM in /proc status")
-	return 0
-}
-
 // 1,000 wrong-password logins at once against a chatd with the production
 // argon2id cost (19 MiB a hash): unbounded, they would want about 19 GiB.
 // The hashing bound keeps chatd's peak RSS under a stated bound, and other
@@ -166,7 +143,7 @@ func TestConcurrentWrongPasswordLoginsKeepMemoryBounded(t *testing.T) {
 		slowest = max(slowest, time.Since(began))
 		time.Sleep(20 * time.Millisecond)
 	}
-	hwm := vmHWM(t, node.PID())
+	hwm := procKB(t, node.PID(), "VmHWM")
 	t.Logf("%d logins: %d wrong password, %d refused busy (503), %d other; GET /v1/me served %d times, slowest %s; chatd VmHWM %d MiB",
 		n, wrong.Load(), busy.Load(), other.Load(), served, slowest, hwm>>10)
 	if other.Load() != 0 {

@@ -134,9 +134,6 @@ func (n *Node) Logs() string {
 	return n.logs.String()
 }
 
-// PID is the chatd process id (for reading /proc/<pid>/status).
-func (n *Node) PID() int { return n.cmd.Process.Pid }
-
 // Kill ends the process with SIGKILL (a crash) and waits for it.
 func (n *Node) Kill() {
 	if n.cmd.Process != nil {
