@@ -273,3 +273,74 @@ func TestBlockedUsersReceiptsDoNotReachTheBlocker(t *testing.T) {
 		t.Fatalf("receipts show the blocked user: %s", r.raw)
 	}
 }
+
+// Removal vs receipts across two nodes, repeatedly: the member streams future
+// receipts through one node while the owner removes (and re-adds) them through
+// the other. After each removal the row is gone and stays gone, and the member
+// is refused everywhere.
+func TestRemovalVsReceiptsAcrossNodes(t *testing.T) {
+	a := newEnv(t)
+	session, _ := keyspace(t)
+	b := newEnvOn(t, session)
+	owner, gone := a.newUser("xo"), a.newUser("xg")
+	conv := owner.group("two nodes", gone)
+	owner.mustSend(conv, "hello")
+	onB := &client{e: b, t: t, token: gone.token, userID: gone.userID}
+	path := "/v1/conversations/" + conv + "/members/" + gone.userID
+	for round := 0; round < 4; round++ {
+		sock := onB.dial()
+		go func() { // replies are not read: the socket is closed after the round
+			for sock.conn.ReadJSON(&frame{}) == nil {
+			}
+		}()
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				raw, _ := json.Marshal(map[string]any{"conversation_id": conv, "up_to": futureID()})
+				if sock.conn.WriteJSON(frame{Type: []string{"read", "delivered"}[i%2], Data: raw}) != nil {
+					return
+				}
+				time.Sleep(3 * time.Millisecond)
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				onB.do("POST", "/v1/conversations/"+conv+"/read", map[string]any{"up_to": futureID()})
+			}
+		}()
+		time.Sleep(200 * time.Millisecond)
+		expect(t, owner.do("DELETE", path, nil), 204)
+		time.Sleep(200 * time.Millisecond)
+		close(stop)
+		wg.Wait()
+		sock.conn.Close()
+		if memberRowExists(t, conv, gone.userID) {
+			t.Fatalf("round %d: the removed member's row is alive", round)
+		}
+		expect(t, onB.do("GET", "/v1/conversations/"+conv+"/messages", nil), 403, "permission_denied")
+		expect(t, gone.send(conv, "x"+strconv.Itoa(round), "back?"), 403, "permission_denied")
+		if round == 3 {
+			time.Sleep(repo.ClockSkew + 1500*time.Millisecond)
+			if memberRowExists(t, conv, gone.userID) {
+				t.Fatal("the removed member's row came back")
+			}
+			return
+		}
+		expect(t, owner.do("PUT", path, nil), 200)
+		expect(t, onB.do("GET", "/v1/conversations/"+conv+"/messages", nil), 200)
+	}
+}
