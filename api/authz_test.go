@@ -409,8 +409,22 @@ func TestFrameAuthorizationMatrix(t *testing.T) {
 	if len(frameRows) != len(types) {
 		t.Errorf("frame rows %d, frame types %v", len(frameRows), types)
 	}
-	// Not yet here: a socket whose session logged out (defect 2, another
-	// fix) must be closed for every frame type; today it still answers.
+	// A socket whose session logged out is closed: no frame type works on it.
+	t.Run(roleNames[loggedOut], func(t *testing.T) {
+		for _, typ := range types {
+			dev := w.e.login(w.users[outsider].handle)
+			sock := dev.dial()
+			expect(t, dev.do("POST", "/v1/auth/logout", nil), 204)
+			row := frameRows[typ]
+			var data any
+			if row.data != nil {
+				data = row.data(w, outsider)
+			}
+			if got := frameOutcome(t, sock, typ, data); got != "closed" {
+				t.Errorf("%s on a logged-out socket: %s, want closed", typ, got)
+			}
+		}
+	})
 	for r := outsider; r < nRoles; r++ {
 		t.Run(roleNames[r], func(t *testing.T) {
 			sock := w.users[r].dial()
