@@ -94,6 +94,7 @@ func (st *Store) HistoryBefore(ctx context.Context, convID, before int64, limit 
 	b := snowflake.Bucket(before-1, bucketMs)
 	page := HistoryPage{Next: before}
 	empty := 0
+	jumped := false
 	for ; b >= floor && len(page.Messages) < limit; b-- {
 		var got []Message
 		err := st.query(ctx, cqlPageBefore, convID, b, before, limit-len(page.Messages)).SelectRelease(&got)
@@ -101,6 +102,20 @@ func (st *Store) HistoryBefore(ctx context.Context, convID, before int64, limit 
 			return HistoryPage{}, translate("history before", err)
 		}
 		page.Messages = append(page.Messages, got...)
+		if len(got) == 0 && len(page.Messages) == 0 && !jumped {
+			// Starting in empty time (a quiet conversation read from now): go
+			// straight to the newest message's bucket, one point read, instead of
+			// walking empty buckets. 0 means unknown (written since v0006 only).
+			jumped = true
+			newest, err := st.NewestMessageID(ctx, convID)
+			if err != nil {
+				return HistoryPage{}, err
+			}
+			if nb := snowflake.Bucket(newest, bucketMs); newest > 0 && newest < before && nb < b {
+				b = nb + 1 // the loop's b-- reads bucket nb next
+				continue
+			}
+		}
 		if len(got) == 0 {
 			if empty++; empty >= MaxEmptyBuckets {
 				// Answer now; the client continues from the bucket start.
