@@ -111,7 +111,7 @@ func TestPasswordHashingIsBounded(t *testing.T) {
 // A claim whose account row was never written (the claim timed out, or the
 // node died before the second write) used to hold the handle forever.
 func TestAbandonedHandleClaimIsRecovered(t *testing.T) {
-	e := newEnv(t, func(_ *api.Config, r *repo.Retention, _ *ws.Config) { r.HandleClaim = 2 * time.Second })
+	e := newEnv(t, func(_ *api.Config, r *repo.Retention, _ *ws.Config) { r.HandleClaim = 5 * time.Second })
 	session, _ := keyspace(t)
 	h := uniqueHandle("Orphan")
 	var applied bool
@@ -130,7 +130,7 @@ func TestAbandonedHandleClaimIsRecovered(t *testing.T) {
 	if r.header.Get("Retry-After") == "" {
 		t.Fatal("503 without Retry-After")
 	}
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for r.status == 503 && time.Now().Before(deadline) {
 		time.Sleep(200 * time.Millisecond)
 		r = register()
@@ -141,7 +141,7 @@ func TestAbandonedHandleClaimIsRecovered(t *testing.T) {
 		t.Fatalf("login found user %s, registered %v", c.userID, r.body["user"])
 	}
 	// A handle with an account stays taken, however old its claim.
-	time.Sleep(2500 * time.Millisecond)
+	time.Sleep(5500 * time.Millisecond)
 	expect(t, e.do("POST", "/v1/auth/register", "", map[string]any{"handle": strings.ToUpper(h), "password": "other pass"}), 409, "conflict")
 }
 
