@@ -57,6 +57,11 @@ func (s *Server) listConversations(c echo.Context) error {
 	}
 	ctx := c.Request().Context()
 	me := session(c).UserID
+	if after == nil {
+		if err := s.store.EnsureChatList(ctx, me); err != nil {
+			return err
+		}
+	}
 	out := []chatJSON{}
 	budget := 2 * limit // rows examined, stale ones included
 	var last repo.ChatKey

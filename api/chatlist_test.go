@@ -118,3 +118,54 @@ func TestDirectEntryHasPeer(t *testing.T) {
 		}
 	}
 }
+
+// Sends from both sides racing pin toggles leave one entry per conversation,
+// in the section its settings say, at its newest message, by the second
+// listing at the latest (the first repairs what the races left).
+func TestChatListConvergesUnderRacingMoves(t *testing.T) {
+	e := newEnv(t)
+	a, b := e.newUser("ra"), e.newUser("rb")
+	conv := a.direct(b)
+	other := a.direct(e.newUser("rc"))
+	var g errgroup.Group
+	for i := range 10 {
+		g.Go(func() error { a.mustSend(conv, "a"+strconv.Itoa(i)); return nil })
+		g.Go(func() error { b.mustSend(conv, "b"+strconv.Itoa(i)); return nil })
+		g.Go(func() error {
+			expect(t, a.do("PUT", "/v1/conversations/"+conv+"/me", map[string]any{"pinned": i%2 == 0}), 200)
+			return nil
+		})
+	}
+	_ = g.Wait()
+	expect(t, a.do("PUT", "/v1/conversations/"+conv+"/me", map[string]any{"pinned": false}), 200)
+	last := b.mustSend(conv, "last")["id"]
+	chatList(t, a, "")
+	list := chatList(t, a, "")
+	if len(list) != 2 || convIDOf(list[0]) != conv || convIDOf(list[1]) != other {
+		t.Fatalf("list after racing moves: %v", list)
+	}
+	if list[0]["pinned"] != false || list[0]["last_message"].(map[string]any)["id"] != last {
+		t.Fatalf("entry after racing moves: %v", list[0])
+	}
+}
+
+// Conversations from before chats_by_activity existed (no list rows, no
+// positions) are listed at their newest message on the first listing.
+func TestChatListBackfillsOlderConversations(t *testing.T) {
+	e := newEnv(t)
+	a, b, c := e.newUser("ba"), e.newUser("bb"), e.newUser("bc")
+	older, newer := a.direct(b), a.direct(c)
+	b.mustSend(older, "newest message")
+	// TRUNCATE, not DELETE: it leaves the keyspace as before the tables had
+	// rows, with no tombstone above the back-fill's message-time cells.
+	session, _ := keyspace(t)
+	for _, table := range []string{"chat_positions", "chats_by_activity"} {
+		if err := session.Query(`TRUNCATE ` + table).Exec(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	list := chatList(t, a, "")
+	if len(list) != 2 || convIDOf(list[0]) != older || convIDOf(list[1]) != newer {
+		t.Fatalf("list of conversations older than the list table: %v", list)
+	}
+}

@@ -173,3 +173,45 @@ func (st *Store) CheckChat(ctx context.Context, userID int64, k ChatKey, member 
 	}
 	return false, translate("repair chat list", st.raw.ExecuteBatch(b))
 }
+
+// listedMarker is the chat_positions row (conv_id 0, never an id) saying a
+// user's conversations are all in chats_by_activity.
+const listedMarker = 0
+
+// EnsureChatList lists, once per user, every conversation the user had before
+// chats_by_activity existed (or whose list row was lost), at its newest
+// message. It costs one point read when done; the one-off pass reads each of
+// the user's conversations once, in pages.
+func (st *Store) EnsureChatList(ctx context.Context, userID int64) error {
+	if _, ok, err := st.position(ctx, userID, listedMarker); err != nil || ok {
+		return err
+	}
+	for after := int64(0); ; {
+		rows, err := st.ListUserConversations(ctx, userID, after, 1000)
+		if err != nil {
+			return err
+		}
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(fanoutParallelism)
+		for _, uc := range rows {
+			g.Go(func() error {
+				if _, ok, err := st.position(gctx, userID, uc.ConvID); err != nil || ok {
+					return err
+				}
+				newest, err := st.NewestMessageID(gctx, uc.ConvID)
+				if err != nil {
+					return err
+				}
+				return st.moveChat(gctx, userID, uc.ConvID, SectionOf(uc.Pinned, uc.Archived), max(newest, uc.ConvID))
+			})
+		}
+		if err := g.Wait(); err != nil {
+			return err
+		}
+		if len(rows) < 1000 {
+			break
+		}
+		after = rows[len(rows)-1].ConvID
+	}
+	return translate("mark chat list", st.raw.Query(cqlSetSection, -1, userID, listedMarker).WithContext(ctx).Exec())
+}
