@@ -48,7 +48,11 @@ func (s *Server) register(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	u := repo.User{ID: s.ids.Next(), Handle: req.Handle, DisplayName: req.DisplayName,
+	userID, err := s.newID()
+	if err != nil {
+		return err
+	}
+	u := repo.User{ID: userID, Handle: req.Handle, DisplayName: req.DisplayName,
 		PasswordHash: hash, CreatedAt: now, UpdatedAt: now}
 	if err := s.store.CreateUser(c.Request().Context(), u); err != nil {
 		return err
@@ -145,7 +149,10 @@ func (s *Server) login(c echo.Context) error {
 		if req.DeviceName == "" {
 			req.DeviceName = "unnamed device"
 		}
-		sess, err = s.store.CreateDeviceSession(ctx, repo.Device{UserID: u.ID, ID: s.ids.Next(), Name: req.DeviceName}, hash, now)
+		var deviceID int64
+		if deviceID, err = s.newID(); err == nil {
+			sess, err = s.store.CreateDeviceSession(ctx, repo.Device{UserID: u.ID, ID: deviceID, Name: req.DeviceName}, hash, now)
+		}
 	}
 	if err != nil {
 		return err

@@ -51,7 +51,11 @@ func (s *Server) createConversation(c echo.Context) error {
 	if err := s.blockedBy(ctx, other, me); err != nil {
 		return err
 	}
-	conv, created, err := s.store.GetOrCreateDirect(ctx, me, other, s.ids.Next())
+	newID, err := s.newID()
+	if err != nil {
+		return err
+	}
+	conv, created, err := s.store.GetOrCreateDirect(ctx, me, other, newID)
 	if err != nil {
 		return err
 	}

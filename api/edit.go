@@ -18,7 +18,11 @@ func (s *Server) pushOnly(recipients []int64, kind string, convID int64, data an
 	if err != nil {
 		return err
 	}
-	s.hub.Deliver(recipients, encodePush(repo.Event{ID: s.ids.Next(), Kind: kind, ConvID: convID, Payload: string(payload)}))
+	id, err := s.newID()
+	if err != nil {
+		return err
+	}
+	s.hub.Deliver(recipients, encodePush(repo.Event{ID: id, Kind: kind, ConvID: convID, Payload: string(payload)}))
 	return nil
 }
 

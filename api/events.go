@@ -22,7 +22,11 @@ func (s *Server) emitStored(ctx context.Context, stored, pushed []int64, kind st
 	if err != nil {
 		return err
 	}
-	ev := repo.Event{ID: s.ids.Next(), Kind: kind, ConvID: convID, MsgID: msgID, Payload: string(payload)}
+	id, err := s.newID()
+	if err != nil {
+		return err
+	}
+	ev := repo.Event{ID: id, Kind: kind, ConvID: convID, MsgID: msgID, Payload: string(payload)}
 	ectx, cancel := context.WithDeadline(ctx, snowflake.Time(ev.ID).Add(s.cfg.SendDeadline))
 	defer cancel()
 	if err := s.store.AppendEvent(ectx, stored, ev); err != nil {

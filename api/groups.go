@@ -55,7 +55,11 @@ func (s *Server) createGroup(c echo.Context, req createConversationRequest) erro
 			return err
 		}
 	}
-	claim := repo.GroupClaim{ConvID: s.ids.Next(), Won: true}
+	convID, err := s.newID()
+	if err != nil {
+		return err
+	}
+	claim := repo.GroupClaim{ConvID: convID, Won: true}
 	if req.ClientGroupID != "" {
 		if claim, err = s.store.ClaimGroupCreate(ctx, me, req.ClientGroupID, claim.ConvID); err != nil {
 			return err

@@ -95,7 +95,10 @@ func (s *Server) createMedia(c echo.Context) error {
 		return invalid("purpose must be message, avatar or group_photo")
 	}
 	me := session(c).UserID
-	id := s.ids.Next()
+	id, err := s.newID()
+	if err != nil {
+		return err
+	}
 	m := repo.Media{ID: id, OwnerID: me, ObjectKey: fmt.Sprintf("media/%d/%d", me, id), ContentType: ct,
 		Size: req.Size, Purpose: req.Purpose, State: repo.MediaPending, CreatedAt: s.now()}
 	ctx := c.Request().Context()

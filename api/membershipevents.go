@@ -19,7 +19,11 @@ func (s *Server) newChange(convID int64, kind string, userID int64, data any) (*
 	if err != nil {
 		return nil, err
 	}
-	return &repo.MembershipChange{ConvID: convID, ID: s.ids.Next(), Kind: kind, UserID: userID, Payload: string(payload)}, nil
+	id, err := s.newID()
+	if err != nil {
+		return nil, err
+	}
+	return &repo.MembershipChange{ConvID: convID, ID: id, Kind: kind, UserID: userID, Payload: string(payload)}, nil
 }
 
 // sendChange sends a stored change to the members (and the user it is about)

@@ -76,7 +76,10 @@ func (s *Server) storeSend(ctx context.Context, sess repo.Session, convID int64,
 		return repo.Message{}, false, err
 	}
 
-	msgID := s.ids.Next()
+	msgID, err := s.newID()
+	if err != nil {
+		return repo.Message{}, false, err
+	}
 	if s.cfg.DebugSendDelay > 0 {
 		time.Sleep(s.cfg.DebugSendDelay)
 	}
@@ -110,7 +113,9 @@ func (s *Server) storeSend(ctx context.Context, sess repo.Session, convID int64,
 			// so no copy of the content comes back into anyone's inbox.
 			return msg, false, nil
 		}
-		eventID = s.ids.Next()
+		if eventID, err = s.newID(); err != nil {
+			return repo.Message{}, false, err
+		}
 		cancel()
 		sctx, cancel = context.WithDeadline(ctx, snowflake.Time(eventID).Add(s.cfg.SendDeadline))
 		defer cancel()

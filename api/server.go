@@ -83,8 +83,10 @@ func DefaultConfig() Config {
 	}
 }
 
-// IDs makes Snowflake ids.
-type IDs interface{ Next() int64 }
+// IDs makes Snowflake ids. TryNext fails once the node may no longer make
+// them (its node-id lease is gone): the request is refused, never given an id
+// another node may make too. *snowflake.Generator implements it.
+type IDs interface{ TryNext() (int64, error) }
 
 // Deps are the server's collaborators.
 type Deps struct {
@@ -241,4 +243,15 @@ func (s *Server) timeout(next echo.HandlerFunc) echo.HandlerFunc {
 		c.SetRequest(c.Request().WithContext(ctx))
 		return next(c)
 	}
+}
+
+// newID is the one place the API takes an id: once the node may no longer make
+// them, the caller gets unavailable (503 or an error frame) and retries on
+// another node.
+func (s *Server) newID() (int64, error) {
+	id, err := s.ids.TryNext()
+	if err != nil {
+		return 0, repo.Errorf(repo.CodeUnavailable, "this node is restarting: retry")
+	}
+	return id, nil
 }

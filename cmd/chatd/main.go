@@ -88,7 +88,6 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	ids := leasedIDs{gen}
 	store := repo.NewStore(session, repo.Layout{MessageBucket: settings.MessageBucket, InboxBucket: settings.InboxBucket}, cfg.Retention)
 	objects, err := objstore.New(startCtx, cfg.S3)
 	if err != nil {
@@ -115,7 +114,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	if err := cl.Start(startCtx); err != nil {
 		return fmt.Errorf("join cluster: %w", err)
 	}
-	srv := api.New(cfg.API, api.Deps{Store: store, IDs: ids, Hub: deliver, Objects: objects, Presence: pres, Metrics: metrics, Log: log})
+	srv := api.New(cfg.API, api.Deps{Store: store, IDs: gen, Hub: deliver, Objects: objects, Presence: pres, Metrics: metrics, Log: log})
 	registerGauges(metrics, hub, cl)
 	adminLn, err := net.Listen("tcp", cfg.Admin)
 	if err != nil {
@@ -167,21 +166,6 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	}
 	log.Info("chatd stopped", "err", errors.Join(err, shutErr, hubErr))
 	return errors.Join(err, shutErr, hubErr)
-}
-
-// leasedIDs is the API's id source. Once the lease cannot be trusted (lost,
-// or not renewed in time) it makes no id: the request that wanted one
-// unwinds with 503 unavailable (through Echo's recover and the error handler;
-// a socket frame closes its socket), and the client retries on another node
-// rather than write an id the next holder of the node id may make too.
-type leasedIDs struct{ g *snowflake.Generator }
-
-func (l leasedIDs) Next() int64 {
-	id, err := l.g.TryNext()
-	if err != nil {
-		panic(repo.Errorf(repo.CodeUnavailable, "this node is restarting: retry"))
-	}
-	return id
 }
 
 func randomInstance() string {
