@@ -9,6 +9,9 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/ringchat/ringchat/api"
+	"github.com/ringchat/ringchat/api/ws"
+	"github.com/ringchat/ringchat/repo"
 	"github.com/ringchat/ringchat/snowflake"
 )
 
@@ -167,5 +170,20 @@ func TestChatListBackfillsOlderConversations(t *testing.T) {
 	list := chatList(t, a, "")
 	if len(list) != 2 || convIDOf(list[0]) != older || convIDOf(list[1]) != newer {
 		t.Fatalf("list of conversations older than the list table: %v", list)
+	}
+}
+
+// A message in a pull-mode group moves it in its members' lists too.
+func TestPullGroupMovesInChatList(t *testing.T) {
+	e := newEnv(t, func(c *api.Config, _ *repo.Retention, _ *ws.Config) { c.Groups.PushMaxMembers = 2 })
+	a, b, c := e.newUser("pga"), e.newUser("pgb"), e.newUser("pgc")
+	g := a.group("pull", b, c)
+	dm := b.direct(c)
+	if top := chatList(t, b, "?limit=1"); convIDOf(top[0]) != dm {
+		t.Fatalf("newest conversation not first: %v", top[0])
+	}
+	a.mustSend(g, "moves the group up")
+	if top := chatList(t, b, "?limit=1"); convIDOf(top[0]) != g || top[0]["unread_count"] != float64(1) {
+		t.Fatalf("pull group not moved up by its message: %v", top[0])
 	}
 }

@@ -20,6 +20,10 @@ type sendRequest struct {
 	ReplyTo        string   `json:"reply_to"`
 }
 
+// pullChatMoveEvery bounds how often one node moves a pull-mode group's rows
+// in its members' chat lists.
+const pullChatMoveEvery = time.Second
+
 // send stores a message and its inbox events, then pushes it to connected
 // devices. It returns created=false for a retry of an earlier send (same
 // client_msg_id), with the earlier message.
@@ -153,7 +157,12 @@ func (s *Server) storeSend(ctx context.Context, sess repo.Session, convID int64,
 		g.Go(func() error { return s.store.PutMessage(gctx, msg) })
 	}
 	g.Go(func() error { return s.store.TouchConversation(gctx, convID, msg.ID) })
-	g.Go(func() error { return s.store.TouchChats(gctx, convID, recipients, msg.ID) })
+	// A pull-mode group's move costs a read and a batch per member (up to the
+	// group bound): one per pullChatMoveEvery per node, so a busy group's place
+	// in its members' lists lags its newest message by less than that.
+	if conv.Fanout != repo.FanoutPull || s.chatMoves.allow([2]int64{convID, 0}, time.Now()) {
+		g.Go(func() error { return s.store.TouchChats(gctx, convID, recipients, msg.ID) })
+	}
 	// Push mode: a row in every member's inbox. Pull mode (large groups): none;
 	// members' sync reads the group's timeline instead (docs/fanout.md) -- except
 	// for a retry, whose message may sit at an old id that cursors have passed.

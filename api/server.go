@@ -113,6 +113,7 @@ type Server struct {
 	now      func() time.Time
 
 	typingLimit *relayLimiter
+	chatMoves   *relayLimiter // pull-mode groups' chat-list moves, per conversation
 	sendLimit   *sendLimiter
 	direct      *directMembers
 	sendGate    *sendGate
@@ -125,6 +126,7 @@ type Server struct {
 func New(cfg Config, d Deps) *Server {
 	s := &Server{cfg: cfg, store: d.Store, ids: d.IDs, hub: d.Hub, objects: d.Objects, presence: d.Presence, metrics: d.Metrics, log: d.Log,
 		now: func() time.Time { return time.Now().UTC() }, typingLimit: newRelayLimiter(cfg.TypingEvery),
+		chatMoves: newRelayLimiter(pullChatMoveEvery),
 		sendLimit: newSendLimiter(cfg.SendRate, cfg.SendBurst), direct: newDirectMembers(cfg.DirectCache),
 		sendGate: newSendGate(cfg.SendConcurrency, cfg.SendLatencyTarget),
 		hashes:   newHashPool(cfg.Auth.HashConcurrency), authLimit: newAuthLimits(cfg.Auth)}
