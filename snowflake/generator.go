@@ -66,7 +66,8 @@ func NewLeasedGenerator(l *Lease) (*Generator, error) {
 const seqMask = 1<<stepBits - 1
 
 // TryNext returns a new id, greater than every id this generator returned
-// before, or an error wrapping ErrLeaseLost once its lease cannot be trusted.
+// before, or an error wrapping ErrLeaseLost once its lease cannot be trusted,
+// or ErrClockBeforeEpoch while the wall clock reads earlier than Epoch.
 func (g *Generator) TryNext() (int64, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -77,6 +78,11 @@ func (g *Generator) TryNext() (int64, error) {
 		}
 	}
 	ms := g.clock().UnixMilli() - Epoch
+	if ms < 0 {
+		// An unsynced clock: an id from it would be negative (or, after
+		// earlier ids, borrow milliseconds for years).
+		return 0, fmt.Errorf("%w: clock reads %s", ErrClockBeforeEpoch, g.clock().UTC().Format(time.RFC3339))
+	}
 	switch {
 	case ms > g.lastMs:
 		g.lastMs, g.seq = ms, 0

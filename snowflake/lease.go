@@ -46,6 +46,10 @@ var ErrAllLeased = fmt.Errorf("%w: all %d node ids are leased", ErrUnavailable, 
 // could be made by the next holder too. It wraps ErrUnavailable.
 var ErrLeaseLost = fmt.Errorf("%w: node-id lease lost", ErrUnavailable)
 
+// ErrClockBeforeEpoch is returned, wrapped, by TryNext while the wall clock
+// reads earlier than Epoch (not synced yet). It wraps ErrUnavailable.
+var ErrClockBeforeEpoch = fmt.Errorf("%w: wall clock before the id epoch", ErrUnavailable)
+
 // LeaseConfig tunes a node-id lease; zero values take the defaults.
 type LeaseConfig struct {
 	// TTL is how long a holder that stopped renewing (a dead process) keeps its

@@ -1,6 +1,7 @@
 package snowflake_test
 
 import (
+	"errors"
 	"math"
 	"sync"
 	"testing"
@@ -311,5 +312,29 @@ func TestGeneratorFollowsForwardClockStepsOnly(t *testing.T) {
 	clock.Step(2*time.Hour + time.Second)
 	if id := g.Next(); id <= prev || !snowflake.Time(id).Equal(clock.Now()) {
 		t.Fatalf("once the clock passes the held time again: id %d at %s, clock %s", id, snowflake.Time(id), clock.Now())
+	}
+}
+
+// A clock before the Epoch (a box whose clock is not synced yet) makes no
+// id: it would be negative, sort before every real id and, once the clock is
+// set, could be made again. The generator refuses until the clock is sane.
+func TestGeneratorRefusesAClockBeforeTheEpoch(t *testing.T) {
+	clock := &steppedClock{now: time.UnixMilli(snowflake.Epoch).Add(-time.Hour)}
+	g, err := snowflake.NewGenerator(3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g = snowflake.WithClock(g, clock.Now)
+	if id, err := g.TryNext(); !errors.Is(err, snowflake.ErrClockBeforeEpoch) {
+		t.Fatalf("clock an hour before the Epoch: id %d, err %v; want ErrClockBeforeEpoch", id, err)
+	}
+	clock.Step(2 * time.Hour)
+	id, err := g.TryNext()
+	if err != nil || id <= 0 {
+		t.Fatalf("clock after the Epoch: id %d, err %v", id, err)
+	}
+	clock.Step(-2 * time.Hour) // stepped back before the Epoch after ids were made
+	if id, err := g.TryNext(); !errors.Is(err, snowflake.ErrClockBeforeEpoch) {
+		t.Fatalf("clock stepped back before the Epoch: id %d, err %v; want ErrClockBeforeEpoch", id, err)
 	}
 }
