@@ -90,11 +90,24 @@ func (m *Metrics) Echo() echo.MiddlewareFunc {
 			if route == "" {
 				route = "unmatched"
 			}
-			m.httpTotal.WithLabelValues(c.Request().Method, route, strconv.Itoa(status)).Inc()
-			m.httpSeconds.WithLabelValues(c.Request().Method, route).Observe(time.Since(start).Seconds())
+			method := methodLabel(c.Request().Method)
+			m.httpTotal.WithLabelValues(method, route, strconv.Itoa(status)).Inc()
+			m.httpSeconds.WithLabelValues(method, route).Observe(time.Since(start).Seconds())
 			return nil
 		}
 	}
+}
+
+// methodLabel keeps the method label to a fixed set: Go accepts any token as
+// a method, and one series per made-up method would let any client, without
+// logging in, grow the metrics without bound.
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut,
+		http.MethodPatch, http.MethodDelete, http.MethodOptions:
+		return m
+	}
+	return "other"
 }
 
 // Status is the status a request was answered with: 101 for a WebSocket

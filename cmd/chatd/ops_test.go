@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -96,6 +97,26 @@ func TestMetricsCountErrorStatuses(t *testing.T) {
 	}
 	if strings.Contains(metrics, `route="/v1/users/:user_id",status="200"`) {
 		t.Error("a 404 was counted as 200")
+	}
+	// Go accepts any token as a method: made-up ones, sent without logging in,
+	// share one "other" series instead of adding a series each.
+	for i := range 50 {
+		req, err := http.NewRequest(fmt.Sprintf("BOGUS%d", i), node.URL+"/v1/me", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+	}
+	metrics = scrape(t, node)
+	if strings.Contains(metrics, `method="BOGUS`) {
+		t.Error("a made-up method got a series of its own")
+	}
+	if !regexp.MustCompile(`ringchat_http_requests_total\{method="other",route="/v1/me",status="\d+"\} 50`).MatchString(metrics) {
+		t.Error(`50 made-up methods on /v1/me are not counted as method="other"`)
 	}
 }
 
