@@ -80,11 +80,16 @@ type Cluster struct {
 	fwdMu      sync.Mutex
 	forwarders map[int]*forwarder
 
-	userLocks  [64]sync.Mutex    // orders connect/disconnect route writes per user
-	sockets    [64]map[int64]int // per stripe: user -> sockets whose Connected ran and Disconnected not yet
-	deliveries chan delivery     // route look-ups run off the send path
-	stop       chan struct{}
-	wg         sync.WaitGroup
+	userLocks [64]sync.Mutex       // orders connect/disconnect route writes per user
+	sockets   [64]map[int64]int    // per stripe: user -> sockets whose Connected ran and Disconnected not yet
+	turns     [64]map[int64]*turns // per stripe: user -> presence transitions decided and told
+	turnDone  [64]*sync.Cond       // per stripe, on userLocks: a transition was told
+	// routeWritten, for tests, runs in a first connect between its route
+	// write and its read of the user's other routes.
+	routeWritten func(userID int64)
+	deliveries   chan delivery // route look-ups run off the send path
+	stop         chan struct{}
+	wg           sync.WaitGroup
 
 	nonces nonceCache // of accepted internal calls, against replays
 

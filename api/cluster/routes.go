@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/ringchat/ringchat/api/ws"
@@ -13,30 +14,84 @@ const upkeepTimeout = 3 * time.Second
 // lock takes userID's stripe of the per-user locks and returns its socket
 // counts (guarded by the same lock) and the unlock.
 func (c *Cluster) lock(userID int64) (map[int64]int, func()) {
-	i := uint64(userID) % uint64(len(c.userLocks))
+	i := c.stripe(userID)
 	c.userLocks[i].Lock()
 	if c.sockets[i] == nil {
 		c.sockets[i] = map[int64]int{}
+		c.turnDone[i] = sync.NewCond(&c.userLocks[i])
 	}
 	return c.sockets[i], c.userLocks[i].Unlock
 }
+
+func (c *Cluster) stripe(userID int64) int { return int(uint64(userID) % uint64(len(c.userLocks))) }
 
 func (c *Cluster) route() repo.Route {
 	return repo.Route{NodeID: c.cfg.NodeID, Instance: c.cfg.Instance}
 }
 
+// presence is a transition decided under the user's lock and told after it
+// is released: the audience reads and the Deliver must not hold up other
+// users' connects on the same stripe. A user's transitions are told in the
+// order they were decided (an offline decided first is never told after the
+// next online): each takes a turn under the lock and waits, without holding
+// the lock, for the one before it.
+type presence struct {
+	c        *Cluster
+	userID   int64
+	online   bool
+	lastSeen time.Time
+	turn     uint64
+	ok       bool // false: nothing to tell
+}
+
+// turns counts one user's decided and told transitions.
+type turns struct{ decided, told uint64 }
+
+// decide is called under the user's lock.
+func (c *Cluster) decide(userID int64, online bool, lastSeen time.Time) presence {
+	if c.cfg.OnPresence == nil {
+		return presence{}
+	}
+	i := c.stripe(userID)
+	if c.turns[i] == nil {
+		c.turns[i] = map[int64]*turns{}
+	}
+	t := c.turns[i][userID]
+	if t == nil {
+		t = &turns{}
+		c.turns[i][userID] = t
+	}
+	t.decided++
+	return presence{c: c, userID: userID, online: online, lastSeen: lastSeen, turn: t.decided, ok: true}
+}
+
+// tell is called after the user's lock is released.
+func (p presence) tell() {
+	if !p.ok {
+		return
+	}
+	c, i := p.c, p.c.stripe(p.userID)
+	_, unlock := c.lock(p.userID)
+	for c.turns[i][p.userID].told+1 != p.turn {
+		c.turnDone[i].Wait() // releases the user's lock while waiting
+	}
+	unlock()
+	c.cfg.OnPresence(p.userID, p.online, p.lastSeen)
+	_, unlock = c.lock(p.userID)
+	t := c.turns[i][p.userID]
+	if t.told++; t.told == t.decided {
+		delete(c.turns[i], p.userID)
+	}
+	c.turnDone[i].Broadcast()
+	unlock()
+}
+
 // Connected is the hub's OnConnect hook: every socket's connect writes the
 // user's route hint (idempotent), and a user with no other live route comes
 // online.
-func (c *Cluster) Connected(id ws.Identity) {
-	if c.connected(id) && c.cfg.OnPresence != nil {
-		// Outside the user's lock: the presence audience read must not hold
-		// up other users' connects on the same lock stripe.
-		c.cfg.OnPresence(id.UserID, true, time.Time{})
-	}
-}
+func (c *Cluster) Connected(id ws.Identity) { c.connected(id).tell() }
 
-// connected writes the route hint and reports whether the user just came
+// connected writes the route hint and decides whether the user just came
 // online cluster-wide.
 //
 // It counts the hooks itself, under the user's lock, rather than asking the
@@ -45,31 +100,49 @@ func (c *Cluster) Connected(id ws.Identity) {
 // count moves only here and in Disconnected (whose hook always follows its
 // socket's Connected), so the first connect and the last disconnect are
 // known exactly, in the order the route writes are made.
-func (c *Cluster) connected(id ws.Identity) bool {
+//
+// The route is written before the other routes are read, and Disconnected
+// deletes before it reads: of a user moving from node A to node B, B's read
+// misses A's route only if A's delete came first, and then A's read (later
+// still) sees B's route or comes before B's write, in which case B's read
+// misses A's route and B says online. Either A stays quiet or B speaks, so
+// the user never ends offline while connected. (Reading first, B saw A's
+// route and kept quiet while A, not yet seeing B's, said offline.)
+func (c *Cluster) connected(id ws.Identity) presence {
 	counts, unlock := c.lock(id.UserID)
 	defer unlock()
 	counts[id.UserID]++
 	first := counts[id.UserID] == 1
 	ctx, cancel := context.WithTimeout(context.Background(), upkeepTimeout)
 	defer cancel()
-	elsewhere := first && c.onlineElsewhere(ctx, id.UserID)
 	// Every connect writes it, not only the first: a write that failed (or a
 	// route another node's cleanup removed) is repaired by the next socket.
 	if err := c.store.PutRoute(ctx, id.UserID, c.route(), 2*c.cfg.RouteRefresh); err != nil {
 		c.cfg.Log.Warn("write route", "user", id.UserID, "err", err)
 	}
-	return first && !elsewhere
+	if !first {
+		return presence{}
+	}
+	if c.routeWritten != nil {
+		c.routeWritten(id.UserID)
+	}
+	if c.onlineElsewhere(ctx, id.UserID) {
+		return presence{}
+	}
+	return c.decide(id.UserID, true, time.Time{})
 }
 
 // Disconnected is the hub's OnDisconnect hook: the node's last socket of a
 // user removes its route and records last seen; with no other live route the
 // user goes offline. A connect racing it waits for the user's lock and then
 // writes the route again.
-func (c *Cluster) Disconnected(id ws.Identity) {
+func (c *Cluster) Disconnected(id ws.Identity) { c.disconnected(id).tell() }
+
+func (c *Cluster) disconnected(id ws.Identity) presence {
 	counts, unlock := c.lock(id.UserID)
 	defer unlock()
 	if counts[id.UserID]--; counts[id.UserID] > 0 {
-		return
+		return presence{}
 	}
 	delete(counts, id.UserID)
 	ctx, cancel := context.WithTimeout(context.Background(), upkeepTimeout)
@@ -81,9 +154,10 @@ func (c *Cluster) Disconnected(id ws.Identity) {
 	if err := c.store.SetLastSeen(ctx, id.UserID, now); err != nil {
 		c.cfg.Log.Warn("write last seen", "user", id.UserID, "err", err)
 	}
-	if !c.onlineElsewhere(ctx, id.UserID) && c.cfg.OnPresence != nil {
-		c.cfg.OnPresence(id.UserID, false, now)
+	if c.onlineElsewhere(ctx, id.UserID) {
+		return presence{}
 	}
+	return c.decide(id.UserID, false, now)
 }
 
 func (c *Cluster) onlineElsewhere(ctx context.Context, userID int64) bool {
@@ -122,17 +196,33 @@ func (c *Cluster) Online(ctx context.Context, userIDs []int64) (map[int64]bool, 
 
 // refreshRoutes rewrites the route hint of every connected user; it runs once
 // per RouteRefresh, so their TTL (twice that) never runs out.
-func (c *Cluster) refreshRoutes() {
-	for _, uid := range c.hub.ConnectedUsers() {
+func (c *Cluster) refreshRoutes() { c.refreshRoutesOf(c.hub.ConnectedUsers()) }
+
+// refreshRoutesOf rewrites the routes of those of users who still have a
+// socket here. Each write is made under the user's lock and only while the
+// hooks count a socket: a user whose last socket closed after the snapshot
+// was taken had the route deleted by Disconnected, and writing it back would
+// show them online for two RouteRefresh periods.
+func (c *Cluster) refreshRoutesOf(users []int64) {
+	for _, uid := range users {
 		select {
 		case <-c.stop:
 			return
 		default:
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), upkeepTimeout)
-		if err := c.store.PutRoute(ctx, uid, c.route(), 2*c.cfg.RouteRefresh); err != nil {
-			c.cfg.Log.Warn("refresh route", "user", uid, "err", err)
-		}
-		cancel()
+		c.refreshRoute(uid)
+	}
+}
+
+func (c *Cluster) refreshRoute(userID int64) {
+	counts, unlock := c.lock(userID)
+	defer unlock()
+	if counts[userID] == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), upkeepTimeout)
+	defer cancel()
+	if err := c.store.PutRoute(ctx, userID, c.route(), 2*c.cfg.RouteRefresh); err != nil {
+		c.cfg.Log.Warn("refresh route", "user", userID, "err", err)
 	}
 }
