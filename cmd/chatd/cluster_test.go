@@ -384,6 +384,7 @@ func TestDeadNodeStopsCountingWithinTTL(t *testing.T) {
 	nodes := startNodes(t, clusterEnv(t), 2)
 	u := testcluster.Register(t, nodes[0], "dnu")
 	asker := testcluster.Register(t, nodes[1], "dna")
+	asker.Direct(u) // presence is shown to contacts and DM partners only
 	u.Dial()
 	online := func() bool {
 		st, body := asker.Do("GET", "/v1/presence?user_ids="+u.UserID, nil)
@@ -392,7 +393,7 @@ func TestDeadNodeStopsCountingWithinTTL(t *testing.T) {
 		}
 		return body["presence"].([]any)[0].(map[string]any)["online"] == true
 	}
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(15 * time.Second)
 	for !online() {
 		if time.Now().After(deadline) {
 			t.Fatal("never online")
