@@ -12,6 +12,8 @@ const (
 	cqlGetSession    = `SELECT user_id, device_id, created_at, expires_at FROM sessions WHERE token_hash = ?`
 	cqlDeleteSession = `DELETE FROM sessions WHERE token_hash = ?`
 	cqlDeviceTokens  = `SELECT token_hash FROM sessions_by_device WHERE user_id = ? AND device_id = ?`
+	cqlDeviceTokensN = `SELECT token_hash FROM sessions_by_device WHERE user_id = ? AND device_id = ? LIMIT ?`
+	cqlUnindexToken  = `DELETE FROM sessions_by_device WHERE user_id = ? AND device_id = ? AND token_hash = ?`
 	cqlUserTokens    = `SELECT device_id, token_hash FROM sessions_by_device WHERE user_id = ? LIMIT ?`
 	cqlUnindexDevice = `DELETE FROM sessions_by_device WHERE user_id = ? AND device_id = ?`
 	// A device row lives as long as the session its login made: a device
@@ -99,17 +101,28 @@ func (st *Store) ResumeDeviceSession(ctx context.Context, userID, deviceID int64
 		err = Errorf(CodeNotFound, "device not found")
 	}
 	if err != nil {
-		st.endQuietly(ctx, tokenHash)
+		st.endQuietly(ctx, userID, deviceID, tokenHash)
 		return Session{}, translate("renew device", err)
 	}
 	for _, h := range old {
 		if !bytes.Equal(h, tokenHash) {
-			if err := st.DeleteSession(ctx, h); err != nil {
+			if err := st.endToken(ctx, userID, deviceID, h); err != nil {
 				return Session{}, err
 			}
 		}
 	}
 	return sess, nil
+}
+
+// endToken deletes one token and then its index row: an index row left
+// behind would live as long as the session would have, and every login
+// again would add one (the partition, and pruning, would grow without end).
+// The session goes first so a failure in between leaves a findable token.
+func (st *Store) endToken(ctx context.Context, userID, deviceID int64, tokenHash []byte) error {
+	if err := st.DeleteSession(ctx, tokenHash); err != nil {
+		return err
+	}
+	return translate("unindex session", st.query(ctx, cqlUnindexToken, userID, deviceID, tokenHash).ExecRelease())
 }
 
 // writeSession indexes and stores one token of a device.
@@ -137,15 +150,18 @@ func (st *Store) countDevices(ctx context.Context, userID int64) (int, error) {
 // loginGrace is longer than any login takes (the request timeout bounds it).
 const loginGrace = time.Minute
 
+// pruneTokensPerDevice bounds the index rows pruning reads for one device.
+// A device holds one token (plus logins racing); more are leftovers of
+// tokens ended before their index rows were deleted with them. A device
+// with more than this is kept: it may hold a live token further on.
+const pruneTokensPerDevice = 8
+
 // pruneDeadDevices retires the user's devices none of whose tokens is still a
 // session, and returns how many devices are left. Run only at the cap: it
-// reads one session per indexed token (at most about the cap).
+// reads each device's tokens apart, at most pruneTokensPerDevice of them, so
+// one device's index rows can never hide another's.
 func (st *Store) pruneDeadDevices(ctx context.Context, userID int64, now time.Time) (int, error) {
 	devices, err := st.ListDevices(ctx, userID)
-	if err != nil {
-		return 0, err
-	}
-	tokens, err := st.userTokens(ctx, userID)
 	if err != nil {
 		return 0, err
 	}
@@ -153,13 +169,8 @@ func (st *Store) pruneDeadDevices(ctx context.Context, userID int64, now time.Ti
 	for _, d := range devices {
 		// A login under way writes its device before its token.
 		live := now.Sub(d.CreatedAt) < loginGrace
-		for _, h := range tokens[d.ID] {
-			if live {
-				break
-			}
-			if _, err := st.GetSession(ctx, h); err == nil {
-				live = true
-			} else if !IsCode(err, CodeUnauthenticated) {
+		if !live {
+			if live, err = st.deviceLive(ctx, userID, d.ID); err != nil {
 				return 0, err
 			}
 		}
@@ -172,6 +183,29 @@ func (st *Store) pruneDeadDevices(ctx context.Context, userID int64, now time.Ti
 		}
 	}
 	return left, nil
+}
+
+// deviceLive reports whether the device may hold a live token: one of its
+// first pruneTokensPerDevice index rows is a session, or there are more rows
+// than that. Dead rows are left alone: a login again indexes its token
+// before storing it, so a row without a session may be one under way.
+func (st *Store) deviceLive(ctx context.Context, userID, deviceID int64) (bool, error) {
+	var hashes [][]byte
+	err := st.query(ctx, cqlDeviceTokensN, userID, deviceID, pruneTokensPerDevice+1).SelectRelease(&hashes)
+	if err != nil {
+		return false, translate("list device tokens", err)
+	}
+	for i, h := range hashes {
+		if i == pruneTokensPerDevice {
+			return true, nil
+		}
+		if _, err := st.GetSession(ctx, h); err == nil {
+			return true, nil
+		} else if !IsCode(err, CodeUnauthenticated) {
+			return false, err
+		}
+	}
+	return false, nil
 }
 
 // GetSession resolves a token hash; CodeUnauthenticated when unknown or expired.
@@ -291,8 +325,8 @@ func (st *Store) retireQuietly(ctx context.Context, userID, deviceID int64) {
 	_ = st.RetireDevice(ctx, userID, deviceID)
 }
 
-func (st *Store) endQuietly(ctx context.Context, tokenHash []byte) {
+func (st *Store) endQuietly(ctx context.Context, userID, deviceID int64, tokenHash []byte) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
-	_ = st.DeleteSession(ctx, tokenHash)
+	_ = st.endToken(ctx, userID, deviceID, tokenHash)
 }

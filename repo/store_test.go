@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gocql/gocql"
+
 	"github.com/ringchat/ringchat/repo"
 	"github.com/ringchat/ringchat/repo/cqltest"
 	"github.com/ringchat/ringchat/schema"
@@ -19,6 +21,7 @@ var (
 	layout = repo.Layout{MessageBucket: time.Second, InboxBucket: time.Second}
 	store  *repo.Store
 	ks     string
+	raw    *gocql.Session // for tests that set up or inspect rows directly
 )
 
 func TestMain(m *testing.M) {
@@ -26,7 +29,7 @@ func TestMain(m *testing.M) {
 	if err != nil {
 		panic(err) // Cassandra must be up: make test starts it
 	}
-	ks = name
+	ks, raw = name, session
 	store = repo.NewStore(session, layout, repo.DefaultRetention())
 	code := m.Run()
 	session.Close()
