@@ -103,8 +103,7 @@ func (s *Server) existingGroup(c echo.Context, convID int64) error {
 
 // checkPullRoom refuses to add users to one more pull-mode group past
 // MaxPullGroups: each one costs their every sync a read (docs/chat.md). A group
-// switching to pull does not check its existing members, so the bound is on
-// what others can do to a user, not an exact count.
+// switching to pull checks every member, so no one passes the bound.
 func (s *Server) checkPullRoom(ctx context.Context, users []int64) error {
 	limit := s.cfg.Groups.MaxPullGroups
 	if limit <= 0 {

@@ -68,12 +68,19 @@ func (s *Server) putMember(c echo.Context) error {
 	if err := s.blockedBy(ctx, target, me.UserID); err != nil {
 		return err
 	}
-	if conv.Fanout == repo.FanoutPull || len(members)+1 > s.cfg.Groups.PushMaxMembers {
+	switching := conv.Fanout == repo.FanoutPush && len(members)+1 > s.cfg.Groups.PushMaxMembers
+	if switching {
+		// The switch makes every member's syncs read this group: each of them,
+		// not only the newcomer, must have room under the bound.
+		if err := s.checkPullRoom(ctx, append(memberIDs(members), target)); err != nil {
+			return err
+		}
+	} else if conv.Fanout == repo.FanoutPull {
 		if err := s.checkPullRoom(ctx, []int64{target}); err != nil {
 			return err
 		}
 	}
-	if conv.Fanout == repo.FanoutPush && len(members)+1 > s.cfg.Groups.PushMaxMembers {
+	if switching {
 		if err := s.store.SwitchToPull(ctx, conv.ID, append(memberIDs(members), target)); err != nil {
 			return err
 		}

@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -103,4 +104,42 @@ func TestPullGroupMembershipsAreCapped(t *testing.T) {
 	expect(t, owner.do("PUT", "/v1/conversations/"+conv+"/members/"+v.userID, nil), 409, "conflict")
 	expect(t, v.do("DELETE", "/v1/conversations/"+convs[0]+"/members/"+v.userID, nil), 204)
 	expect(t, owner.do("PUT", "/v1/conversations/"+conv+"/members/"+v.userID, nil), 200)
+}
+
+// A push group growing past the push threshold makes every member's syncs read
+// it: the add that switches it is refused (409 naming the member) when any
+// existing member is at the cap, so small groups topped up one filler each
+// never put a user past it.
+func TestSwitchToPullChecksEveryMemberAgainstTheCap(t *testing.T) {
+	e := newEnv(t, func(c *api.Config, _ *repo.Retention, _ *ws.Config) {
+		c.Groups.PushMaxMembers, c.Groups.MaxPullGroups = 2, 2
+	})
+	v := e.newUser("sv")
+	var refused []string
+	for i := 0; i < 5; i++ {
+		adder := e.newUser("sa")
+		conv := adder.group(fmt.Sprintf("push-%d", i), v) // two members: push, nothing to check
+		r := adder.do("PUT", "/v1/conversations/"+conv+"/members/"+e.newUser("sf").userID, nil)
+		if r.status == 409 {
+			if !strings.Contains(string(r.raw), v.userID) {
+				t.Fatalf("the refusal does not name the member at the cap: %s", r.raw)
+			}
+			refused = append(refused, conv)
+			continue
+		}
+		expect(t, r, 200)
+	}
+	vid, _ := strconv.ParseInt(v.userID, 10, 64)
+	n, err := e.store.PullGroupCount(t.Context(), vid, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 2 || len(refused) != 3 {
+		t.Fatalf("v is in %d pull groups (cap 2); %d of 5 switching adds refused", n, len(refused))
+	}
+	// A refused group stays push: messages still reach every inbox.
+	cid, _ := strconv.ParseInt(refused[0], 10, 64)
+	if f, err := e.store.Fanout(t.Context(), cid); err != nil || f != repo.FanoutPush {
+		t.Fatalf("a refused group switched anyway: fanout %q, %v", f, err)
+	}
 }
