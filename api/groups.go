@@ -37,6 +37,24 @@ func (s *Server) createGroup(c echo.Context, req createConversationRequest) erro
 	if len(others)+1 > s.cfg.Groups.MaxMembers {
 		return invalid("a group has at most %d members, creator included", s.cfg.Groups.MaxMembers)
 	}
+	convID, err := s.newID()
+	if err != nil {
+		return err
+	}
+	claim := repo.GroupClaim{ConvID: convID, Won: true}
+	if req.ClientGroupID != "" { // claimed before the checks: a retry answers with what its first attempt made
+		if claim, err = s.store.ClaimGroupCreate(ctx, me, req.ClientGroupID, claim.ConvID); err != nil {
+			return err
+		}
+		if claim.Done {
+			return s.existingGroup(c, claim.ConvID)
+		}
+		if !claim.Won {
+			if resumed, err := s.resumeGroupCreate(c, me, req.ClientGroupID, claim.ConvID); resumed || err != nil {
+				return err
+			}
+		}
+	}
 	for _, other := range others {
 		if err := s.blockedBy(ctx, other, me); err != nil {
 			return err
@@ -55,29 +73,22 @@ func (s *Server) createGroup(c echo.Context, req createConversationRequest) erro
 			return err
 		}
 	}
-	convID, err := s.newID()
+	// Every cell derives from the id and the request, and is written at the
+	// id's time: a retry racing its first attempt writes the same rows, and
+	// loses to any later change of them.
+	conv := repo.Conversation{ID: claim.ConvID, Kind: repo.KindGroup, Name: req.Name, PhotoMediaID: photo,
+		CreatedBy: me, CreatedAt: snowflake.Time(claim.ConvID), Fanout: fanout}
+	all := append([]int64{me}, others...)
+	out := conversationOut(conv, len(all), repo.RoleOwner)
+	change, err := s.newChange(conv.ID, repo.EventMemberAdded, me, memberEvent(conv.ID, all, me, out))
 	if err != nil {
 		return err
 	}
-	claim := repo.GroupClaim{ConvID: convID, Won: true}
-	if req.ClientGroupID != "" {
-		if claim, err = s.store.ClaimGroupCreate(ctx, me, req.ClientGroupID, claim.ConvID); err != nil {
-			return err
-		}
-		if claim.Done {
-			return s.existingGroup(c, claim.ConvID)
-		}
-	}
-	// Every cell derives from the id and the request, so a retry of an
-	// unfinished create (same key, same request) rewrites the same rows.
-	conv := repo.Conversation{ID: claim.ConvID, Kind: repo.KindGroup, Name: req.Name, PhotoMediaID: photo,
-		CreatedBy: me, CreatedAt: snowflake.Time(claim.ConvID), Fanout: fanout}
-	if err := s.store.CreateGroup(ctx, conv, me, others, fanout); err != nil {
+	change.ID = conv.ID // one record however often the create is retried
+	if err := s.store.CreateGroup(ctx, conv, me, others, fanout, change); err != nil {
 		return err
 	}
-	all := append([]int64{me}, others...)
-	out := conversationOut(conv, len(all), repo.RoleOwner)
-	if err := s.emit(ctx, all, repo.EventMemberAdded, conv.ID, 0, memberEvent(conv.ID, all, me, out)); err != nil {
+	if err := s.sendChange(ctx, *change, all); err != nil {
 		return err
 	}
 	if req.ClientGroupID != "" {
@@ -90,6 +101,36 @@ func (s *Server) createGroup(c echo.Context, req createConversationRequest) erro
 		status = http.StatusOK
 	}
 	return c.JSON(status, map[string]any{"conversation": out})
+}
+
+// resumeGroupCreate finishes a retried create whose first attempt wrote the
+// group but did not finish: the group may have changed since (members left,
+// ownership moved, deleted), so the retry rewrites nothing. It sends the
+// member.added event if the first attempt did not, marks the key done and
+// answers with the group as it is now (404 once deleted). resumed is false
+// when the first attempt never got to the group's row: create it then.
+func (s *Server) resumeGroupCreate(c echo.Context, me int64, key string, convID int64) (resumed bool, err error) {
+	ctx := c.Request().Context()
+	exists, deleted, err := s.store.GroupWritten(ctx, convID)
+	if err != nil || !exists {
+		return false, err
+	}
+	if !deleted {
+		members, err := s.store.ListMembers(ctx, convID)
+		if err != nil {
+			return true, err
+		}
+		if _, err := s.repairChanges(ctx, convID, memberIDs(members)); err != nil {
+			return true, err
+		}
+	}
+	if err := s.store.FinishGroupCreate(ctx, me, key, convID); err != nil {
+		return true, err
+	}
+	if deleted {
+		return true, repo.Errorf(repo.CodeNotFound, "the group this client_group_id created was deleted")
+	}
+	return true, s.existingGroup(c, convID)
 }
 
 // existingGroup answers a finished create's retry with the group as it is now.

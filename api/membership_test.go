@@ -140,3 +140,49 @@ func TestConcurrentAddRemoveStaysConsistent(t *testing.T) {
 		})
 	}
 }
+
+// unfinishedCreate makes a group whose create's event failed (the key stays
+// unfinished) and returns its id.
+func unfinishedCreate(t *testing.T, bad *env, owner *client, body map[string]any) string {
+	t.Helper()
+	expect(t, bad.do("POST", "/v1/conversations", owner.token, body), 503, "unavailable")
+	session, ks := keyspace(t)
+	oid, _ := strconv.ParseInt(owner.userID, 10, 64)
+	var conv int64
+	if err := session.Query("SELECT conv_id FROM "+ks+".group_create_dedupe WHERE creator_id = ? AND client_group_id = ?", oid, body["client_group_id"]).Scan(&conv); err != nil {
+		t.Fatal(err)
+	}
+	return strconv.FormatInt(conv, 10)
+}
+
+// Retrying a create that wrote its group but did not finish rewrites no
+// membership: who left stays out, a transferred ownership stays moved; and
+// a group deleted meanwhile answers 404 instead of coming back.
+func TestUnfinishedGroupCreateRetryRewritesNoMembership(t *testing.T) {
+	e, bad := newEnv(t), brokenEvents(t)
+	owner, x, y := e.newUser("uo"), e.newUser("ux"), e.newUser("uy")
+	body := map[string]any{"kind": "group", "name": "g", "member_ids": []string{x.userID, y.userID}, "client_group_id": "u-1"}
+	conv := unfinishedCreate(t, bad, owner, body)
+	expect(t, x.do("DELETE", "/v1/conversations/"+conv+"/members/"+x.userID, nil), 204)
+	expect(t, owner.do("PUT", "/v1/conversations/"+conv+"/members/"+y.userID, map[string]any{"role": "owner"}), 200)
+	for i := 0; i < 2; i++ { // the first retry finishes the key, the second finds it done
+		r := owner.do("POST", "/v1/conversations", body)
+		expect(t, r, 200)
+		if got := r.body["conversation"].(map[string]any); got["id"] != conv || got["member_count"] != float64(2) {
+			t.Fatalf("retry %d: %s", i, r.raw)
+		}
+		expect(t, x.do("GET", "/v1/conversations/"+conv+"/messages", nil), 403, "permission_denied")
+		if o, n := owner.role(conv), y.role(conv); o != "admin" || n != "owner" {
+			t.Fatalf("retry %d: creator is %s, new owner is %s", i, o, n)
+		}
+	}
+
+	body["client_group_id"] = "u-2"
+	conv = unfinishedCreate(t, bad, owner, body)
+	expect(t, owner.do("DELETE", "/v1/conversations/"+conv, nil), 204)
+	for i := 0; i < 2; i++ {
+		expect(t, owner.do("POST", "/v1/conversations", body), 404, "not_found")
+		expect(t, y.do("GET", "/v1/conversations/"+conv, nil), 404, "not_found")
+		expect(t, x.do("GET", "/v1/conversations/"+conv+"/messages", nil), 404, "not_found")
+	}
+}

@@ -24,24 +24,42 @@ const (
 	cqlGetFanout   = `SELECT fanout FROM conversations WHERE conv_id = ?`
 )
 
-// CreateGroup writes a group, its owner and members.
-func (st *Store) CreateGroup(ctx context.Context, c Conversation, owner int64, members []int64, fanout string) error {
-	err := st.query(ctx, cqlInsertGroup, c.ID, KindGroup, c.Name, c.PhotoMediaID, c.Announcement, owner,
-		c.CreatedAt, c.CreatedAt, fanout).ExecRelease()
-	if err != nil {
-		return translate("insert group", err)
-	}
+// CreateGroup writes a group's members (the owner's batch with ch, the
+// member.added change), then its row: once the row exists every member row
+// does, so a retry that finds it writes nothing (GroupWritten). Every cell
+// carries the group's creation time (its id's, chosen by the server) as its
+// write time: a retry racing the first attempt cannot undo a later leave,
+// removal or role change, which are written at their own, later, time.
+func (st *Store) CreateGroup(ctx context.Context, c Conversation, owner int64, members []int64, fanout string, ch *MembershipChange) error {
 	all := append([]int64{owner}, members...)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(fanoutParallelism)
 	for _, uid := range all {
-		role := RoleMember
+		role, change := RoleMember, (*MembershipChange)(nil)
 		if uid == owner {
-			role = RoleOwner
+			role, change = RoleOwner, ch
 		}
-		g.Go(func() error { return st.memberBatch(gctx, c.ID, uid, true, role, c.CreatedAt, fanout, nil) })
+		g.Go(func() error {
+			return st.memberBatchAt(gctx, c.ID, uid, true, role, c.CreatedAt, fanout, change, c.CreatedAt)
+		})
 	}
-	return translate("insert group members", g.Wait())
+	if err := g.Wait(); err != nil {
+		return translate("insert group members", err)
+	}
+	err := st.raw.Query(cqlInsertGroup, c.ID, KindGroup, c.Name, c.PhotoMediaID, c.Announcement, owner,
+		c.CreatedAt, c.CreatedAt, fanout).WithContext(ctx).WithTimestamp(c.CreatedAt.UnixMicro()).Exec()
+	return translate("insert group", err)
+}
+
+// GroupWritten tells whether a group's row exists (CreateGroup got to its
+// end) and whether the group was deleted since.
+func (st *Store) GroupWritten(ctx context.Context, convID int64) (exists, deleted bool, err error) {
+	var c Conversation
+	err = translate("get conversation", st.query(ctx, cqlGetConv, convID).GetRelease(&c))
+	if IsCode(err, CodeNotFound) {
+		return false, false, nil
+	}
+	return err == nil, c.Deleted, err
 }
 
 // SetRole changes a member's role; CodeNotFound if they are not a member.

@@ -41,7 +41,15 @@ type MembershipChange struct {
 // logged batch, with the change to announce when ch is not nil. One batch has
 // one timestamp, so of two concurrent changes the later wins in every table.
 func (st *Store) memberBatch(ctx context.Context, convID, userID int64, add bool, role string, at time.Time, fanout string, ch *MembershipChange) error {
+	return st.memberBatchAt(ctx, convID, userID, add, role, at, fanout, ch, time.Time{})
+}
+
+// memberBatchAt is memberBatch with its cells written at writeTime (zero: now).
+func (st *Store) memberBatchAt(ctx context.Context, convID, userID int64, add bool, role string, at time.Time, fanout string, ch *MembershipChange, writeTime time.Time) error {
 	b := st.raw.NewBatch(gocql.LoggedBatch).WithContext(ctx)
+	if !writeTime.IsZero() {
+		b.WithTimestamp(writeTime.UnixMicro())
+	}
 	if add {
 		b.Query(cqlInsertMember, convID, userID, role, at)
 		b.Query(cqlInsertUserConv, userID, convID, KindGroup, at, int64(0))

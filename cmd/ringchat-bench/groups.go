@@ -79,7 +79,7 @@ func seedGroups(ctx context.Context, store *repo.Store, gen *snowflake.Generator
 			for _, m := range members[1:] {
 				others = append(others, p.Users[m])
 			}
-			if err := store.CreateGroup(gctx, conv, p.Users[members[0]], others, fanout); err != nil {
+			if err := store.CreateGroup(gctx, conv, p.Users[members[0]], others, fanout, nil); err != nil {
 				return err
 			}
 			p.Groups[i] = Group{ID: conv.ID, Members: members}
