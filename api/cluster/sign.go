@@ -14,19 +14,25 @@ import (
 
 // Node-to-node calls carry no secret, only a signature: HMAC-SHA256, keyed
 // by the cluster secret, over the method, the path, the target process's
-// instance, a timestamp, a nonce and the body's SHA-256. The target refuses
-// a call signed for another process, one whose timestamp is more than
-// signWindow from its clock, and a nonce it already accepted within the
-// window. A captured call is thus useless past the window, on any other
-// node, and for a second delivery.
+// instance, a timestamp, a nonce and the body's SHA-256, which travels in a
+// header (as AWS SigV4's x-amz-content-sha256 does) so the target checks the
+// signature before it reads a byte of the body. The target refuses a call
+// signed for another process, one whose timestamp is more than signWindow
+// from its clock, and a nonce it already accepted within the window. A
+// captured call is thus useless past the window, on any other node, and for
+// a second delivery.
 const (
-	headerTimestamp = "X-Ringchat-Timestamp" // Unix milliseconds
-	headerNonce     = "X-Ringchat-Nonce"     // 32 hex digits, fresh per call
-	headerSignature = "X-Ringchat-Signature" // hex HMAC-SHA256
+	headerTimestamp = "X-Ringchat-Timestamp"      // Unix milliseconds
+	headerNonce     = "X-Ringchat-Nonce"          // 32 hex digits, fresh per call
+	headerBodyHash  = "X-Ringchat-Content-Sha256" // hex SHA-256 of the body
+	headerSignature = "X-Ringchat-Signature"      // hex HMAC-SHA256
 	signWindow      = 30 * time.Second
-	// maxNonces bounds the replay cache. Only correctly signed calls enter
-	// it, and a node makes at most a few calls a second to each other node.
-	maxNonces = 1 << 16
+	// maxNoncesPerSecond bounds the replay cache: the calls accepted whose
+	// timestamps fall in one second. Only correctly signed calls enter it, and
+	// a forwarder makes at most one call per linger period (a few hundred a
+	// second under load), so this is a ring of dozens of busy peers; past it
+	// calls are refused with 503 and retried, never let through.
+	maxNoncesPerSecond = 8192
 )
 
 var (
@@ -37,15 +43,19 @@ var (
 	errNonceFull = errors.New("too many internal calls in the signing window")
 )
 
-// signature is the hex HMAC of one call.
-func signature(secret, method, path, target, ts, nonce string, body []byte) string {
-	bodySum := sha256.Sum256(body)
+// signature is the hex HMAC of one call whose body has the hex SHA-256 bodyHash.
+func signature(secret, method, path, target, ts, nonce, bodyHash string) string {
 	mac := hmac.New(sha256.New, []byte(secret))
-	for _, part := range []string{"ringchat-internal-v1", method, path, target, ts, nonce, hex.EncodeToString(bodySum[:])} {
+	for _, part := range []string{"ringchat-internal-v2", method, path, target, ts, nonce, bodyHash} {
 		mac.Write([]byte(part))
 		mac.Write([]byte{'\n'})
 	}
 	return hex.EncodeToString(mac.Sum(nil))
+}
+
+func bodyHash(body []byte) string {
+	sum := sha256.Sum256(body)
+	return hex.EncodeToString(sum[:])
 }
 
 // SignRequest sets the signing headers of a call, whose body is body, to the
@@ -53,17 +63,19 @@ func signature(secret, method, path, target, ts, nonce string, body []byte) stri
 func SignRequest(req *http.Request, secret, target string, body []byte, now time.Time) {
 	n := make([]byte, 16)
 	_, _ = rand.Read(n) // crypto/rand.Read does not fail (Go 1.24+)
-	ts, nonce := strconv.FormatInt(now.UnixMilli(), 10), hex.EncodeToString(n)
+	ts, nonce, hash := strconv.FormatInt(now.UnixMilli(), 10), hex.EncodeToString(n), bodyHash(body)
 	req.Header.Set(headerTimestamp, ts)
 	req.Header.Set(headerNonce, nonce)
-	req.Header.Set(headerSignature, signature(secret, req.Method, req.URL.Path, target, ts, nonce, body))
+	req.Header.Set(headerBodyHash, hash)
+	req.Header.Set(headerSignature, signature(secret, req.Method, req.URL.Path, target, ts, nonce, hash))
 }
 
-// checkFresh refuses, before the body is read, a call without signing
-// headers or outside the window.
-func checkFresh(r *http.Request, now time.Time) error {
-	ts, nonce, sig := r.Header.Get(headerTimestamp), r.Header.Get(headerNonce), r.Header.Get(headerSignature)
-	if len(nonce) != 32 || len(sig) != 2*sha256.Size {
+// verifyHeaders checks, before the body is read, that a call to this
+// instance is signed, fresh and new, and records its nonce so the same call
+// is refused if it comes again. The body must then match headerBodyHash.
+func (c *Cluster) verifyHeaders(r *http.Request, now time.Time) error {
+	ts, nonce, hash, sig := r.Header.Get(headerTimestamp), r.Header.Get(headerNonce), r.Header.Get(headerBodyHash), r.Header.Get(headerSignature)
+	if len(nonce) != 32 || len(hash) != 2*sha256.Size || len(sig) != 2*sha256.Size {
 		return errUnsigned
 	}
 	ms, err := strconv.ParseInt(ts, 10, 64)
@@ -73,50 +85,82 @@ func checkFresh(r *http.Request, now time.Time) error {
 	if d := now.Sub(time.UnixMilli(ms)); d > signWindow || d < -signWindow {
 		return errStale
 	}
-	return nil
-}
-
-// verify checks the signature of a call to this instance, then records its
-// nonce so the same call is refused if it comes again.
-func (c *Cluster) verify(r *http.Request, body []byte, now time.Time) error {
-	if err := checkFresh(r, now); err != nil {
-		return err
-	}
-	ts, nonce := r.Header.Get(headerTimestamp), r.Header.Get(headerNonce)
-	want := signature(c.cfg.Secret, r.Method, r.URL.Path, c.cfg.Instance, ts, nonce, body)
-	if !hmac.Equal([]byte(want), []byte(r.Header.Get(headerSignature))) {
+	want := signature(c.cfg.Secret, r.Method, r.URL.Path, c.cfg.Instance, ts, nonce, hash)
+	if !hmac.Equal([]byte(want), []byte(sig)) {
 		return errBadSig
 	}
-	return c.nonces.add(nonce, now.Add(2*signWindow))
+	return c.nonces.add(nonce, ms)
 }
 
-// nonceCache remembers accepted nonces until they could no longer pass the
-// window check; it holds at most maxNonces.
+// bodyMatches reports whether body is the one the verified headers signed.
+func bodyMatches(r *http.Request, body []byte) bool {
+	return hmac.Equal([]byte(bodyHash(body)), []byte(r.Header.Get(headerBodyHash)))
+}
+
+// nonceSlots is how many seconds of signed timestamps the cache tells apart:
+// more than the 2*signWindow+1 seconds a timestamp can span while the window
+// accepts it, so a slot is reused only for a second whose nonces can no
+// longer pass the window check.
+const nonceSlots = 64
+
+// nonceCache remembers accepted nonces by the second of their signed
+// timestamp. A nonce needs remembering only while that timestamp is inside
+// the window (the signature binds the two), so a whole second's nonces are
+// forgotten at once when its slot is reused: O(1) per call, no scan, and at
+// most nonceSlots*maxNoncesPerSecond entries.
 type nonceCache struct {
-	mu   sync.Mutex
-	seen map[string]time.Time // nonce -> when it may be forgotten
+	mu    sync.Mutex
+	slots [nonceSlots]nonceSlot
 }
 
-func (nc *nonceCache) add(nonce string, forgetAt time.Time) error {
+type nonceSlot struct {
+	second int64 // Unix second of the timestamps held
+	seen   map[[16]byte]struct{}
+}
+
+// add records nonce, signed at tsMs (Unix ms, already checked to be inside
+// the window), or refuses it as a replay or for a full second.
+func (nc *nonceCache) add(nonce string, tsMs int64) error {
+	var key [16]byte
+	if _, err := hex.Decode(key[:], []byte(nonce)); err != nil {
+		return errUnsigned
+	}
+	sec := floorDiv(tsMs, 1000)
 	nc.mu.Lock()
 	defer nc.mu.Unlock()
-	if nc.seen == nil {
-		nc.seen = map[string]time.Time{}
+	s := &nc.slots[floorMod(sec, nonceSlots)]
+	if s.seen == nil || s.second != sec {
+		// The slot held a second at least nonceSlots away from sec, which is
+		// inside the window: its nonces can no longer be accepted anyway.
+		*s = nonceSlot{second: sec, seen: map[[16]byte]struct{}{}}
 	}
-	if _, ok := nc.seen[nonce]; ok {
+	if _, ok := s.seen[key]; ok {
 		return errReplayed
 	}
-	if len(nc.seen) >= maxNonces {
-		now := time.Now()
-		for n, t := range nc.seen {
-			if now.After(t) {
-				delete(nc.seen, n)
-			}
-		}
-		if len(nc.seen) >= maxNonces {
-			return errNonceFull
-		}
+	if len(s.seen) >= maxNoncesPerSecond {
+		return errNonceFull
 	}
-	nc.seen[nonce] = forgetAt
+	s.seen[key] = struct{}{}
 	return nil
 }
+
+// len is the number of nonces held (tests).
+func (nc *nonceCache) len() int {
+	nc.mu.Lock()
+	defer nc.mu.Unlock()
+	n := 0
+	for _, s := range nc.slots {
+		n += len(s.seen)
+	}
+	return n
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && a < 0 {
+		q--
+	}
+	return q
+}
+
+func floorMod(a, b int64) int64 { return a - floorDiv(a, b)*b }

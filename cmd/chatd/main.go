@@ -134,7 +134,9 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
 	httpSrv := cfg.HTTP.server(srv.Handler())
-	internalSrv := &http.Server{Handler: cl.InternalHandler(), ReadHeaderTimeout: 10 * time.Second}
+	// The public limits bound the internal listener too: it is reachable by
+	// anyone on the private network, and a call is at most 8 MiB.
+	internalSrv := cfg.HTTP.server(cl.InternalHandler())
 	serveErr := make(chan error, 2)
 	go func() { serveErr <- httpSrv.Serve(ln) }()
 	go func() { serveErr <- internalSrv.Serve(internalLn) }()
