@@ -57,11 +57,26 @@ func (s *Server) serveWS(c echo.Context) error {
 }
 
 // boundHandler is a frameHandler whose socket lives only as long as its
-// session: the hub closes it at the token's expiry, and when the session has
-// ended by the time the socket is set up (a logout racing the upgrade).
+// session: the hub closes it at the token's expiry, when the session has
+// ended by the time the socket is set up (a logout racing the upgrade), and
+// when a periodic re-check finds it gone (a close order lost on the way).
 type boundHandler struct {
 	frameHandler
 	tokenHash []byte
+}
+
+// frameSessionMaxAge is how old a socket's last session check may be when
+// it acts on a client frame; older, the frame waits for one point read.
+const frameSessionMaxAge = 5 * time.Second
+
+// HandleFrame refuses frames of a socket whose session has ended: the
+// socket is closed with 1008, as a logout closes it.
+func (h boundHandler) HandleFrame(ctx context.Context, c *ws.Client, f ws.Frame) {
+	if !c.SessionLive(frameSessionMaxAge) {
+		c.ReplyError(f.Ref, string(repo.CodeUnauthenticated), "session ended: log in again")
+		return
+	}
+	h.frameHandler.HandleFrame(ctx, c, f)
 }
 
 func (h boundHandler) Expiry() time.Time { return h.sess.ExpiresAt }

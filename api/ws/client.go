@@ -40,7 +40,8 @@ type Client struct {
 	reason  string
 	slow    bool // cut off for a full queue: say sync.required first
 
-	expiry *time.Timer // closes the socket when its session expires (Bounded)
+	expiry *time.Timer   // closes the socket when its session expires (Bounded)
+	watch  *sessionWatch // re-checks its session (Bounded); nil otherwise
 
 	readDone   chan struct{} // the read loop has ended
 	writerDone chan struct{} // the last writer has ended and closed the connection
@@ -274,7 +275,7 @@ func (c *Client) run(h Handler) {
 		if c.hub.cfg.OnConnect != nil {
 			c.hub.cfg.OnConnect(c.id)
 		}
-		c.checkLive(h)
+		c.checkLive()
 	}()
 	err := c.readLoop(h)
 	c.unbound()

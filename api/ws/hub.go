@@ -142,6 +142,10 @@ type Config struct {
 	// reader goroutine; Shutdown waits for OnDisconnect.
 	OnConnect    func(Identity)
 	OnDisconnect func(Identity)
+	// SessionCheckInterval is how often a socket bound to a session (see
+	// Bounded) re-reads it, jittered by a quarter either way (default 30s):
+	// the longest a socket outlives a logout whose close order was lost.
+	SessionCheckInterval time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -156,6 +160,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.PongTimeout <= 0 {
 		c.PongTimeout = 60 * time.Second
+	}
+	if c.SessionCheckInterval <= 0 {
+		c.SessionCheckInterval = 30 * time.Second
 	}
 	if c.MaxFrameBytes <= 0 {
 		c.MaxFrameBytes = 16 << 10

@@ -107,6 +107,7 @@ func parseConfig(args []string) (config, error) {
 	num(&c.WS.SendQueue, "ws-send-queue", 256, "frames queued per WebSocket before it is dropped as slow")
 	dur(&c.WS.PingInterval, "ws-ping-interval", 25*time.Second, "WebSocket ping interval")
 	dur(&c.WS.PongTimeout, "ws-pong-timeout", 60*time.Second, "close a WebSocket silent this long")
+	dur(&c.WS.SessionCheckInterval, "ws-session-check-interval", 30*time.Second, "how often a WebSocket re-reads its session (jittered); the longest it outlives a logout whose close order was lost")
 	dur(&c.API.DebugSendDelay, "debug-send-delay", 0, "testing only: pause each send between making its id and writing it")
 	str(&c.S3.Endpoint, "s3-endpoint", "", "S3-compatible endpoint; empty for AWS S3")
 	str(&c.S3.Region, "s3-region", "us-east-1", "S3 region")

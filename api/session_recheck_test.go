@@ -1,0 +1,121 @@
+package api_test
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/ringchat/ringchat/api"
+	"github.com/ringchat/ringchat/api/ws"
+	"github.com/ringchat/ringchat/repo"
+)
+
+// A logout's close order to another node is best effort. These end a
+// device's session in the store with no close order at all (the order was
+// lost): the socket must find out by itself.
+
+// endWithoutCloseOrder retires the client's device as a logout does, but
+// tells no hub.
+func (c *client) endWithoutCloseOrder() {
+	c.t.Helper()
+	uid, _ := strconv.ParseInt(c.userID, 10, 64)
+	did, _ := strconv.ParseInt(c.deviceID, 10, 64)
+	if err := c.e.store.RetireDevice(c.t.Context(), uid, did); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// settled waits until the socket's set-up (OnConnect, then its one session
+// check) is over, so only a later check can notice what the test does.
+func (c *client) settled() {
+	c.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !c.presenceOf(c).Online {
+		if time.Now().After(deadline) {
+			c.t.Fatal("socket never came online")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// The set-up check follows OnConnect at once; nothing shows it is done.
+	time.Sleep(500 * time.Millisecond)
+}
+
+func TestSocketClosedWithinRecheckIntervalWhenCloseOrderLost(t *testing.T) {
+	e := newEnv(t, func(_ *api.Config, _ *repo.Retention, w *ws.Config) { w.SessionCheckInterval = time.Second })
+	a := e.newUser("rc")
+	sock := a.dial()
+	sock.write("ping", "p1", nil)
+	sock.next("pong")
+	a.settled()
+	a.endWithoutCloseOrder()
+	if c := closedWith(sock.conn, 10*time.Second); c != 1008 {
+		t.Fatalf("socket of an ended session, interval 1 s: ended with %d within 10 s, want 1008", c)
+	}
+}
+
+// With the default (long) interval, the socket's next message.send after
+// its last check went stale is refused and the socket closed with 1008;
+// the refused message reaches no one.
+func TestMessageSendRefusedOnceSessionEndedWithoutCloseOrder(t *testing.T) {
+	e := newEnv(t)
+	a, b := e.newUser("rs"), e.newUser("rt")
+	conv := a.direct(b)
+	sock := a.dial()
+	send := func(i int) {
+		raw, _ := json.Marshal(map[string]any{"conversation_id": conv, "client_msg_id": fmt.Sprintf("rs-%d", i), "body": fmt.Sprintf("after-%d", i)})
+		if err := sock.conn.WriteJSON(frame{Type: "message.send", Ref: strconv.Itoa(i), Data: raw}); err != nil {
+			t.Fatalf("send %d: %v", i, err)
+		}
+	}
+	send(0)
+	if f := sock.next("ack"); f.Ref != "0" {
+		t.Fatalf("first send: %+v", f)
+	}
+	a.settled()
+	a.endWithoutCloseOrder()
+	refused := -1
+	deadline := time.Now().Add(20 * time.Second)
+	for i := 1; refused < 0; i++ {
+		if time.Now().After(deadline) {
+			t.Fatal("message.send still acknowledged 20 s after the session ended")
+		}
+		send(i)
+		_ = sock.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		var f frame
+		err := sock.conn.ReadJSON(&f)
+		for err == nil && f.Type != "ack" && f.Type != "error" { // its own message.new
+			f = frame{}
+			err = sock.conn.ReadJSON(&f)
+		}
+		var ce *websocket.CloseError
+		switch {
+		case errors.As(err, &ce):
+			if ce.Code != 1008 {
+				t.Fatalf("socket ended with %d, want 1008", ce.Code)
+			}
+			refused = i
+		case err != nil:
+			t.Fatalf("send %d: %v", i, err)
+		case f.Type == "error":
+			refused = i
+			if c := closedWith(sock.conn, 10*time.Second); c != 1008 {
+				t.Fatalf("after the refusal the socket ended with %d, want 1008", c)
+			}
+		default:
+			time.Sleep(500 * time.Millisecond) // pace the sends while the last check is fresh
+		}
+	}
+	r := b.do("GET", "/v1/conversations/"+conv+"/messages", nil)
+	expect(t, r, 200)
+	want := fmt.Sprintf("after-%d", refused)
+	for _, m := range r.body["messages"].([]any) {
+		if m.(map[string]any)["body"] == want {
+			t.Fatalf("the refused message.send %d was delivered", refused)
+		}
+	}
+}
