@@ -76,14 +76,18 @@ func (p presence) tell() {
 		c.turnDone[i].Wait() // releases the user's lock while waiting
 	}
 	unlock()
+	// Deferred: a panicking fan-out must still pass the turn on, or the
+	// user's later transitions would wait for it forever.
+	defer func() {
+		_, unlock := c.lock(p.userID)
+		t := c.turns[i][p.userID]
+		if t.told++; t.told == t.decided {
+			delete(c.turns[i], p.userID)
+		}
+		c.turnDone[i].Broadcast()
+		unlock()
+	}()
 	c.cfg.OnPresence(p.userID, p.online, p.lastSeen)
-	_, unlock = c.lock(p.userID)
-	t := c.turns[i][p.userID]
-	if t.told++; t.told == t.decided {
-		delete(c.turns[i], p.userID)
-	}
-	c.turnDone[i].Broadcast()
-	unlock()
 }
 
 // Connected is the hub's OnConnect hook: every socket's connect writes the
