@@ -43,6 +43,9 @@ func (s *Server) loadMessage(c echo.Context) (repo.Conversation, []repo.Member, 
 	return conv, members, me, msg, nil
 }
 
+// errRecalled refuses an edit of a recalled message, or one a recall overtook.
+func errRecalled() error { return repo.Errorf(repo.CodeConflict, "the message was recalled") }
+
 type editRequest struct {
 	Body string `json:"body"`
 }
@@ -62,7 +65,7 @@ func (s *Server) editMessage(c echo.Context) error {
 		return repo.Errorf(repo.CodePermissionDenied, "only the sender edits a message")
 	}
 	if msg.Recalled {
-		return repo.Errorf(repo.CodeConflict, "the message was recalled")
+		return errRecalled()
 	}
 	if s.now().Sub(snowflake.Time(msg.ID)) > s.cfg.EditWindow {
 		return repo.Errorf(repo.CodePermissionDenied, "messages can be edited for %s after sending", s.cfg.EditWindow)
@@ -81,8 +84,32 @@ func (s *Server) editMessage(c echo.Context) error {
 	if err := s.store.EditMessage(ctx, msg); err != nil {
 		return err
 	}
+	if s.cfg.DebugEditDelay > 0 {
+		time.Sleep(s.cfg.DebugEditDelay)
+	}
+	// A recall that landed after the edit's write has announced (or will) an
+	// empty body: the edit must not push its body or rewrite the inbox row.
+	if now, err := s.store.GetMessage(ctx, conv.ID, msg.ID); err != nil {
+		return err
+	} else if now.Recalled {
+		return errRecalled()
+	}
 	if err := s.announce(ctx, conv, members, repo.EventMessageEdited, msg); err != nil {
 		return err
+	}
+	// The order left: a recall landing between that read and the announce may
+	// announce before it. Reading again after it catches every such recall
+	// (its write precedes its announce), and announcing the recall once more,
+	// with an id newer than this edit's, leaves the row and every device that
+	// applies events in id order at the recalled message. A recall whose write
+	// follows this read announces after this edit's, so needs nothing.
+	if now, err := s.store.GetMessage(ctx, conv.ID, msg.ID); err != nil {
+		return err
+	} else if now.Recalled {
+		if err := s.announce(ctx, conv, members, repo.EventMessageRecalled, now); err != nil {
+			return err
+		}
+		return errRecalled()
 	}
 	return c.JSON(http.StatusOK, map[string]any{"message": messageOut(msg)})
 }

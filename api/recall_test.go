@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"strconv"
@@ -11,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ringchat/ringchat/api"
+	"github.com/ringchat/ringchat/api/ws"
+	"github.com/ringchat/ringchat/repo"
 	"github.com/ringchat/ringchat/snowflake"
 )
 
@@ -166,6 +170,7 @@ func TestEditsRacingARecallNeverResurrectTheBody(t *testing.T) {
 	session, ks := keyspace(t)
 	convID, _ := strconv.ParseInt(conv, 10, 64)
 	_, cursor := b.syncAll("")
+	pushes := recordPushes(b.dial())
 	const rounds, editors = 12, 6
 	for round := 0; round < rounds; round++ {
 		clientID := fmt.Sprintf("race-%d-%x", round, rand.Uint64())
@@ -232,4 +237,136 @@ func TestEditsRacingARecallNeverResurrectTheBody(t *testing.T) {
 		}
 	}
 	syncLeaks(t, b, cursor, conv, rounds, "edit-")
+	// Pushes: an edit a recall overtook announces the recall again after its
+	// own announce, so a device applying pushes in order ends at the recall.
+	marker := a.send(conv, fmt.Sprintf("marker-%x", rand.Uint64()), "marker")
+	expect(t, marker, 201)
+	pushes.waitFor(t, marker.body["message"].(map[string]any)["id"].(string))
+	for id, last := range pushes.lastChange() {
+		if last.Type != "message.recalled" {
+			t.Fatalf("message %s: the last change pushed is %s %s", id, last.Type, last.Data)
+		}
+	}
+}
+
+// pushRecorder keeps every frame a socket receives, in arrival order.
+type pushRecorder struct {
+	mu     sync.Mutex
+	frames []frame
+}
+
+func recordPushes(w *wsConn) *pushRecorder {
+	p := &pushRecorder{}
+	go func() {
+		for {
+			var f frame
+			if err := w.conn.ReadJSON(&f); err != nil {
+				return
+			}
+			p.mu.Lock()
+			p.frames = append(p.frames, f)
+			p.mu.Unlock()
+		}
+	}()
+	return p
+}
+
+type pushedMessage struct {
+	ID      string `json:"id"` // message.new carries the message itself
+	Message struct {
+		ID   string `json:"id"`
+		Body string `json:"body"`
+	} `json:"message"`
+}
+
+// waitFor polls until a push about message id has arrived: every push sent
+// before it to this socket has arrived too.
+func (p *pushRecorder) waitFor(t *testing.T, id string) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		p.mu.Lock()
+		for _, f := range p.frames {
+			var d pushedMessage
+			if json.Unmarshal(f.Data, &d) == nil && (d.ID == id || d.Message.ID == id) {
+				p.mu.Unlock()
+				return
+			}
+		}
+		p.mu.Unlock()
+	}
+	t.Fatalf("no push about message %s", id)
+}
+
+// lastChange is each message's last message.edited or message.recalled push.
+func (p *pushRecorder) lastChange() map[string]frame {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := map[string]frame{}
+	for _, f := range p.frames {
+		var d pushedMessage
+		if (f.Type == "message.edited" || f.Type == "message.recalled") && json.Unmarshal(f.Data, &d) == nil {
+			out[d.Message.ID] = f
+		}
+	}
+	return out
+}
+
+// editedBodiesAfterRecall lists the message.edited pushes with a body that
+// arrived after a message.recalled of the same message.
+func (p *pushRecorder) editedBodiesAfterRecall() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	recalled := map[string]bool{}
+	var out []string
+	for _, f := range p.frames {
+		var d pushedMessage
+		if json.Unmarshal(f.Data, &d) != nil {
+			continue
+		}
+		switch f.Type {
+		case "message.recalled":
+			recalled[d.Message.ID] = true
+		case "message.edited":
+			if recalled[d.Message.ID] && d.Message.Body != "" {
+				out = append(out, string(f.Data))
+			}
+		}
+	}
+	return out
+}
+
+// An edit whose write lands just before a recall, but whose announce comes
+// after the recall's (forced with DebugEditDelay), pushes nothing: the recall
+// is the last word on every socket, the edit answers 409.
+func TestEditOvertakenByARecallPushesNoBody(t *testing.T) {
+	e := newEnv(t, func(c *api.Config, _ *repo.Retention, _ *ws.Config) { c.DebugEditDelay = 700 * time.Millisecond })
+	a, b := e.newUser("ora"), e.newUser("orb")
+	conv := a.direct(b)
+	pushes := recordPushes(b.dial())
+	r := a.send(conv, fmt.Sprintf("over-%x", rand.Uint64()), "original")
+	expect(t, r, 201)
+	m := r.body["message"].(map[string]any)["id"].(string)
+	path := "/v1/conversations/" + conv + "/messages/" + m
+	edited := make(chan resp, 1)
+	go func() { edited <- a.do("PATCH", path, map[string]any{"body": "SECRET"}) }()
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		h := b.do("GET", "/v1/conversations/"+conv+"/messages?limit=1", nil)
+		if h.body["messages"].([]any)[0].(map[string]any)["body"] == "SECRET" {
+			break // the edit's write is in; its announce waits
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the edit never landed")
+		}
+	}
+	expect(t, a.do("DELETE", path, nil), 204)
+	expect(t, <-edited, 409, "conflict")
+	marker := a.send(conv, fmt.Sprintf("marker-%x", rand.Uint64()), "marker")
+	expect(t, marker, 201)
+	pushes.waitFor(t, marker.body["message"].(map[string]any)["id"].(string))
+	if leaks := pushes.editedBodiesAfterRecall(); len(leaks) > 0 {
+		t.Fatalf("message.edited with the body pushed after message.recalled: %v", leaks)
+	}
+	if last := pushes.lastChange()[m]; last.Type != "message.recalled" {
+		t.Fatalf("the last change pushed is %s %s", last.Type, last.Data)
+	}
 }

@@ -29,6 +29,9 @@ type Config struct {
 	// DebugSendDelay pauses every send between making its id and writing it.
 	// Testing only: it simulates a slow writer to prove sync never skips.
 	DebugSendDelay time.Duration
+	// DebugEditDelay pauses every edit between its write and its announce.
+	// Testing only: it lets a recall land in between.
+	DebugEditDelay time.Duration
 	Media          MediaConfig
 	Groups         GroupConfig
 	EditWindow     time.Duration // the sender may edit this long after sending
