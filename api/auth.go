@@ -107,15 +107,16 @@ func (s *Server) login(c echo.Context) error {
 	if err := s.authLimit.address(c.Request(), "login", now); err != nil {
 		return err
 	}
-	// Per handle only failures count, so an owner's own logins never do;
-	// the bucket is checked before hashing, spent after a failure.
-	handleKey := "login|" + strings.ToLower(req.Handle)
-	if !s.authLimit.byHandle.has(handleKey, now) {
-		return rateLimited("login")
+	// Per handle only failures count, so an owner's own logins never do: a
+	// failure is reserved before hashing and given back on success.
+	refund, err := s.authLimit.loginFailure(c.Request(), req.Handle, now)
+	if err != nil {
+		return err
 	}
 	ctx := c.Request().Context()
 	u, err := s.store.GetUserByHandle(ctx, req.Handle)
 	if err != nil && !repo.IsCode(err, repo.CodeNotFound) {
+		refund()
 		return err
 	}
 	phc := u.PasswordHash
@@ -124,12 +125,13 @@ func (s *Server) login(c echo.Context) error {
 	}
 	var ok bool
 	if busy := s.hashes.do(func() { ok = verifyPassword(req.Password, phc) }); busy != nil {
+		refund()
 		return busy
 	}
 	if err != nil || !ok {
-		s.authLimit.byHandle.take(handleKey, now)
 		return errWrongPassword
 	}
+	refund()
 	token, hash, err := newToken()
 	if err != nil {
 		return err

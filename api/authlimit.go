@@ -1,15 +1,13 @@
 package api
 
 import (
-	"container/list"
+	"container/heap"
 	"net"
 	"net/http"
 	"runtime"
 	"strings"
 	"sync"
 	"time"
-
-	"golang.org/x/time/rate"
 
 	"github.com/ringchat/ringchat/repo"
 )
@@ -25,13 +23,15 @@ type AuthConfig struct {
 	// is its burst.
 	AddressRate  float64
 	AddressBurst int
-	// HandleRate is failed logins a minute per handle, registrations a
-	// minute per handle, and handle look-ups a minute per caller
-	// (0: unlimited); HandleBurst is its burst.
+	// HandleRate is failed logins a minute per handle and client address
+	// (ten times as many per handle from all addresses), registrations a
+	// minute per handle, handle look-ups a minute per caller, and failed
+	// password changes a minute per user (0: unlimited); HandleBurst is its
+	// burst (ten times as much per handle from all addresses).
 	HandleRate  float64
 	HandleBurst int
 	// Tracked is how many addresses (and, apart, handles) a node keeps
-	// limiters for; the least recently seen are forgotten past it.
+	// limiters for; past it, the one soonest full again is forgotten.
 	Tracked int
 	// ClientIPHeader names a header a trusted proxy sets to the client's
 	// address (its last comma-separated entry is used); "" uses the TCP
@@ -71,44 +71,49 @@ func (p hashPool) do(fn func()) error {
 	return nil
 }
 
-// keyedLimiter is a token bucket per key, for at most capacity keys (least
-// recently used forgotten first), so a flood of distinct keys costs bounded
-// memory. A forgotten key starts again with a full bucket.
+// keyedLimiter is a token bucket per key, for at most capacity keys, so a
+// flood of distinct keys costs bounded memory. Past capacity the bucket
+// that is (or will soonest be) full again is forgotten: a full bucket is
+// the same as none, so new keys never flush one that still holds failures
+// while a refilled one is there, and they flush the longest-held last.
 type keyedLimiter struct {
 	mu       sync.Mutex
-	perSec   rate.Limit
-	burst    int
+	perSec   float64
+	burst    float64
 	capacity int
-	order    *list.List // front: most recently used; values are *keyedBucket
-	byKey    map[string]*list.Element
+	byFull   bucketHeap // soonest full first
+	byKey    map[string]*keyedBucket
 }
 
 type keyedBucket struct {
-	key string
-	lim *rate.Limiter
+	key    string
+	tokens float64
+	last   time.Time // tokens were counted up to here
+	fullAt time.Time // when tokens reach burst again
+	index  int       // in byFull
 }
 
 func newKeyedLimiter(perMinute float64, burst, capacity int) *keyedLimiter {
 	if perMinute <= 0 {
 		return nil
 	}
-	return &keyedLimiter{perSec: rate.Limit(perMinute / 60), burst: max(burst, 1), capacity: max(capacity, 1),
-		order: list.New(), byKey: map[string]*list.Element{}}
+	return &keyedLimiter{perSec: perMinute / 60, burst: float64(max(burst, 1)), capacity: max(capacity, 1),
+		byKey: map[string]*keyedBucket{}}
 }
 
-func (l *keyedLimiter) bucket(key string) *rate.Limiter {
-	if e, ok := l.byKey[key]; ok {
-		l.order.MoveToFront(e)
-		return e.Value.(*keyedBucket).lim
+// refill counts the tokens earned since b.last; a clock that went back
+// earns none (and never takes any away).
+func (l *keyedLimiter) refill(b *keyedBucket, now time.Time) {
+	if now.After(b.last) {
+		b.tokens = min(l.burst, b.tokens+now.Sub(b.last).Seconds()*l.perSec)
+		b.last = now
 	}
-	if l.order.Len() >= l.capacity {
-		oldest := l.order.Back()
-		l.order.Remove(oldest)
-		delete(l.byKey, oldest.Value.(*keyedBucket).key)
-	}
-	b := &keyedBucket{key: key, lim: rate.NewLimiter(l.perSec, l.burst)}
-	l.byKey[key] = l.order.PushFront(b)
-	return b.lim
+}
+
+// spent re-files b after its tokens changed.
+func (l *keyedLimiter) spent(b *keyedBucket) {
+	b.fullAt = b.last.Add(time.Duration((l.burst - b.tokens) / l.perSec * float64(time.Second)))
+	heap.Fix(&l.byFull, b.index)
 }
 
 // take spends one token for key, or reports false.
@@ -118,30 +123,99 @@ func (l *keyedLimiter) take(key string, now time.Time) bool {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.bucket(key).AllowN(now, 1)
+	b, ok := l.byKey[key]
+	if !ok {
+		if len(l.byKey) >= l.capacity {
+			delete(l.byKey, heap.Pop(&l.byFull).(*keyedBucket).key)
+		}
+		b = &keyedBucket{key: key, tokens: l.burst, last: now, fullAt: now}
+		l.byKey[key] = b
+		heap.Push(&l.byFull, b)
+	}
+	l.refill(b, now)
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	l.spent(b)
+	return true
 }
 
-// has reports whether key has a token left, without spending it.
-func (l *keyedLimiter) has(key string, now time.Time) bool {
+// refund gives back a token take spent, for an attempt that turned out not
+// to count (a login that succeeded).
+func (l *keyedLimiter) refund(key string, now time.Time) {
 	if l == nil {
-		return true
+		return
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.bucket(key).TokensAt(now) >= 1
+	if b, ok := l.byKey[key]; ok {
+		l.refill(b, now)
+		b.tokens = min(l.burst, b.tokens+1)
+		l.spent(b)
+	}
 }
+
+// bucketHeap orders buckets by fullAt (container/heap).
+type bucketHeap []*keyedBucket
+
+func (h bucketHeap) Len() int           { return len(h) }
+func (h bucketHeap) Less(i, j int) bool { return h[i].fullAt.Before(h[j].fullAt) }
+func (h bucketHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index, h[j].index = i, j
+}
+func (h *bucketHeap) Push(x any) {
+	b := x.(*keyedBucket)
+	b.index = len(*h)
+	*h = append(*h, b)
+}
+func (h *bucketHeap) Pop() any {
+	old := *h
+	b := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	return b
+}
+
+// handleAnyFactor is how much more a handle's failed logins from all
+// addresses together may be than from one address: an attacker's address
+// runs out long before it could lock the owner out at the owner's address.
+const handleAnyFactor = 10
 
 // authLimits are the per-address and per-handle limiters of the password
 // endpoints; keys are prefixed by the endpoint, so each has its own budget.
 type authLimits struct {
 	byAddress *keyedLimiter
-	byHandle  *keyedLimiter
-	ipHeader  string
+	// byHandle counts registrations per handle, look-ups per caller, failed
+	// password changes per user, and failed logins per (handle, address).
+	byHandle *keyedLimiter
+	// byHandleAny counts a handle's failed logins from every address.
+	byHandleAny *keyedLimiter
+	ipHeader    string
 }
 
 func newAuthLimits(c AuthConfig) *authLimits {
 	return &authLimits{byAddress: newKeyedLimiter(c.AddressRate, c.AddressBurst, c.Tracked),
-		byHandle: newKeyedLimiter(c.HandleRate, c.HandleBurst, c.Tracked), ipHeader: c.ClientIPHeader}
+		byHandle:    newKeyedLimiter(c.HandleRate, c.HandleBurst, c.Tracked),
+		byHandleAny: newKeyedLimiter(handleAnyFactor*c.HandleRate, handleAnyFactor*c.HandleBurst, c.Tracked),
+		ipHeader:    c.ClientIPHeader}
+}
+
+// loginFailure reserves one failed login of handle from the request's
+// address, before the password is checked, so concurrent guesses cannot
+// spend more than the budget; refund it when the login succeeds.
+func (a *authLimits) loginFailure(r *http.Request, handle string, now time.Time) (refund func(), err error) {
+	anyKey := "login|" + strings.ToLower(handle)
+	pairKey := anyKey + "|" + a.clientAddr(r)
+	if !a.byHandle.take(pairKey, now) {
+		return nil, rateLimited("login")
+	}
+	if !a.byHandleAny.take(anyKey, now) {
+		a.byHandle.refund(pairKey, now)
+		return nil, rateLimited("login")
+	}
+	return func() { a.byHandle.refund(pairKey, now); a.byHandleAny.refund(anyKey, now) }, nil
 }
 
 func rateLimited(what string) error {

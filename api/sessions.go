@@ -83,12 +83,15 @@ func (s *Server) changePassword(c echo.Context) error {
 	sess, now := session(c), s.now()
 	// A stolen token must not become a fast password oracle.
 	key := "password|" + strconv.FormatInt(sess.UserID, 10)
-	if !s.authLimit.byHandle.has(key, now) {
+	// Reserved before hashing (concurrent guesses cannot exceed the budget),
+	// given back unless the password was wrong.
+	if !s.authLimit.byHandle.take(key, now) {
 		return rateLimited("password change")
 	}
 	ctx := c.Request().Context()
 	u, err := s.store.GetUser(ctx, sess.UserID)
 	if err != nil {
+		s.authLimit.byHandle.refund(key, now)
 		return err
 	}
 	var ok bool
@@ -99,12 +102,13 @@ func (s *Server) changePassword(c echo.Context) error {
 		}
 	})
 	if busy != nil {
+		s.authLimit.byHandle.refund(key, now)
 		return busy
 	}
 	if !ok {
-		s.authLimit.byHandle.take(key, now)
 		return repo.Errorf(repo.CodePermissionDenied, "current password is wrong")
 	}
+	s.authLimit.byHandle.refund(key, now)
 	if err != nil {
 		return err
 	}
