@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -89,6 +90,10 @@ func (s *Server) editMessage(c echo.Context) error {
 	}
 	// A recall that landed after the edit's write has announced (or will) an
 	// empty body: the edit must not push its body or rewrite the inbox row.
+	// Under the message's lock a recall on this node cannot announce between
+	// this read and the edit's announce.
+	unlock := s.changeLock.lock(msg.ID)
+	defer unlock()
 	if now, err := s.store.GetMessage(ctx, conv.ID, msg.ID); err != nil {
 		return err
 	} else if now.Recalled {
@@ -97,12 +102,12 @@ func (s *Server) editMessage(c echo.Context) error {
 	if err := s.announce(ctx, conv, members, repo.EventMessageEdited, msg); err != nil {
 		return err
 	}
-	// The order left: a recall landing between that read and the announce may
-	// announce before it. Reading again after it catches every such recall
-	// (its write precedes its announce), and announcing the recall once more,
-	// with an id newer than this edit's, leaves the row and every device that
-	// applies events in id order at the recalled message. A recall whose write
-	// follows this read announces after this edit's, so needs nothing.
+	// The order left: a recall on another node landing between that read and
+	// the announce may announce before it. Reading again catches every such
+	// recall (its write precedes its announce), and announcing the recall once
+	// more, with an id newer than this edit's, leaves the row and every device
+	// at the recalled message. A recall whose write follows this read
+	// announces after this edit's, so needs nothing.
 	if now, err := s.store.GetMessage(ctx, conv.ID, msg.ID); err != nil {
 		return err
 	} else if now.Recalled {
@@ -145,6 +150,8 @@ func (s *Server) recallMessage(c echo.Context) error {
 	if err := s.revokeMedia(ctx, carried); err != nil {
 		return err
 	}
+	unlock := s.changeLock.lock(msg.ID) // after an edit's announce that began first
+	defer unlock()
 	if err := s.announce(ctx, conv, members, repo.EventMessageRecalled, msg); err != nil {
 		return err
 	}
@@ -183,4 +190,14 @@ func (s *Server) blockedInDirect(ctx context.Context, conv repo.Conversation, me
 		}
 	}
 	return nil
+}
+
+// messageLocks are striped per-message locks: fixed memory, and two messages
+// share a stripe only by hash, costing a short wait, never correctness.
+type messageLocks [256]sync.Mutex
+
+func (l *messageLocks) lock(msgID int64) (unlock func()) {
+	m := &l[uint64(msgID)*0x9E3779B97F4A7C15>>56] // the id's low bits (sequence) are mostly 0
+	m.Lock()
+	return m.Unlock
 }

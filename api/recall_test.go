@@ -237,11 +237,14 @@ func TestEditsRacingARecallNeverResurrectTheBody(t *testing.T) {
 		}
 	}
 	syncLeaks(t, b, cursor, conv, rounds, "edit-")
-	// Pushes: an edit a recall overtook announces the recall again after its
-	// own announce, so a device applying pushes in order ends at the recall.
+	// Pushes: on one node no edited body follows a recall (the message's lock
+	// orders the announces), and the recall is each message's last change.
 	marker := a.send(conv, fmt.Sprintf("marker-%x", rand.Uint64()), "marker")
 	expect(t, marker, 201)
 	pushes.waitFor(t, marker.body["message"].(map[string]any)["id"].(string))
+	if leaks := pushes.editedBodiesAfterRecall(); len(leaks) > 0 {
+		t.Fatalf("message.edited with the body pushed after message.recalled: %v", leaks)
+	}
 	for id, last := range pushes.lastChange() {
 		if last.Type != "message.recalled" {
 			t.Fatalf("message %s: the last change pushed is %s %s", id, last.Type, last.Data)

@@ -123,6 +123,7 @@ type Server struct {
 	receipts    *receiptCoalescer
 	hashes      hashPool
 	authLimit   *authLimits
+	changeLock  messageLocks // orders one message's edit and recall announces on this node
 }
 
 // New builds the server and its routes.
