@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -58,6 +59,9 @@ type peer struct {
 	mu   sync.Mutex
 	got  map[int64]int
 	hang chan struct{}
+	// hung counts calls that reached a hanging peer, so a test can wait
+	// for a call to be in flight instead of sleeping for it.
+	hung atomic.Int64
 }
 
 func newPeer(t *testing.T, hang bool) *peer {
@@ -67,6 +71,7 @@ func newPeer(t *testing.T, hang bool) *peer {
 	}
 	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if p.hang != nil {
+			p.hung.Add(1)
 			select {
 			case <-p.hang:
 			case <-r.Context().Done():
@@ -94,6 +99,16 @@ func newPeer(t *testing.T, hang bool) *peer {
 		p.srv.Close()
 	})
 	return p
+}
+
+// waitHung polls until n calls hang at the peer.
+func (p *peer) waitHung(t *testing.T, n int64) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); p.hung.Load() < n; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d calls reached the hung peer", p.hung.Load(), n)
+		}
+	}
 }
 
 func (p *peer) addr() string { return p.srv.Listener.Addr().String() }

@@ -168,7 +168,7 @@ func TestRetiringAHungForwarderBlocksNoOne(t *testing.T) {
 	hung := newPeer(t, true)
 	f := c.forwarder(repo.Node{ID: 1, Instance: "a", InternalAddr: hung.addr()})
 	f.enqueue(item{UserIDs: []int64{1}, Frame: []byte(`{}`)})
-	time.Sleep(100 * time.Millisecond) // the call is in flight, and hangs
+	hung.waitHung(t, 1) // the call is in flight, and hangs
 	start := time.Now()
 	c.forwarder(repo.Node{ID: 1, Instance: "b", InternalAddr: hung.addr()}) // node 1 is another process now
 	c.Stats()
@@ -176,7 +176,7 @@ func TestRetiringAHungForwarderBlocksNoOne(t *testing.T) {
 		t.Fatalf("replacing a hung forwarder took %s", took)
 	}
 	c.forwarder(repo.Node{ID: 1, Instance: "b", InternalAddr: hung.addr()}).enqueue(item{UserIDs: []int64{1}, Frame: []byte(`{}`)})
-	time.Sleep(100 * time.Millisecond)
+	hung.waitHung(t, 2)
 	sctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
 	start = time.Now()

@@ -379,6 +379,23 @@ func TestNodeFailure(t *testing.T) {
 	t.Logf("%d acknowledged around a kill -9 at %s; all reached the receiver by socket or sync", len(acked), killedAt.Format("15:04:05.000"))
 }
 
+// waitOnline polls until asker's node shows user online (the user's route is
+// readable there); asker must be allowed to see the user's presence.
+func waitOnline(t *testing.T, asker *testcluster.Client, userID string) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		st, body := asker.Do("GET", "/v1/presence?user_ids="+userID, nil)
+		if st == 200 && body["presence"].([]any)[0].(map[string]any)["online"] == true {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("user %s never shows online through %s: %d %v", userID, asker.Base, st, body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // A user whose only socket was on a killed node reads as offline within the node TTL.
 func TestDeadNodeStopsCountingWithinTTL(t *testing.T) {
 	nodes := startNodes(t, clusterEnv(t), 2)

@@ -25,7 +25,8 @@ func TestLogoutClosesTheSessionsSocketsOnEveryNode(t *testing.T) {
 	kept := a.On(nodes[1]).Dial()
 	leaving := testcluster.Login(t, nodes[1], a.Handle)
 	sock := leaving.Dial()
-	time.Sleep(300 * time.Millisecond) // route hints written
+	// Node 0 finds node 1 through the user's route: wait until it reads it.
+	waitOnline(t, a.On(nodes[0]), a.UserID)
 	if st, body := leaving.On(nodes[0]).Do("POST", "/v1/auth/logout", nil); st != 204 {
 		t.Fatalf("logout through node 0: %d %v", st, body)
 	}
