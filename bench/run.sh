@@ -12,6 +12,10 @@ workload=${1:?usage: bench/run.sh WORKLOAD [ringchat-bench flags...]}
 shift
 keyspace=${BENCH_KEYSPACE:-ringchat_bench}
 nodes=${BENCH_NODES:-1}
+# One run at a time on this machine: runs share the chatd ports and would
+# measure each other. Another checkout's run holds the lock until it ends.
+exec 8>/tmp/ringchat-bench.lock
+flock -n 8 || { echo "bench/run.sh: waiting for another benchmark run to end" >&2; flock 8; }
 make -s stack
 mkdir -p bin bench/tmp
 go build -o bin/chatd ./cmd/chatd
