@@ -4,6 +4,8 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -99,5 +101,28 @@ func TestMergePartials(t *testing.T) {
 	}
 	if res.Ack.Count != 2 || res.Delivery.Count != 2 || res.Ack.P50 < 4.9 || res.Ack.P50 > 5.1 {
 		t.Fatalf("histograms not merged: %+v %+v", res.Ack, res.Delivery)
+	}
+}
+
+// The generator's client ids are canonical UUIDv7s of the send time, what
+// chatd's derived-id path recognises (issue 13), and never repeat.
+func TestClientMsgIDIsCanonicalUUIDv7(t *testing.T) {
+	canonical := regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+	seen := map[string]bool{}
+	for range 1000 {
+		before := time.Now().UnixMilli()
+		id := clientMsgID()
+		after := time.Now().UnixMilli()
+		if !canonical.MatchString(id) {
+			t.Fatalf("%q is not a canonical lower-case UUIDv7", id)
+		}
+		ms, err := strconv.ParseInt(strings.ReplaceAll(id[:13], "-", ""), 16, 64)
+		if err != nil || ms < before || ms > after {
+			t.Fatalf("%q carries %d ms, sent between %d and %d", id, ms, before, after)
+		}
+		if seen[id] {
+			t.Fatalf("%q repeated", id)
+		}
+		seen[id] = true
 	}
 }

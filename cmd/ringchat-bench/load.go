@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/gorilla/websocket"
 )
 
@@ -211,6 +212,11 @@ func paddedBody(sentNs int64, size int) string {
 	return body
 }
 
+// clientMsgID is a canonical UUIDv7 (RFC 9562), as the SDK sends: chatd can
+// derive the message id from its time (issue 13), and a chatd that does not
+// still takes it as an opaque idempotency key.
+func clientMsgID() string { return uuid.Must(uuid.NewV7()).String() }
+
 // send writes one message.send frame; the ack and the deliveries are timed
 // by the readers. The returned channel closes on the ack or an error frame.
 func (d *device) send(conv int64, seq int64, size int) (<-chan struct{}, error) {
@@ -223,7 +229,7 @@ func (d *device) send(conv int64, seq int64, size int) (<-chan struct{}, error) 
 	defer d.wmu.Unlock()
 	_ = d.conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
 	err := d.conn.WriteJSON(map[string]any{"type": "message.send", "ref": ref, "data": map[string]any{
-		"conversation_id": strconv.FormatInt(conv, 10), "client_msg_id": "b" + ref, "body": body}})
+		"conversation_id": strconv.FormatInt(conv, 10), "client_msg_id": clientMsgID(), "body": body}})
 	if err != nil {
 		d.r.pending.Delete(ref)
 		return nil, err
