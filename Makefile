@@ -15,10 +15,11 @@ export RINGCHAT_CASSANDRA_HOSTS ?= 127.0.0.1:9042
 # Go test timeout for the whole suite (CI has 90 minutes in all).
 TEST_TIMEOUT ?= 40m
 
-.PHONY: help stack cassandra s3 migrate run test fuzz vet fmt stop status bench
+.PHONY: help stack cassandra s3 migrate run test fuzz vet fmt stop status bench ring ring-stop ring-status
 
 help:
 	@echo "make run | make test | make fuzz | make stack | make stop | make status | make migrate | make vet | make fmt | make bench"
+	@echo "make ring | make ring-status | make ring-stop"
 
 cassandra:
 	@deploy/local/cassandra.sh start
@@ -73,6 +74,19 @@ WORKLOAD ?= reference
 ARGS ?=
 bench:
 	bench/run.sh $(WORKLOAD) $(ARGS)
+
+# A local ring of Cassandra nodes on 127.0.0.2.. (deploy/local/ring.sh; docs/ring.md),
+# beside the dev node on 127.0.0.1; a running ring is reused. RING_FLAGS go to
+# `ring.sh start`, e.g. RING_FLAGS="--node 127.0.0.2:dc1:rack1 --node 127.0.0.5:dc2:rack1".
+RING_FLAGS ?=
+ring:
+	@deploy/local/ring.sh start $(RING_FLAGS)
+
+ring-stop:
+	@deploy/local/ring.sh stop
+
+ring-status:
+	@deploy/local/ring.sh status
 
 stop:
 	@deploy/local/s3.sh stop
