@@ -187,3 +187,92 @@ func TestPullGroupMovesInChatList(t *testing.T) {
 		t.Fatalf("pull group not moved up by its message: %v", top[0])
 	}
 }
+
+// Sends from two nodes into one conversation at once race their moves of each
+// member's row (each move reads the position, then writes the rows): after one
+// listing every member's list holds exactly one row per chat, at the newest
+// message, agreeing with its position, and unread counts every message of the
+// peer.
+func TestConcurrentSendsFromTwoNodesLeaveOneRowPerChat(t *testing.T) {
+	session, _ := keyspace(t)
+	n1, n2 := newEnvOn(t, session), newEnvOn(t, session)
+	a1, b1 := n1.newUser("na"), n1.newUser("nb")
+	a2, b2 := n2.login(a1.handle), n2.login(b1.handle)
+	conv := a1.direct(b1)
+	other := a1.direct(n1.newUser("nc"))
+	a1.mustSend(other, "older")
+	var g errgroup.Group
+	for i := range 6 {
+		for _, c := range []*client{a1, a2, b1, b2} {
+			g.Go(func() error { c.sendRetrying(conv, c.deviceID+"-"+strconv.Itoa(i)); return nil })
+		}
+	}
+	_ = g.Wait()
+	last := b2.mustSend(conv, "last")["id"].(string)
+	for _, u := range []*client{a1, b1} {
+		list := chatList(t, u, "")
+		if convIDOf(list[0]) != conv || list[0]["last_message"].(map[string]any)["id"] != last {
+			t.Fatalf("user %s's list: %v", u.handle, list)
+		}
+		uid, _ := strconv.ParseInt(u.userID, 10, 64)
+		rows := map[int64][]int64{} // conv -> activities of its rows
+		for section := range 3 {
+			iter := session.Query(`SELECT activity_id, conv_id FROM chats_by_activity WHERE user_id = ? AND section = ?`, uid, section).Iter()
+			var activity, c int64
+			for iter.Scan(&activity, &c) {
+				rows[c] = append(rows[c], activity)
+			}
+			if err := iter.Close(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want := 2
+		if u == b1 {
+			want = 1
+		}
+		if len(rows) != want {
+			t.Fatalf("user %s's list rows: %v", u.handle, rows)
+		}
+		for c, acts := range rows {
+			var pos int64
+			if err := session.Query(`SELECT activity_id FROM chat_positions WHERE user_id = ? AND conv_id = ?`, uid, c).Scan(&pos); err != nil {
+				t.Fatal(err)
+			}
+			if len(acts) != 1 || acts[0] != pos {
+				t.Fatalf("user %s, conversation %d: rows at %v, position %d", u.handle, c, acts, pos)
+			}
+		}
+		if got := rows[mustID(t, conv)]; strconv.FormatInt(got[0], 10) != last {
+			t.Fatalf("user %s: the conversation's row is at %d, its newest message %s", u.handle, got[0], last)
+		}
+	}
+	if unread := chatList(t, a1, "")[0]["unread_count"]; unread != float64(13) {
+		t.Fatalf("a's unread count: %v, want 13 (b's messages)", unread)
+	}
+}
+
+// sendRetrying sends as a client does: a 503 (a loaded node) is retried with
+// the same client_msg_id.
+func (c *client) sendRetrying(conv, body string) {
+	c.t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		r := c.send(conv, body, body)
+		if r.status == 201 || r.status == 200 {
+			return
+		}
+		if r.status != 503 || time.Now().After(deadline) {
+			c.t.Errorf("send: %d %s", r.status, r.raw)
+			return
+		}
+		time.Sleep(50 * time.Millisecond) // a client's back-off
+	}
+}
+
+func mustID(t *testing.T, s string) int64 {
+	t.Helper()
+	id, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}

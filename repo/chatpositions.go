@@ -71,8 +71,9 @@ func (st *Store) SetChatSection(ctx context.Context, userID, convID int64, secti
 }
 
 // TouchChats moves the conversation to the top of each member's chat list
-// for message msgID: per member one point read and one logged batch (delete
-// the old key, insert the new one, record it), never a read of the list.
+// for message msgID: per member one point read and one unlogged batch (delete
+// the old key, insert the new one, record it: activityMove), never a read of
+// the list.
 func (st *Store) TouchChats(ctx context.Context, convID int64, members []int64, msgID int64) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(fanoutParallelism)
@@ -115,6 +116,9 @@ func (st *Store) moveChat(ctx context.Context, userID, convID int64, section int
 	if section == cur.Section && activity == cur.Activity {
 		return nil
 	}
+	if ok && section == cur.Section {
+		return translate("move chat list row", st.raw.ExecuteBatch(st.activityMove(ctx, userID, convID, cur, activity)))
+	}
 	b := st.raw.NewBatch(gocql.LoggedBatch).WithContext(ctx)
 	if ok {
 		b.Query(cqlDeleteChat, userID, cur.Section, cur.Activity, convID)
@@ -127,6 +131,27 @@ func (st *Store) moveChat(ctx context.Context, userID, convID int64, section int
 		b.Query(cqlSetActivity, idTimestamp(activity), activity, userID, convID)
 	}
 	return translate("move chat list row", st.raw.ExecuteBatch(b))
+}
+
+// activityMove is the move of every message (the section stays): one
+// unlogged batch, without the batch log. The batch spans two partitions, the
+// section's list (user_id, section) and the positions (user_id), and both
+// Cassandra and ScyllaDB log a logged batch unless it is a single mutation
+// (Cassandra 5.0 BatchStatement.executeWithoutConditions: "mutateAtomic =
+// isLogged() && mutations.size() > 1", one mutation per keyspace and
+// partition key, BatchUpdatesCollector; ScyllaDB batch_statement.cc likewise,
+// one mutation per table and key), so logged it paid the log on every send.
+// Readers need no log: the delete and insert share a partition, so they land
+// together, and the position (USING TIMESTAMP of the message) lands or not on
+// its own; a row that disagrees with the position is repaired to it by the
+// next listing (CheckChat), as after two racing moves. A failed send's retry
+// moves again, or finds the position moved and leaves the row to the reader.
+func (st *Store) activityMove(ctx context.Context, userID, convID int64, cur position, activity int64) *gocql.Batch {
+	b := st.raw.NewBatch(gocql.UnloggedBatch).WithContext(ctx)
+	b.Query(cqlDeleteChat, userID, cur.Section, cur.Activity, convID)
+	b.Query(cqlInsertChat, userID, cur.Section, activity, convID)
+	b.Query(cqlSetActivity, idTimestamp(activity), activity, userID, convID)
+	return b
 }
 
 // ChatsPage reads up to limit rows of one section of a user's list, after
