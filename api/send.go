@@ -148,7 +148,7 @@ func (s *Server) storeSend(ctx context.Context, sess repo.Session, convID int64,
 	}
 	ev := repo.Event{ID: eventID, Kind: repo.EventMessageNew, ConvID: convID, MsgID: msg.ID, Payload: string(payload)}
 	// The message row, the chat-list cell and rows and the inbox rows do not depend on
-	// each other (an inbox event carries the message): written at once, the
+	// each other (an inbox row only names the message): written at once, the
 	// send waits for one round trip instead of three. Nothing is acknowledged
 	// unless all of them are written.
 	g, gctx := errgroup.WithContext(sctx)
@@ -167,7 +167,11 @@ func (s *Server) storeSend(ctx context.Context, sess repo.Session, convID int64,
 	// members' sync reads the group's timeline instead (docs/fanout.md) -- except
 	// for a retry, whose message may sit at an old id that cursors have passed.
 	if conv.Fanout != repo.FanoutPull || !claim.Won {
-		g.Go(func() error { return s.store.AppendEvent(gctx, recipients, ev) })
+		// A reference: sync reads the body from the message row (withdraw.go), so
+		// it is stored once, not once more per member.
+		ref := ev
+		ref.Payload = ""
+		g.Go(func() error { return s.store.AppendEvent(gctx, recipients, ref) })
 	}
 	if err := g.Wait(); err != nil {
 		return repo.Message{}, false, err
@@ -178,7 +182,7 @@ func (s *Server) storeSend(ctx context.Context, sess repo.Session, convID int64,
 	}
 	if stored {
 		// A recall may have landed while this retry wrote its copy: sync withdraws
-		// that copy (withdrawRecalled), and the push must not carry it either.
+		// that copy (completeEvents), and the push must not carry it either.
 		if now, err := s.store.GetMessage(sctx, convID, msg.ID); err != nil || now.Recalled {
 			return now, false, err
 		}

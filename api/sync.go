@@ -51,7 +51,7 @@ func (s *Server) sync(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.withdrawRecalled(c.Request().Context(), page.Events); err != nil {
+	if page.Events, err = s.completeEvents(c.Request().Context(), page.Events); err != nil {
 		return err
 	}
 	resp := syncResponse{Events: make([]eventJSON, 0, len(page.Events)), Cursor: encodeSyncCursor(page.Cursor),

@@ -14,65 +14,88 @@ import (
 // withdrawParallelism bounds the message reads of one sync page.
 const withdrawParallelism = 16
 
-// withdrawRecalled replaces, in a page of sync events, the content of every
-// message.new and message.edited event whose message is recalled by now with
-// the recalled message. Inbox rows are written once and keep their payload for
-// the inbox retention: a recall rewrites the original message.new row, but
-// the rows of earlier edits and retries have ids of their own, and a write
-// racing the recall may land after it. The message row's recalled flag is the
-// one truth, read here for each message in the page (one point read per
-// distinct message; a page holds at most the page limit).
-func (s *Server) withdrawRecalled(ctx context.Context, events []repo.Event) error {
+// completeEvents makes every message.new and message.edited event of a sync
+// page carry what its message is now, with one point read per distinct
+// message (a page holds at most the page limit). The rows are of two sorts:
+//
+//   - A reference (message.new rows: repo.Event.IsRef) names the message and
+//     carries nothing: it is rendered from the message row, recalled or edited
+//     as it is now. A reference whose message row is missing is dropped. Below
+//     the safe point that is a send that failed after writing the inbox rows
+//     and before the message row (never acknowledged: a retry writes the
+//     message and appends a fresh event); above it, possibly a send still
+//     writing, whose event comes again with the next call (the cursor does not
+//     pass it). History does not show such a message either.
+//   - A row with a payload (message.edited, and message.new rows written
+//     before references) keeps it unless the message is recalled by now: a
+//     recall rewrites the original message.new row, but the rows of earlier
+//     edits and retries have ids of their own, and a write racing the recall
+//     may land after it. The message row's recalled flag is the one truth.
+//
+// The read is the one withdrawing recalled content always cost; references
+// reuse it for the body instead of storing a copy per member.
+func (s *Server) completeEvents(ctx context.Context, events []repo.Event) ([]repo.Event, error) {
 	type ref struct{ conv, msg int64 }
-	recalled := map[ref]repo.Message{}
+	found := map[ref]repo.Message{}
 	var mu sync.Mutex
 	checked := map[ref]bool{}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(withdrawParallelism)
 	for _, ev := range events {
 		r := ref{ev.ConvID, ev.MsgID}
-		if !carriesContent(ev) || checked[r] {
+		if !needsMessage(ev) || checked[r] {
 			continue
 		}
 		checked[r] = true
 		g.Go(func() error {
 			m, err := s.store.GetMessage(gctx, r.conv, r.msg)
-			if repo.IsCode(err, repo.CodeNotFound) || (err == nil && !m.Recalled) {
+			if repo.IsCode(err, repo.CodeNotFound) {
 				return nil
 			}
 			if err != nil {
 				return err
 			}
 			mu.Lock()
-			recalled[r] = m
+			found[r] = m
 			mu.Unlock()
 			return nil
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return err
+		return nil, err
 	}
-	for i, ev := range events {
-		m, ok := recalled[ref{ev.ConvID, ev.MsgID}]
-		if !ok {
-			continue
+	out := events[:0]
+	for _, ev := range events {
+		if needsMessage(ev) {
+			m, ok := found[ref{ev.ConvID, ev.MsgID}]
+			switch {
+			case ev.IsRef() && !ok:
+				continue
+			case ev.IsRef() || (ok && m.Recalled):
+				ev.Payload = renderEvent(ev.Kind, m)
+			}
 		}
-		var payload []byte
-		if ev.Kind == repo.EventMessageNew {
-			payload, _ = json.Marshal(messageOut(m))
-		} else {
-			payload, _ = json.Marshal(map[string]any{"message": messageOut(m)})
-		}
-		events[i].Payload = string(payload)
+		out = append(out, ev)
 	}
-	return nil
+	return out, nil
 }
 
-// carriesContent: an event that may hold a message's body or media. A payload
-// already rendered recalled needs no read.
-func carriesContent(ev repo.Event) bool {
+// renderEvent is the payload of a message event: message.new carries the
+// message, message.edited {"message": ...}.
+func renderEvent(kind string, m repo.Message) string {
+	if kind == repo.EventMessageNew {
+		return renderMessage(m)
+	}
+	b, _ := json.Marshal(map[string]any{"message": messageOut(m)})
+	return string(b)
+}
+
+// needsMessage: an event rendered from its message row (a reference) or one
+// that may hold a body or media to withdraw. A payload already rendered
+// recalled needs no read.
+func needsMessage(ev repo.Event) bool {
 	if ev.MsgID == 0 || (ev.Kind != repo.EventMessageNew && ev.Kind != repo.EventMessageEdited) {
 		return false
 	}
-	return !strings.Contains(ev.Payload, `"recalled":true`)
+	return ev.IsRef() || !strings.Contains(ev.Payload, `"recalled":true`)
 }

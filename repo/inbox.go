@@ -13,7 +13,10 @@ import (
 
 const (
 	cqlInsertEvent = `INSERT INTO inbox_by_user (user_id, bucket, event_id, kind, conv_id, msg_id, payload) VALUES (?, ?, ?, ?, ?, ?, ?) USING TTL ?`
-	cqlReadInbox   = `SELECT event_id, kind, conv_id, msg_id, payload FROM inbox_by_user WHERE user_id = ? AND bucket = ? AND event_id > ? LIMIT ?`
+	// A reference row (message.new): no payload cell at all, neither an empty
+	// string nor a null (a tombstone); sync renders it from the message row.
+	cqlInsertEventRef = `INSERT INTO inbox_by_user (user_id, bucket, event_id, kind, conv_id, msg_id) VALUES (?, ?, ?, ?, ?, ?) USING TTL ?`
+	cqlReadInbox      = `SELECT event_id, kind, conv_id, msg_id, payload FROM inbox_by_user WHERE user_id = ? AND bucket = ? AND event_id > ? LIMIT ?`
 )
 
 // fanoutParallelism bounds concurrent inbox writes of one event, so a large
@@ -21,7 +24,9 @@ const (
 const fanoutParallelism = 32
 
 // AppendEvent writes ev into the inbox of every user in userIDs. It returns
-// only when every row is written (or the first error).
+// only when every row is written (or the first error). An event without a
+// payload is a reference (ev.IsRef): its row names the message, and sync
+// reads the content from the message row.
 func (st *Store) AppendEvent(ctx context.Context, userIDs []int64, ev Event) error {
 	bucket := snowflake.Bucket(ev.ID, st.layout.InboxBucket.Milliseconds())
 	ttl := ttlSeconds(st.retention.Inbox)
@@ -29,6 +34,9 @@ func (st *Store) AppendEvent(ctx context.Context, userIDs []int64, ev Event) err
 	g.SetLimit(fanoutParallelism)
 	for _, uid := range userIDs {
 		g.Go(func() error {
+			if ev.IsRef() {
+				return st.query(gctx, cqlInsertEventRef, uid, bucket, ev.ID, ev.Kind, ev.ConvID, ev.MsgID, ttl).ExecRelease()
+			}
 			return st.query(gctx, cqlInsertEvent, uid, bucket, ev.ID, ev.Kind, ev.ConvID, ev.MsgID, ev.Payload, ttl).ExecRelease()
 		})
 	}

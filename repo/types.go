@@ -106,7 +106,10 @@ const (
 )
 
 // Event is one row of a user's inbox: what sync returns and WebSocket pushes.
-// Payload is the event's JSON data, stored as written.
+// Payload is the event's JSON data, stored as written; a row without one is
+// a reference to message MsgID, whose content sync reads from the message row
+// (message.new rows are written so: the body is stored once, not once more
+// per member).
 type Event struct {
 	ID      int64  `db:"event_id"`
 	Kind    string `db:"kind"`
@@ -114,3 +117,6 @@ type Event struct {
 	MsgID   int64  `db:"msg_id"`
 	Payload string `db:"payload"`
 }
+
+// IsRef tells whether the event names a message instead of carrying it.
+func (e Event) IsRef() bool { return e.Payload == "" && e.MsgID != 0 }
