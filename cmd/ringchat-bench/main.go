@@ -137,7 +137,7 @@ func raiseFileLimit() {
 
 func bench(ctx context.Context, o options, progress func(string)) (Result, error) {
 	switch o.workload {
-	case "reference", "surge", "idle", "history", "raw":
+	case "reference", "surge", "idle", "history", "raw", "sync":
 	case "group1000":
 		o.groups, o.groupShare = "1x1000", 1
 	default:
@@ -186,6 +186,8 @@ func bench(ctx context.Context, o options, progress func(string)) (Result, error
 		err := runRaw(ctx, store, pop, o, &res, progress)
 		smp.sample()
 		return res, err
+	case "sync":
+		return res, runSync(ctx, pop, o, &res, smp, progress)
 	case "history":
 		// runHistory waits for quiet itself, after seeding: 10 M writes leave
 		// minutes of compaction that would land in the measurement.
