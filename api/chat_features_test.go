@@ -149,8 +149,9 @@ func TestTyping(t *testing.T) {
 		t.Fatalf("typing: %s", f.Data)
 	}
 	sa.write("typing", "t2", map[string]any{"conversation_id": conv}) // too soon
-	if f := sa.next("error"); f.Ref != "t2" || !strings.Contains(string(f.Data), "rate_limited") {
-		t.Fatalf("second typing frame: %+v", f)
+	if f := sa.next("error"); f.Ref != "t2" || !strings.Contains(string(f.Data), `"code":"rate_limited"`) ||
+		!strings.Contains(string(f.Data), `"retry_after_ms":1000`) {
+		t.Fatalf("second typing frame: %s (want rate_limited with retry_after_ms)", f.Data)
 	}
 	time.Sleep(1100 * time.Millisecond)
 	sa.write("typing", "", map[string]any{"conversation_id": conv})

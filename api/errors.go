@@ -4,9 +4,11 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/ringchat/ringchat/api/ws"
 	"github.com/ringchat/ringchat/repo"
 )
 
@@ -50,8 +52,37 @@ type errorDetail struct {
 	Message string    `json:"message"`
 }
 
-// retryAfterSeconds is what 503 and 429 answers tell clients to wait.
+// retryAfterSeconds is what 503 and 429 answers tell clients to wait:
+// Retry-After on REST, retry_after_ms in a WebSocket error frame.
 const retryAfterSeconds = 1
+
+// retryAfter is how long a client should wait before retrying an answer of
+// code unchanged; 0 for codes a retry as is does not help.
+func retryAfter(code repo.Code) time.Duration {
+	switch statusOf[code] {
+	case http.StatusServiceUnavailable, http.StatusTooManyRequests:
+		return retryAfterSeconds * time.Second
+	}
+	return 0
+}
+
+// errorFrame is the data of a WebSocket error frame, built here from the same
+// codes as the REST answers so both carry the same retry hint.
+type errorFrame struct {
+	Code         repo.Code `json:"code"`
+	Message      string    `json:"message"`
+	RetryAfterMs int64     `json:"retry_after_ms,omitempty"`
+}
+
+func frameError(err error) errorFrame {
+	code, msg, _ := classify(err)
+	return errorFrame{Code: code, Message: msg, RetryAfterMs: retryAfter(code).Milliseconds()}
+}
+
+// replyError answers a client frame with an error frame for err.
+func replyError(c *ws.Client, ref string, err error) {
+	c.Reply(ref, "error", frameError(err))
+}
 
 // classify turns any error into a code, a client-safe message and a status.
 func classify(err error) (repo.Code, string, int) {
@@ -84,8 +115,8 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 	if status >= 500 && !errors.Is(err, errShed) {
 		s.log.Error("request failed", "method", c.Request().Method, "path", c.Path(), "code", code, "err", err)
 	}
-	if status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests {
-		c.Response().Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds))
+	if wait := retryAfter(code); wait > 0 {
+		c.Response().Header().Set("Retry-After", strconv.Itoa(int(wait/time.Second)))
 	}
 	if c.Request().Method == http.MethodHead {
 		_ = c.NoContent(status)

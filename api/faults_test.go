@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"sync"
@@ -72,12 +73,12 @@ func TestCassandraOutage(t *testing.T) {
 }
 
 // TestSendsOverTheNodeBoundAreShed holds every send in flight for a while
-// (DebugSendDelay) on a node that admits 4 at once: the sends over the bound
-// are refused at once with 503, Retry-After and "unavailable" instead of
-// queueing, and each one retried with its client_msg_id lands exactly once.
+// (DebugSendDelay) on a node that admits 4 at once and has no send queue:
+// the sends over the bound are refused at once with 503, Retry-After and
+// "unavailable", and each one retried with its client_msg_id lands exactly once.
 func TestSendsOverTheNodeBoundAreShed(t *testing.T) {
 	e := newEnv(t, func(c *api.Config, _ *repo.Retention, _ *ws.Config) {
-		c.SendConcurrency = 4
+		c.SendConcurrency, c.SendQueue = 4, 0
 		c.DebugSendDelay = 700 * time.Millisecond
 		c.SendDeadline, c.SyncLag = 4*time.Second, 5*time.Second
 	})
@@ -126,15 +127,115 @@ func TestSendsOverTheNodeBoundAreShed(t *testing.T) {
 	for _, id := range refused {
 		expect(t, a.send(conv, id, "body "+id), 201)
 	}
-	h := b.do("GET", "/v1/conversations/"+conv+"/messages?limit=100", nil)
+	inHistoryOnce(t, b, conv, "shed-", n)
+}
+
+// inHistoryOnce checks that the messages prefix0..prefix(n-1) (client_msg_id)
+// are each in the conversation's history exactly once.
+func inHistoryOnce(t *testing.T, reader *client, conv, prefix string, n int) {
+	t.Helper()
+	h := reader.do("GET", "/v1/conversations/"+conv+"/messages?limit=100", nil)
 	expect(t, h, 200)
 	seen := map[string]int{}
 	for _, m := range h.body["messages"].([]any) {
 		seen[m.(map[string]any)["client_msg_id"].(string)]++
 	}
 	for i := 0; i < n; i++ {
-		if c := seen[fmt.Sprintf("shed-%d", i)]; c != 1 {
-			t.Fatalf("shed-%d is in history %d times; want once", i, c)
+		if c := seen[fmt.Sprintf("%s%d", prefix, i)]; c != 1 {
+			t.Fatalf("%s%d is in history %d times; want once", prefix, i, c)
 		}
 	}
+}
+
+// TestSendsOverTheNodeBoundWait: on a node that admits 4 sends at once, each
+// held 300 ms (DebugSendDelay), 12 sends at once over REST and WebSocket
+// all wait their turn in the send queue and are acknowledged; none is refused
+// (before the queue, 8 of them were).
+func TestSendsOverTheNodeBoundWait(t *testing.T) {
+	e := newEnv(t, func(c *api.Config, _ *repo.Retention, _ *ws.Config) {
+		c.SendConcurrency, c.SendQueue = 4, 64
+		c.DebugSendDelay = 300 * time.Millisecond
+		c.RequestTimeout = 20 * time.Second // 17 s to wait: a loaded machine does not refuse
+	})
+	a, b := e.newUser("qa"), e.newUser("qb")
+	conv := a.direct(b)
+	var socks []*wsConn
+	for i := 0; i < 6; i++ { // a socket answers its frames in turn: one each
+		socks = append(socks, e.login(a.handle).dial())
+	}
+	var wg sync.WaitGroup
+	errs := make(chan string, 12)
+	for i := 0; i < 6; i++ {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			if r := a.send(conv, fmt.Sprintf("q-rest-%d", i), "rest"); r.status != 201 {
+				errs <- fmt.Sprintf("REST send %d: %d %s", i, r.status, r.raw)
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			socks[i].write("message.send", "s", map[string]any{"conversation_id": conv, "client_msg_id": fmt.Sprintf("q-ws-%d", i), "body": "ws"})
+			if f := socks[i].nextOf("ack", "error"); f.Type != "ack" {
+				errs <- fmt.Sprintf("WebSocket send %d: %s %s", i, f.Type, f.Data)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+// TestWebSocketShedSendCarriesRetryHint: with no send queue, a message.send
+// over the bound is answered with an unavailable error frame carrying
+// retry_after_ms; waiting that long and sending the same client_msg_id again
+// lands the message exactly once.
+func TestWebSocketShedSendCarriesRetryHint(t *testing.T) {
+	e := newEnv(t, func(c *api.Config, _ *repo.Retention, _ *ws.Config) {
+		c.SendConcurrency, c.SendQueue = 4, 0
+		c.DebugSendDelay = 700 * time.Millisecond
+	})
+	a, b := e.newUser("ha"), e.newUser("hb")
+	conv := a.direct(b)
+	const n = 10
+	socks := make([]*wsConn, n)
+	for i := range socks {
+		socks[i] = e.login(a.handle).dial()
+	}
+	answers := make([]frame, n)
+	var wg sync.WaitGroup
+	for i := range socks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			socks[i].write("message.send", "s", map[string]any{"conversation_id": conv, "client_msg_id": fmt.Sprintf("h-%d", i), "body": "b"})
+			answers[i] = socks[i].nextOf("ack", "error")
+		}()
+	}
+	wg.Wait()
+	shed := 0
+	for i, f := range answers {
+		if f.Type == "ack" {
+			continue
+		}
+		var data struct {
+			Code         string `json:"code"`
+			RetryAfterMs *int   `json:"retry_after_ms"`
+		}
+		if err := json.Unmarshal(f.Data, &data); err != nil || data.Code != "unavailable" || data.RetryAfterMs == nil || *data.RetryAfterMs <= 0 {
+			t.Fatalf("send %d: %s; want unavailable with a positive retry_after_ms", i, f.Data)
+		}
+		shed++
+		time.Sleep(time.Duration(*data.RetryAfterMs) * time.Millisecond)
+		socks[i].write("message.send", "r", map[string]any{"conversation_id": conv, "client_msg_id": fmt.Sprintf("h-%d", i), "body": "b"})
+		if f := socks[i].nextOf("ack", "error"); f.Type != "ack" {
+			t.Fatalf("the retry of send %d after the hint: %s %s", i, f.Type, f.Data)
+		}
+	}
+	if shed == 0 {
+		t.Fatal("10 sends held 700 ms each on a bound of 4 with no queue: none was shed")
+	}
+	inHistoryOnce(t, b, conv, "h-", n)
 }

@@ -14,11 +14,15 @@ func (s *Server) sendMessage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if s.sendGate.full() { // refused before the body is read
+		return shedError()
+	}
 	var req sendRequest
 	if err := bindJSON(c, &req); err != nil {
 		return err
 	}
-	msg, created, err := s.send(c.Request().Context(), session(c), convID, req)
+	ctx := c.Request().Context()
+	msg, created, err := s.send(ctx, ctx, session(c), convID, req)
 	if err != nil {
 		return err
 	}

@@ -26,12 +26,14 @@ const pullChatMoveEvery = time.Second
 
 // send stores a message and its inbox events, then pushes it to connected
 // devices. It returns created=false for a retry of an earlier send (same
-// client_msg_id), with the earlier message.
+// client_msg_id), with the earlier message. A send over the node's bound
+// waits for a slot while waitCtx lasts (the client is there), ctx bounding
+// the work (sendgate.go).
 //
 // Acknowledged means durable: it returns success only after the message row
 // and every member's inbox row are written at the configured consistency,
 // within SendDeadline of the id's creation (docs/sync.md says why).
-func (s *Server) send(ctx context.Context, sess repo.Session, convID int64, req sendRequest) (repo.Message, bool, error) {
+func (s *Server) send(waitCtx, ctx context.Context, sess repo.Session, convID int64, req sendRequest) (repo.Message, bool, error) {
 	if err := validateClientMsgID(req.ClientMsgID); err != nil {
 		return repo.Message{}, false, err
 	}
@@ -49,14 +51,24 @@ func (s *Server) send(ctx context.Context, sess repo.Session, convID int64, req 
 		}
 		replyTo = id
 	}
-	began := time.Now()
-	leave, err := s.sendGate.enter(began)
+	leave, err := s.sendGate.enter(waitCtx, time.Now(), s.sendWaitBudget(ctx))
 	if err != nil {
 		return repo.Message{}, false, err
 	}
+	admitted := time.Now()
 	msg, created, err := s.storeSend(ctx, sess, convID, req, replyTo)
-	leave(time.Since(began), repo.IsCode(err, repo.CodeUnavailable))
+	leave(time.Since(admitted), repo.IsCode(err, repo.CodeUnavailable))
 	return msg, created, err
+}
+
+// sendWaitBudget is how long a send may wait for a slot: what its request
+// has left beyond SendDeadline, so the send still has all of it once admitted.
+func (s *Server) sendWaitBudget(ctx context.Context) time.Duration {
+	left := s.cfg.RequestTimeout
+	if d, ok := ctx.Deadline(); ok {
+		left = time.Until(d)
+	}
+	return left - s.cfg.SendDeadline
 }
 
 // storeSend is a validated, admitted send: audience and block checks, the

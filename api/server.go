@@ -53,6 +53,9 @@ type Config struct {
 	// (sendgate.go). 0: unbounded.
 	SendConcurrency   int
 	SendLatencyTarget time.Duration
+	// SendQueue is how many sends over the bound may wait for a slot (at most
+	// RequestTimeout - SendDeadline each); past it a send is refused at once.
+	SendQueue int
 	// AccessLogLevel is the level of the per-request log line below 500;
 	// answers of 500 and more log at warn.
 	AccessLogLevel slog.Level
@@ -79,6 +82,7 @@ func DefaultConfig() Config {
 		DirectCache:       100_000,
 		SendConcurrency:   512,
 		SendLatencyTarget: time.Second,
+		SendQueue:         512,
 		AccessLogLevel:    slog.LevelDebug,
 		Auth:              DefaultAuthConfig(),
 		Groups:            GroupConfig{MaxMembers: 1000, PushMaxMembers: 100, MaxPullGroups: 500},
@@ -132,7 +136,7 @@ func New(cfg Config, d Deps) *Server {
 		now: func() time.Time { return time.Now().UTC() }, typingLimit: newRelayLimiter(cfg.TypingEvery),
 		chatMoves: newRelayLimiter(pullChatMoveEvery),
 		sendLimit: newSendLimiter(cfg.SendRate, cfg.SendBurst), direct: newDirectMembers(cfg.DirectCache),
-		sendGate: newSendGate(cfg.SendConcurrency, cfg.SendLatencyTarget),
+		sendGate: newSendGate(cfg.SendConcurrency, cfg.SendQueue, cfg.SendLatencyTarget),
 		hashes:   newHashPool(cfg.Auth.HashConcurrency), authLimit: newAuthLimits(cfg.Auth)}
 	s.receipts = newReceiptCoalescer(cfg.ReceiptEvery, cfg.ReceiptRate, cfg.ReceiptBurst, s.flushReceipt)
 	e := echo.New()
@@ -147,11 +151,15 @@ func New(cfg Config, d Deps) *Server {
 	s.echo = e
 	s.routes()
 	d.Metrics.Gauge("ringchat_send_concurrency_limit", "Sends this node admits at once now (adapts to Cassandra's latency).",
-		func() float64 { limit, _, _ := s.sendGate.state(); return limit })
+		func() float64 { return s.sendGate.state().limit })
 	d.Metrics.Gauge("ringchat_sends_in_flight", "Sends being written on this node.",
-		func() float64 { _, n, _ := s.sendGate.state(); return float64(n) })
-	d.Metrics.Counter("ringchat_sends_shed_total", "Sends refused at once (unavailable) because the node was at its send bound.",
-		func() float64 { _, _, shed := s.sendGate.state(); return float64(shed) })
+		func() float64 { return float64(s.sendGate.state().inFlight) })
+	d.Metrics.Gauge("ringchat_sends_waiting", "Sends over the bound waiting for a slot on this node.",
+		func() float64 { return float64(s.sendGate.state().queue) })
+	d.Metrics.Counter("ringchat_sends_queued_total", "Sends that waited for a slot before being written.",
+		func() float64 { return float64(s.sendGate.state().queued) })
+	d.Metrics.Counter("ringchat_sends_shed_total", "Sends refused (unavailable, retry hint) because the send queue was full or the wait would overrun.",
+		func() float64 { return float64(s.sendGate.state().shed) })
 	return s
 }
 

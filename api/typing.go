@@ -52,7 +52,7 @@ func (h frameHandler) typing(ctx context.Context, c *ws.Client, f ws.Frame) {
 	convID, err := h.parseConvFrame(f, &req)
 	if err == nil && !h.s.typingLimit.allow([2]int64{h.sess.UserID, convID}, h.s.now()) {
 		if f.Ref != "" {
-			c.ReplyError(f.Ref, string(repo.CodeRateLimited), "typing is relayed at most every "+h.s.cfg.TypingEvery.String())
+			replyError(c, f.Ref, repo.Errorf(repo.CodeRateLimited, "typing is relayed at most every %s", h.s.cfg.TypingEvery))
 		}
 		return
 	}
@@ -110,8 +110,7 @@ func (h frameHandler) parseConvFrame(f ws.Frame, dst *convFrame) (int64, error) 
 // answer replies to a frame that carries a ref: ack (when ok is not nil) or error.
 func (h frameHandler) answer(c *ws.Client, f ws.Frame, err error, ok any) {
 	if err != nil {
-		code, message, _ := classify(err)
-		c.ReplyError(f.Ref, string(code), message)
+		replyError(c, f.Ref, err)
 		return
 	}
 	if f.Ref != "" && ok != nil {

@@ -73,7 +73,7 @@ const frameSessionMaxAge = 5 * time.Second
 // socket is closed with 1008, as a logout closes it.
 func (h boundHandler) HandleFrame(ctx context.Context, c *ws.Client, f ws.Frame) {
 	if !c.SessionLive(frameSessionMaxAge) {
-		c.ReplyError(f.Ref, string(repo.CodeUnauthenticated), "session ended: log in again")
+		replyError(c, f.Ref, repo.Errorf(repo.CodeUnauthenticated, "session ended: log in again"))
 		return
 	}
 	h.frameHandler.HandleFrame(ctx, c, f)
@@ -113,33 +113,37 @@ var frameHandlers = map[string]func(frameHandler, context.Context, *ws.Client, w
 func (h frameHandler) HandleFrame(ctx context.Context, c *ws.Client, f ws.Frame) {
 	handle, ok := frameHandlers[f.Type]
 	if !ok {
-		c.ReplyError(f.Ref, string(repo.CodeInvalidArgument), "unknown frame type "+quote(f.Type))
+		replyError(c, f.Ref, invalid("unknown frame type %s", quote(f.Type)))
 		return
 	}
 	handle(h, ctx, c, f)
 }
 
 func (h frameHandler) messageSend(ctx context.Context, c *ws.Client, f ws.Frame) {
+	if h.s.sendGate.full() { // refused before the 4 KB body is decoded
+		replyError(c, f.Ref, shedError())
+		return
+	}
 	var req sendRequest
 	// The read loop has closed any text frame that is not UTF-8 (1007).
 	if err := json.Unmarshal(f.Data, &req); err != nil {
-		c.ReplyError(f.Ref, string(repo.CodeInvalidArgument), "malformed message.send data")
+		replyError(c, f.Ref, invalid("malformed message.send data"))
 		return
 	}
 	convID, err := parseID("conversation_id", req.ConversationID)
 	if err == nil {
-		// Not cancelled when the socket closes: a send under way completes (and
-		// stays idempotent), so a shutdown never leaves it half-written.
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.s.cfg.RequestTimeout)
+		// The work is not cancelled when the socket closes: a send under way
+		// completes (and stays idempotent), so a shutdown never leaves it
+		// half-written. A send still waiting for a slot leaves with the socket.
+		work, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.s.cfg.RequestTimeout)
 		defer cancel()
 		var msg repo.Message
-		if msg, _, err = h.s.send(ctx, h.sess, convID, req); err == nil {
+		if msg, _, err = h.s.send(ctx, work, h.sess, convID, req); err == nil {
 			c.Reply(f.Ref, "ack", map[string]any{"message": messageOut(msg)})
 			return
 		}
 	}
-	code, message, _ := classify(err)
-	c.ReplyError(f.Ref, string(code), message)
+	replyError(c, f.Ref, err)
 }
 
 func quote(s string) string {

@@ -78,14 +78,29 @@ func (w *wsConn) write(typ, ref string, data any) {
 // next reads frames until one of type typ arrives (skipping others).
 func (w *wsConn) next(typ string) frame {
 	w.t.Helper()
+	f := w.nextOf(typ)
+	if f.Type != typ {
+		w.t.FailNow()
+	}
+	return f
+}
+
+// nextOf reads frames until one of the given types arrives; a read that
+// fails is reported (t.Errorf, so it may run on any goroutine) and returns
+// a frame of none of them.
+func (w *wsConn) nextOf(types ...string) frame {
+	w.t.Helper()
 	w.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
 	for {
 		var f frame
 		if err := w.conn.ReadJSON(&f); err != nil {
-			w.t.Fatalf("waiting for %s: %v", typ, err)
+			w.t.Errorf("waiting for %v: %v", types, err)
+			return frame{Type: "read failed"}
 		}
-		if f.Type == typ {
-			return f
+		for _, typ := range types {
+			if f.Type == typ {
+				return f
+			}
 		}
 	}
 }
