@@ -30,9 +30,10 @@ type frame struct {
 	Type string `json:"type"`
 	Ref  string `json:"ref"`
 	Data struct {
-		ID   string `json:"id"`   // message.new
-		Body string `json:"body"` // message.new: the send time leads it
-		Code string `json:"code"` // error
+		ID           string `json:"id"`             // message.new
+		Body         string `json:"body"`           // message.new: the send time leads it
+		Code         string `json:"code"`           // error
+		RetryAfterMs int    `json:"retry_after_ms"` // error: wait this long before retrying
 		// ack: the stored message; error: the reason (a string)
 		Message json.RawMessage `json:"message"`
 	} `json:"data"`
@@ -55,6 +56,9 @@ type inflight struct {
 	at   int64 // send time, ns
 	conv int64
 	done chan struct{} // closed on ack or error (closed-loop senders wait on it)
+	// An error's code and retry hint, set before done is closed.
+	code         string
+	retryAfterMs int
 }
 
 // dial connects the devices of users [lo, hi) to chatd, user i to node
@@ -159,7 +163,9 @@ func (d *device) read() {
 				d.r.firstError.Store(f.Data.Code + ": " + string(f.Data.Message))
 			}
 			if v, ok := d.r.pending.LoadAndDelete(f.Ref); ok {
-				close(v.(*inflight).done)
+				s := v.(*inflight)
+				s.code, s.retryAfterMs = f.Data.Code, f.Data.RetryAfterMs
+				close(s.done)
 			}
 		case "message.new":
 			if sent, ok := sentAt(f.Data.Body); ok {

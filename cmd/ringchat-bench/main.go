@@ -13,6 +13,8 @@
 //   - history: 50-message pages over -history-messages stored messages.
 //   - raw: the rows of a direct-message send written straight with CQL (the
 //     project's repo code), as fast as the node takes them: the ceiling.
+//   - overload: the sends in flight that saturate one node, then four times
+//     as many, clients honouring retry hints (overload.go).
 //
 // Users are seeded through the repo code once and reused (-cache). It samples
 // chatd's and Cassandra's CPU and memory from /proc (-chatd-pid,
@@ -50,7 +52,7 @@ type options struct {
 
 func main() {
 	var o options
-	flag.StringVar(&o.workload, "workload", "reference", "reference, surge, group1000, idle, history or raw")
+	flag.StringVar(&o.workload, "workload", "reference", "reference, surge, group1000, idle, history, raw, sync or overload")
 	flag.StringVar(&o.url, "url", "http://127.0.0.1:8080", "chatd's public URL; several, comma-separated, spread the users over nodes")
 	flag.IntVar(&o.procs, "procs", 1, "processes holding the sockets (each holds at most its file limit)")
 	flag.StringVar(&o.worker, "worker", "", "internal: run as the worker for users lo:hi")
@@ -137,11 +139,11 @@ func raiseFileLimit() {
 
 func bench(ctx context.Context, o options, progress func(string)) (Result, error) {
 	switch o.workload {
-	case "reference", "surge", "idle", "history", "raw", "sync":
+	case "reference", "surge", "idle", "history", "raw", "sync", "overload":
 	case "group1000":
 		o.groups, o.groupShare = "1x1000", 1
 	default:
-		return Result{}, fmt.Errorf("-workload %q: want reference, surge, group1000, idle, history or raw", o.workload)
+		return Result{}, fmt.Errorf("-workload %q: want reference, surge, group1000, idle, history, raw, sync or overload", o.workload)
 	}
 	spec, err := parseGroups(o.groups)
 	if err != nil {
@@ -188,6 +190,8 @@ func bench(ctx context.Context, o options, progress func(string)) (Result, error
 		return res, err
 	case "sync":
 		return res, runSync(ctx, pop, o, &res, smp, progress)
+	case "overload":
+		return res, runOverload(ctx, o, pop, &res, smp, progress)
 	case "history":
 		// runHistory waits for quiet itself, after seeding: 10 M writes leave
 		// minutes of compaction that would land in the measurement.

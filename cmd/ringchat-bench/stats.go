@@ -149,6 +149,7 @@ type Result struct {
 	GroupShare   float64        `json:"group_share,omitempty"`
 	Raw          *RawCeiling    `json:"raw,omitempty"`
 	History      *HistoryTable  `json:"history,omitempty"`
+	Overload     *OverloadRun   `json:"overload,omitempty"`
 	StorePage    *Latency       `json:"store_page,omitempty"` // history: the page query alone
 	QuietWait    string         `json:"quiet_wait,omitempty"` // how long Cassandra took to go idle before measuring
 }
@@ -187,6 +188,8 @@ func (r Result) markdown() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# %s, %s\n\n`%s`\n\n", r.Workload, r.Started.Format(time.RFC3339), r.Command)
 	switch {
+	case r.Overload != nil:
+		r.Overload.markdown(&b)
 	case r.History != nil:
 		fmt.Fprintf(&b, "%d messages of %d B over %d conversations spanning %s; %d pages of 50 read, %.0f pages/s, %d errors\n\n",
 			r.History.Messages, r.History.BodyBytes, r.History.Conversations, r.History.Span, r.Sent, r.Throughput, r.Errors)
