@@ -140,8 +140,7 @@ func driveRetrying(ctx context.Context, devs []*device, pop *Population, n int, 
 		go func() {
 			defer wg.Done()
 			for ctx.Err() == nil {
-				id := seq.Add(1)
-				cmid := "o" + strconv.FormatInt(id, 10) + "-" + strconv.FormatUint(rand.Uint64(), 36)
+				cmid := clientMsgID() // kept across the retries
 				first := time.Now()
 				for attempt := 0; ; attempt++ {
 					if attempt > 0 {
