@@ -202,12 +202,16 @@ func (d *device) attempt(conv int64, ref, cmid string, first time.Time, size int
 	}
 }
 
-func (ov *OverloadRun) markdown(b *strings.Builder) {
-	fmt.Fprintf(b, "Saturation at **%d sends in flight**, %.0f acked/s; at %d in flight (4 ×): **%.0f acked/s, %.0f %% of saturated**\n\n",
-		ov.Saturating, ov.SaturatedPerS, ov.Overload.InFlight, ov.Overload.AckedPerS, 100*ov.Goodput)
-	fmt.Fprintf(b, "| in flight | acked/s | refused | retries | failed | P50 ack (ms) | P99 ack (ms) | chatd CPU ms/ack | Cassandra CPU ms/ack |\n|---|---|---|---|---|---|---|---|---|\n")
-	for _, s := range append(ov.Ramp, ov.Overload) {
-		fmt.Fprintf(b, "| %d | %.0f | %d | %d | %d | %.1f | %.1f | %.2f | %.2f |\n", s.InFlight, s.AckedPerS, s.Refused, s.Retries, s.Failed,
+func (ov *OverloadRun) markdown(b *strings.Builder, r Result) {
+	fmt.Fprintf(b, "Saturation at **%d sends in flight**, %.0f acked/s; at %d in flight (4 ×): **%.0f acked/s, %.0f %% of saturated**; %d lost, %d duplicated, %d unanswered\n\n",
+		ov.Saturating, ov.SaturatedPerS, ov.Overload.InFlight, ov.Overload.AckedPerS, 100*ov.Goodput, r.Lost, r.Duplicates, r.Unanswered)
+	fmt.Fprintf(b, "| step | in flight | acked/s | refused | retries | failed | P50 ack (ms) | P99 ack (ms) | chatd CPU ms/ack | Cassandra CPU ms/ack |\n|---|---|---|---|---|---|---|---|---|---|\n")
+	for i, s := range append(ov.Ramp, ov.Overload) {
+		name := "ramp"
+		if i == len(ov.Ramp) {
+			name = "**overload**"
+		}
+		fmt.Fprintf(b, "| %s | %d | %.0f | %d | %d | %d | %.1f | %.1f | %.2f | %.2f |\n", name, s.InFlight, s.AckedPerS, s.Refused, s.Retries, s.Failed,
 			s.Ack.P50, s.Ack.P99, s.ChatdCPUms, s.CassandraCPUms)
 	}
 	b.WriteString("\n")

@@ -189,7 +189,7 @@ func (r Result) markdown() string {
 	fmt.Fprintf(&b, "# %s, %s\n\n`%s`\n\n", r.Workload, r.Started.Format(time.RFC3339), r.Command)
 	switch {
 	case r.Overload != nil:
-		r.Overload.markdown(&b)
+		r.Overload.markdown(&b, r)
 	case r.History != nil:
 		fmt.Fprintf(&b, "%d messages of %d B over %d conversations spanning %s; %d pages of 50 read, %.0f pages/s, %d errors\n\n",
 			r.History.Messages, r.History.BodyBytes, r.History.Conversations, r.History.Span, r.Sent, r.Throughput, r.Errors)
