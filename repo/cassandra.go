@@ -29,6 +29,10 @@ type CassandraConfig struct {
 	// Observers see every query and batch (metrics); nil for none.
 	QueryObserver gocql.QueryObserver
 	BatchObserver gocql.BatchObserver
+	// ConnectObserver sees every connection attempt to a node (pool refills); nil for none.
+	ConnectObserver gocql.ConnectObserver
+	// HostEvents hears when the driver adds, loses or regains a node; nil for none.
+	HostEvents func(HostEvent)
 }
 
 // DefaultCassandraConfig is a single dev node on loopback.
@@ -111,10 +115,14 @@ func NewCluster(cfg CassandraConfig) (*gocql.ClusterConfig, error) {
 		fallback = gocql.DCAwareRoundRobinPolicy(cfg.LocalDC)
 	}
 	cluster.PoolConfig.HostSelectionPolicy = gocql.TokenAwareHostPolicy(fallback)
+	if cfg.HostEvents != nil {
+		cluster.PoolConfig.HostSelectionPolicy = &hostWatch{HostSelectionPolicy: cluster.PoolConfig.HostSelectionPolicy, notify: cfg.HostEvents}
+	}
 	// Fail fast and let the client retry (guarantee 6); the driver must not hide an outage.
 	cluster.RetryPolicy = &gocql.SimpleRetryPolicy{NumRetries: 1}
 	cluster.ReconnectInterval = time.Second
 	cluster.QueryObserver, cluster.BatchObserver = cfg.QueryObserver, cfg.BatchObserver
+	cluster.ConnectObserver = cfg.ConnectObserver
 	return cluster, nil
 }
 

@@ -27,6 +27,7 @@ type Metrics struct {
 	fanout      prometheus.Histogram
 	cqlSeconds  *prometheus.HistogramVec
 	cqlErrors   *prometheus.CounterVec
+	ring        *ringView
 }
 
 // New registers the collectors on a fresh registry (plus Go and process metrics).
@@ -45,9 +46,11 @@ func New() *Metrics {
 			[]string{"table"}),
 		cqlErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ringchat_cql_errors_total",
 			Help: "Cassandra query errors by table."}, []string{"table"}),
+		ring: newRingView(),
 	}
 	m.Registry.MustRegister(m.httpTotal, m.httpSeconds, m.fanout, m.cqlSeconds, m.cqlErrors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.Registry.MustRegister(m.ring.collectors()...)
 	return m
 }
 
@@ -143,6 +146,7 @@ func (m *Metrics) ObserveQuery(_ context.Context, q gocql.ObservedQuery) {
 	if q.Err != nil {
 		m.cqlErrors.WithLabelValues(t).Inc()
 	}
+	m.observeAttempt(t, q.Host, q.Attempt, q.Err)
 }
 
 // ObserveBatch implements gocql.BatchObserver.
@@ -155,6 +159,7 @@ func (m *Metrics) ObserveBatch(_ context.Context, b gocql.ObservedBatch) {
 	if b.Err != nil {
 		m.cqlErrors.WithLabelValues(t).Inc()
 	}
+	m.observeAttempt(t, b.Host, b.Attempt, b.Err)
 }
 
 // AdminHandler serves /metrics, /healthz (the process answers), /readyz

@@ -61,6 +61,16 @@ func newLogger(cfg config) *slog.Logger {
 func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	metrics := obs.New()
 	cfg.Cassandra.QueryObserver, cfg.Cassandra.BatchObserver = metrics, metrics
+	cfg.Cassandra.ConnectObserver = metrics
+	cfg.Cassandra.HostEvents = func(e repo.HostEvent) {
+		metrics.HostEvent(e)
+		// A node lost or regained is an operator's first question in an outage.
+		level := slog.LevelInfo
+		if e.Event == "down" || e.Event == "remove" {
+			level = slog.LevelWarn
+		}
+		log.Log(context.Background(), level, "cassandra host "+e.Event, "host", e.Addr, "dc", e.DC, "rack", e.Rack)
+	}
 	session, err := repo.Connect(cfg.Cassandra)
 	if err != nil {
 		return err
