@@ -54,7 +54,16 @@ on_node() { local addr=$1; shift; env $(node_env "$addr") "$NODE_SH" "$@"; }
 
 addrs() { awk '{print $1}' "$NODES_FILE" 2>/dev/null; }
 
-answers() { (cd "$ROOT" && go run ./deploy/local/tools/cqlping -host "$1:9042" -timeout "${2:-1s}" >/dev/null 2>&1); }
+# The readiness probe, built once per run: polling through `go run` costs a
+# go invocation a second, which a start on two busy cores feels.
+CQLPING="$ROOT/.cache/bin/cqlping"
+answers() {
+  if [ -z "${CQLPING_BUILT:-}" ]; then
+    (cd "$ROOT" && go build -o "$CQLPING" ./deploy/local/tools/cqlping) || die "could not build cqlping"
+    CQLPING_BUILT=1
+  fi
+  "$CQLPING" -host "$1:9042" -timeout "${2:-1s}" >/dev/null 2>&1
+}
 
 # live_addrs: the recorded nodes whose process runs (a node killed or not yet
 # started is not waited for).
@@ -160,16 +169,21 @@ stop() {
   local addr; for addr in $(addrs); do on_node "$addr" stop; done
 }
 
-case "${1:-}" in
-  start) shift; start "$@" ;;
-  wait) wait_all "${2:-120}" ;;
-  status) status ;;
-  stop) stop ;;
-  wipe) stop; rm -rf "$RING_DIR"; echo "ring: wiped" ;;
-  hosts) addrs | sed 's/$/:9042/' | paste -sd, ;;
-  kill) on_node "${2:?ADDR}" kill ;;
-  stop-node) on_node "${2:?ADDR}" nodetool drain 2>/dev/null || true; on_node "$2" stop ;;
-  start-node) on_node "${2:?ADDR}" start; wait_node "$2" "${3:-420}" ;;
-  nodetool) addr=${2:?ADDR}; shift 2; on_node "$addr" nodetool "$@" ;;
-  *) sed -n '2,27p' "$0" >&2; exit 2 ;;
-esac
+# All in one function, called on the last line: bash reads a script as it
+# runs it, and ring.sh runs for minutes while it may be edited.
+main() {
+  case "${1:-}" in
+    start) shift; start "$@" ;;
+    wait) wait_all "${2:-120}" ;;
+    status) status ;;
+    stop) stop ;;
+    wipe) stop; rm -rf "$RING_DIR"; echo "ring: wiped" ;;
+    hosts) addrs | sed 's/$/:9042/' | paste -sd, ;;
+    kill) on_node "${2:?ADDR}" kill ;;
+    stop-node) on_node "${2:?ADDR}" nodetool drain 2>/dev/null || true; on_node "$2" stop ;;
+    start-node) on_node "${2:?ADDR}" start; wait_node "$2" "${3:-420}" ;;
+    nodetool) addr=${2:?ADDR}; shift 2; on_node "$addr" nodetool "$@" ;;
+    *) sed -n '2,27p' "$0" >&2; exit 2 ;;
+  esac
+}
+main "$@"; exit $?

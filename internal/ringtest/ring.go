@@ -1,0 +1,154 @@
+// Package ringtest runs ringchat against a local three-node Cassandra ring
+// (deploy/local/ring.sh) at replication factor 3 and breaks the ring under
+// load: real chatd processes (internal/testcluster), real clients, real
+// nodes killed with kill -9. It starts the ring when it is not up and fails
+// loudly when it cannot: it never skips.
+package ringtest
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gocql/gocql"
+
+	"github.com/ringchat/ringchat/repo"
+)
+
+// Nodes are the ring's addresses, as ring.sh starts them by default.
+var Nodes = []string{"127.0.0.2", "127.0.0.3", "127.0.0.4"}
+
+func root() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+// Script runs deploy/local/ring.sh with args, its output going to the test
+// log line by line as it comes (a node start takes minutes here).
+func Script(t testing.TB, timeout time.Duration, args ...string) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(root(), "deploy", "local", "ring.sh"), args...)
+	cmd.Dir = root()
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			t.Logf("ring.sh %s: %s", args[0], sc.Text())
+		}
+		_, _ = io.Copy(io.Discard, pr)
+	}()
+	err := cmd.Run()
+	pw.Close()
+	wg.Wait()
+	if err != nil {
+		return fmt.Errorf("ring.sh %s: %w", strings.Join(args, " "), err)
+	}
+	return nil
+}
+
+// Up starts every node of the ring that is not running (a node left down by
+// an earlier test too) and waits until all answer CQL and see each other up.
+func Up(t testing.TB) {
+	t.Helper()
+	if err := Script(t, 25*time.Minute, "start"); err != nil {
+		t.Fatalf("the Cassandra ring did not come up (deploy/local/ring.sh start; logs in .stack/ring/*/logs): %v", err)
+	}
+}
+
+// Hosts are the ring's CQL contact points.
+func Hosts() []string {
+	out := make([]string, len(Nodes))
+	for i, n := range Nodes {
+		out[i] = n + ":9042"
+	}
+	return out
+}
+
+// Keyspace creates a fresh keyspace at replication factor 3 with the
+// project's own tool (ringchat-migrate --rf 3); DropKeyspace removes it.
+// Migrating takes minutes on a busy ring, so a package's tests share one.
+func Keyspace() (string, error) {
+	name := fmt.Sprintf("t_ring_%d", time.Now().UnixNano()%1_000_000_000)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "go", "run", "./cmd/ringchat-migrate", "--cassandra-hosts", strings.Join(Hosts(), ","),
+		"--keyspace", name, "--rf", "3", "--message-bucket", "1h", "--inbox-bucket", "1h", "up")
+	cmd.Dir = root()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("ringchat-migrate --rf 3 up: %w\n%s", err, out)
+	}
+	return name, nil
+}
+
+// DropKeyspace removes a keyspace Keyspace made, best effort.
+func DropKeyspace(name string) {
+	s, err := Session(Hosts(), "", gocql.Quorum)
+	if err != nil {
+		return
+	}
+	defer s.Close()
+	_ = s.Query("DROP KEYSPACE IF EXISTS " + name).Exec()
+}
+
+// Session opens a session to hosts only (no discovery of the others when
+// there is one: a read at ONE through it is served by that node, whose
+// snitch puts itself first; ring.sh turns the dynamic snitch off).
+func Session(hosts []string, keyspace string, cons gocql.Consistency) (*gocql.Session, error) {
+	cfg := repo.DefaultCassandraConfig()
+	cfg.Hosts = hosts
+	cfg.Keyspace = keyspace
+	cfg.Timeout = 30 * time.Second
+	cluster, err := repo.NewCluster(cfg)
+	if err != nil {
+		return nil, err
+	}
+	cluster.Consistency = cons
+	if len(hosts) == 1 {
+		only := strings.Split(hosts[0], ":")[0]
+		cluster.HostFilter = gocql.HostFilterFunc(func(h *gocql.HostInfo) bool { return h.ConnectAddress().String() == only })
+	}
+	return cluster.CreateSession()
+}
+
+// PendingHints counts the hint files the live nodes hold for addr
+// (system_views.pending_hints on each node: hints are node-local).
+func PendingHints(addr string) (int, error) {
+	total := 0
+	for _, n := range Nodes {
+		if n == addr {
+			continue
+		}
+		s, err := Session([]string{n + ":9042"}, "", gocql.One)
+		if err != nil {
+			continue // a node that is down holds no hints we can wait for
+		}
+		iter := s.Query(`SELECT address, files FROM system_views.pending_hints`).Iter()
+		var a string
+		var files int
+		for iter.Scan(&a, &files) {
+			if a == addr {
+				total += files
+			}
+		}
+		err = iter.Close()
+		s.Close()
+		if err != nil {
+			return 0, fmt.Errorf("pending hints on %s: %w", n, err)
+		}
+	}
+	return total, nil
+}
