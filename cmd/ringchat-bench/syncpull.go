@@ -39,18 +39,23 @@ func runSync(ctx context.Context, p *Population, o options, res *Result, smp sam
 	for i := range *syncPending {
 		g.Go(func() error {
 			body, _ := json.Marshal(map[string]string{"client_msg_id": "sync-" + run + "-" + strconv.Itoa(i), "body": paddedBody(int64(i), o.size)})
-			req, _ := http.NewRequestWithContext(gctx, http.MethodPost, o.url+"/v1/conversations/"+strconv.FormatInt(conv, 10)+"/messages", bytes.NewReader(body))
-			req.Header.Set("Authorization", "Bearer "+sender)
-			req.Header.Set("Content-Type", "application/json")
-			resp, err := client.Do(req)
-			if err != nil {
-				return err
+			for attempt := 0; ; attempt++ {
+				req, _ := http.NewRequestWithContext(gctx, http.MethodPost, o.url+"/v1/conversations/"+strconv.FormatInt(conv, 10)+"/messages", bytes.NewReader(body))
+				req.Header.Set("Authorization", "Bearer "+sender)
+				req.Header.Set("Content-Type", "application/json")
+				resp, err := client.Do(req)
+				if err != nil {
+					return err
+				}
+				resp.Body.Close()
+				switch {
+				case resp.StatusCode == http.StatusCreated || resp.StatusCode == http.StatusOK:
+					return nil
+				case resp.StatusCode != http.StatusServiceUnavailable || attempt == 50:
+					return fmt.Errorf("send %d: status %d", i, resp.StatusCode)
+				}
+				time.Sleep(100 * time.Millisecond) // shed: retry with the same client_msg_id, as clients do
 			}
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusCreated {
-				return fmt.Errorf("send %d: status %d", i, resp.StatusCode)
-			}
-			return nil
 		})
 	}
 	if err := g.Wait(); err != nil {
