@@ -142,6 +142,11 @@ start() {
   log "nodes ${want[*]} (seeds $seeds, $snitch, heap $heap)"
   # One at a time: Cassandra refuses a bootstrap while another is in progress.
   for addr in "${want[@]}"; do
+    if answers "$addr" 2s && ! grep -qx "$addr" <<<"$(live_addrs)"; then
+      # The addresses are the machine's, the pid files this checkout's: a node
+      # another checkout started could be neither killed nor restarted from here.
+      die "$addr answers CQL but was not started from $ROOT (another checkout's ring?): make ring-stop there first"
+    fi
     if answers "$addr" 2s && sees_all "$addr"; then log "$addr already up"; continue; fi
     on_node "$addr" start
     wait_node "$addr" "$timeout" || die "$addr did not come up"
