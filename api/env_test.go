@@ -115,12 +115,17 @@ func newEnvOn(t testing.TB, session *gocql.Session, opts ...envOption) *env {
 	}
 	deliver := cluster.Hub{Hub: hub, C: cl}
 	pres.SetOutputs(cl, deliver)
+	feedCtx, stopFeed := context.WithCancel(context.Background())
+	feedDone := make(chan struct{})
+	go func() { defer close(feedDone); api.WatchSessionEnds(feedCtx, store, hub, log) }()
 	s := api.New(cfg, api.Deps{Store: store, IDs: gen, Hub: deliver, Objects: testObjects(t), Presence: pres, Log: log})
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = hub.Shutdown(ctx)
+		stopFeed()
+		<-feedDone
 		srv.Close()
 		cl.Stop(ctx)
 	})

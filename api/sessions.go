@@ -28,7 +28,7 @@ func (s *Server) logout(c echo.Context) error {
 	ctx := c.Request().Context()
 	sess := session(c)
 	// This token first, so it is dead even if retiring the device fails.
-	if err := s.store.DeleteSession(ctx, tokenHash(bearer(c.Request()))); err != nil {
+	if err := s.store.DeleteSession(ctx, sess.UserID, tokenHash(bearer(c.Request()))); err != nil {
 		return err
 	}
 	if err := s.endDevice(ctx, sess.UserID, sess.DeviceID, "logged out"); err != nil {

@@ -59,20 +59,17 @@ func (s *Server) serveWS(c echo.Context) error {
 // boundHandler is a frameHandler whose socket lives only as long as its
 // session: the hub closes it at the token's expiry, when the session has
 // ended by the time the socket is set up (a logout racing the upgrade), and
-// when a periodic re-check finds it gone (a close order lost on the way).
+// when the node's feed of ended sessions, or (while the feed cannot be read)
+// a re-check of its own, finds it gone (a close order lost on the way).
 type boundHandler struct {
 	frameHandler
 	tokenHash []byte
 }
 
-// frameSessionMaxAge is how old a socket's last session check may be when
-// it acts on a client frame; older, the frame waits for one point read.
-const frameSessionMaxAge = 5 * time.Second
-
 // HandleFrame refuses frames of a socket whose session has ended: the
 // socket is closed with 1008, as a logout closes it.
 func (h boundHandler) HandleFrame(ctx context.Context, c *ws.Client, f ws.Frame) {
-	if !c.SessionLive(frameSessionMaxAge) {
+	if !c.SessionLive() {
 		replyError(c, f.Ref, repo.Errorf(repo.CodeUnauthenticated, "session ended: log in again"))
 		return
 	}
@@ -81,13 +78,19 @@ func (h boundHandler) HandleFrame(ctx context.Context, c *ws.Client, f ws.Frame)
 
 func (h boundHandler) Expiry() time.Time { return h.sess.ExpiresAt }
 
-// Live fails open: a socket authenticated a moment ago is not cut off
-// because the store could not answer now.
-func (h boundHandler) Live(ctx context.Context) bool {
+func (h boundHandler) SessionKey() []byte { return h.tokenHash }
+
+// Live reports a store failure as an error: the hub keeps the socket (a
+// socket authenticated a moment ago is not cut off because the store could
+// not answer now) but does not count the check.
+func (h boundHandler) Live(ctx context.Context) (bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, h.s.cfg.RequestTimeout)
 	defer cancel()
 	_, err := h.s.store.GetSession(ctx, h.tokenHash)
-	return !repo.IsCode(err, repo.CodeUnauthenticated)
+	if repo.IsCode(err, repo.CodeUnauthenticated) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // frameHandler answers one connection's client frames.

@@ -119,7 +119,7 @@ func (st *Store) ResumeDeviceSession(ctx context.Context, userID, deviceID int64
 // again would add one (the partition, and pruning, would grow without end).
 // The session goes first so a failure in between leaves a findable token.
 func (st *Store) endToken(ctx context.Context, userID, deviceID int64, tokenHash []byte) error {
-	if err := st.DeleteSession(ctx, tokenHash); err != nil {
+	if err := st.DeleteSession(ctx, userID, tokenHash); err != nil {
 		return err
 	}
 	return translate("unindex session", st.query(ctx, cqlUnindexToken, userID, deviceID, tokenHash).ExecRelease())
@@ -221,9 +221,24 @@ func (st *Store) GetSession(ctx context.Context, tokenHash []byte) (Session, err
 	return s, nil
 }
 
-// DeleteSession revokes one token at once.
-func (st *Store) DeleteSession(ctx context.Context, tokenHash []byte) error {
-	return translate("delete session", st.query(ctx, cqlDeleteSession, tokenHash).ExecRelease())
+// DeleteSession ends one of the user's tokens at once: into the feed of
+// ended sessions first (so every node closes its socket even when the close
+// order is lost), then out of sessions. A delete done later than
+// SessionEndWriteTimeout after the feed row (or failed) is recorded again:
+// a socket whose own check ran between the two must find a row its node's
+// next feed read still reaches (repo.SessionEndOverlap).
+func (st *Store) DeleteSession(ctx context.Context, userID int64, tokenHash []byte) error {
+	began := time.Now()
+	if err := st.recordSessionEnd(ctx, userID, tokenHash); err != nil {
+		return err
+	}
+	err := translate("delete session", st.query(ctx, cqlDeleteSession, tokenHash).ExecRelease())
+	if err != nil || time.Since(began) > SessionEndWriteTimeout {
+		if again := st.recordSessionEnd(ctx, userID, tokenHash); err == nil {
+			err = again
+		}
+	}
+	return err
 }
 
 // ListDevices returns a user's devices (at most MaxDevicesPerUser, plus any
@@ -266,7 +281,7 @@ func (st *Store) RetireDevice(ctx context.Context, userID, deviceID int64) error
 		return err
 	}
 	for _, h := range tokens {
-		if err := st.DeleteSession(ctx, h); err != nil {
+		if err := st.DeleteSession(ctx, userID, h); err != nil {
 			return err
 		}
 	}

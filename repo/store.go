@@ -30,6 +30,9 @@ type Retention struct {
 	// before a registration may take the handle over (a registration that
 	// failed half-way). It must exceed the longest registration.
 	HandleClaim time.Duration
+	// SessionEnds is the TTL of the feed of ended sessions (SessionEndTTL
+	// of the session-end bound).
+	SessionEnds time.Duration
 }
 
 // DefaultRetention is what chatd uses unless configured.
@@ -40,6 +43,7 @@ func DefaultRetention() Retention {
 		Dedupe:      24 * time.Hour,
 		Ticket:      30 * time.Second,
 		HandleClaim: time.Minute,
+		SessionEnds: SessionEndTTL(DefaultSessionEndBound),
 	}
 }
 

@@ -142,9 +142,15 @@ type Config struct {
 	// reader goroutine; Shutdown waits for OnDisconnect.
 	OnConnect    func(Identity)
 	OnDisconnect func(Identity)
-	// SessionCheckInterval is how often a socket bound to a session (see
-	// Bounded) re-reads it, jittered by a quarter either way (default 30s):
-	// the longest a socket outlives a logout whose close order was lost.
+	// SessionBound is how long ago a socket's session (see Bounded) may
+	// have been verified for the socket to act on a client frame; older, it
+	// reads its session first (default 5s). While the node reads the feed
+	// of ended sessions, the feed keeps every socket verified.
+	SessionBound time.Duration
+	// SessionCheckInterval is how often a socket bound to a session
+	// re-reads it, jittered by a quarter either way, while the feed does
+	// not verify it (default 30s): the longest a socket outlives a logout
+	// whose close order was lost when the feed cannot be read.
 	SessionCheckInterval time.Duration
 }
 
@@ -160,6 +166,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.PongTimeout <= 0 {
 		c.PongTimeout = 60 * time.Second
+	}
+	if c.SessionBound <= 0 {
+		c.SessionBound = 5 * time.Second
 	}
 	if c.SessionCheckInterval <= 0 {
 		c.SessionCheckInterval = 30 * time.Second
@@ -211,6 +220,9 @@ type Hub struct {
 	conns   atomic.Int64
 	dropped atomic.Int64
 
+	epoch   time.Time                // the hub clock's zero (see clock)
+	covered atomic.Pointer[coverage] // the feed of ended sessions' reach; nil: never read
+
 	stopPings chan struct{} // closed by Shutdown; ends the pinger
 	pingsDone chan struct{}
 	stopOnce  sync.Once
@@ -228,7 +240,7 @@ func NewHub(cfg Config, log *slog.Logger) *Hub {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	h := &Hub{cfg: cfg, log: log}
+	h := &Hub{cfg: cfg, log: log, epoch: time.Now()}
 	h.upgrader = websocket.Upgrader{
 		HandshakeTimeout: 10 * time.Second,
 		ReadBufferSize:   readBufferSize,

@@ -108,7 +108,8 @@ func parseConfig(args []string) (config, error) {
 	num(&c.WS.SendQueue, "ws-send-queue", 256, "frames queued per WebSocket before it is dropped as slow")
 	dur(&c.WS.PingInterval, "ws-ping-interval", 25*time.Second, "WebSocket ping interval")
 	dur(&c.WS.PongTimeout, "ws-pong-timeout", 60*time.Second, "close a WebSocket silent this long")
-	dur(&c.WS.SessionCheckInterval, "ws-session-check-interval", 30*time.Second, "how often a WebSocket re-reads its session (jittered); the longest it outlives a logout whose close order was lost")
+	dur(&c.WS.SessionBound, "session-end-bound", repo.DefaultSessionEndBound, "a WebSocket whose session ended (close order lost) is closed within this, and acts on no frame once its session ended longer ago; the node reads the feed of ended sessions every quarter of it")
+	dur(&c.WS.SessionCheckInterval, "ws-session-check-interval", 30*time.Second, "while the feed of ended sessions cannot be read: how often each WebSocket re-reads its own session (jittered)")
 	dur(&c.API.DebugSendDelay, "debug-send-delay", 0, "testing only: pause each send between making its id and writing it")
 	str(&c.S3.Endpoint, "s3-endpoint", "", "S3-compatible endpoint; empty for AWS S3")
 	str(&c.S3.Region, "s3-region", "us-east-1", "S3 region")
@@ -145,6 +146,11 @@ func parseConfig(args []string) (config, error) {
 		return config{}, fmt.Errorf("cluster-secret must be at least 16 bytes")
 	}
 	c.API.Auth.AddressRate, c.API.Auth.HandleRate = float64(authAddressRate), float64(authHandleRate)
+	if c.WS.SessionBound < 200*time.Millisecond || c.WS.SessionBound > 10*time.Minute {
+		return config{}, fmt.Errorf("session-end-bound (%s) must be from 200ms to 10m", c.WS.SessionBound)
+	}
+	// Every node must use one bound: a writer's rows must outlive every reader's gap.
+	c.Retention.SessionEnds = repo.SessionEndTTL(c.WS.SessionBound)
 	if c.Retention.HandleClaim <= c.API.RequestTimeout {
 		return config{}, fmt.Errorf("handle-claim-grace (%s) must exceed request-timeout (%s)", c.Retention.HandleClaim, c.API.RequestTimeout)
 	}

@@ -124,6 +124,9 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	if err := cl.Start(startCtx); err != nil {
 		return fmt.Errorf("join cluster: %w", err)
 	}
+	feedCtx, stopFeed := context.WithCancel(ctx)
+	defer stopFeed()
+	go api.WatchSessionEnds(feedCtx, store, hub, log)
 	srv := api.New(cfg.API, api.Deps{Store: store, IDs: gen, Hub: deliver, Objects: objects, Presence: pres, Metrics: metrics, Log: log})
 	registerGauges(metrics, hub, cl)
 	adminLn, err := net.Listen("tcp", cfg.Admin)
@@ -195,5 +198,7 @@ func registerGauges(m *obs.Metrics, hub *ws.Hub, cl *cluster.Cluster) {
 		func() float64 { return float64(cl.Stats().ForwardDrops) })
 	m.Gauge("ringchat_delivery_waiting", "Deliveries waiting for their route look-ups on this node.", func() float64 { return float64(cl.Stats().Waiting) })
 	m.Gauge("ringchat_forward_queued", "Items waiting in this node's forwarding queues to other nodes.", func() float64 { return float64(cl.Stats().Queued) })
+	m.Gauge("ringchat_session_feed_age_seconds", "Since the last successful read of the feed of ended sessions began (-1: none yet).",
+		func() float64 { return hub.SessionsCoveredAge().Seconds() })
 	m.Counter("ringchat_route_lookups_total", "Route partitions read for delivery.", func() float64 { return float64(cl.Stats().RouteLookups) })
 }

@@ -1,0 +1,125 @@
+package repo
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// The feed of ended sessions (schema 0012): every session end writes a row
+// before the session row goes, and every node reads the rows new since its
+// last read (api/sessionfeed.go).
+
+const (
+	cqlInsertSessionEnd = `INSERT INTO session_ends (bucket, ended_at, token_hash, user_id) VALUES (?, ?, ?, ?) USING TTL ?`
+	cqlSessionEndsSince = `SELECT user_id, token_hash FROM session_ends WHERE bucket = ? AND ended_at >= ?`
+
+	// SessionEndBucket is the window of one session_ends partition (fixed by
+	// the schema).
+	SessionEndBucket = 10 * time.Second
+	// SessionEndWriteTimeout bounds one feed write, so a row acknowledged was
+	// stamped at most this long before it became readable.
+	SessionEndWriteTimeout = 2 * time.Second
+	// SessionEndOverlap is how far before its last read's start a reader
+	// reads again: a row acknowledged after that read began was stamped at
+	// most SessionEndWriteTimeout earlier by a clock at most 2×ClockSkew off
+	// the reader's. Rows read twice close nothing twice.
+	SessionEndOverlap = SessionEndWriteTimeout + 2*ClockSkew
+	// DefaultSessionEndBound is chatd's default --session-end-bound.
+	DefaultSessionEndBound = 5 * time.Second
+	// sessionEndPage is the page size of a feed read.
+	sessionEndPage = 5000
+)
+
+// SessionEndTTL is how long feed rows live for a node that reads every
+// bound/4: comfortably more than SessionEndMaxGap, which readers check.
+func SessionEndTTL(bound time.Duration) time.Duration { return 4*bound + 50*time.Second }
+
+// SessionEndMaxGap is the longest a reader may go between two reads and
+// still trust the second one to hold every end since the first: past it,
+// rows it needed may have expired (a node cut off from the ring longer
+// than that), so its sockets must check their own sessions once.
+func SessionEndMaxGap(ttl time.Duration) time.Duration {
+	return ttl - SessionEndOverlap - 2*ClockSkew - 10*time.Second
+}
+
+// SessionEnd is one row of the feed.
+type SessionEnd struct {
+	UserID    int64
+	TokenHash []byte
+}
+
+// endStamps is the clock session ends are stamped with. The wall clock is
+// what other nodes read by, but it can step (a bad NTP sync, an operator):
+// a stamp stepped backwards past SessionEndOverlap would never be read. So
+// the stamp is also followed on the monotonic clock from the last time the
+// two agreed; while they disagree by more than ClockSkew/2, a row is
+// written at both times, and a reader whose clock follows either finds it.
+type endStamps struct {
+	mu     sync.Mutex
+	anchor time.Time // wall and monotonic reading when they last agreed
+}
+
+var sessionEndClock endStamps
+
+func (c *endStamps) now() []time.Time {
+	now := time.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.anchor.IsZero() {
+		c.anchor = now
+	}
+	// anchor.Add keeps anchor's wall reading; now.Sub(anchor) is monotonic.
+	followed := c.anchor.Round(0).Add(now.Sub(c.anchor))
+	drift := now.Round(0).Sub(followed)
+	if drift.Abs() <= ClockSkew/2 {
+		c.anchor = now
+		return []time.Time{now}
+	}
+	return []time.Time{now, followed}
+}
+
+func sessionEndBucket(t time.Time) int64 {
+	ms := t.UnixMilli()
+	w := SessionEndBucket.Milliseconds()
+	return ms - ((ms%w)+w)%w
+}
+
+// recordSessionEnd writes the feed row of an ending session. It must be
+// acknowledged before the session row is deleted: a session gone from
+// sessions is then always in the feed.
+func (st *Store) recordSessionEnd(ctx context.Context, userID int64, tokenHash []byte) error {
+	stamps := sessionEndClock.now()
+	ctx, cancel := context.WithTimeout(ctx, SessionEndWriteTimeout)
+	defer cancel()
+	ttl := ttlSeconds(st.retention.SessionEnds)
+	for _, t := range stamps {
+		if err := st.query(ctx, cqlInsertSessionEnd, sessionEndBucket(t), t, tokenHash, userID, ttl).ExecRelease(); err != nil {
+			return translate("record session end", err)
+		}
+	}
+	return nil
+}
+
+// SessionEndsSince returns the feed rows stamped from `from` to the end of
+// the bucket holding `to`, at most limit of them; more reports
+// CodeUnavailable (the caller cannot trust a partial read).
+func (st *Store) SessionEndsSince(ctx context.Context, from, to time.Time, limit int) ([]SessionEnd, error) {
+	var out []SessionEnd
+	for b := sessionEndBucket(from); b <= sessionEndBucket(to); b += SessionEndBucket.Milliseconds() {
+		iter := st.raw.Query(cqlSessionEndsSince, b, from).WithContext(ctx).PageSize(sessionEndPage).Iter()
+		var e SessionEnd
+		for iter.Scan(&e.UserID, &e.TokenHash) {
+			if len(out) == limit {
+				_ = iter.Close()
+				return nil, Errorf(CodeUnavailable, "more than %d session ends to read", limit)
+			}
+			out = append(out, e)
+			e = SessionEnd{}
+		}
+		if err := iter.Close(); err != nil {
+			return nil, translate("read session ends", err)
+		}
+	}
+	return out, nil
+}
