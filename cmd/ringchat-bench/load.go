@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -22,21 +23,6 @@ type device struct {
 	conn *websocket.Conn
 	wmu  sync.Mutex
 	r    *run
-}
-
-// frame is one server frame, decoded in one pass: the generator shares the
-// cores it measures, so it does not parse a 4 KB body twice.
-type frame struct {
-	Type string `json:"type"`
-	Ref  string `json:"ref"`
-	Data struct {
-		ID           string `json:"id"`             // message.new
-		Body         string `json:"body"`           // message.new: the send time leads it
-		Code         string `json:"code"`           // error
-		RetryAfterMs int    `json:"retry_after_ms"` // error: wait this long before retrying
-		// ack: the stored message; error: the reason (a string)
-		Message json.RawMessage `json:"message"`
-	} `json:"data"`
 }
 
 // run is one load run's shared state.
@@ -133,32 +119,40 @@ func dialDevice(ctx context.Context, wsURL string, src *net.TCPAddr, token strin
 	}
 }
 
+// read counts what the device receives. Frames are scanned, not decoded
+// (scanFrame); an error frame, or one the scanner declines, is decoded.
+// The read buffer is pooled: 100,000 idle sockets hold none.
 func (d *device) read() {
 	for {
-		_, raw, err := d.conn.ReadMessage()
+		_, rd, err := d.conn.NextReader()
 		if err != nil {
 			return
 		}
+		buf := readBuffers.Get().(*bytes.Buffer)
+		buf.Reset()
+		_, err = buf.ReadFrom(rd)
 		now := time.Now().UnixNano()
-		var f frame
-		if json.Unmarshal(raw, &f) != nil {
-			continue
+		if err == nil {
+			d.handle(buf.Bytes(), now)
 		}
-		switch f.Type {
-		case "ack":
-			v, ok := d.r.pending.LoadAndDelete(f.Ref)
-			if !ok {
-				continue
-			}
-			s := v.(*inflight)
-			d.r.stats.ack(now - s.at)
-			var m struct {
-				ID string `json:"id"`
-			}
-			_ = json.Unmarshal(f.Data.Message, &m)
-			d.r.expectDelivery(m.ID, d.r.audience[s.conv])
-			close(s.done)
-		case "error":
+		readBuffers.Put(buf)
+		if err != nil {
+			return
+		}
+	}
+}
+
+var readBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// handle counts one frame received at now. Nothing of raw is kept.
+func (d *device) handle(raw []byte, now int64) {
+	v, ok := scanFrame(raw)
+	if !ok || string(v.typ) == "error" {
+		var f decodedFrame
+		if json.Unmarshal(raw, &f) != nil {
+			return
+		}
+		if f.Type == "error" {
 			if d.r.stats.errors.Add(1) == 1 {
 				d.r.firstError.Store(f.Data.Code + ": " + string(f.Data.Message))
 			}
@@ -167,25 +161,28 @@ func (d *device) read() {
 				s.code, s.retryAfterMs = f.Data.Code, f.Data.RetryAfterMs
 				close(s.done)
 			}
-		case "message.new":
-			if sent, ok := sentAt(f.Data.Body); ok {
-				d.r.stats.deliver(now - sent)
-			}
-			d.r.delivered(f.Data.ID, d.user)
-		case "sync.required":
-			d.r.stats.syncRequired.Add(1)
+			return
 		}
+		v = f.view()
 	}
-}
-
-// sentAt reads the send time the generator put at the start of the body.
-func sentAt(body string) (int64, bool) {
-	t, _, ok := strings.Cut(body, "|")
-	if !ok {
-		return 0, false
+	switch string(v.typ) {
+	case "ack":
+		p, ok := d.r.pending.LoadAndDelete(string(v.ref))
+		if !ok {
+			return
+		}
+		s := p.(*inflight)
+		d.r.stats.ack(now - s.at)
+		d.r.expectDelivery(string(v.msgID), d.r.audience[s.conv])
+		close(s.done)
+	case "message.new":
+		if v.hasSent {
+			d.r.stats.deliver(now - v.sentNs)
+		}
+		d.r.delivered(v.id, d.user)
+	case "sync.required":
+		d.r.stats.syncRequired.Add(1)
 	}
-	n, err := strconv.ParseInt(t, 10, 64)
-	return n, err == nil
 }
 
 // expectDelivery records that message id must reach n devices (every
@@ -196,12 +193,16 @@ func (r *run) expectDelivery(id string, n int) {
 	r.mu.Unlock()
 }
 
-func (r *run) delivered(id string, user int64) {
+// delivered counts one copy of message id (bytes of a frame: copied only
+// the first time the id is seen) on user's device.
+func (r *run) delivered(id []byte, user int64) {
 	r.mu.Lock()
-	if r.received[id] == nil {
-		r.received[id] = map[int64]int{}
+	users := r.received[string(id)]
+	if users == nil {
+		users = map[int64]int{}
+		r.received[string(id)] = users
 	}
-	r.received[id][user]++
+	users[user]++
 	r.mu.Unlock()
 }
 

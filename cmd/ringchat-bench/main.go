@@ -12,7 +12,8 @@
 //   - idle: -users idle sockets; chatd's memory per connection.
 //   - history: 50-message pages over -history-messages stored messages.
 //   - raw: the rows of a direct-message send written straight with CQL (the
-//     project's repo code), as fast as the node takes them: the ceiling.
+//     project's repo code), claim LWT first, as fast as the node takes them.
+//   - raw-plain: the same rows without the claim: the store's own ceiling.
 //   - overload: the sends in flight that saturate one node, then four times
 //     as many, clients honouring retry hints (overload.go).
 //
@@ -52,7 +53,7 @@ type options struct {
 
 func main() {
 	var o options
-	flag.StringVar(&o.workload, "workload", "reference", "reference, surge, group1000, idle, history, raw, sync or overload")
+	flag.StringVar(&o.workload, "workload", "reference", "reference, surge, group1000, idle, history, sync, overload, raw or raw-plain")
 	flag.StringVar(&o.url, "url", "http://127.0.0.1:8080", "chatd's public URL; several, comma-separated, spread the users over nodes")
 	flag.IntVar(&o.procs, "procs", 1, "processes holding the sockets (each holds at most its file limit)")
 	flag.StringVar(&o.worker, "worker", "", "internal: run as the worker for users lo:hi")
@@ -139,11 +140,11 @@ func raiseFileLimit() {
 
 func bench(ctx context.Context, o options, progress func(string)) (Result, error) {
 	switch o.workload {
-	case "reference", "surge", "idle", "history", "raw", "sync", "overload":
+	case "reference", "surge", "idle", "history", "raw", "raw-plain", "sync", "overload":
 	case "group1000":
 		o.groups, o.groupShare = "1x1000", 1
 	default:
-		return Result{}, fmt.Errorf("-workload %q: want reference, surge, group1000, idle, history, raw, sync or overload", o.workload)
+		return Result{}, fmt.Errorf("-workload %q: want reference, surge, group1000, idle, history, sync, overload, raw or raw-plain", o.workload)
 	}
 	spec, err := parseGroups(o.groups)
 	if err != nil {
@@ -182,11 +183,12 @@ func bench(ctx context.Context, o options, progress func(string)) (Result, error
 	}
 	smp := sampler{o: o, res: &res}
 	switch o.workload {
-	case "raw":
+	case "raw", "raw-plain":
 		smp.waitQuiet(progress)
 		smp.sample()
 		err := runRaw(ctx, store, pop, o, &res, progress)
 		smp.sample()
+		res.costs()
 		return res, err
 	case "sync":
 		return res, runSync(ctx, pop, o, &res, smp, progress)
@@ -219,6 +221,7 @@ func bench(ctx context.Context, o options, progress func(string)) (Result, error
 		smp.sample()
 	}
 	mergePartials(parts, &res)
+	res.costs()
 	if err != nil {
 		return res, err
 	}

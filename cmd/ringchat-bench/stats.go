@@ -152,12 +152,42 @@ type Result struct {
 	Overload     *OverloadRun   `json:"overload,omitempty"`
 	StorePage    *Latency       `json:"store_page,omitempty"` // history: the page query alone
 	QuietWait    string         `json:"quiet_wait,omitempty"` // how long Cassandra took to go idle before measuring
+	CPU          *CPUCost       `json:"cpu_per_message,omitempty"`
 }
 
-// RawCeiling is the raw workload's answer: the node's write ceiling for the
-// rows of a direct message. Result.Ack times one message's writes.
+// CPUCost is each process's CPU over the measured stretch divided by the
+// acknowledged messages (raw: written), in milliseconds; the generator's
+// also per delivered frame, in microseconds.
+type CPUCost struct {
+	ChatdMs             float64 `json:"chatd_ms"`
+	CassandraMs         float64 `json:"cassandra_ms"`
+	GeneratorMs         float64 `json:"generator_ms"`
+	GeneratorPerFrameUs float64 `json:"generator_us_per_delivery,omitempty"`
+}
+
+// costs fills r.CPU from the first and last samples.
+func (r *Result) costs() {
+	if r.Acked <= 0 {
+		return
+	}
+	spent := func(s []ProcSample) float64 {
+		if len(s) < 2 {
+			return 0
+		}
+		return s[len(s)-1].CPUSeconds - s[0].CPUSeconds
+	}
+	per := func(s []ProcSample) float64 { return spent(s) * 1000 / float64(r.Acked) }
+	r.CPU = &CPUCost{ChatdMs: per(r.Chatd), CassandraMs: per(r.Cassandra), GeneratorMs: per(r.Generator)}
+	if r.Delivered > 0 {
+		r.CPU.GeneratorPerFrameUs = spent(r.Generator) * 1e6 / float64(r.Delivered)
+	}
+}
+
+// RawCeiling is the raw workloads' answer: the node's write ceiling for the
+// rows of a direct message (with or without the claim). Result.Ack times one message's writes.
 type RawCeiling struct {
 	Workers          int     `json:"workers"`
+	Claim            bool    `json:"claim"` // raw: behind the claim LWT; raw-plain: without`
 	WritesPerMessage int     `json:"writes_per_message"`
 	WritesPerSecond  float64 `json:"writes_per_s"`
 }
@@ -218,6 +248,13 @@ func (r Result) markdown() string {
 	}
 	if r.Idle != nil {
 		fmt.Fprintf(&b, "chatd RSS %d → %d bytes: **%.0f bytes per idle connection**\n", r.Idle.RSSBefore, r.Idle.RSSAfter, r.Idle.BytesPerConn)
+	}
+	if r.CPU != nil {
+		fmt.Fprintf(&b, "\nCPU per message: chatd %.3f ms, cassandra %.3f ms, generator %.3f ms", r.CPU.ChatdMs, r.CPU.CassandraMs, r.CPU.GeneratorMs)
+		if r.CPU.GeneratorPerFrameUs > 0 {
+			fmt.Fprintf(&b, " (%.1f µs per delivered frame)", r.CPU.GeneratorPerFrameUs)
+		}
+		b.WriteString("\n")
 	}
 	for _, p := range []struct {
 		name string
