@@ -1,7 +1,9 @@
 package api
 
 import (
+	"encoding/json"
 	"net/http/httptest"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -181,6 +183,53 @@ func FuzzConvFrame(f *testing.F) {
 		id, err := frameHandler{}.parseConvFrame(ws.Frame{Type: "typing", Data: data}, &req)
 		if err == nil && id <= 0 {
 			t.Fatalf("%q: id %d accepted", data, id)
+		}
+	})
+}
+
+// FuzzSendData: whenever the one-pass decoder reads a message.send frame's
+// data, encoding/json reads the same request from it.
+func FuzzSendData(f *testing.F) {
+	for _, s := range []string{`{"conversation_id":"1","client_msg_id":"0193b0c4-7d7e-7c3a-9a1b-3c2d1e0f4a5b","body":"hi 😀"}`,
+		` { "body" : "a\"b\u00e9\ud83d\ude00" , "conversation_id":"1" } `, `{"body":"x","body":"y"}`, `{"Body":"x"}`,
+		`{"body":"\ud800"}`, "{\"body\":\"\xff\"}", `{"body":5}`, `{"body":null}`, `{"media_ids":["1"],"body":""}`,
+		`{"b\u006fdy":"x"}`, `{}`, `null`, `[]`, `{"body":"x"} `, `{"body":"x"}x`, "{\"body\":\"a\tb\"}", `{"body":"a\qb"}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fast, ok := decodeSendData(data)
+		if !ok {
+			return
+		}
+		var slow sendRequest
+		if err := json.Unmarshal(data, &slow); err != nil || !reflect.DeepEqual(fast, slow) {
+			t.Fatalf("%q: one pass %+v, encoding/json %+v (%v)", data, fast, slow, err)
+		}
+	})
+}
+
+// FuzzValidateText: the one-pass check answers as the three passes it
+// replaced (validity, trimmed count, count) did.
+func FuzzValidateText(f *testing.F) {
+	for _, s := range []string{"hi", "", "  a  ", " \u00a0\u2003x\u3000 ", "\xff", "a\xed\xa0\x80", "é", "\ufffd", strings.Repeat("😀", 3)} {
+		f.Add(s, 1, 3)
+	}
+	f.Fuzz(func(t *testing.T, s string, minChars, maxChars int) {
+		var want string
+		switch {
+		case !utf8.ValidString(s):
+			want = "body is not valid UTF-8"
+		case utf8.RuneCountInString(strings.TrimSpace(s)) < minChars:
+			want = "body must not be empty"
+		case utf8.RuneCountInString(s) > maxChars:
+			want = "body must be at most " + strconv.Itoa(maxChars) + " characters"
+		}
+		got := ""
+		if err := validateText("body", s, minChars, maxChars); err != nil {
+			_, got, _ = classify(err)
+		}
+		if got != want {
+			t.Fatalf("%q (%d-%d characters): %q, want %q", s, minChars, maxChars, got, want)
 		}
 	})
 }

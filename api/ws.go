@@ -127,11 +127,13 @@ func (h frameHandler) messageSend(ctx context.Context, c *ws.Client, f ws.Frame)
 		replyError(c, f.Ref, shedError())
 		return
 	}
-	var req sendRequest
 	// The read loop has closed any text frame that is not UTF-8 (1007).
-	if err := json.Unmarshal(f.Data, &req); err != nil {
-		replyError(c, f.Ref, invalid("malformed message.send data"))
-		return
+	req, ok := decodeSendData(f.Data)
+	if !ok {
+		if err := json.Unmarshal(f.Data, &req); err != nil {
+			replyError(c, f.Ref, invalid("malformed message.send data"))
+			return
+		}
 	}
 	convID, err := parseID("conversation_id", req.ConversationID)
 	if err == nil {

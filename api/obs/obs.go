@@ -10,6 +10,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gocql/gocql"
@@ -28,6 +30,32 @@ type Metrics struct {
 	cqlSeconds  *prometheus.HistogramVec
 	cqlErrors   *prometheus.CounterVec
 	ring        *ringView
+	// statements: CQL text -> its table's latency observer, so a query runs
+	// no regexp and no label look-up (they were 2 % of chatd's CPU a send).
+	statements     sync.Map
+	statementCount atomic.Int64
+}
+
+// maxCachedStatements bounds statements: chatd's are constants, a few dozen.
+const maxCachedStatements = 512
+
+type statementMetrics struct {
+	table   string
+	seconds prometheus.Observer
+}
+
+func (m *Metrics) statement(stmt string) statementMetrics {
+	if v, ok := m.statements.Load(stmt); ok {
+		return v.(statementMetrics)
+	}
+	t := table(stmt)
+	sm := statementMetrics{table: t, seconds: m.cqlSeconds.WithLabelValues(t)}
+	if m.statementCount.Load() < maxCachedStatements {
+		if _, loaded := m.statements.LoadOrStore(stmt, sm); !loaded {
+			m.statementCount.Add(1)
+		}
+	}
+	return sm
 }
 
 // New registers the collectors on a fresh registry (plus Go and process metrics).
@@ -141,12 +169,12 @@ func (m *Metrics) ObserveQuery(_ context.Context, q gocql.ObservedQuery) {
 	if m == nil {
 		return
 	}
-	t := table(q.Statement)
-	m.cqlSeconds.WithLabelValues(t).Observe(q.End.Sub(q.Start).Seconds())
+	sm := m.statement(q.Statement)
+	sm.seconds.Observe(q.End.Sub(q.Start).Seconds())
 	if q.Err != nil {
-		m.cqlErrors.WithLabelValues(t).Inc()
+		m.cqlErrors.WithLabelValues(sm.table).Inc()
 	}
-	m.observeAttempt(t, q.Host, q.Attempt, q.Err)
+	m.observeAttempt(sm.table, q.Host, q.Attempt, q.Err)
 }
 
 // ObserveBatch implements gocql.BatchObserver.
@@ -154,12 +182,12 @@ func (m *Metrics) ObserveBatch(_ context.Context, b gocql.ObservedBatch) {
 	if m == nil || len(b.Statements) == 0 {
 		return
 	}
-	t := table(b.Statements[0])
-	m.cqlSeconds.WithLabelValues(t).Observe(b.End.Sub(b.Start).Seconds())
+	sm := m.statement(b.Statements[0])
+	sm.seconds.Observe(b.End.Sub(b.Start).Seconds())
 	if b.Err != nil {
-		m.cqlErrors.WithLabelValues(t).Inc()
+		m.cqlErrors.WithLabelValues(sm.table).Inc()
 	}
-	m.observeAttempt(t, b.Host, b.Attempt, b.Err)
+	m.observeAttempt(sm.table, b.Host, b.Attempt, b.Err)
 }
 
 // AdminHandler serves /metrics, /healthz (the process answers), /readyz

@@ -1,6 +1,7 @@
 package ws
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,6 +12,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/ringchat/ringchat/internal/jsonscan"
 )
 
 const (
@@ -296,7 +299,7 @@ func (c *Client) readLoop(h Handler) error {
 	extend()
 	c.conn.SetPongHandler(func(string) error { extend(); return nil })
 	for {
-		typ, data, err := c.conn.ReadMessage()
+		typ, data, err := c.readMessage()
 		if err != nil {
 			if errors.Is(err, websocket.ErrReadLimit) {
 				// gorilla has sent the 1009 close frame already.
@@ -331,6 +334,31 @@ func (c *Client) readLoop(h Handler) error {
 	}
 }
 
+// readMessage is gorilla's ReadMessage, which grows a fresh buffer from 512
+// bytes for every frame (four allocations and copies for a 4 KB send), read
+// through a pooled buffer instead and copied out once at its size: the
+// frame's bytes are the handler's to keep (Frame.Data aliases them).
+func (c *Client) readMessage() (int, []byte, error) {
+	typ, r, err := c.conn.NextReader()
+	if err != nil {
+		return typ, nil, err
+	}
+	buf := readBuffers.Get().(*bytes.Buffer)
+	buf.Reset()
+	_, err = buf.ReadFrom(r)
+	data := bytes.Clone(buf.Bytes())
+	if buf.Cap() <= maxPooledRead {
+		readBuffers.Put(buf)
+	}
+	return typ, data, err
+}
+
+// maxPooledRead: a buffer grown past it by a rare large frame is dropped.
+const maxPooledRead = 64 << 10
+
+// readBuffers hold frames while they are read. Idle sockets hold none.
+var readBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
 var (
 	errNotUTF8   = errors.New("text frame is not valid UTF-8")
 	errMalformed = errors.New("malformed frame")
@@ -343,11 +371,58 @@ func parseFrame(data []byte) (Frame, error) {
 	if !utf8.Valid(data) {
 		return Frame{}, errNotUTF8
 	}
+	if f, ok := scanFrame(data); ok {
+		return f, nil
+	}
 	var f Frame
 	if err := json.Unmarshal(data, &f); err != nil || f.Type == "" {
 		return Frame{}, errMalformed
 	}
 	return f, nil
+}
+
+// scanFrame is parseFrame's one pass over a UTF-8 frame as clients send it: an
+// object of at most "type", "ref" (plain strings) and "data" (any value,
+// checked, kept as its bytes). Anything else -- another key, an escape in
+// a key, type or ref, a repeated key -- is not ok and goes to encoding/json,
+// whose answer is the contract (FuzzParseFrame holds the two to one answer).
+// Data aliases the frame's bytes, which the read loop never reuses.
+func scanFrame(data []byte) (Frame, bool) {
+	var f Frame
+	var seen [3]bool
+	end, ok := jsonscan.Object(data, jsonscan.Space(data, 0), func(key []byte, escaped bool, at int) (int, bool) {
+		k := -1
+		switch string(key) {
+		case "type":
+			k = 0
+		case "ref":
+			k = 1
+		case "data":
+			k = 2
+		}
+		if escaped || k < 0 || seen[k] {
+			return 0, false
+		}
+		seen[k] = true
+		if k == 2 {
+			end, ok := jsonscan.Value(data, at)
+			if ok {
+				f.Data = data[at:end:end]
+			}
+			return end, ok
+		}
+		end, escaped, ok := jsonscan.String(data, at)
+		if !ok || escaped {
+			return 0, false
+		}
+		if k == 0 {
+			f.Type = string(data[at+1 : end-1])
+		} else {
+			f.Ref = string(data[at+1 : end-1])
+		}
+		return end, true
+	})
+	return f, ok && jsonscan.Space(data, end) == len(data) && f.Type != ""
 }
 
 // handle runs the handler for one frame; a panic closes the socket with 1011

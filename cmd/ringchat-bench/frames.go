@@ -240,8 +240,8 @@ type decodedFrame struct {
 	Type string `json:"type"`
 	Ref  string `json:"ref"`
 	Data struct {
-		ID      string          `json:"id"`   // message.new
-		Body    string          `json:"body"` // message.new: the send time leads it
+		ID           string          `json:"id"`             // message.new
+		Body         string          `json:"body"`           // message.new: the send time leads it
 		Code         string          `json:"code"`           // error
 		RetryAfterMs int             `json:"retry_after_ms"` // error: wait this long before retrying
 		Message      json.RawMessage `json:"message"`
