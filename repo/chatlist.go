@@ -87,7 +87,7 @@ func (st *Store) UpdateSettings(ctx context.Context, userID, convID int64, s Con
 	}
 	args = append(args, userID, convID)
 	stmt := "UPDATE conversations_by_user SET " + strings.Join(sets, ", ") + " WHERE user_id = ? AND conv_id = ? IF EXISTS"
-	applied, err := st.query(ctx, stmt, args...).ExecCASRelease()
+	applied, err := st.lwtx(ctx, withinDC, stmt, args...).ExecCASRelease()
 	if err != nil {
 		return translate("update settings", err)
 	}

@@ -77,9 +77,9 @@ func (st *Store) ChangeContact(ctx context.Context, me, other int64, action Cont
 		next.version = max(cur.version+1, now.UnixMicro())
 		var applied bool
 		if !exists {
-			applied, err = st.raw.Query(cqlInsertPair, lo, hi, next.state, next.requester, next.version).WithContext(ctx).MapScanCAS(map[string]any{})
+			applied, err = st.lwt(ctx, acrossDCs, cqlInsertPair, lo, hi, next.state, next.requester, next.version).MapScanCAS(map[string]any{})
 		} else {
-			applied, err = st.raw.Query(cqlUpdatePair, next.state, next.requester, next.version, lo, hi, cur.version).WithContext(ctx).MapScanCAS(map[string]any{})
+			applied, err = st.lwt(ctx, acrossDCs, cqlUpdatePair, next.state, next.requester, next.version, lo, hi, cur.version).MapScanCAS(map[string]any{})
 		}
 		if err != nil {
 			return "", translate("change contact", err)
@@ -93,9 +93,10 @@ func (st *Store) ChangeContact(ctx context.Context, me, other int64, action Cont
 
 func (st *Store) readPair(ctx context.Context, lo, hi int64) (pairState, bool, error) {
 	var p pairState
-	// A serial read sees any lightweight transaction in progress on the pair.
+	// A serial read sees any lightweight transaction in progress on the pair,
+	// in every DC: pair changes are SERIAL (acrossDCs).
 	err := st.raw.Query(cqlGetPair, lo, hi).WithContext(ctx).
-		Consistency(gocql.Consistency(gocql.LocalSerial)).Scan(&p.state, &p.requester, &p.version)
+		Consistency(gocql.Consistency(gocql.Serial)).Scan(&p.state, &p.requester, &p.version)
 	if IsCode(translate("", err), CodeNotFound) {
 		return pairState{state: contactNone}, false, nil
 	}

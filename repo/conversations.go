@@ -41,14 +41,14 @@ func (st *Store) GetOrCreateDirect(ctx context.Context, a, b, newID int64) (conv
 	if lo > hi {
 		lo, hi = hi, lo
 	}
-	var gotLo, gotHi, existing int64
-	applied, err := st.raw.Query(cqlClaimDirect, lo, hi, newID).WithContext(ctx).ScanCAS(&gotLo, &gotHi, &existing)
+	row := map[string]any{}
+	applied, err := st.lwt(ctx, acrossDCs, cqlClaimDirect, lo, hi, newID).MapScanCAS(row)
 	if err != nil {
 		return Conversation{}, false, translate("claim direct conversation", err)
 	}
 	id := newID
 	if !applied {
-		id = existing
+		id = casInt64(row, "conv_id")
 	}
 	// Every caller (re)writes the rows with content derived from the id alone, so a
 	// claimer that crashed before writing them is repaired by the next caller.

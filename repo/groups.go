@@ -64,7 +64,7 @@ func (st *Store) GroupWritten(ctx context.Context, convID int64) (exists, delete
 
 // SetRole changes a member's role; CodeNotFound if they are not a member.
 func (st *Store) SetRole(ctx context.Context, convID, userID int64, role string) error {
-	applied, err := st.query(ctx, cqlSetRole, role, convID, userID).ExecCASRelease()
+	applied, err := st.lwtx(ctx, withinDC, cqlSetRole, role, convID, userID).ExecCASRelease()
 	if err != nil {
 		return translate("set role", err)
 	}

@@ -107,18 +107,15 @@ type GroupClaim struct {
 // ClaimGroupCreate claims (creator, key) for a new group id, or returns the
 // group an earlier call with the same key claimed.
 func (st *Store) ClaimGroupCreate(ctx context.Context, creator int64, key string, newID int64) (GroupClaim, error) {
-	var gotCreator, gotConv int64
-	var gotKey string
-	var done bool
-	applied, err := st.raw.Query(cqlClaimGroup, creator, key, newID, ttlSeconds(st.retention.Dedupe)).WithContext(ctx).
-		ScanCAS(&gotCreator, &gotKey, &gotConv, &done)
+	row := map[string]any{}
+	applied, err := st.lwt(ctx, withinDC, cqlClaimGroup, creator, key, newID, ttlSeconds(st.retention.Dedupe)).MapScanCAS(row)
 	if err != nil {
 		return GroupClaim{}, translate("claim group create", err)
 	}
 	if applied {
 		return GroupClaim{ConvID: newID, Won: true}, nil
 	}
-	return GroupClaim{ConvID: gotConv, Done: done}, nil
+	return GroupClaim{ConvID: casInt64(row, "conv_id"), Done: casBool(row, "done")}, nil
 }
 
 // FinishGroupCreate records that the group of (creator, key) is fully written.

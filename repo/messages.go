@@ -27,17 +27,16 @@ type SendClaim struct {
 // binds it to msgID; every later claim, concurrent ones included, gets the
 // first one's ids back with Won false.
 func (st *Store) ClaimSend(ctx context.Context, senderID int64, clientMsgID string, convID, msgID int64) (SendClaim, error) {
-	var gotSender, gotConv, gotMsg int64
-	var gotClient string
-	applied, err := st.raw.Query(cqlClaimSend, senderID, clientMsgID, convID, msgID, ttlSeconds(st.retention.Dedupe)).
-		WithContext(ctx).ScanCAS(&gotSender, &gotClient, &gotConv, &gotMsg)
+	row := map[string]any{}
+	applied, err := st.lwt(ctx, withinDC, cqlClaimSend, senderID, clientMsgID, convID, msgID, ttlSeconds(st.retention.Dedupe)).
+		MapScanCAS(row)
 	if err != nil {
 		return SendClaim{}, translate("claim send", err)
 	}
 	if applied {
 		return SendClaim{Won: true, ConvID: convID, MsgID: msgID}, nil
 	}
-	return SendClaim{ConvID: gotConv, MsgID: gotMsg}, nil
+	return SendClaim{ConvID: casInt64(row, "conv_id"), MsgID: casInt64(row, "msg_id")}, nil
 }
 
 func (st *Store) msgBucket(id int64) int32 {
@@ -194,8 +193,8 @@ const (
 // (CodeConflict) or is not the sender's (CodeNotFound).
 func (st *Store) EditMessage(ctx context.Context, m Message) error {
 	current := map[string]any{}
-	applied, err := st.raw.Query(cqlEditMessage, m.Body, m.EditedAt, m.ConvID, st.msgBucket(m.ID), m.ID, m.SenderID).
-		WithContext(ctx).MapScanCAS(current)
+	applied, err := st.lwt(ctx, acrossDCs, cqlEditMessage, m.Body, m.EditedAt, m.ConvID, st.msgBucket(m.ID), m.ID, m.SenderID).
+		MapScanCAS(current)
 	if err != nil {
 		return translate("edit message", err)
 	}
@@ -210,8 +209,8 @@ func (st *Store) EditMessage(ctx context.Context, m Message) error {
 
 // RecallMessage flags a message recalled and drops its content, in place.
 func (st *Store) RecallMessage(ctx context.Context, m Message) error {
-	applied, err := st.raw.Query(cqlRecallMessage, m.EditedAt, m.ConvID, st.msgBucket(m.ID), m.ID).
-		WithContext(ctx).MapScanCAS(map[string]any{})
+	applied, err := st.lwt(ctx, acrossDCs, cqlRecallMessage, m.EditedAt, m.ConvID, st.msgBucket(m.ID), m.ID).
+		MapScanCAS(map[string]any{})
 	if err != nil {
 		return translate("recall message", err)
 	}

@@ -96,7 +96,7 @@ func (st *Store) ResumeDeviceSession(ctx context.Context, userID, deviceID int64
 	if err != nil {
 		return Session{}, err
 	}
-	applied, err := st.query(ctx, cqlRenewDevice, ttlSeconds(st.retention.Session), name, d.CreatedAt, now, userID, deviceID).ExecCASRelease()
+	applied, err := st.lwtx(ctx, withinDC, cqlRenewDevice, ttlSeconds(st.retention.Session), name, d.CreatedAt, now, userID, deviceID).ExecCASRelease()
 	if err == nil && !applied {
 		err = Errorf(CodeNotFound, "device not found")
 	}

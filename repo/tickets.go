@@ -32,7 +32,7 @@ func (st *Store) ConsumeTicket(ctx context.Context, ticketHash []byte) (Session,
 	if err != nil {
 		return Session{}, nil, translate("get ticket", err)
 	}
-	applied, err := st.raw.Query(cqlConsumeTicket, ticketHash).WithContext(ctx).ScanCAS()
+	applied, err := st.lwt(ctx, withinDC, cqlConsumeTicket, ticketHash).MapScanCAS(map[string]any{})
 	if err != nil {
 		return Session{}, nil, translate("consume ticket", err)
 	}

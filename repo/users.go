@@ -37,7 +37,7 @@ func (st *Store) CreateUser(ctx context.Context, u User) error {
 		// (if this fails too, the claim is abandoned after HandleClaim).
 		relCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 		defer cancel()
-		_ = st.raw.Query(cqlReleaseHandle, key, u.ID).WithContext(relCtx).Exec()
+		_ = st.lwt(relCtx, acrossDCs, cqlReleaseHandle, key, u.ID).Exec()
 		return translate("insert user", err)
 	}
 	return nil
@@ -47,12 +47,12 @@ func (st *Store) CreateUser(ctx context.Context, u User) error {
 // rounds at most, since each lost round means another registration won one.
 func (st *Store) claimHandle(ctx context.Context, key string, userID int64, now time.Time) error {
 	for range 3 {
-		var holder int64
-		var holderHandle string
-		applied, err := st.raw.Query(cqlClaimHandle, key, userID).WithContext(ctx).ScanCAS(&holderHandle, &holder)
+		row := map[string]any{}
+		applied, err := st.lwt(ctx, acrossDCs, cqlClaimHandle, key, userID).MapScanCAS(row)
 		if err != nil {
 			return translate("claim handle", err)
 		}
+		holder := casInt64(row, "user_id")
 		if applied || holder == userID { // ours, perhaps from an attempt whose answer was lost
 			return nil
 		}
@@ -72,8 +72,7 @@ func (st *Store) claimHandle(ctx context.Context, key string, userID int64, now 
 		if now.Sub(time.UnixMicro(claimedMicros)) < st.retention.HandleClaim {
 			return Errorf(CodeUnavailable, "handle %q is being registered: retry shortly", key)
 		}
-		var current int64
-		applied, err = st.raw.Query(cqlRetakeHandle, userID, key, holder).WithContext(ctx).ScanCAS(&current)
+		applied, err = st.lwt(ctx, acrossDCs, cqlRetakeHandle, userID, key, holder).MapScanCAS(map[string]any{})
 		if err != nil {
 			return translate("take over abandoned handle claim", err)
 		}
@@ -88,8 +87,7 @@ func (st *Store) claimHandle(ctx context.Context, key string, userID int64, now 
 // one the caller verified), so two concurrent changes cannot both win;
 // CodeConflict when it changed meanwhile.
 func (st *Store) SetPasswordHash(ctx context.Context, userID int64, was, hash string, now time.Time) error {
-	var current string
-	applied, err := st.raw.Query(cqlSetPassword, hash, now, userID, was).WithContext(ctx).ScanCAS(&current)
+	applied, err := st.lwt(ctx, acrossDCs, cqlSetPassword, hash, now, userID, was).MapScanCAS(map[string]any{})
 	if err != nil {
 		return translate("set password", err)
 	}
@@ -150,7 +148,7 @@ func (st *Store) UpdateProfile(ctx context.Context, id int64, p ProfileUpdate, n
 	args = append(args, id)
 	// IF EXISTS keeps an update from creating a ghost row for an unknown id.
 	stmt := "UPDATE users SET " + strings.Join(sets, ", ") + " WHERE user_id = ? IF EXISTS"
-	applied, err := st.query(ctx, stmt, args...).ExecCASRelease()
+	applied, err := st.lwtx(ctx, withinDC, stmt, args...).ExecCASRelease()
 	if err != nil {
 		return translate("update profile", err)
 	}

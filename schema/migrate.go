@@ -140,8 +140,11 @@ func writeSettings(ctx context.Context, s *gocql.Session, st Settings) error {
 			return fmt.Errorf("setting %s must be at least 100ms", name)
 		}
 		value := strconv.FormatInt(want[i].Milliseconds(), 10)
-		var gotName, got string
-		applied, err := s.Query(cqlClaimSetting, name, value).WithContext(ctx).ScanCAS(&gotName, &got)
+		// SERIAL: every DC must agree on the layout. By column name: ScyllaDB
+		// answers with the old row even when it applied (docs/scylla.md).
+		row := map[string]any{}
+		applied, err := s.Query(cqlClaimSetting, name, value).WithContext(ctx).SerialConsistency(gocql.Serial).MapScanCAS(row)
+		got, _ := row["value"].(string)
 		if err != nil {
 			return fmt.Errorf("write setting %s: %w", name, err)
 		}

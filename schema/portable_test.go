@@ -231,3 +231,32 @@ func joinOperands(e ast.Expr) string {
 	}
 	return "?"
 }
+
+// ScyllaDB answers every conditional statement with the whole old row, so a
+// positional ScanCAS that fits Cassandra's answer fails there (docs/scylla.md).
+func TestNoPositionalScanCAS(t *testing.T) {
+	var found []string
+	err := filepath.WalkDir("..", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return err
+		}
+		fset := token.NewFileSet()
+		f, err := parser.ParseFile(fset, path, nil, 0)
+		if err != nil {
+			return err
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			if sel, ok := n.(*ast.SelectorExpr); ok && sel.Sel.Name == "ScanCAS" {
+				found = append(found, fset.Position(sel.Pos()).String())
+			}
+			return true
+		})
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(found) > 0 {
+		t.Errorf("ScanCAS reads an LWT answer by position; use MapScanCAS: %v", found)
+	}
+}

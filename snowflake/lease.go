@@ -26,6 +26,9 @@ import (
 //     wrongly believes it lost its id. Writing owner again re-times it too.
 //   - The row outlives the INSERT's row marker through its live cells, so
 //     IF NOT EXISTS still sees a renewed lease as taken.
+//
+// All three run at SERIAL, whatever --serial-consistency says: at LOCAL_SERIAL a
+// node in each data centre could hold the same id and mint the same message ids.
 const (
 	cqlClaimLease   = `INSERT INTO snowflake_leases (node_id, owner, leased_at) VALUES (?, ?, ?) IF NOT EXISTS USING TTL ?`
 	cqlRenewLease   = `UPDATE snowflake_leases USING TTL ? SET owner = ?, leased_at = ? WHERE node_id = ? IF owner = ?`
@@ -164,7 +167,7 @@ func (l *Lease) claim(ctx context.Context, id int64) (bool, time.Time, error) {
 		}
 		row := map[string]any{}
 		applied, err := l.session.Query(cqlClaimLease, id, l.cfg.Owner, sent.UTC(), l.ttlSeconds).
-			WithContext(ctx).MapScanCAS(row)
+			WithContext(ctx).SerialConsistency(gocql.Serial).MapScanCAS(row)
 		if err == nil {
 			if applied {
 				return true, firstSent, nil
@@ -269,7 +272,7 @@ func (l *Lease) renew(validUntil time.Time, wait time.Duration) {
 		sent := time.Now()
 		row := map[string]any{}
 		applied, err := l.session.Query(cqlRenewLease, l.ttlSeconds, l.cfg.Owner, sent.UTC(), l.nodeID, l.cfg.Owner).
-			WithContext(qctx).MapScanCAS(row)
+			WithContext(qctx).SerialConsistency(gocql.Serial).MapScanCAS(row)
 		cancel()
 		switch {
 		case l.ctx.Err() != nil:
@@ -305,7 +308,7 @@ func (l *Lease) Release(ctx context.Context) error {
 	l.stop()
 	<-l.done
 	row := map[string]any{}
-	applied, err := l.session.Query(cqlReleaseLease, l.nodeID, l.cfg.Owner).WithContext(ctx).MapScanCAS(row)
+	applied, err := l.session.Query(cqlReleaseLease, l.nodeID, l.cfg.Owner).WithContext(ctx).SerialConsistency(gocql.Serial).MapScanCAS(row)
 	if err != nil {
 		if unavailable(err) || ctx.Err() != nil {
 			return fmt.Errorf("release snowflake node id %d: %w: %w", l.nodeID, ErrUnavailable, err)

@@ -69,7 +69,7 @@ func parseConfig(args []string) (config, error) {
 	str(&hosts, "cassandra-hosts", "127.0.0.1:9042", "comma-separated Cassandra/Scylla contact points (host or host:port)")
 	str(&c.Cassandra.Keyspace, "keyspace", "ringchat", "keyspace (created by ringchat-migrate)")
 	str(&c.Cassandra.Consistency, "consistency", "LOCAL_QUORUM", "consistency level of reads and writes")
-	str(&c.Cassandra.SerialConsistency, "serial-consistency", "LOCAL_SERIAL", "consistency of lightweight transactions (LOCAL_SERIAL or SERIAL)")
+	str(&c.Cassandra.SerialConsistency, "serial-consistency", "LOCAL_SERIAL", "serial consistency of claims that need hold only within one data centre: send dedupe, tickets, IF EXISTS guards (LOCAL_SERIAL or SERIAL); handles, DMs, contact pairs, passwords, edit/recall and Snowflake leases always use SERIAL")
 	str(&c.Cassandra.LocalDC, "local-dc", "", "data centre to prefer (multi-DC rings)")
 	str(&c.Cassandra.Username, "cassandra-username", "", "PasswordAuthenticator user")
 	fe.Secret(&c.Cassandra.Password, "cassandra-password", "PasswordAuthenticator password")
