@@ -164,7 +164,9 @@ func (s *Server) announce(ctx context.Context, conv repo.Conversation, members [
 	out := messageOut(msg)
 	payload, _ := json.Marshal(out)
 	ids := memberIDs(members)
-	if conv.Fanout != repo.FanoutPull {
+	// A derived id's (UUIDv7 send's) message.new rows have ids of their own and
+	// are references, rendered from the row: a row at its id would be a new event.
+	if conv.Fanout != repo.FanoutPull && !s.isDeterministic(msg) {
 		remaining := s.store.Retention().Inbox - time.Since(snowflake.Time(msg.ID))
 		if remaining > 0 {
 			orig := repo.Event{ID: msg.ID, Kind: repo.EventMessageNew, ConvID: conv.ID, MsgID: msg.ID, Payload: string(payload)}

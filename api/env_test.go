@@ -118,7 +118,11 @@ func newEnvOn(t testing.TB, session *gocql.Session, opts ...envOption) *env {
 	feedCtx, stopFeed := context.WithCancel(context.Background())
 	feedDone := make(chan struct{})
 	go func() { defer close(feedDone); api.WatchSessionEnds(feedCtx, store, hub, log) }()
-	s := api.New(cfg, api.Deps{Store: store, IDs: gen, Hub: deliver, Objects: testObjects(t), Presence: pres, Log: log})
+	key, err := store.SendIDKey(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := api.New(cfg, api.Deps{Store: store, IDs: gen, Hub: deliver, Objects: testObjects(t), Presence: pres, Log: log, SendIDKey: key})
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -11,3 +11,14 @@ func FrameTypes() []string {
 	sort.Strings(types)
 	return types
 }
+
+// DerivedMessageID is the message id a UUIDv7 send of sender with clientMsgID
+// gets in conv (tests plant other messages at it).
+func DerivedMessageID(s *Server, sender, conv int64, clientMsgID string) int64 {
+	ms, ok := uuidV7Millis(clientMsgID)
+	if !ok {
+		panic("not a UUIDv7: " + clientMsgID)
+	}
+	id, _ := s.sendKey.messageID(sender, clientMsgID, idMillis(ms, conv))
+	return id
+}

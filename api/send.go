@@ -72,7 +72,8 @@ func (s *Server) sendWaitBudget(ctx context.Context) time.Duration {
 }
 
 // storeSend is a validated, admitted send: audience and block checks, the
-// idempotency claim, the writes, and the push.
+// idempotency claim (or, for a UUIDv7 client_msg_id, its derived id), the
+// writes, and the push.
 func (s *Server) storeSend(ctx context.Context, sess repo.Session, convID int64, req sendRequest, replyTo int64) (repo.Message, bool, error) {
 	conv, recipients, err := s.sendAudience(ctx, convID, sess.UserID)
 	if err != nil {
@@ -91,7 +92,18 @@ func (s *Server) storeSend(ctx context.Context, sess repo.Session, convID int64,
 	if err != nil {
 		return repo.Message{}, false, err
 	}
+	w := sendWrite{conv: conv, recipients: recipients, mediaIDs: mediaIDs,
+		msg: repo.Message{ConvID: convID, SenderID: sess.UserID, ClientMsgID: req.ClientMsgID,
+			Body: req.Body, Media: media, ReplyTo: replyTo}}
+	if clientMs, ok := uuidV7Millis(req.ClientMsgID); ok && s.sendKey != nil {
+		return s.storeDerived(ctx, w, clientMs)
+	}
+	return s.storeClaimed(ctx, w)
+}
 
+// storeClaimed makes a send idempotent with a lightweight transaction on
+// send_dedupe: client_msg_ids that carry no time.
+func (s *Server) storeClaimed(ctx context.Context, w sendWrite) (repo.Message, bool, error) {
 	msgID, err := s.newID()
 	if err != nil {
 		return repo.Message{}, false, err
@@ -99,73 +111,101 @@ func (s *Server) storeSend(ctx context.Context, sess repo.Session, convID int64,
 	if s.cfg.DebugSendDelay > 0 {
 		time.Sleep(s.cfg.DebugSendDelay)
 	}
-	deadline := snowflake.Time(msgID).Add(s.cfg.SendDeadline)
-	sctx, cancel := context.WithDeadline(ctx, deadline)
+	w.deadline = snowflake.Time(msgID).Add(s.cfg.SendDeadline)
+	sctx, cancel := context.WithDeadline(ctx, w.deadline)
 	defer cancel()
 
-	claim, err := s.store.ClaimSend(sctx, sess.UserID, req.ClientMsgID, convID, msgID)
+	claim, err := s.store.ClaimSend(sctx, w.msg.SenderID, w.msg.ClientMsgID, w.conv.ID, msgID)
 	if err != nil {
 		return repo.Message{}, false, err
 	}
-	if claim.ConvID != convID {
+	if claim.ConvID != w.conv.ID {
 		return repo.Message{}, false, repo.Errorf(repo.CodeConflict, "client_msg_id was already used in another conversation")
 	}
-	msg := repo.Message{ID: claim.MsgID, ConvID: convID, SenderID: sess.UserID, ClientMsgID: req.ClientMsgID,
-		Body: req.Body, Media: media, ReplyTo: replyTo, CreatedAt: snowflake.Time(claim.MsgID)}
-	eventID := claim.MsgID
-	stored := false
+	w.msg.ID, w.eventID = claim.MsgID, claim.MsgID
 	if !claim.Won {
 		// A retry. The first attempt may have died half-way, so write again what may
 		// be missing: the message row unless it is stored, and the inbox event under
 		// a fresh id so a device whose sync cursor has passed the old id still gets
 		// it. Devices that already had it drop the repeat by message id.
-		if m, err := s.store.GetMessage(sctx, convID, claim.MsgID); err == nil {
-			msg, stored = m, true
+		if m, err := s.store.GetMessage(sctx, w.conv.ID, claim.MsgID); err == nil {
+			w.msg, w.stored = m, true
 		} else if !repo.IsCode(err, repo.CodeNotFound) {
 			return repo.Message{}, false, err
 		}
-		if msg.Recalled {
+		if w.msg.Recalled {
 			// Withdrawn: the retry gets the recalled message and writes nothing,
 			// so no copy of the content comes back into anyone's inbox.
-			return msg, false, nil
+			return w.msg, false, nil
 		}
-		if eventID, err = s.newID(); err != nil {
+		if w.eventID, err = s.newID(); err != nil {
 			return repo.Message{}, false, err
 		}
-		cancel()
-		sctx, cancel = context.WithDeadline(ctx, snowflake.Time(eventID).Add(s.cfg.SendDeadline))
-		defer cancel()
+		w.deadline, w.behindCursors = snowflake.Time(w.eventID).Add(s.cfg.SendDeadline), true
 	}
-	if !stored && replyTo != 0 {
+	msg, err := s.writeSend(ctx, w)
+	return msg, claim.Won, err
+}
+
+// sendWrite is what one send attempt writes.
+type sendWrite struct {
+	conv       repo.Conversation
+	recipients []int64
+	msg        repo.Message
+	mediaIDs   []int64
+	eventID    int64
+	// deadline: nothing is acknowledged unless every row is written by then.
+	deadline time.Time
+	// stored: the message row is already there (a retry): it is not rewritten.
+	stored bool
+	// behindCursors: the message id may be older than members' sync cursors
+	// (a retry, or a late UUIDv7), so even a pull-mode group gets inbox rows.
+	behindCursors bool
+	// writeMicros: the message row's write timestamp (0: now).
+	writeMicros int64
+}
+
+// writeSend writes a send's rows at once and, when all are written within
+// the deadline, pushes it.
+func (s *Server) writeSend(ctx context.Context, w sendWrite) (repo.Message, error) {
+	sctx, cancel := context.WithDeadline(ctx, w.deadline)
+	defer cancel()
+	msg, convID, conv := w.msg, w.conv.ID, w.conv
+	msg.CreatedAt = snowflake.Time(msg.ID)
+	if !w.stored && msg.ReplyTo != 0 {
 		// Checked only for a message not stored yet: a retry returns what was
 		// accepted, even if its target was recalled since. A refusal leaves the
 		// claim unused, so the same client_msg_id with a valid reply_to still works.
-		if err := s.checkReplyTo(sctx, convID, replyTo); err != nil {
-			return repo.Message{}, false, err
+		if err := s.checkReplyTo(sctx, convID, msg.ReplyTo); err != nil {
+			return repo.Message{}, err
 		}
 	}
 	// Grant before the message exists, so no member ever sees media they cannot
 	// fetch (a stored message's grants were written before it).
-	for _, id := range mediaIDs {
-		if stored {
+	for _, id := range w.mediaIDs {
+		if w.stored {
 			break
 		}
 		if err := s.store.GrantMedia(sctx, id, convID, msg.ID); err != nil {
-			return repo.Message{}, false, err
+			return repo.Message{}, err
 		}
 	}
 	payload, err := json.Marshal(messageOut(msg))
 	if err != nil {
-		return repo.Message{}, false, err
+		return repo.Message{}, err
 	}
-	ev := repo.Event{ID: eventID, Kind: repo.EventMessageNew, ConvID: convID, MsgID: msg.ID, Payload: string(payload)}
+	ev := repo.Event{ID: w.eventID, Kind: repo.EventMessageNew, ConvID: convID, MsgID: msg.ID, Payload: string(payload)}
 	// The message row, the chat-list cell and rows and the inbox rows do not depend on
 	// each other (an inbox row only names the message): written at once, the
 	// send waits for one round trip instead of three. Nothing is acknowledged
 	// unless all of them are written.
 	g, gctx := errgroup.WithContext(sctx)
-	if !stored {
+	switch {
+	case w.stored:
 		// A stored row needs no repair, and rewriting its body could race a recall.
+	case w.writeMicros != 0:
+		g.Go(func() error { return s.store.PutMessageAt(gctx, msg, w.writeMicros) })
+	default:
 		g.Go(func() error { return s.store.PutMessage(gctx, msg) })
 	}
 	g.Go(func() error { return s.store.TouchConversation(gctx, convID, msg.ID) })
@@ -173,35 +213,38 @@ func (s *Server) storeSend(ctx context.Context, sess repo.Session, convID int64,
 	// group bound): one per pullChatMoveEvery per node, so a busy group's place
 	// in its members' lists lags its newest message by less than that.
 	if conv.Fanout != repo.FanoutPull || s.chatMoves.allow([2]int64{convID, 0}, time.Now()) {
-		g.Go(func() error { return s.store.TouchChats(gctx, convID, recipients, msg.ID) })
+		g.Go(func() error { return s.store.TouchChats(gctx, convID, w.recipients, msg.ID) })
 	}
 	// Push mode: a row in every member's inbox. Pull mode (large groups): none;
 	// members' sync reads the group's timeline instead (docs/fanout.md) -- except
-	// for a retry, whose message may sit at an old id that cursors have passed.
-	if conv.Fanout != repo.FanoutPull || !claim.Won {
+	// when the message may sit at an id that cursors have passed.
+	if conv.Fanout != repo.FanoutPull || w.behindCursors {
 		// A reference: sync reads the body from the message row (withdraw.go), so
 		// it is stored once, not once more per member.
 		ref := ev
 		ref.Payload = ""
-		g.Go(func() error { return s.store.AppendEvent(gctx, recipients, ref) })
+		g.Go(func() error { return s.store.AppendEvent(gctx, w.recipients, ref) })
 	}
 	if err := g.Wait(); err != nil {
-		return repo.Message{}, false, err
+		return repo.Message{}, err
 	}
-	if time.Now().After(snowflake.Time(eventID).Add(s.cfg.SendDeadline)) {
+	if s.cfg.DebugAckDelay > 0 {
+		time.Sleep(s.cfg.DebugAckDelay)
+	}
+	if time.Now().After(w.deadline) {
 		// Too late for the sync invariant: do not acknowledge; the retry re-appends with a fresh id.
-		return repo.Message{}, false, repo.Errorf(repo.CodeUnavailable, "send took too long, retry with the same client_msg_id")
+		return repo.Message{}, repo.Errorf(repo.CodeUnavailable, "send took too long, retry with the same client_msg_id")
 	}
-	if stored {
+	if w.stored {
 		// A recall may have landed while this retry wrote its copy: sync withdraws
 		// that copy (completeEvents), and the push must not carry it either.
 		if now, err := s.store.GetMessage(sctx, convID, msg.ID); err != nil || now.Recalled {
-			return now, false, err
+			return now, err
 		}
 	}
-	s.hub.Deliver(recipients, encodePush(ev))
-	s.metrics.Fanout(len(recipients))
-	return msg, claim.Won, nil
+	s.hub.Deliver(w.recipients, encodePush(ev))
+	s.metrics.Fanout(len(w.recipients))
+	return msg, nil
 }
 
 // checkReplyTo fails with invalid_argument unless replyTo is a message of the

@@ -29,6 +29,9 @@ type Config struct {
 	// DebugSendDelay pauses every send between making its id and writing it.
 	// Testing only: it simulates a slow writer to prove sync never skips.
 	DebugSendDelay time.Duration
+	// DebugAckDelay pauses every send between its writes and its answer.
+	// Testing only: it lets a test kill a node that wrote but did not ack.
+	DebugAckDelay time.Duration
 	// DebugEditDelay pauses every edit between its write and its announce.
 	// Testing only: it lets a recall land in between.
 	DebugEditDelay time.Duration
@@ -104,6 +107,9 @@ type Deps struct {
 	Presence Presence
 	Metrics  *obs.Metrics // nil: no metrics
 	Log      *slog.Logger
+	// SendIDKey derives message ids from UUIDv7 client_msg_ids
+	// (repo.Store.SendIDKey); nil: every send takes the send_dedupe claim.
+	SendIDKey []byte
 }
 
 // Server is one chatd node's HTTP surface.
@@ -128,6 +134,7 @@ type Server struct {
 	hashes      hashPool
 	authLimit   *authLimits
 	changeLock  messageLocks // orders one message's edit and recall announces on this node
+	sendKey     sendIDKey    // nil: no derived message ids
 }
 
 // New builds the server and its routes.
@@ -138,6 +145,9 @@ func New(cfg Config, d Deps) *Server {
 		sendLimit: newSendLimiter(cfg.SendRate, cfg.SendBurst), direct: newDirectMembers(cfg.DirectCache),
 		sendGate: newSendGate(cfg.SendConcurrency, cfg.SendQueue, cfg.SendLatencyTarget),
 		hashes:   newHashPool(cfg.Auth.HashConcurrency), authLimit: newAuthLimits(cfg.Auth)}
+	if len(d.SendIDKey) > 0 {
+		s.sendKey = sendIDKey(d.SendIDKey)
+	}
 	s.receipts = newReceiptCoalescer(cfg.ReceiptEvery, cfg.ReceiptRate, cfg.ReceiptBurst, s.flushReceipt)
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true

@@ -10,10 +10,12 @@ import (
 const (
 	cqlClaimSend     = `INSERT INTO send_dedupe (sender_id, client_msg_id, conv_id, msg_id) VALUES (?, ?, ?, ?) IF NOT EXISTS USING TTL ?`
 	cqlInsertMessage = `INSERT INTO messages_by_conversation (conv_id, bucket, msg_id, sender_id, client_msg_id, body, media, reply_to) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
-	cqlMsgColumns    = `SELECT conv_id, msg_id, sender_id, client_msg_id, body, media, reply_to, edited_at, recalled FROM messages_by_conversation `
-	cqlGetMessage    = cqlMsgColumns + `WHERE conv_id = ? AND bucket = ? AND msg_id = ?`
-	cqlPageBefore    = cqlMsgColumns + `WHERE conv_id = ? AND bucket = ? AND msg_id < ? LIMIT ?`
-	cqlPageAfter     = cqlMsgColumns + `WHERE conv_id = ? AND bucket = ? AND msg_id > ? ORDER BY msg_id ASC LIMIT ?`
+	// A deterministic id's row is written at a fixed time in the past (PutMessageAt).
+	cqlInsertMessageAt = cqlInsertMessage + ` USING TIMESTAMP ?`
+	cqlMsgColumns      = `SELECT conv_id, msg_id, sender_id, client_msg_id, body, media, reply_to, edited_at, recalled FROM messages_by_conversation `
+	cqlGetMessage      = cqlMsgColumns + `WHERE conv_id = ? AND bucket = ? AND msg_id = ?`
+	cqlPageBefore      = cqlMsgColumns + `WHERE conv_id = ? AND bucket = ? AND msg_id < ? LIMIT ?`
+	cqlPageAfter       = cqlMsgColumns + `WHERE conv_id = ? AND bucket = ? AND msg_id > ? ORDER BY msg_id ASC LIMIT ?`
 )
 
 // SendClaim is the outcome of claiming a (sender, client_msg_id) pair.
@@ -49,6 +51,16 @@ func (st *Store) msgBucket(id int64) int32 {
 func (st *Store) PutMessage(ctx context.Context, m Message) error {
 	err := st.query(ctx, cqlInsertMessage, m.ConvID, st.msgBucket(m.ID), m.ID, m.SenderID, m.ClientMsgID,
 		m.Body, m.Media, m.ReplyTo).ExecRelease()
+	return translate("insert message", err)
+}
+
+// PutMessageAt is PutMessage with every cell written at writeMicros (µs since
+// the Unix epoch), so attempts of one send write identical cells whatever
+// their order. The caller keeps writeMicros in the past: an edit or recall,
+// written at the coordinator's now, then wins over any later attempt.
+func (st *Store) PutMessageAt(ctx context.Context, m Message, writeMicros int64) error {
+	err := st.query(ctx, cqlInsertMessageAt, m.ConvID, st.msgBucket(m.ID), m.ID, m.SenderID, m.ClientMsgID,
+		m.Body, m.Media, m.ReplyTo, writeMicros).ExecRelease()
 	return translate("insert message", err)
 }
 

@@ -44,3 +44,11 @@ func Bucket(id int64, bucketMs int64) int32 {
 func BucketStart(b int32, bucketMs int64) int64 {
 	return (int64(b) * bucketMs) << timeShift
 }
+
+// Compose is the id whose time is unixMs (milliseconds since the Unix epoch,
+// not before Epoch) and whose low 22 bits (node and sequence) are low.
+// Generators never make such ids; api derives message ids from client ids
+// with it (docs/sync.md).
+func Compose(unixMs, low int64) int64 {
+	return (unixMs-Epoch)<<timeShift | low&(1<<timeShift-1)
+}

@@ -127,7 +127,11 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	feedCtx, stopFeed := context.WithCancel(ctx)
 	defer stopFeed()
 	go api.WatchSessionEnds(feedCtx, store, hub, log)
-	srv := api.New(cfg.API, api.Deps{Store: store, IDs: gen, Hub: deliver, Objects: objects, Presence: pres, Metrics: metrics, Log: log})
+	sendKey, err := store.SendIDKey(startCtx)
+	if err != nil {
+		return fmt.Errorf("send id key: %w", err)
+	}
+	srv := api.New(cfg.API, api.Deps{Store: store, IDs: gen, Hub: deliver, Objects: objects, Presence: pres, Metrics: metrics, Log: log, SendIDKey: sendKey})
 	registerGauges(metrics, hub, cl)
 	adminLn, err := net.Listen("tcp", cfg.Admin)
 	if err != nil {

@@ -2,6 +2,7 @@ package testcluster
 
 import (
 	"bytes"
+	crand "crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -147,4 +148,18 @@ func (c *Client) SyncOnce(cursor string) ([]SyncEvent, string) {
 	}
 	c.T.Fatal("sync never ended")
 	return nil, ""
+}
+
+// UUIDv7 makes a canonical UUIDv7 carrying at (RFC 9562): the client_msg_id
+// form whose sends take no send_dedupe claim (docs/sync.md).
+func UUIDv7(at time.Time) string {
+	var b [16]byte
+	_, _ = crand.Read(b[:])
+	ms := uint64(at.UnixMilli())
+	for i := 0; i < 6; i++ {
+		b[i] = byte(ms >> (40 - 8*i))
+	}
+	b[6] = 0x70 | b[6]&0x0f
+	b[8] = 0x80 | b[8]&0x3f
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
