@@ -133,13 +133,18 @@ func TestUUIDv7SendIsIdempotentWithoutAClaim(t *testing.T) {
 // An edit and a recall acknowledged between two attempts of one send survive
 // the later attempt's blind write: it is written at a timestamp below them.
 func TestUUIDv7RetryKeepsEditAndRecall(t *testing.T) {
-	e := newEnv(t)
+	// A 6 s deadline: a 2 s fresh window, so on a busy box the retries below
+	// still come while the send is fresh (written blind, answered 201).
+	e := newEnv(t, func(c *api.Config, _ *repo.Retention, _ *ws.Config) {
+		c.SendDeadline, c.SyncLag = 6*time.Second, 9*time.Second
+	})
 	a, b := e.newUser("ea"), e.newUser("eb")
 	conv := a.direct(b)
 	_, cursor := b.syncAll("")
-	// A device clock 1.5 s ahead: the send stays fresh (written blind) for
-	// about 1.8 s, time for an edit or a recall in between.
-	edited, recalled := uuidV7(time.Now().Add(1500*time.Millisecond)), uuidV7(time.Now().Add(1500*time.Millisecond))
+	// A device clock 1.9 s ahead: the send stays fresh (written blind) for
+	// about 3.9 s, time for an edit or a recall in between.
+	ahead := time.Now().Add(1900 * time.Millisecond)
+	edited, recalled := uuidV7(ahead), uuidV7(ahead)
 	r := a.send(conv, edited, "first")
 	expect(t, r, 201)
 	editedID := msgOf(r)["id"].(string)
@@ -159,7 +164,7 @@ func TestUUIDv7RetryKeepsEditAndRecall(t *testing.T) {
 		t.Fatalf("after the retry the recalled message reads %v", h)
 	}
 	// Sync hands out the current message in every message.new event of them.
-	time.Sleep(1600 * time.Millisecond) // past the sync lag
+	time.Sleep(9100 * time.Millisecond) // past the sync lag
 	events, _ := b.syncAll(cursor)
 	seen := 0
 	for _, ev := range events {
