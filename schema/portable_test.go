@@ -260,3 +260,21 @@ func TestNoPositionalScanCAS(t *testing.T) {
 		t.Errorf("ScanCAS reads an LWT answer by position; use MapScanCAS: %v", found)
 	}
 }
+
+func TestSchemaFileNumbersAreUnique(t *testing.T) {
+	if _, err := Versions(); err != nil {
+		t.Fatalf("embedded schema files: %v", err)
+	}
+	for _, bad := range [][]string{
+		{"0001_core.cql", "0001_other.cql"},
+		{"0001_core.cql", "1_short.cql"},
+		{"0001_core.cql", "0002_Upper.cql"},
+	} {
+		if err := checkFileNames(bad); err == nil {
+			t.Errorf("checkFileNames(%q) passed", bad)
+		}
+	}
+	if err := checkFileNames([]string{"0001_core.cql", "0002_media.cql"}); err != nil {
+		t.Errorf("good names refused: %v", err)
+	}
+}

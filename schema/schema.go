@@ -36,11 +36,15 @@ func Versions() ([]Version, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read embedded schema: %w", err)
 	}
+	names := make([]string, len(entries))
+	for i, e := range entries {
+		names[i] = e.Name()
+	}
+	if err := checkFileNames(names); err != nil {
+		return nil, err
+	}
 	var out []Version
 	for _, e := range entries {
-		if !versionName.MatchString(e.Name()) {
-			return nil, fmt.Errorf("schema file %q is not named NNNN_name.cql", e.Name())
-		}
 		raw, err := files.ReadFile("cql/" + e.Name())
 		if err != nil {
 			return nil, fmt.Errorf("read %s: %w", e.Name(), err)
@@ -51,6 +55,23 @@ func Versions() ([]Version, error) {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
+}
+
+// checkFileNames fails on a file not named NNNN_name.cql and on two files
+// with one number: two branches that each took the next number would apply
+// in name order, and a keyspace migrated from one branch first would differ.
+func checkFileNames(names []string) error {
+	taken := map[string]string{}
+	for _, n := range names {
+		if !versionName.MatchString(n) {
+			return fmt.Errorf("schema file %q is not named NNNN_name.cql", n)
+		}
+		if other, ok := taken[n[:4]]; ok {
+			return fmt.Errorf("schema files %q and %q share version number %s: renumber the newer one", other, n, n[:4])
+		}
+		taken[n[:4]] = n
+	}
+	return nil
 }
 
 // splitStatements cuts a CQL file into statements at semicolons that end a
