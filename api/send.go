@@ -219,11 +219,17 @@ func (s *Server) writeSend(ctx context.Context, w sendWrite) (repo.Message, erro
 	// members' sync reads the group's timeline instead (docs/fanout.md) -- except
 	// when the message may sit at an id that cursors have passed.
 	if conv.Fanout != repo.FanoutPull || w.behindCursors {
-		// A reference: sync reads the body from the message row (withdraw.go), so
-		// it is stored once, not once more per member.
-		ref := ev
-		ref.Payload = ""
-		g.Go(func() error { return s.store.AppendEvent(gctx, w.recipients, ref) })
+		row := ev
+		if conv.Kind == repo.KindDirect {
+			// A reference: sync reads the body from the message row (withdraw.go),
+			// so it is stored once, not once more per member. Only for direct
+			// conversations, whose two members never change: a reference renders
+			// the message as it is now, and a removed group member must not read
+			// an edit made after their removal (guarantee 4; an edit rewrites
+			// only current members' rows).
+			row.Payload = ""
+		}
+		g.Go(func() error { return s.store.AppendEvent(gctx, w.recipients, row) })
 	}
 	if err := g.Wait(); err != nil {
 		return repo.Message{}, err

@@ -18,7 +18,7 @@ const withdrawParallelism = 16
 // page carry what its message is now, with one point read per distinct
 // message (a page holds at most the page limit). The rows are of two sorts:
 //
-//   - A reference (message.new rows: repo.Event.IsRef) names the message and
+//   - A reference (direct message.new rows: repo.Event.IsRef) names the message and
 //     carries nothing: it is rendered from the message row, recalled or edited
 //     as it is now. A reference whose message row is missing is dropped. Below
 //     the safe point that is a send that failed after writing the inbox rows
@@ -26,8 +26,8 @@ const withdrawParallelism = 16
 //     message and appends a fresh event); above it, possibly a send still
 //     writing, whose event comes again with the next call (the cursor does not
 //     pass it). History does not show such a message either.
-//   - A row with a payload (message.edited, and message.new rows written
-//     before references) keeps it unless the message is recalled by now: a
+//   - A row with a payload (message.edited, a group's message.new, and rows
+//     written before references) keeps it unless the message is recalled by now: a
 //     recall rewrites the original message.new row, but the rows of earlier
 //     edits and retries have ids of their own, and a write racing the recall
 //     may land after it. The message row's recalled flag is the one truth.
