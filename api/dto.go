@@ -108,7 +108,14 @@ type eventJSON struct {
 }
 
 func eventOut(e repo.Event) eventJSON {
-	return eventJSON{ID: idStr(e.ID), Type: e.Kind, ConversationID: idStr(e.ConvID), Data: json.RawMessage(e.Payload)}
+	data := json.RawMessage(e.Payload)
+	if len(data) == 0 {
+		// A row without payload that nothing rendered (a reference of a kind
+		// this version does not read, a row of a later version): an empty
+		// object, not a page that fails to encode (a 500 for the whole sync).
+		data = json.RawMessage("{}")
+	}
+	return eventJSON{ID: idStr(e.ID), Type: e.Kind, ConversationID: idStr(e.ConvID), Data: data}
 }
 
 // encodePush builds the WebSocket frame for an event,

@@ -220,7 +220,7 @@ func (s *Server) writeSend(ctx context.Context, w sendWrite) (repo.Message, erro
 	// when the message may sit at an id that cursors have passed.
 	if conv.Fanout != repo.FanoutPull || w.behindCursors {
 		row := ev
-		if conv.Kind == repo.KindDirect {
+		if conv.Kind == repo.KindDirect && s.cfg.InboxReferences {
 			// A reference: sync reads the body from the message row (withdraw.go),
 			// so it is stored once, not once more per member. Only for direct
 			// conversations, whose two members never change: a reference renders

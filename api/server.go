@@ -59,6 +59,10 @@ type Config struct {
 	// SendQueue is how many sends over the bound may wait for a slot (at most
 	// RequestTimeout - SendDeadline each); past it a send is refused at once.
 	SendQueue int
+	// InboxReferences: a direct message's inbox rows name the message instead
+	// of copying it (docs/sync.md). Off while any node of a version before
+	// references still serves sync: those cannot render such rows.
+	InboxReferences bool
 	// AccessLogLevel is the level of the per-request log line below 500;
 	// answers of 500 and more log at warn.
 	AccessLogLevel slog.Level
@@ -86,6 +90,7 @@ func DefaultConfig() Config {
 		SendConcurrency:   512,
 		SendLatencyTarget: time.Second,
 		SendQueue:         512,
+		InboxReferences:   true,
 		AccessLogLevel:    slog.LevelDebug,
 		Auth:              DefaultAuthConfig(),
 		Groups:            GroupConfig{MaxMembers: 1000, PushMaxMembers: 100, MaxPullGroups: 500},

@@ -56,7 +56,7 @@ func parseConfig(args []string) (config, error) {
 	c := config{Cassandra: repo.DefaultCassandraConfig(), Retention: repo.DefaultRetention(), API: api.DefaultConfig()}
 	fe := flagenv.New("chatd")
 	str, dur, num := fe.String, fe.Duration, fe.Int
-	var hosts, pathStyle, accessLevel string
+	var hosts, pathStyle, accessLevel, inboxRefs string
 	var mediaMB, sendRate, authAddressRate, authHandleRate int
 	str(&c.Listen, "listen", "127.0.0.1:8080", "address the public HTTP/WebSocket API listens on")
 	str(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
@@ -86,6 +86,7 @@ func parseConfig(args []string) (config, error) {
 	num(&c.API.DirectCache, "direct-cache", 100000, "direct conversations whose members a node keeps in memory for sends (0: none; about 100 bytes each)")
 	num(&c.API.SendConcurrency, "send-concurrency", 512, "most sends one node keeps in flight; the bound adapts below it to Cassandra's latency, and sends over it wait in the send queue (0: unbounded)")
 	num(&c.API.SendQueue, "send-queue", 512, "sends over the bound that may wait for a slot, each at most request-timeout minus send-deadline; past it, or when the wait would overrun, a send gets 503 / unavailable with a retry hint at once")
+	str(&inboxRefs, "inbox-references", "true", "a direct message's inbox rows name the message instead of copying its body; start new nodes with false until every node runs a version that reads them (docs/sync.md)")
 	dur(&c.API.SendLatencyTarget, "send-latency-target", time.Second, "send latency above which a node lowers its send bound")
 	num(&sendRate, "send-rate", 10, "messages a second one user may send through one node (0: unlimited)")
 	num(&c.API.SendBurst, "send-burst", 30, "burst allowance of the send rate")
@@ -141,6 +142,14 @@ func parseConfig(args []string) (config, error) {
 	}
 	c.Cassandra.Hosts = strings.Split(hosts, ",")
 	c.S3.PathStyle = pathStyle == "true" || pathStyle == "1"
+	switch inboxRefs {
+	case "true", "1":
+		c.API.InboxReferences = true
+	case "false", "0":
+		c.API.InboxReferences = false
+	default:
+		return config{}, fmt.Errorf("inbox-references: %q is neither true nor false", inboxRefs)
+	}
 	c.API.Media.MaxBytes = int64(mediaMB) << 20
 	c.API.SendRate = float64(sendRate)
 	if c.Cluster.Secret != "" && len(c.Cluster.Secret) < 16 {

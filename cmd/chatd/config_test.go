@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"strings"
 	"testing"
 )
@@ -27,5 +28,32 @@ func TestConfigSyncLagCoversDeadlineAndSkew(t *testing.T) {
 		if !c.ok && (err == nil || !strings.Contains(err.Error(), "plus clock-skew")) {
 			t.Errorf("%v accepted (or refused for another reason: %v)", c.args, err)
 		}
+	}
+}
+
+// --inbox-references is on by default and turned off for a rolling upgrade
+// (docs/sync.md), by flag or RINGCHAT_INBOX_REFERENCES; a typo is refused.
+func TestConfigInboxReferences(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		env  string
+		want bool
+	}{
+		{nil, "", true},
+		{[]string{"--inbox-references=false"}, "", false},
+		{nil, "false", false},
+		{[]string{"--inbox-references=true"}, "0", true},
+	} {
+		t.Setenv("RINGCHAT_INBOX_REFERENCES", c.env)
+		if c.env == "" {
+			os.Unsetenv("RINGCHAT_INBOX_REFERENCES")
+		}
+		cfg, err := parseConfig(c.args)
+		if err != nil || cfg.API.InboxReferences != c.want {
+			t.Errorf("%v env %q: references %v (%v), want %v", c.args, c.env, cfg.API.InboxReferences, err, c.want)
+		}
+	}
+	if _, err := parseConfig([]string{"--inbox-references=yes"}); err == nil {
+		t.Error("--inbox-references=yes accepted")
 	}
 }
