@@ -10,6 +10,7 @@ import (
 	"github.com/ringchat/ringchat/api"
 	"github.com/ringchat/ringchat/api/ws"
 	"github.com/ringchat/ringchat/repo"
+	"github.com/ringchat/ringchat/repo/cqltest"
 	"github.com/ringchat/ringchat/snowflake"
 )
 
@@ -96,5 +97,50 @@ func TestSyncSurvivesRowWithoutPayload(t *testing.T) {
 			t.Fatalf("the row without payload never synced: %v", events)
 		}
 		time.Sleep(100 * time.Millisecond) // polling: the row may be above the safe point
+	}
+}
+
+// A direct message's references are written only once its message row is:
+// a row write that times out may still be applied later (a queued mutation, a
+// hint), and a device whose cursor passed a reference while its row was
+// missing would never get the message. Here the row write fails for good (its
+// table is gone, in a keyspace of this test's own): the send is refused and
+// no member's inbox holds a reference to it.
+func TestReferenceIsWrittenOnlyAfterItsMessageRow(t *testing.T) {
+	session, ks := cqltest.NewKeyspace(t, testLayout)
+	e := newEnvOn(t, session)
+	a, b := e.newUser("wa"), e.newUser("wb")
+	conv := a.direct(b)
+	last, _ := strconv.ParseInt(a.mustSend(conv, "before the fault")["id"].(string), 10, 64)
+	admin, err := repo.Connect(cqltest.AdminConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	if err := admin.Query(`DROP TABLE ` + ks + `.messages_by_conversation`).Exec(); err != nil {
+		t.Fatal(err)
+	}
+	before := time.Now()
+	if r := a.send(conv, "c-fault", "never stored"); r.status < 500 {
+		t.Fatalf("a send whose message row cannot be written answered %d %s", r.status, r.raw)
+	}
+	convID, _ := strconv.ParseInt(conv, 10, 64)
+	for _, u := range []*client{a, b} {
+		uid, _ := strconv.ParseInt(u.userID, 10, 64)
+		for _, at := range []time.Time{before, time.Now()} {
+			bucket := snowflake.Bucket(snowflake.MinIDAt(at), testLayout.InboxBucket.Milliseconds())
+			iter := session.Query(`SELECT event_id, kind, conv_id, payload FROM inbox_by_user WHERE user_id = ? AND bucket = ?`, uid, bucket).Iter()
+			var id, cid int64
+			var kind string
+			var payload *string
+			for iter.Scan(&id, &kind, &cid, &payload) {
+				if kind == repo.EventMessageNew && cid == convID && payload == nil && id > last {
+					t.Fatalf("user %s's inbox holds reference %d of a message whose row was never written", u.userID, id)
+				}
+			}
+			if err := iter.Close(); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 }

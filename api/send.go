@@ -195,18 +195,31 @@ func (s *Server) writeSend(ctx context.Context, w sendWrite) (repo.Message, erro
 		return repo.Message{}, err
 	}
 	ev := repo.Event{ID: w.eventID, Kind: repo.EventMessageNew, ConvID: convID, MsgID: msg.ID, Payload: string(payload)}
-	// The message row, the chat-list cell and rows and the inbox rows do not depend on
-	// each other (an inbox row only names the message): written at once, the
-	// send waits for one round trip instead of three. Nothing is acknowledged
-	// unless all of them are written.
+	// The message row, the chat-list cell and rows and payload inbox rows do not
+	// depend on each other: written at once, the send waits for one round trip
+	// instead of three (two for references, which wait for the message row).
+	// Nothing is acknowledged unless all of them are written.
 	g, gctx := errgroup.WithContext(sctx)
+	// written is closed once the message row is acknowledged at the configured
+	// consistency (at once for a stored one). A reference is appended only
+	// after: a timed-out row write may still be applied later (a queued
+	// mutation, a hint), and a reference to a row that lands after a device's
+	// cursor passed it would be skipped by that device for good.
+	written := make(chan struct{})
+	put := func(err error) error {
+		if err == nil {
+			close(written)
+		}
+		return err
+	}
 	switch {
 	case w.stored:
 		// A stored row needs no repair, and rewriting its body could race a recall.
+		close(written)
 	case w.writeMicros != 0:
-		g.Go(func() error { return s.store.PutMessageAt(gctx, msg, w.writeMicros) })
+		g.Go(func() error { return put(s.store.PutMessageAt(gctx, msg, w.writeMicros)) })
 	default:
-		g.Go(func() error { return s.store.PutMessage(gctx, msg) })
+		g.Go(func() error { return put(s.store.PutMessage(gctx, msg)) })
 	}
 	g.Go(func() error { return s.store.TouchConversation(gctx, convID, msg.ID) })
 	// A pull-mode group's move costs a read and a batch per member (up to the
@@ -229,7 +242,17 @@ func (s *Server) writeSend(ctx context.Context, w sendWrite) (repo.Message, erro
 			// only current members' rows).
 			row.Payload = ""
 		}
-		g.Go(func() error { return s.store.AppendEvent(gctx, w.recipients, row) })
+		g.Go(func() error {
+			if row.IsRef() {
+				select {
+				case <-written:
+				case <-gctx.Done():
+					// Never nil: the send must not be acknowledged without its rows.
+					return repo.Errorf(repo.CodeUnavailable, "send not written, retry with the same client_msg_id")
+				}
+			}
+			return s.store.AppendEvent(gctx, w.recipients, row)
+		})
 	}
 	if err := g.Wait(); err != nil {
 		return repo.Message{}, err

@@ -20,12 +20,10 @@ const withdrawParallelism = 16
 //
 //   - A reference (direct message.new rows: repo.Event.IsRef) names the message and
 //     carries nothing: it is rendered from the message row, recalled or edited
-//     as it is now. A reference whose message row is missing is dropped. Below
-//     the safe point that is a send that failed after writing the inbox rows
-//     and before the message row (never acknowledged: a retry writes the
-//     message and appends a fresh event); above it, possibly a send still
-//     writing, whose event comes again with the next call (the cursor does not
-//     pass it). History does not show such a message either.
+//     as it is now. A send writes references only once its message row is
+//     acknowledged (send.go), so a reference whose message row is missing is
+//     data loss (or a row of the first version of references, which wrote both
+//     at once): it is dropped, as history does not show the message either.
 //   - A row with a payload (message.edited, a group's message.new, and rows
 //     written before references) keeps it unless the message is recalled by now: a
 //     recall rewrites the original message.new row, but the rows of earlier
