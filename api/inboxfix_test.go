@@ -144,3 +144,59 @@ func TestReferenceIsWrittenOnlyAfterItsMessageRow(t *testing.T) {
 		}
 	}
 }
+
+// A message's chat-list move is an unlogged batch: its list half (delete the
+// row at the old activity, insert it at the new one: one partition) can land
+// while its position half is lost. The next listing keeps the newer row and
+// repairs the position to it, instead of reverting the row to the stale
+// position (the newest activity wins, as for racing moves).
+func TestListingRepairsAPositionOlderThanItsRow(t *testing.T) {
+	session, _ := keyspace(t)
+	e := newEnvOn(t, session)
+	a, b := e.newUser("ha"), e.newUser("hb")
+	conv := a.direct(b)
+	convID := mustID(t, conv)
+	uid := mustID(t, b.userID)
+	a.mustSend(conv, "moves the row")
+	chatList(t, b, "")
+	section := repo.SectionOf(false, false)
+	var old int64
+	if err := session.Query(`SELECT activity_id FROM chat_positions WHERE user_id = ? AND conv_id = ?`, uid, convID).Scan(&old); err != nil {
+		t.Fatal(err)
+	}
+	gen, err := snowflake.NewGenerator(<-nodeIDs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newer := gen.Next()
+	for _, q := range []struct {
+		cql  string
+		args []any
+	}{
+		{`DELETE FROM chats_by_activity WHERE user_id = ? AND section = ? AND activity_id = ? AND conv_id = ?`, []any{uid, section, old, convID}},
+		{`INSERT INTO chats_by_activity (user_id, section, activity_id, conv_id) VALUES (?, ?, ?, ?)`, []any{uid, section, newer, convID}},
+	} {
+		if err := session.Query(q.cql, q.args...).Exec(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if list := chatList(t, b, ""); len(list) != 1 || convIDOf(list[0]) != conv {
+		t.Fatalf("b's list after the half move: %v", list)
+	}
+	var pos int64
+	if err := session.Query(`SELECT activity_id FROM chat_positions WHERE user_id = ? AND conv_id = ?`, uid, convID).Scan(&pos); err != nil {
+		t.Fatal(err)
+	}
+	iter := session.Query(`SELECT activity_id FROM chats_by_activity WHERE user_id = ? AND section = ?`, uid, section).Iter()
+	var rows []int64
+	var at int64
+	for iter.Scan(&at) {
+		rows = append(rows, at)
+	}
+	if err := iter.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if pos != newer || len(rows) != 1 || rows[0] != newer {
+		t.Fatalf("after listing: position %d, rows %v; want both at the newer activity %d (was %d)", pos, rows, newer, old)
+	}
+}

@@ -143,8 +143,9 @@ func (st *Store) moveChat(ctx context.Context, userID, convID int64, section int
 // one mutation per table and key), so logged it paid the log on every send.
 // Readers need no log: the delete and insert share a partition, so they land
 // together, and the position (USING TIMESTAMP of the message) lands or not on
-// its own; a row that disagrees with the position is repaired to it by the
-// next listing (CheckChat), as after two racing moves. A failed send's retry
+// its own; the next listing (CheckChat) repairs a row that disagrees with
+// the position: the position to the row when the row is newer (its half
+// landed alone), else the row to the position, as after two racing moves. A failed send's retry
 // moves again, or finds the position moved and leaves the row to the reader.
 func (st *Store) activityMove(ctx context.Context, userID, convID int64, cur position, activity int64) *gocql.Batch {
 	b := st.raw.NewBatch(gocql.UnloggedBatch).WithContext(ctx)
@@ -181,6 +182,13 @@ func (st *Store) CheckChat(ctx context.Context, userID int64, k ChatKey, member 
 	}
 	if ok && member && cur.Section == k.Section && cur.Activity == k.Activity {
 		return true, nil
+	}
+	if ok && member && cur.Section == k.Section && k.Activity > cur.Activity {
+		// The list half of an unlogged move (activityMove) landed and its
+		// position half was lost: the newest activity wins, as the position's
+		// USING TIMESTAMP makes it win for racing moves. Reverting the row to
+		// the stale position would put the chat below its newest message.
+		return true, translate("repair chat position", st.raw.Query(cqlSetActivity, idTimestamp(k.Activity), k.Activity, userID, k.ConvID).WithContext(ctx).Exec())
 	}
 	if !ok && member { // a row whose position write was lost: it is the live one
 		b := st.raw.NewBatch(gocql.LoggedBatch).WithContext(ctx)
