@@ -32,7 +32,7 @@ type Load struct {
 	refused   int         // answers a client retries (503, 504, transport)
 	slowest   time.Duration
 	refusals  []refusal
-	lastWhy   string // the latest refusal's answer, for a failing test's log
+	lastWhy   string   // the latest refusal's answer, for a failing test's log
 	noRetryAf int      // 503s without Retry-After
 	bad       []string // answers a client cannot retry
 }
