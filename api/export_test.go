@@ -1,6 +1,11 @@
 package api
 
-import "sort"
+import (
+	"context"
+	"sort"
+
+	"github.com/ringchat/ringchat/repo"
+)
 
 // FrameTypes lists the client frame types the socket dispatches (tests only).
 func FrameTypes() []string {
@@ -21,4 +26,21 @@ func DerivedMessageID(s *Server, sender, conv int64, clientMsgID string) int64 {
 	}
 	id, _ := s.sendKey.messageID(sender, clientMsgID, idMillis(ms, conv))
 	return id
+}
+
+// AdmitSend runs store through s's send gate, as a send does (tests only).
+func AdmitSend(s *Server, waitCtx, ctx context.Context, store func() (repo.Message, bool, error)) (repo.Message, bool, error) {
+	return s.admitSend(waitCtx, ctx, store)
+}
+
+// SendGateState is s's send gate's bound and sends in flight (tests only).
+func SendGateState(s *Server) (limit float64, inFlight int) {
+	st := s.sendGate.state()
+	return st.limit, st.inFlight
+}
+
+// SendAs sends body as sess into convID through the whole send path, gate
+// included (tests only).
+func SendAs(s *Server, waitCtx, ctx context.Context, sess repo.Session, convID int64, clientMsgID, body string) (repo.Message, bool, error) {
+	return s.send(waitCtx, ctx, sess, convID, sendRequest{ClientMsgID: clientMsgID, Body: body})
 }

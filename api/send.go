@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -51,14 +52,26 @@ func (s *Server) send(waitCtx, ctx context.Context, sess repo.Session, convID in
 		}
 		replyTo = id
 	}
+	return s.admitSend(waitCtx, ctx, func() (repo.Message, bool, error) {
+		return s.storeSend(ctx, sess, convID, req, replyTo)
+	})
+}
+
+// admitSend runs store once the gate admits it. The slot is given back even
+// if store panics (the socket recovers a frame's panic and lives on), and
+// only the ring's failure shrinks the bound: a send cut short by its own
+// caller (a client that left, a socket closing) says nothing about the ring.
+func (s *Server) admitSend(waitCtx, ctx context.Context, store func() (repo.Message, bool, error)) (msg repo.Message, created bool, err error) {
 	leave, err := s.sendGate.enter(waitCtx, time.Now(), s.sendWaitBudget(ctx))
 	if err != nil {
 		return repo.Message{}, false, err
 	}
 	admitted := time.Now()
-	msg, created, err := s.storeSend(ctx, sess, convID, req, replyTo)
-	leave(time.Since(admitted), repo.IsCode(err, repo.CodeUnavailable))
-	return msg, created, err
+	defer func() {
+		cancelled := errors.Is(err, context.Canceled) || errors.Is(ctx.Err(), context.Canceled)
+		leave(time.Since(admitted), !cancelled && repo.IsCode(err, repo.CodeUnavailable))
+	}()
+	return store()
 }
 
 // sendWaitBudget is how long a send may wait for a slot: what its request
