@@ -190,15 +190,14 @@ func TestUUIDv7RetryKeepsEditAndRecall(t *testing.T) {
 	}
 }
 
-// A UUIDv7 further ahead than the clock skew, or older than the dedupe TTL,
-// is refused with invalid_argument; one older than its conversation is placed
-// just after the conversation's creation.
+// A UUIDv7 older than the dedupe TTL is refused with invalid_argument; one
+// older than its conversation is placed just after the conversation's
+// creation. (Ahead of the clock: TestUUIDv7AheadIsRetriedWithTheSameID.)
 func TestUUIDv7TimeOutOfRange(t *testing.T) {
 	e := newEnv(t)
 	a, b := e.newUser("ra"), e.newUser("rb")
 	conv := a.direct(b)
 	for name, at := range map[string]time.Time{
-		"ahead": time.Now().Add(repo.ClockSkew + 5*time.Second),
 		"old":   time.Now().Add(-repo.DefaultRetention().Dedupe - time.Minute),
 		"epoch": time.UnixMilli(0),
 	} {
@@ -321,5 +320,45 @@ func TestUUIDv7PullSyncNeverSkips(t *testing.T) {
 		if got[id] == 0 {
 			t.Errorf("sync skipped message %s", id)
 		}
+	}
+}
+
+// A UUIDv7 further ahead than the clock skew may be a retry of a send
+// already stored through a node whose clock is ahead: the answer is "not
+// yet" (503, retry after the time until it is no longer ahead) with the same
+// id, never "use a new client_msg_id", and the retry when due is one
+// message. Far ahead (a device clock to fix) it is 400, still keeping the id.
+func TestUUIDv7AheadIsRetriedWithTheSameID(t *testing.T) {
+	e := newEnv(t)
+	a, b := e.newUser("aa"), e.newUser("ab")
+	conv := a.direct(b)
+	cid := uuidV7(time.Now().Add(repo.ClockSkew + 3*time.Second))
+	r := a.send(conv, cid, "early")
+	expect(t, r, 503, "unavailable")
+	wait, err := strconv.Atoi(r.header.Get("Retry-After"))
+	if err != nil || wait < 1 || wait > 5 {
+		t.Fatalf("Retry-After %q; want the ~3 s until the id is no longer ahead", r.header.Get("Retry-After"))
+	}
+	if msg := r.body["error"].(map[string]any)["message"].(string); strings.Contains(msg, "new client_msg_id") || !strings.Contains(msg, "same client_msg_id") {
+		t.Fatalf("an early send's answer must keep the id: %q", msg)
+	}
+	for deadline := time.Now().Add(10 * time.Second); r.status == 503; {
+		if time.Now().After(deadline) {
+			t.Fatalf("still refused after the hint: %s", r.raw)
+		}
+		time.Sleep(time.Duration(wait) * time.Second)
+		r = a.send(conv, cid, "early")
+	}
+	expect(t, r, 201)
+	if again := a.send(conv, cid, "early"); again.status != 201 && again.status != 200 {
+		t.Fatalf("retry: %d %s", again.status, again.raw)
+	}
+	if n := len(historyByClientID(b, conv, cid)); n != 1 {
+		t.Fatalf("%d messages for one client_msg_id", n)
+	}
+	far := a.send(conv, uuidV7(time.Now().Add(2*time.Minute)), "far")
+	expect(t, far, 400, "invalid_argument")
+	if msg := far.body["error"].(map[string]any)["message"].(string); strings.Contains(msg, "new client_msg_id") || !strings.Contains(msg, "clock") {
+		t.Fatalf("a far-ahead send's answer must say to fix the clock and not invite a new id: %q", msg)
 	}
 }

@@ -66,6 +66,32 @@ func retryAfter(code repo.Code) time.Duration {
 	return 0
 }
 
+// waitError is an error whose retry hint is its own wait rather than its
+// code's (a send that is early, not failed: retried when it is due).
+type waitError struct {
+	err  error
+	wait time.Duration
+}
+
+func (e *waitError) Error() string { return e.err.Error() }
+func (e *waitError) Unwrap() error { return e.err }
+
+// retryLater gives err, of a retryable code, the retry hint wait (whole
+// seconds, as Retry-After has them, at least one).
+func retryLater(err error, wait time.Duration) error {
+	return &waitError{err: err, wait: max(time.Second, (wait + time.Second - 1).Truncate(time.Second))}
+}
+
+// retryAfterOf is the retry hint for err: its own wait if it has one.
+func retryAfterOf(code repo.Code, err error) time.Duration {
+	d := retryAfter(code)
+	var w *waitError
+	if d > 0 && errors.As(err, &w) {
+		return w.wait
+	}
+	return d
+}
+
 // errorFrame is the data of a WebSocket error frame, built here from the same
 // codes as the REST answers so both carry the same retry hint.
 type errorFrame struct {
@@ -76,7 +102,7 @@ type errorFrame struct {
 
 func frameError(err error) errorFrame {
 	code, msg, _ := classify(err)
-	return errorFrame{Code: code, Message: msg, RetryAfterMs: retryAfter(code).Milliseconds()}
+	return errorFrame{Code: code, Message: msg, RetryAfterMs: retryAfterOf(code, err).Milliseconds()}
 }
 
 // replyError answers a client frame with an error frame for err.
@@ -115,7 +141,7 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 	if status >= 500 && !errors.Is(err, errShed) {
 		s.log.Error("request failed", "method", c.Request().Method, "path", c.Path(), "code", code, "err", err)
 	}
-	if wait := retryAfter(code); wait > 0 {
+	if wait := retryAfterOf(code, err); wait > 0 {
 		c.Response().Header().Set("Retry-After", strconv.Itoa(int(wait/time.Second)))
 	}
 	if c.Request().Method == http.MethodHead {

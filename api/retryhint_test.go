@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -55,5 +56,20 @@ func TestRetryHintOnBothTransports(t *testing.T) {
 	}
 	if retryable != 2 {
 		t.Fatalf("%d retryable codes in the table; want rate_limited and unavailable", retryable)
+	}
+}
+
+// An error with its own wait (an early send) carries that wait, rounded up
+// to whole seconds, on both transports alike.
+func TestOwnRetryHintOnBothTransports(t *testing.T) {
+	s := &Server{log: slog.New(slog.DiscardHandler)}
+	err := retryLater(repo.Errorf(repo.CodeUnavailable, "early"), 2300*time.Millisecond)
+	rec := httptest.NewRecorder()
+	s.errorHandler(err, echo.New().NewContext(httptest.NewRequest(http.MethodPost, "/v1/x", nil), rec))
+	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") != "3" {
+		t.Fatalf("REST %d Retry-After %q; want 503 and 3", rec.Code, rec.Header().Get("Retry-After"))
+	}
+	if f := frameError(err); f.RetryAfterMs != 3000 || f.Code != repo.CodeUnavailable {
+		t.Fatalf("frame %+v; want unavailable, retry_after_ms 3000", f)
 	}
 }

@@ -24,13 +24,13 @@ import (
 //     writes an inbox row per member or is a large group's, so the read is a
 //     small part of it. Direct conversations, where the rate is two people's,
 //     are written blind;
-//   - further ahead than the clock skew, or older than the dedupe TTL: refused.
+//   - further ahead than the clock skew: not yet (aheadError); older than
+//     the dedupe TTL: refused.
 func (s *Server) storeDerived(ctx context.Context, w sendWrite, clientMs int64) (repo.Message, bool, error) {
 	now := s.now()
 	ms := idMillis(clientMs, w.conv.ID)
 	if ahead := time.Duration(ms-now.UnixMilli()) * time.Millisecond; ahead > repo.ClockSkew {
-		return repo.Message{}, false, invalid("client_msg_id is a UUIDv7 whose time is %s ahead of the server's clock (at most %s allowed): set the device clock right, then send with a new client_msg_id",
-			ahead.Round(time.Millisecond), repo.ClockSkew)
+		return repo.Message{}, false, aheadError(ahead)
 	}
 	oldest := now.Add(-s.store.Retention().Dedupe)
 	if clientMs < oldest.UnixMilli() || clientMs < snowflake.Epoch {
@@ -84,4 +84,26 @@ func minTime(a, b time.Time) time.Time {
 		return a
 	}
 	return b
+}
+
+// aheadRetryMax is the most an ahead send is told to wait; aheadRefused is
+// how far ahead a time is a device clock to be fixed rather than two clocks
+// drifting apart.
+const (
+	aheadRetryMax = 5 * time.Second
+	aheadRefused  = time.Minute
+)
+
+// aheadError answers a UUIDv7 whose time is further ahead than the clock
+// skew. Never "use a new client_msg_id": the send may already be stored
+// through a node whose clock is ahead too, and a new id would make a retry a
+// second message. Until aheadRefused it is unavailable for as long as the id
+// stays ahead; the same id is accepted then.
+func aheadError(ahead time.Duration) error {
+	if ahead > aheadRefused {
+		return invalid("client_msg_id is a UUIDv7 whose time is %s ahead of the server's clock (at most %s allowed): the device clock is wrong; set it right. Keep this client_msg_id for this message: it is accepted once the server's clock reaches its time",
+			ahead.Round(time.Millisecond), repo.ClockSkew)
+	}
+	return retryLater(repo.Errorf(repo.CodeUnavailable, "client_msg_id is a UUIDv7 whose time is %s ahead of the server's clock (at most %s allowed): retry with the same client_msg_id after the retry hint, and set the device clock right",
+		ahead.Round(time.Millisecond), repo.ClockSkew), min(ahead-repo.ClockSkew, aheadRetryMax))
 }
