@@ -146,6 +146,10 @@ func run(cmd string, o options, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	// Here, with the schema tool's grants, so chatd only reads it.
+	if _, err := repo.EnsureSendIDKey(ctx, s); err != nil {
+		return fmt.Errorf("send id key: %w", err)
+	}
 	log.Info("keyspace up to date", "keyspace", o.keyspace, "applied", applied)
 	return nil
 }

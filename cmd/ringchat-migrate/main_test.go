@@ -60,6 +60,10 @@ func TestUpOnRealNode(t *testing.T) {
 	if err := schema.CheckCurrent(ctx, s); err != nil {
 		t.Fatal(err)
 	}
+	var key []byte
+	if err := s.Query(`SELECT key FROM send_id_key WHERE name = 'v1'`).WithContext(ctx).Scan(&key); err != nil || len(key) != repo.SendIDKeyBytes {
+		t.Fatalf("up left no send id key (%d bytes): %v", len(key), err)
+	}
 	var repl map[string]string
 	if err := s.Query(`SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = ?`, ks).WithContext(ctx).Scan(&repl); err != nil {
 		t.Fatal(err)
