@@ -27,13 +27,16 @@ const (
 	SessionEndOverlap = SessionEndWriteTimeout + 2*ClockSkew
 	// DefaultSessionEndBound is chatd's default --session-end-bound.
 	DefaultSessionEndBound = 5 * time.Second
+	// MaxSessionEndBound is the largest --session-end-bound chatd accepts.
+	MaxSessionEndBound = 10 * time.Minute
+	// SessionEndsTTL is the TTL of every feed row, whatever the writer's
+	// bound: a reader reads at its own bound's cadence, and nodes with other
+	// bounds (the flag changed node by node) must not let a row expire before
+	// the slowest allowed reader has read it.
+	SessionEndsTTL = 4*MaxSessionEndBound + 50*time.Second
 	// sessionEndPage is the page size of a feed read.
 	sessionEndPage = 5000
 )
-
-// SessionEndTTL is how long feed rows live for a node that reads every
-// bound/4: comfortably more than SessionEndMaxGap, which readers check.
-func SessionEndTTL(bound time.Duration) time.Duration { return 4*bound + 50*time.Second }
 
 // SessionEndMaxGap is the longest a reader may go between two reads and
 // still trust the second one to hold every end since the first: past it,

@@ -30,8 +30,8 @@ type Retention struct {
 	// before a registration may take the handle over (a registration that
 	// failed half-way). It must exceed the longest registration.
 	HandleClaim time.Duration
-	// SessionEnds is the TTL of the feed of ended sessions (SessionEndTTL
-	// of the session-end bound).
+	// SessionEnds is the TTL of the feed of ended sessions (SessionEndsTTL:
+	// that of the largest bound, not of the writer's).
 	SessionEnds time.Duration
 }
 
@@ -43,7 +43,7 @@ func DefaultRetention() Retention {
 		Dedupe:      24 * time.Hour,
 		Ticket:      30 * time.Second,
 		HandleClaim: time.Minute,
-		SessionEnds: SessionEndTTL(DefaultSessionEndBound),
+		SessionEnds: SessionEndsTTL,
 	}
 }
 

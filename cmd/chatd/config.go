@@ -156,11 +156,12 @@ func parseConfig(args []string) (config, error) {
 		return config{}, fmt.Errorf("cluster-secret must be at least 16 bytes")
 	}
 	c.API.Auth.AddressRate, c.API.Auth.HandleRate = float64(authAddressRate), float64(authHandleRate)
-	if c.WS.SessionBound < 200*time.Millisecond || c.WS.SessionBound > 10*time.Minute {
-		return config{}, fmt.Errorf("session-end-bound (%s) must be from 200ms to 10m", c.WS.SessionBound)
+	if c.WS.SessionBound < 200*time.Millisecond || c.WS.SessionBound > repo.MaxSessionEndBound {
+		return config{}, fmt.Errorf("session-end-bound (%s) must be from 200ms to %s", c.WS.SessionBound, repo.MaxSessionEndBound)
 	}
-	// Every node must use one bound: a writer's rows must outlive every reader's gap.
-	c.Retention.SessionEnds = repo.SessionEndTTL(c.WS.SessionBound)
+	// The rows' TTL is the largest bound's, not this node's: a writer's rows
+	// must outlive the gap of every reader, whatever bound that one has.
+	c.Retention.SessionEnds = repo.SessionEndsTTL
 	if c.Retention.HandleClaim <= c.API.RequestTimeout {
 		return config{}, fmt.Errorf("handle-claim-grace (%s) must exceed request-timeout (%s)", c.Retention.HandleClaim, c.API.RequestTimeout)
 	}

@@ -4,6 +4,9 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/ringchat/ringchat/repo"
 )
 
 // The sync lag must cover the send deadline plus the clock skew between
@@ -55,5 +58,27 @@ func TestConfigInboxReferences(t *testing.T) {
 	}
 	if _, err := parseConfig([]string{"--inbox-references=yes"}); err == nil {
 		t.Error("--inbox-references=yes accepted")
+	}
+}
+
+// Every node writes feed rows with one TTL, that of the largest allowed
+// --session-end-bound, so a rolling change of the flag lets no row expire
+// before a reader at any allowed bound has read it.
+func TestConfigSessionEndTTLCoversEveryBound(t *testing.T) {
+	var ttls []time.Duration
+	for _, b := range []string{"200ms", "5s", "10m"} {
+		cfg, err := parseConfig([]string{"--session-end-bound=" + b})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ttls = append(ttls, cfg.Retention.SessionEnds)
+	}
+	for i, ttl := range ttls {
+		if ttl != ttls[0] {
+			t.Fatalf("feed TTLs %v differ by bound", ttls)
+		}
+		if gap := repo.SessionEndMaxGap(ttl); gap < repo.MaxSessionEndBound/4 {
+			t.Fatalf("bound #%d writes rows a reader at the largest bound (every %s) may miss: gap %s", i, repo.MaxSessionEndBound/4, gap)
+		}
 	}
 }
