@@ -128,3 +128,28 @@ func sessionEndsTable(t *testing.T) string {
 	t.Fatal("no session_ends schema file")
 	return ""
 }
+
+// An end the feed never delivers (here: no feed row at all, as for one
+// replicated to this DC after the readers' overlap) still closes the socket,
+// by its own slow backstop read, while the feed keeps vouching for it.
+func TestSessionBackstopClosesSocketTheFeedMissed(t *testing.T) {
+	session, _ := keyspace(t)
+	e := newEnvOn(t, session, func(_ *api.Config, _ *repo.Retention, w *ws.Config) {
+		w.SessionCheckInterval, w.SessionBound, w.SessionBackstop = 300*time.Millisecond, time.Second, 2*time.Second
+	})
+	a := e.newUser("bs")
+	sock := a.dial()
+	sock.write("ping", "p1", nil)
+	sock.next("pong")
+	a.settled()
+	h := sha256.Sum256([]byte(a.token))
+	if err := session.Query(`DELETE FROM sessions WHERE token_hash = ?`, h[:]).Exec(); err != nil {
+		t.Fatal(err)
+	}
+	if c := closedWith(sock.conn, 15*time.Second); c != 1008 {
+		t.Fatalf("session gone without a feed row, backstop 2 s: the socket ended with %d within 15 s, want 1008", c)
+	}
+	if age := e.hub.SessionsCoveredAge(); age < 0 || age > 2*time.Second {
+		t.Fatalf("the feed was not vouching (last read %s ago): the test proves nothing", age)
+	}
+}

@@ -98,7 +98,9 @@ func (c *Client) verified() int64 {
 // armRecheck schedules the next check at 75%..125% of the interval, so a
 // node's sockets (all set up in a reconnect storm) do not read at once. A
 // check finding the session verified within SessionBound (the feed is
-// being read) reads nothing and only arms the next.
+// being read) reads nothing and only arms the next, unless the socket's own
+// last check is older than SessionBackstop: the feed vouches only for ends
+// replicated in time for its reads.
 func (c *Client) armRecheck() {
 	iv := c.hub.cfg.SessionCheckInterval
 	d := iv*3/4 + rand.N(iv/2+1)
@@ -108,10 +110,17 @@ func (c *Client) armRecheck() {
 		return
 	}
 	c.watch.timer = time.AfterFunc(d, func() {
-		if c.fresh() || c.recheck() {
+		if (c.fresh() && !c.backstopDue()) || c.recheck() {
 			c.armRecheck()
 		}
 	})
+}
+
+// backstopDue reports whether the socket's own last check is older than
+// SessionBackstop.
+func (c *Client) backstopDue() bool {
+	own := c.watch.checked.Load()
+	return own == 0 || c.hub.clock()-own >= int64(c.hub.cfg.SessionBackstop)
 }
 
 // fresh reports whether the session was verified within SessionBound.

@@ -152,6 +152,14 @@ type Config struct {
 	// not verify it (default 30s): the longest a socket outlives a logout
 	// whose close order was lost when the feed cannot be read.
 	SessionCheckInterval time.Duration
+	// SessionBackstop is how old a socket's own last check may grow while
+	// the feed vouches for it before the socket reads its session anyway
+	// (default 5m), on its next periodic tick: an end the feed never
+	// delivers (replicated to this DC after the readers' overlap) closes the
+	// socket within SessionBackstop + 1.25 × SessionCheckInterval, not at
+	// its token's expiry. Slow, as the feed is the fast path: 100,000
+	// sockets read 333 sessions a second at 5m.
+	SessionBackstop time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -172,6 +180,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.SessionCheckInterval <= 0 {
 		c.SessionCheckInterval = 30 * time.Second
+	}
+	if c.SessionBackstop <= 0 {
+		c.SessionBackstop = 5 * time.Minute
 	}
 	if c.MaxFrameBytes <= 0 {
 		c.MaxFrameBytes = 16 << 10
