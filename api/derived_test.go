@@ -362,3 +362,34 @@ func TestUUIDv7AheadIsRetriedWithTheSameID(t *testing.T) {
 		t.Fatalf("a far-ahead send's answer must say to fix the clock and not invite a new id: %q", msg)
 	}
 }
+
+// A retry of a recalled UUIDv7 send with media, within the fresh window,
+// does not grant the recalled media again: a send with media reads its row
+// before it grants.
+func TestUUIDv7RetryAfterRecallDoesNotRegrantMedia(t *testing.T) {
+	e := newEnv(t)
+	a, b := e.newUser("ga"), e.newUser("gb")
+	conv := a.direct(b)
+	id := a.upload("image/jpeg", []byte("not really a jpeg, but bytes"), "message")
+	cid := uuidV7(time.Now().Add(1900 * time.Millisecond)) // fresh for about 3.9 s
+	send := func() resp {
+		return a.do("POST", "/v1/conversations/"+conv+"/messages", map[string]any{"client_msg_id": cid, "body": "", "media_ids": []string{id}})
+	}
+	r := send()
+	expect(t, r, 201)
+	expect(t, b.do("GET", "/v1/media/"+id, nil), 200)
+	expect(t, a.do("DELETE", "/v1/conversations/"+conv+"/messages/"+msgOf(r)["id"].(string), nil), 204)
+	if got := b.do("GET", "/v1/media/"+id, nil); got.status == 200 {
+		t.Fatalf("recalled media still fetchable: %s", got.raw)
+	}
+	again := send()
+	if again.status != 200 && again.status != 201 {
+		t.Fatalf("retry: %d %s", again.status, again.raw)
+	}
+	if got := b.do("GET", "/v1/media/"+id, nil); got.status == 200 {
+		t.Fatalf("a retry after the recall granted the media again: %s", got.raw)
+	}
+	if m := msgOf(again); m["recalled"] != true {
+		t.Fatalf("the retry answered %v, want the recalled message", m)
+	}
+}

@@ -23,7 +23,8 @@ import (
 //     conversation's rate), and a read finds the other one; a group send
 //     writes an inbox row per member or is a large group's, so the read is a
 //     small part of it. Direct conversations, where the rate is two people's,
-//     are written blind;
+//     are written blind unless the send carries media (a blind retry after a
+//     recall would grant the revoked media again);
 //   - further ahead than the clock skew: not yet (aheadError); older than
 //     the dedupe TTL: refused.
 func (s *Server) storeDerived(ctx context.Context, w sendWrite, clientMs int64) (repo.Message, bool, error) {
@@ -55,7 +56,9 @@ func (s *Server) storeDerived(ctx context.Context, w sendWrite, clientMs int64) 
 	} else {
 		w.deadline, w.behindCursors = eventDeadline, true
 	}
-	if !fresh || w.conv.Kind != repo.KindDirect {
+	// A send with media reads first too: written blind, a retry after a
+	// recall would grant the recalled media again before the row says recalled.
+	if !fresh || w.conv.Kind != repo.KindDirect || len(w.mediaIDs) > 0 {
 		rctx, cancel := context.WithDeadline(ctx, w.deadline)
 		stored, err := s.store.GetMessage(rctx, w.conv.ID, w.msg.ID)
 		cancel()
