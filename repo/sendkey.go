@@ -44,15 +44,18 @@ func EnsureSendIDKey(ctx context.Context, session *gocql.Session) ([]byte, error
 	if _, err := rand.Read(fresh); err != nil {
 		return nil, fmt.Errorf("make send id key: %w", err)
 	}
-	var name string
+	// By column name: ScyllaDB answers a conditional statement with the whole
+	// old row, which a positional ScanCAS misreads (docs/scylla.md).
+	current := map[string]any{}
 	applied, err := session.Query(cqlClaimSendIDKey, fresh).SerialConsistency(gocql.Serial).
-		WithContext(ctx).ScanCAS(&name, &got)
+		WithContext(ctx).MapScanCAS(current)
 	if err != nil {
 		return nil, translate("claim send id key", err)
 	}
 	if applied {
 		return fresh, nil
 	}
+	got, _ = current["key"].([]byte)
 	return checkSendIDKey(got)
 }
 
