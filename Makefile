@@ -47,7 +47,7 @@ test: stack vet
 # The ring scenarios (internal/ringtest, docs/ring.md): they start the ring
 # when it is not up (minutes here) and kill its nodes, so they run after the
 # rest, alone, with -v for their progress and figures.
-ring-test: export CASSANDRA_UNSAFE = 1
+# Ring nodes never start unsafe (deploy/local/ring.sh says why).
 ring-test:
 	go test -race -count=1 -v -timeout $(TEST_TIMEOUT) ./internal/ringtest/
 

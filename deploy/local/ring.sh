@@ -36,7 +36,12 @@ CLUSTER=ringchat-ring
 die() { echo "ring.sh: $*" >&2; exit 1; }
 log() { echo "ring: $(date -u +%H:%M:%S) $*"; }
 
-# node_env ADDR: the cassandra.sh settings of one recorded node.
+# node_env ADDR: the cassandra.sh settings of one recorded node. Never
+# CASSANDRA_UNSAFE: -Dcassandra.unsafesystem skips the flush after a schema
+# change, and a node loads its schema from disk before it replays its commit
+# log, so one killed soon after a migration came back without the keyspace and
+# answered INCOMPATIBLE_SCHEMA for good (its schema tables, replayed, matched
+# its peers', so it never pulled again). The ring tests kill nodes.
 node_env() {
   local addr=$1 line dc rack jmx
   line=$(awk -v a="$addr" '$1 == a' "$NODES_FILE" 2>/dev/null) || true
@@ -47,7 +52,8 @@ node_env() {
   echo "CASSANDRA_NODE_HOME=$RING_DIR/$addr CASSANDRA_NODE_ADDR=$addr CASSANDRA_NODE_JMX=$jmx" \
     "CASSANDRA_NODE_SEEDS=$SEEDS CASSANDRA_NODE_CLUSTER=$CLUSTER CASSANDRA_NODE_SNITCH=$SNITCH" \
     "CASSANDRA_NODE_DC=$dc CASSANDRA_NODE_RACK=$rack CASSANDRA_NODE_HEAP=$HEAP CASSANDRA_NODE_HEAP_MIN=256M" \
-    "CASSANDRA_NODE_SMALL=1 CASSANDRA_NODE_RING_DELAY_MS=5000"
+    "CASSANDRA_NODE_SMALL=1 CASSANDRA_NODE_RING_DELAY_MS=5000" \
+    "CASSANDRA_UNSAFE=0"
 }
 
 on_node() { local addr=$1; shift; env $(node_env "$addr") "$NODE_SH" "$@"; }

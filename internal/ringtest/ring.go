@@ -152,3 +152,45 @@ func PendingHints(addr string) (int, error) {
 	}
 	return total, nil
 }
+
+// SchemaOn polls until each of nodes, asked alone, knows keyspace's tables
+// (as many as the seed, Nodes[0], which no scenario stops), or fails after
+// timeout. A node that lacks them answers INCOMPATIBLE_SCHEMA to every
+// replica write, so the scenarios check it before they kill a node and after
+// one comes back.
+func SchemaOn(keyspace string, nodes []string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		counts, err := tableCounts(keyspace, append([]string{Nodes[0]}, nodes...))
+		if err == nil {
+			agree := counts[0] > 0
+			for _, c := range counts {
+				agree = agree && c == counts[0]
+			}
+			if agree {
+				return nil
+			}
+			err = fmt.Errorf("tables of %s on %s (the seed) and %v: %v", keyspace, Nodes[0], nodes, counts)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the nodes do not agree on keyspace %s's schema after %s: %w", keyspace, timeout, err)
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+func tableCounts(keyspace string, nodes []string) ([]int, error) {
+	counts := make([]int, len(nodes))
+	for i, n := range nodes {
+		s, err := Session([]string{n + ":9042"}, "", gocql.One)
+		if err != nil {
+			return nil, fmt.Errorf("connect to %s: %w", n, err)
+		}
+		err = s.Query(`SELECT count(*) FROM system_schema.tables WHERE keyspace_name = ?`, keyspace).Scan(&counts[i])
+		s.Close()
+		if err != nil {
+			return nil, fmt.Errorf("read %s's schema: %w", n, err)
+		}
+	}
+	return counts, nil
+}

@@ -46,6 +46,9 @@ func setup(t *testing.T) ([]*testcluster.Node, string) {
 		t.Fatal(shared.err)
 	}
 	ks := shared.ks
+	if err := SchemaOn(ks, Nodes, time.Minute); err != nil {
+		t.Fatal(err)
+	}
 	env := map[string]string{
 		"RINGCHAT_CASSANDRA_HOSTS":    strings.Join(Hosts(), ","),
 		"RINGCHAT_KEYSPACE":           ks,
@@ -76,6 +79,17 @@ func script(t *testing.T, timeout time.Duration, args ...string) time.Duration {
 		t.Fatal(err)
 	}
 	return time.Since(start)
+}
+
+// startNode starts addr again, waits until it is back and knows the
+// keyspace's tables, and returns how long the start took.
+func startNode(t *testing.T, keyspace, addr string) time.Duration {
+	t.Helper()
+	took := script(t, 15*time.Minute, "start-node", addr)
+	if err := SchemaOn(keyspace, []string{addr}, time.Minute); err != nil {
+		t.Fatalf("%s came back without the schema: %v", addr, err)
+	}
+	return took
 }
 
 // report writes a scenario's figures to the test log in one line docs/ring.md quotes.
@@ -210,7 +224,7 @@ func TestRingKillOneNode(t *testing.T) {
 	gap := load.LongestGap(kill.At, time.Now())
 
 	back := time.Now()
-	took := script(t, 15*time.Minute, "start-node", victimA)
+	took := startNode(t, ks, victimA)
 	waitMetric(t, nodes[0], fmt.Sprintf(`ringchat_cql_host_up\{host="%s"\} 1`, regexp.QuoteMeta(victimA)), 2*time.Minute)
 	hints := waitHints(t, victimA, 5*time.Minute)
 	load.WaitAcks(load.Mark(), 40, 2*time.Minute, "after the restart")
@@ -227,7 +241,7 @@ func TestRingKillOneNode(t *testing.T) {
 // quick 503 with Retry-After, and service comes back by itself when one node
 // returns; the refused sends, retried with their client_msg_id, are stored once.
 func TestRingTwoNodesDown(t *testing.T) {
-	nodes, _ := setup(t)
+	nodes, ks := setup(t)
 	load := StartLoad(t, nodes, 4, 20*time.Millisecond)
 	load.WaitAcks(load.Mark(), 40, 2*time.Minute, "before the kills")
 	kill := load.Mark()
@@ -249,14 +263,14 @@ func TestRingTwoNodesDown(t *testing.T) {
 	}
 
 	back := time.Now()
-	took := script(t, 15*time.Minute, "start-node", victimB)
+	took := startNode(t, ks, victimB)
 	recovered, ok := load.FirstAckAfter(back)
 	if !ok {
 		load.WaitAcks(load.Mark(), 1, 2*time.Minute, "after one node returned")
 		recovered, _ = load.FirstAckAfter(back)
 	}
 	load.WaitAcks(load.Mark(), 40, 2*time.Minute, "with two nodes up again")
-	script(t, 15*time.Minute, "start-node", victimA) // the ring whole for what follows
+	startNode(t, ks, victimA) // the ring whole for what follows
 	r := load.Stop(t)
 	report(t, "two of three down", r, fmt.Sprintf("while two were down (15 s): %d acknowledged, %d refused, slowest refusal %s; first acknowledgement %s after the restart of one node began (its restart to CQL and all UN: %s); kill at %s",
 		acked, refused, slowest.Round(time.Millisecond), recovered.Round(time.Second), took.Round(time.Second), kill.At.Format(time.TimeOnly)))
@@ -265,7 +279,7 @@ func TestRingTwoNodesDown(t *testing.T) {
 // A rolling restart of all three nodes (drain, stop, start, wait until the
 // ring sees it up, next) under load: no acknowledged message lost.
 func TestRingRollingRestart(t *testing.T) {
-	nodes, _ := setup(t)
+	nodes, ks := setup(t)
 	load := StartLoad(t, nodes, 4, 20*time.Millisecond)
 	load.WaitAcks(load.Mark(), 40, 2*time.Minute, "before the restarts")
 	start := load.Mark()
@@ -273,7 +287,7 @@ func TestRingRollingRestart(t *testing.T) {
 	for _, addr := range Nodes {
 		m := load.Mark()
 		took := script(t, 3*time.Minute, "stop-node", addr)
-		took += script(t, 15*time.Minute, "start-node", addr)
+		took += startNode(t, ks, addr)
 		acked, refused := load.Since(m)
 		steps = append(steps, fmt.Sprintf("%s %s (%d acknowledged, %d refused, longest stall %s)",
 			addr, took.Round(time.Second), acked, refused, load.LongestGap(m.At, time.Now()).Round(time.Millisecond)))
