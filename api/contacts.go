@@ -143,6 +143,11 @@ func (s *Server) putBlock(c echo.Context) error {
 	}
 	ctx := c.Request().Context()
 	me := session(c).UserID
+	// The flag sends read first: a block that fails half-way blocks more,
+	// not less, and a retry writes both.
+	if err := s.setBlockFlag(ctx, me, other, true); err != nil {
+		return err
+	}
 	if err := s.store.Block(ctx, me, other, s.now()); err != nil {
 		return err
 	}
@@ -158,7 +163,14 @@ func (s *Server) deleteBlock(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.store.Unblock(c.Request().Context(), session(c).UserID, other); err != nil {
+	ctx, me := c.Request().Context(), session(c).UserID
+	// blocks_by_user first: an unblock that fails half-way leaves the send
+	// still refused (for at most the flag's TTL), never a listed block that
+	// lets sends through.
+	if err := s.store.Unblock(ctx, me, other); err != nil {
+		return err
+	}
+	if err := s.setBlockFlag(ctx, me, other, false); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
@@ -193,4 +205,67 @@ func (s *Server) listBlocks(c echo.Context) error {
 		resp["next_cursor"] = encodeCursor("blocks", ids[len(ids)-1])
 	}
 	return c.JSON(http.StatusOK, resp)
+}
+
+// setBlockFlag writes whether me blocks other on me's row of their direct
+// conversation, if they have one (directPositions reads it). One created
+// after this read has the flag null, and its sends read blocks_by_user.
+func (s *Server) setBlockFlag(ctx context.Context, me, other int64, blocks bool) error {
+	conv, err := s.store.DirectConversation(ctx, me, other)
+	if repo.IsCode(err, repo.CodeNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return s.store.SetBlocksPeer(ctx, me, conv, blocks, time.Time{})
+}
+
+// directPositions reads both members' chat positions of a direct
+// conversation, which the send's chat-list move needs, and refuses the send
+// if the peer blocks the sender: the block state is on the peer's row
+// (schema 0014), so a send reads no block list. A row that does not know it
+// yet (null: written before 0014, or its hour's TTL ran out) falls back to
+// blocks_by_user and records the answer. Block and unblock write the flag
+// before they answer, so a send whose read starts after a block is
+// acknowledged finds it, as it found the blocks_by_user row before. nil
+// positions (not two members yet): the old path, a blocks_by_user read.
+func (s *Server) directPositions(ctx context.Context, convID, sender int64, members []int64) (*[2]repo.DirectPosition, error) {
+	if len(members) != 2 || members[0] == members[1] {
+		for _, peer := range members {
+			if peer != sender {
+				if err := s.blockedBy(ctx, peer, sender); err != nil {
+					return nil, err
+				}
+			}
+		}
+		return nil, nil
+	}
+	pos, err := s.store.DirectPositions(ctx, convID, [2]int64{members[0], members[1]})
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range pos {
+		if p.UserID == sender {
+			continue
+		}
+		if p.BlocksPeer == nil {
+			read := time.Now()
+			blocked, err := s.store.Blocks(ctx, p.UserID, sender)
+			if err != nil {
+				return nil, err
+			}
+			// Stamped as of the read less twice the clock skew: a block or
+			// unblock acknowledged after the read is stamped later by any
+			// node's clock, and wins.
+			if err := s.store.SetBlocksPeer(ctx, p.UserID, convID, blocked, read.Add(-2*repo.ClockSkew)); err != nil {
+				s.log.Debug("block flag not recorded; the next send reads blocks_by_user again", "err", err)
+			}
+			p.BlocksPeer = &blocked
+		}
+		if *p.BlocksPeer {
+			return nil, repo.Errorf(repo.CodePermissionDenied, "this user does not accept that from you")
+		}
+	}
+	return &pos, nil
 }

@@ -13,7 +13,8 @@ import (
 // It is never stale: a direct conversation's kind and fan-out mode never
 // change, nothing removes its members or deletes it, and an entry is made only
 // once both member rows are read (a conversation being created may show one).
-// A block still takes effect at once: send reads it every time.
+// A block still takes effect at once: send reads it with the positions
+// (directPositions, contacts.go).
 type directMembers struct {
 	cache *lru.Cache[int64, [2]int64]
 }

@@ -42,5 +42,5 @@ func SendGateState(s *Server) (limit float64, inFlight int) {
 // SendAs sends body as sess into convID through the whole send path, gate
 // included (tests only).
 func SendAs(s *Server, waitCtx, ctx context.Context, sess repo.Session, convID int64, clientMsgID, body string) (repo.Message, bool, error) {
-	return s.send(waitCtx, ctx, sess, convID, sendRequest{ClientMsgID: clientMsgID, Body: body})
+	return s.send(waitCtx, ctx, sess, convID, sendRequest{ClientMsgID: clientMsgID, Body: body}, nil)
 }

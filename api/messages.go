@@ -22,7 +22,7 @@ func (s *Server) sendMessage(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	msg, created, err := s.send(ctx, ctx, session(c), convID, req)
+	msg, created, err := s.send(ctx, ctx, session(c), convID, req, nil)
 	if err != nil {
 		return err
 	}

@@ -34,7 +34,10 @@ const pullChatMoveEvery = time.Second
 // Acknowledged means durable: it returns success only after the message row
 // and every member's inbox row are written at the configured consistency,
 // within SendDeadline of the id's creation (docs/sync.md says why).
-func (s *Server) send(waitCtx, ctx context.Context, sess repo.Session, convID int64, req sendRequest) (repo.Message, bool, error) {
+//
+// rendered, if not nil, gets the returned message's JSON when the send
+// rendered it (nil otherwise: a retry answered with a recalled message).
+func (s *Server) send(waitCtx, ctx context.Context, sess repo.Session, convID int64, req sendRequest, rendered *[]byte) (repo.Message, bool, error) {
 	if err := validateClientMsgID(req.ClientMsgID); err != nil {
 		return repo.Message{}, false, err
 	}
@@ -53,7 +56,7 @@ func (s *Server) send(waitCtx, ctx context.Context, sess repo.Session, convID in
 		replyTo = id
 	}
 	return s.admitSend(waitCtx, ctx, func() (repo.Message, bool, error) {
-		return s.storeSend(ctx, sess, convID, req, replyTo)
+		return s.storeSend(ctx, sess, convID, req, replyTo, rendered)
 	})
 }
 
@@ -87,25 +90,22 @@ func (s *Server) sendWaitBudget(ctx context.Context) time.Duration {
 // storeSend is a validated, admitted send: audience and block checks, the
 // idempotency claim (or, for a UUIDv7 client_msg_id, its derived id), the
 // writes, and the push.
-func (s *Server) storeSend(ctx context.Context, sess repo.Session, convID int64, req sendRequest, replyTo int64) (repo.Message, bool, error) {
+func (s *Server) storeSend(ctx context.Context, sess repo.Session, convID int64, req sendRequest, replyTo int64, rendered *[]byte) (repo.Message, bool, error) {
 	conv, recipients, err := s.sendAudience(ctx, convID, sess.UserID)
 	if err != nil {
 		return repo.Message{}, false, err
 	}
+	var positions *[2]repo.DirectPosition
 	if conv.Kind == repo.KindDirect {
-		for _, peer := range recipients {
-			if peer != sess.UserID {
-				if err := s.blockedBy(ctx, peer, sess.UserID); err != nil {
-					return repo.Message{}, false, err
-				}
-			}
+		if positions, err = s.directPositions(ctx, convID, sess.UserID, recipients); err != nil {
+			return repo.Message{}, false, err
 		}
 	}
 	media, mediaIDs, err := s.attachMedia(ctx, sess.UserID, req.MediaIDs)
 	if err != nil {
 		return repo.Message{}, false, err
 	}
-	w := sendWrite{conv: conv, recipients: recipients, mediaIDs: mediaIDs,
+	w := sendWrite{conv: conv, recipients: recipients, mediaIDs: mediaIDs, positions: positions, rendered: rendered,
 		msg: repo.Message{ConvID: convID, SenderID: sess.UserID, ClientMsgID: req.ClientMsgID,
 			Body: req.Body, Media: media, ReplyTo: replyTo}}
 	if clientMs, ok := uuidV7Millis(req.ClientMsgID); ok && s.sendKey != nil {
@@ -176,6 +176,13 @@ type sendWrite struct {
 	behindCursors bool
 	// writeMicros: the message row's write timestamp (0: now).
 	writeMicros int64
+	// positions: a direct conversation's members' chat positions as the
+	// send read them (repo/directsend.go); nil: moved by TouchChats.
+	positions *[2]repo.DirectPosition
+	// rendered, if not nil, gets the message's JSON (messageOut) when the
+	// send returns the message it pushed, so the ack need not encode the
+	// body again.
+	rendered *[]byte
 }
 
 // writeSend writes a send's rows at once and, when all are written within
@@ -234,12 +241,17 @@ func (s *Server) writeSend(ctx context.Context, w sendWrite) (repo.Message, erro
 	default:
 		g.Go(func() error { return put(s.store.PutMessage(gctx, msg)) })
 	}
-	g.Go(func() error { return s.store.TouchConversation(gctx, convID, msg.ID) })
-	// A pull-mode group's move costs a read and a batch per member (up to the
-	// group bound): one per pullChatMoveEvery per node, so a busy group's place
-	// in its members' lists lags its newest message by less than that.
-	if conv.Fanout != repo.FanoutPull || s.chatMoves.allow([2]int64{convID, 0}, time.Now()) {
-		g.Go(func() error { return s.store.TouchChats(gctx, convID, w.recipients, msg.ID) })
+	switch {
+	case w.positions != nil:
+		g.Go(func() error { return s.store.MoveDirect(gctx, convID, msg.ID, *w.positions) })
+	default:
+		g.Go(func() error { return s.store.TouchConversation(gctx, convID, msg.ID) })
+		// A pull-mode group's move costs a read and a batch per member (up to the
+		// group bound): one per pullChatMoveEvery per node, so a busy group's place
+		// in its members' lists lags its newest message by less than that.
+		if conv.Fanout != repo.FanoutPull || s.chatMoves.allow([2]int64{convID, 0}, time.Now()) {
+			g.Go(func() error { return s.store.TouchChats(gctx, convID, w.recipients, msg.ID) })
+		}
 	}
 	// Push mode: a row in every member's inbox. Pull mode (large groups): none;
 	// members' sync reads the group's timeline instead (docs/fanout.md) -- except
@@ -286,6 +298,9 @@ func (s *Server) writeSend(ctx context.Context, w sendWrite) (repo.Message, erro
 	}
 	s.hub.Deliver(w.recipients, encodePush(ev))
 	s.metrics.Fanout(len(w.recipients))
+	if w.rendered != nil {
+		*w.rendered = payload
+	}
 	return msg, nil
 }
 

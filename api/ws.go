@@ -143,12 +143,25 @@ func (h frameHandler) messageSend(ctx context.Context, c *ws.Client, f ws.Frame)
 		work, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.s.cfg.RequestTimeout)
 		defer cancel()
 		var msg repo.Message
-		if msg, _, err = h.s.send(ctx, work, h.sess, convID, req); err == nil {
-			c.Reply(f.Ref, "ack", map[string]any{"message": messageOut(msg)})
+		var rendered []byte
+		if msg, _, err = h.s.send(ctx, work, h.sess, convID, req, &rendered); err == nil {
+			if rendered != nil { // the JSON the push carried: the body is not encoded again
+				c.ReplyRaw(f.Ref, "ack", ackData(rendered))
+			} else {
+				c.Reply(f.Ref, "ack", map[string]any{"message": messageOut(msg)})
+			}
 			return
 		}
 	}
 	replyError(c, f.Ref, err)
+}
+
+// ackData is an ack's data, {"message": m}, around m's JSON.
+func ackData(message []byte) []byte {
+	b := make([]byte, 0, len(message)+12)
+	b = append(b, `{"message":`...)
+	b = append(b, message...)
+	return append(b, '}')
 }
 
 func quote(s string) string {

@@ -50,13 +50,23 @@ type position struct {
 	Activity int64 `db:"activity_id"`
 }
 
+// position reads a user's place of convID in the list. A row holding only
+// blocks_peer (schema 0014: a block written before the first move) is none.
 func (st *Store) position(ctx context.Context, userID, convID int64) (position, bool, error) {
-	var p position
-	err := st.raw.Query(cqlGetPosition, userID, convID).WithContext(ctx).Scan(&p.Section, &p.Activity)
-	if errors.Is(err, gocql.ErrNotFound) {
+	var section *int
+	var activity *int64
+	err := st.raw.Query(cqlGetPosition, userID, convID).WithContext(ctx).Scan(&section, &activity)
+	if errors.Is(err, gocql.ErrNotFound) || (err == nil && section == nil) {
 		return position{}, false, nil
 	}
-	return p, err == nil, translate("read chat position", err)
+	if err != nil {
+		return position{}, false, translate("read chat position", err)
+	}
+	p := position{Section: *section}
+	if activity != nil { // null on the listed marker's row
+		p.Activity = *activity
+	}
+	return p, true, nil
 }
 
 // JoinChatList lists a conversation for a user who joined it at activity (an
@@ -149,10 +159,16 @@ func (st *Store) moveChat(ctx context.Context, userID, convID int64, section int
 // moves again, or finds the position moved and leaves the row to the reader.
 func (st *Store) activityMove(ctx context.Context, userID, convID int64, cur position, activity int64) *gocql.Batch {
 	b := st.raw.NewBatch(gocql.UnloggedBatch).WithContext(ctx)
+	addActivityMove(b, userID, convID, cur, activity)
+	return b
+}
+
+// addActivityMove adds activityMove's statements to b (MoveDirect batches
+// both members' moves).
+func addActivityMove(b *gocql.Batch, userID, convID int64, cur position, activity int64) {
 	b.Query(cqlDeleteChat, userID, cur.Section, cur.Activity, convID)
 	b.Query(cqlInsertChat, userID, cur.Section, activity, convID)
 	b.Query(cqlSetActivity, idTimestamp(activity), activity, userID, convID)
-	return b
 }
 
 // ChatsPage reads up to limit rows of one section of a user's list, after

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/gocql/gocql"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ringchat/ringchat/snowflake"
@@ -30,6 +31,16 @@ const fanoutParallelism = 32
 func (st *Store) AppendEvent(ctx context.Context, userIDs []int64, ev Event) error {
 	bucket := snowflake.Bucket(ev.ID, st.layout.InboxBucket.Milliseconds())
 	ttl := ttlSeconds(st.retention.Inbox)
+	if ev.IsRef() && len(userIDs) <= 2 {
+		// A direct message's two reference rows: one unlogged batch, one
+		// statement instead of two (either row may land alone, as two
+		// statements' may; the send is acknowledged only if both did).
+		b := st.raw.NewBatch(gocql.UnloggedBatch).WithContext(ctx)
+		for _, uid := range userIDs {
+			b.Query(cqlInsertEventRef, uid, bucket, ev.ID, ev.Kind, ev.ConvID, ev.MsgID, ttl)
+		}
+		return translate("append inbox event", st.raw.ExecuteBatch(b))
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(fanoutParallelism)
 	for _, uid := range userIDs {

@@ -91,6 +91,25 @@ func (c *Client) Reply(ref, typ string, data any) bool {
 	return c.enqueue(b)
 }
 
+// ReplyRaw is Reply with data already encoded (valid JSON, as compact as
+// encoding/json writes it): the frame is assembled around it, byte for byte
+// what Reply would send, without encoding it again.
+func (c *Client) ReplyRaw(ref, typ string, data []byte) bool {
+	return c.enqueue(rawReply(ref, typ, data))
+}
+
+func rawReply(ref, typ string, data []byte) []byte {
+	head, err := json.Marshal(reply{Type: typ, Ref: ref})
+	if err != nil { // strings always encode
+		panic(err)
+	}
+	b := make([]byte, 0, len(head)+len(data)+8)
+	b = append(b, head[:len(head)-1]...)
+	b = append(b, `,"data":`...)
+	b = append(b, data...)
+	return append(b, '}')
+}
+
 // reply is a Frame whose data is not encoded yet.
 type reply struct {
 	Type string `json:"type"`

@@ -75,3 +75,28 @@ func BenchmarkParseFrameBefore(b *testing.B) {
 		}
 	}
 }
+
+// FuzzRawReply: a reply assembled around encoded data (ReplyRaw, the ack of
+// a send) is byte for byte what Reply encodes, whatever ref the client chose.
+func FuzzRawReply(f *testing.F) {
+	for _, s := range []string{"", "1", `"`, `\`, "</script>", "a\u2028b", "\x00", "\xff", "é&<>"} {
+		f.Add(s, `{"message":{"id":"1","body":"x<y"}}`)
+	}
+	f.Fuzz(func(t *testing.T, ref, data string) {
+		var v any
+		if json.Unmarshal([]byte(data), &v) != nil {
+			return
+		}
+		compact, err := json.Marshal(v) // data as encoding/json writes it
+		if err != nil {
+			return
+		}
+		want, err := json.Marshal(reply{Type: "ack", Ref: ref, Data: v})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := rawReply(ref, "ack", compact); !bytes.Equal(got, want) {
+			t.Fatalf("ref %q data %s: raw %s, Reply %s", ref, compact, got, want)
+		}
+	})
+}

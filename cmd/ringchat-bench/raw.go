@@ -16,11 +16,13 @@ import (
 // A raw run writes, per message, what chatd writes for a direct message
 // (api/send.go, docs/benchmark.md), with the same repo code, at once as
 // chatd does: the message row, the conversation's chat-list cell, both
-// members' chat-list rows (per member a position read and an unlogged
-// batch), and both inbox rows (each naming the message, no body). The raw line claims the client_msg_id first with
+// members' chat-list rows, and both inbox rows (each naming the message, no
+// body); since 2026-12-02 in chatd's statements: one read of both
+// positions, one unlogged batch of the cell and both moves, one of both
+// inbox rows. The raw line claims the client_msg_id first with
 // chatd's lightweight transaction; raw-plain does not: the store's own
 // ceiling for these rows.
-const rawPlainWritesPerMessage = 6 // message, cell, 2 list batches, 2 inbox rows
+const rawPlainWritesPerMessage = 6 // rows: message, cell, 2 list moves, 2 inbox rows (3 write statements)
 
 // runRaw writes a direct message's rows from -inflight workers as fast as
 // the node answers: the ceilings chatd's throughput is compared with.
@@ -96,8 +98,16 @@ func writeDirectMessage(ctx context.Context, store *repo.Store, gen *snowflake.G
 	members := []int64{from, to}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return store.PutMessage(gctx, m) })
-	g.Go(func() error { return store.TouchConversation(gctx, conv, m.ID) })
-	g.Go(func() error { return store.TouchChats(gctx, conv, members, m.ID) })
+	// As chatd's direct send since 2026-12-02: one read of both members'
+	// positions, then one batch of the conversation cell and both moves
+	// (repo/directsend.go), and one batch of both inbox rows (AppendEvent).
+	g.Go(func() error {
+		pos, err := store.DirectPositions(gctx, conv, [2]int64{from, to})
+		if err != nil {
+			return err
+		}
+		return store.MoveDirect(gctx, conv, m.ID, pos)
+	})
 	g.Go(func() error { return store.AppendEvent(gctx, members, ev) })
 	return m, g.Wait()
 }

@@ -24,6 +24,7 @@ type Frame struct {
 type Socket struct {
 	t      testing.TB
 	conn   *websocket.Conn
+	wmu    sync.Mutex // gorilla allows one writer at a time
 	mu     sync.Mutex
 	frames []Frame
 	closed chan struct{}
@@ -120,4 +121,27 @@ func (s *Socket) Close() {
 	_ = s.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
 	_ = s.conn.Close()
 	<-s.closed
+}
+
+// Send writes one client frame {"type", "ref", "data"}.
+func (s *Socket) Send(typ, ref string, data any) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	return s.conn.WriteJSON(map[string]any{"type": typ, "ref": ref, "data": data})
+}
+
+// Reply waits for the frame answering ref (an ack or an error).
+func (s *Socket) Reply(timeout time.Duration, ref string) Frame {
+	s.t.Helper()
+	var got Frame
+	s.WaitFor(timeout, "the reply to "+ref, func(fs []Frame) bool {
+		for _, f := range fs {
+			if f.Ref == ref {
+				got = f
+				return true
+			}
+		}
+		return false
+	})
+	return got
 }
