@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -25,8 +26,36 @@ type Client struct {
 
 var httpClient = &http.Client{Timeout: 30 * time.Second}
 
-// Call does one JSON request and decodes the answer into a map.
+// Call does one JSON request and decodes the answer into a map. It returns
+// every answer as it is, a 503 included, for tests that assert one.
 func Call(t testing.TB, method, url, token string, body any) (int, map[string]any) {
+	t.Helper()
+	st, out, _ := call(t, method, url, token, body)
+	return st, out
+}
+
+// RetryBound is how long the setup helpers (Register, Login, Direct,
+// SyncOnce) retry a 503 that carries Retry-After, waiting what it says each
+// time: under load that is chatd's legitimate answer (a full hashing bound
+// or send queue, a storage timeout), not the failure a test is about. A 503
+// without Retry-After, or one still there past the bound, fails the test.
+const RetryBound = 30 * time.Second
+
+// callRetrying is Call retrying a 503 with Retry-After for up to bound.
+func callRetrying(t testing.TB, bound time.Duration, method, url, token string, body any) (int, map[string]any) {
+	t.Helper()
+	deadline := time.Now().Add(bound)
+	for {
+		st, out, wait := call(t, method, url, token, body)
+		if st != http.StatusServiceUnavailable || wait <= 0 || time.Now().Add(wait).After(deadline) {
+			return st, out
+		}
+		time.Sleep(wait)
+	}
+}
+
+// call is Call, also returning a 503's Retry-After (0: none).
+func call(t testing.TB, method, url, token string, body any) (int, map[string]any, time.Duration) {
 	t.Helper()
 	var rd io.Reader
 	if body != nil {
@@ -46,7 +75,7 @@ func Call(t testing.TB, method, url, token string, body any) (int, map[string]an
 	}
 	resp, err := httpClient.Do(req)
 	if err != nil {
-		return 0, map[string]any{"transport_error": err.Error()}
+		return 0, map[string]any{"transport_error": err.Error()}, 0
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
@@ -56,14 +85,32 @@ func Call(t testing.TB, method, url, token string, body any) (int, map[string]an
 			t.Fatalf("%s %s: bad JSON %q", method, url, raw)
 		}
 	}
-	return resp.StatusCode, out
+	var wait time.Duration
+	if resp.StatusCode == http.StatusServiceUnavailable {
+		wait = retryAfter(resp.Header.Get("Retry-After"))
+	}
+	return resp.StatusCode, out, wait
+}
+
+// retryAfter reads a Retry-After header: seconds, or an HTTP date.
+func retryAfter(h string) time.Duration {
+	if secs, err := strconv.Atoi(h); err == nil && secs >= 0 {
+		return max(time.Duration(secs)*time.Second, time.Millisecond)
+	}
+	if at, err := http.ParseTime(h); err == nil {
+		return max(time.Until(at), time.Millisecond)
+	}
+	return 0
 }
 
 // Register creates a user through node and logs a device in.
 func Register(t testing.TB, node *Node, prefix string) *Client {
 	t.Helper()
 	h := fmt.Sprintf("%s_%08x", prefix, rand.Uint32())
-	if st, body := Call(t, "POST", node.URL+"/v1/auth/register", "", map[string]any{"handle": h, "password": "correct horse"}); st != 201 {
+	st, body := callRetrying(t, RetryBound, "POST", node.URL+"/v1/auth/register", "", map[string]any{"handle": h, "password": "correct horse"})
+	// 409 after a retry: an attempt answered 503 may still have registered
+	// the handle (its random suffix is ours); the login tells.
+	if st != 201 && st != 409 {
 		t.Fatalf("register: %d %v", st, body)
 	}
 	return Login(t, node, h)
@@ -72,7 +119,7 @@ func Register(t testing.TB, node *Node, prefix string) *Client {
 // Login adds a device for handle on node.
 func Login(t testing.TB, node *Node, handle string) *Client {
 	t.Helper()
-	st, body := Call(t, "POST", node.URL+"/v1/auth/login", "", map[string]any{"handle": handle, "password": "correct horse", "device_name": "e2e"})
+	st, body := callRetrying(t, RetryBound, "POST", node.URL+"/v1/auth/login", "", map[string]any{"handle": handle, "password": "correct horse", "device_name": "e2e"})
 	if st != 200 {
 		t.Fatalf("login: %d %v", st, body)
 	}
@@ -96,7 +143,7 @@ func (c *Client) Do(method, path string, body any) (int, map[string]any) {
 // Direct opens the direct conversation with other and returns its id.
 func (c *Client) Direct(other *Client) string {
 	c.T.Helper()
-	st, body := c.Do("POST", "/v1/conversations", map[string]any{"kind": "direct", "member_ids": []string{other.UserID}})
+	st, body := callRetrying(c.T, RetryBound, "POST", c.Base+"/v1/conversations", c.Token, map[string]any{"kind": "direct", "member_ids": []string{other.UserID}})
 	if st != 200 && st != 201 {
 		c.T.Fatalf("direct: %d %v", st, body)
 	}
@@ -129,7 +176,7 @@ func (c *Client) SyncOnce(cursor string) ([]SyncEvent, string) {
 		if cursor != "" {
 			q += "&cursor=" + url.QueryEscape(cursor)
 		}
-		st, body := c.Do("GET", q, nil)
+		st, body := callRetrying(c.T, RetryBound, "GET", c.Base+q, c.Token, nil)
 		if st != 200 {
 			c.T.Fatalf("sync: %d %v", st, body)
 		}
