@@ -10,6 +10,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -48,40 +49,105 @@ func AdminConfig() repo.CassandraConfig {
 
 var unsafeChars = regexp.MustCompile(`[^a-z0-9_]`)
 
+// keyspaceLimit bounds making a test keyspace: on the shared 2-core node,
+// under several packages' tests, a ring and a benchmark, CREATE KEYSPACE and
+// the migrations took longer than the 2 minutes this once was.
+const keyspaceLimit = 8 * time.Minute
+
+// progressEvery is how often a keyspace still being made says so on stderr,
+// with its step, so that a slow node is told from a hung one.
+const progressEvery = 20 * time.Second
+
+// migrate applies the schema (a variable so a test can make it fail).
+var migrate = schema.Migrate
+
 // CreateKeyspace makes a fresh keyspace named t_<prefix>_<random>, applies the
-// schema with st, and returns a session bound to it.
+// schema with st, and returns a session bound to it. On any failure after
+// CREATE KEYSPACE was sent it drops the keyspace again: a half-migrated one
+// would be left on the node for good.
 func CreateKeyspace(prefix string, st schema.Settings) (*gocql.Session, string, error) {
 	prefix = unsafeChars.ReplaceAllString(strings.ToLower(prefix), "_")
 	if len(prefix) > 30 {
 		prefix = prefix[:30]
 	}
 	name := fmt.Sprintf("t_%s_%08x", prefix, rand.Uint32())
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	s, err := createKeyspace(name, st, keyspaceLimit)
+	return s, name, err
+}
+
+func createKeyspace(name string, st schema.Settings, limit time.Duration) (s *gocql.Session, err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
+	step := progress(name)
+	defer step("")
+	step("connect")
 	ddl := AdminConfig()
 	admin, err := repo.Connect(ddl)
 	if err != nil {
-		return nil, "", fmt.Errorf("Cassandra not reachable at %v: run `make test` (it starts the local stack) or `make stack`: %w", Hosts(), err)
+		return nil, fmt.Errorf("Cassandra not reachable at %v: run `make test` (it starts the local stack) or `make stack`: %w", Hosts(), err)
 	}
 	defer admin.Close()
+	// From here the keyspace may exist, even when CREATE KEYSPACE timed out.
+	defer func() {
+		if err != nil {
+			if derr := dropKeyspace(name); derr != nil {
+				err = fmt.Errorf("%w (and dropping %s again failed: %v)", err, name, derr)
+			}
+		}
+	}()
+	step("create keyspace")
 	if err := schema.CreateKeyspace(ctx, admin, name, schema.Replication{Class: "SimpleStrategy", Factor: 1}); err != nil {
-		return nil, "", err
+		return nil, fmt.Errorf("create keyspace %s: %w", name, err)
 	}
 	ddl.Keyspace = name
 	migrator, err := repo.Connect(ddl)
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
-	_, err = schema.Migrate(ctx, migrator, st)
+	step("migrate")
+	_, err = migrate(ctx, migrator, st)
 	migrator.Close()
 	if err != nil {
-		return nil, "", fmt.Errorf("migrate %s: %w", name, err)
+		return nil, fmt.Errorf("migrate %s: %w", name, err)
 	}
-	s, err := repo.Connect(Config(name))
-	if err != nil {
-		return nil, "", err
+	step("connect to it")
+	return repo.Connect(Config(name))
+}
+
+// progress prints, every progressEvery until it is called with "", which
+// step making keyspace name is at and how long it has taken.
+func progress(name string) func(step string) {
+	began := time.Now()
+	var mu sync.Mutex
+	current := ""
+	done := make(chan struct{})
+	go func() {
+		tick := time.NewTicker(progressEvery)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+				mu.Lock()
+				fmt.Fprintf(os.Stderr, "cqltest: keyspace %s: %s, %s so far (limit %s)\n",
+					name, current, time.Since(began).Round(time.Second), keyspaceLimit)
+				mu.Unlock()
+			}
+		}
+	}()
+	return func(step string) {
+		mu.Lock()
+		defer mu.Unlock()
+		if step == "" {
+			if current != "" {
+				close(done)
+				current = ""
+			}
+			return
+		}
+		current = step
 	}
-	return s, name, nil
 }
 
 // NewKeyspace is CreateKeyspace for one test: it fails the test on error and
@@ -100,15 +166,17 @@ func NewKeyspace(t testing.TB, st schema.Settings) (*gocql.Session, string) {
 }
 
 // DropKeyspace removes a test keyspace, best effort.
-func DropKeyspace(name string) {
+func DropKeyspace(name string) { _ = dropKeyspace(name) }
+
+func dropKeyspace(name string) error {
 	admin, err := repo.Connect(AdminConfig())
 	if err != nil {
-		return
+		return err
 	}
 	defer admin.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	_ = admin.Query("DROP KEYSPACE IF EXISTS " + name).WithContext(ctx).Exec()
+	return admin.Query("DROP KEYSPACE IF EXISTS " + name).WithContext(ctx).Exec()
 }
 
 // ProxiedSession opens a session on keyspace whose every connection goes
