@@ -15,9 +15,14 @@ type Layout struct {
 	InboxBucket   time.Duration // window of inbox_by_user partitions
 }
 
-// ClockSkew is how far ahead of this node another chatd's clock may run. Reads
-// that go "up to now" look this far past now. It is part of the sync-lag
-// budget: sync-lag > send-deadline + ClockSkew (docs/sync.md).
+// ClockSkew is how far ahead of this node another chatd's clock may run, as
+// the code is built: reads that go "up to now" look this far past now, the
+// session feed reads back 2×ClockSkew (SessionEndOverlap), receipts and
+// UUIDv7 client ids may be this far ahead. chatd's --clock-skew (default 1 s)
+// is the operator's bound on the real skew, which the sync-lag check budgets
+// for (sync-lag > send-deadline + --clock-skew, docs/sync.md); chatd refuses
+// one above ClockSkew, so the allowance here always covers it, with margin at
+// the default.
 const ClockSkew = 2 * time.Second
 
 // Retention holds the TTLs the stores write with.

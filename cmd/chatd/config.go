@@ -77,7 +77,7 @@ func parseConfig(args []string) (config, error) {
 	dur(&c.API.RequestTimeout, "request-timeout", 5*time.Second, "bound on one request's storage work")
 	dur(&c.API.SendDeadline, "send-deadline", 3*time.Second, "a send not fully written this long after its id was made is not acknowledged")
 	dur(&c.API.SyncLag, "sync-lag", 5*time.Second, "how far behind now sync cursors stay; must exceed send-deadline plus clock-skew")
-	dur(&c.ClockSkew, "clock-skew", time.Second, "the most any two nodes' clocks may differ (keep them NTP-synchronised)")
+	dur(&c.ClockSkew, "clock-skew", time.Second, "the most any two nodes' clocks may differ (keep them NTP-synchronised); at most repo.ClockSkew (2s)")
 	num(&c.API.Limits.MessageBytes, "message-max-bytes", 4096, "largest message body in bytes")
 	num(&c.API.Limits.MessageChars, "message-max-chars", 1000, "largest message body in characters")
 	num(&c.API.Groups.MaxMembers, "group-max-members", 1000, "largest group, creator included")
@@ -169,6 +169,13 @@ func parseConfig(args []string) (config, error) {
 	// A send's id may come from a node whose clock is ClockSkew ahead of the
 	// syncing node's and be written up to SendDeadline later: the sync cursor
 	// must stay behind both, or sync can pass an event before it exists.
+	// repo.ClockSkew is the allowance the code is built with (reads look that
+	// far past now, the session feed's overlap, how far ahead an id may be):
+	// a real skew above it is outside the design whatever the sync lag.
+	if c.ClockSkew > repo.ClockSkew {
+		return config{}, fmt.Errorf("clock-skew (%s) may be at most %s, the allowance reads ahead of now and the session feed's overlap are built with (repo.ClockSkew)",
+			c.ClockSkew, repo.ClockSkew)
+	}
 	if c.ClockSkew < 0 || c.API.SyncLag <= c.API.SendDeadline+c.ClockSkew {
 		return config{}, fmt.Errorf("sync-lag (%s) must exceed send-deadline (%s) plus clock-skew (%s)",
 			c.API.SyncLag, c.API.SendDeadline, c.ClockSkew)

@@ -23,6 +23,7 @@ func TestConfigSyncLagCoversDeadlineAndSkew(t *testing.T) {
 		{[]string{"--send-deadline=3s", "--sync-lag=5s", "--clock-skew=-1s"}, false},
 		{[]string{"--send-deadline=3s", "--sync-lag=4100ms", "--clock-skew=1s"}, true},
 		{nil, true}, // the defaults: 5s > 3s + 1s
+		{[]string{"--send-deadline=3s", "--sync-lag=6s", "--clock-skew=2s"}, true},
 	} {
 		_, err := parseConfig(c.args)
 		if c.ok && err != nil {
@@ -31,6 +32,28 @@ func TestConfigSyncLagCoversDeadlineAndSkew(t *testing.T) {
 		if !c.ok && (err == nil || !strings.Contains(err.Error(), "plus clock-skew")) {
 			t.Errorf("%v accepted (or refused for another reason: %v)", c.args, err)
 		}
+	}
+}
+
+// --clock-skew states the real skew the sync lag covers; the code's reads
+// ahead of now, the session feed's overlap and the ids it accepts ahead are
+// built with repo.ClockSkew, so a larger --clock-skew is refused, however
+// long the sync lag, and the default stays within it.
+func TestConfigClockSkewWithinTheCodesAllowance(t *testing.T) {
+	c, err := parseConfig(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ClockSkew <= 0 || c.ClockSkew > repo.ClockSkew {
+		t.Fatalf("default --clock-skew %s, want within (0, repo.ClockSkew = %s]", c.ClockSkew, repo.ClockSkew)
+	}
+	over := (repo.ClockSkew + time.Millisecond).String()
+	_, err = parseConfig([]string{"--clock-skew=" + over, "--sync-lag=1m"})
+	if err == nil || !strings.Contains(err.Error(), "repo.ClockSkew") {
+		t.Fatalf("--clock-skew=%s with a 1m sync lag: %v, want refused as past repo.ClockSkew", over, err)
+	}
+	if _, err := parseConfig([]string{"--clock-skew=" + repo.ClockSkew.String(), "--sync-lag=1m"}); err != nil {
+		t.Fatalf("--clock-skew=%s (the allowance itself) refused: %v", repo.ClockSkew, err)
 	}
 }
 
