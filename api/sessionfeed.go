@@ -16,23 +16,19 @@ import (
 // the hub how far its view reaches. While the reads succeed, sockets skip
 // their own re-checks; when they fail, sockets fall back to them.
 
-// maxSessionEndsPerRead bounds one read (a logout storm of 100,000 ends a
-// minute puts about 15,000 in a read's window); a read with more is a
-// failed read, and sockets check themselves.
-const maxSessionEndsPerRead = 200_000
-
 // WatchSessionEnds reads the feed every quarter of the hub's SessionBound
 // until ctx ends. A read may take half of it: an end is acted on within
 // three quarters, and a read slower than that leaves the sockets to check
-// themselves rather than extend the bound.
+// themselves rather than extend the bound. A read goes page by page
+// (repo.SessionEndPage rows), closing sockets as it goes, so a logout storm
+// costs time, not memory: a read is failed only when it runs out of time.
 func WatchSessionEnds(ctx context.Context, store *repo.Store, hub *ws.Hub, log *slog.Logger) {
 	bound := hub.SessionBound()
-	r := sessionEndReader{store: store, hub: hub, bound: bound, log: log,
-		maxGap: repo.SessionEndMaxGap(store.Retention().SessionEnds)}
+	r := newSessionEndReader(store, hub, log, repo.SessionEndPage)
 	tick := time.NewTicker(bound / 4)
 	defer tick.Stop()
 	for {
-		r.read(ctx)
+		_, _ = r.read(ctx) // a failure is logged and leaves sockets to themselves
 		select {
 		case <-ctx.Done():
 			return
@@ -41,19 +37,26 @@ func WatchSessionEnds(ctx context.Context, store *repo.Store, hub *ws.Hub, log *
 	}
 }
 
+func newSessionEndReader(store *repo.Store, hub *ws.Hub, log *slog.Logger, page int) *sessionEndReader {
+	return &sessionEndReader{store: store, hub: hub, bound: hub.SessionBound(), log: log, page: page,
+		maxGap: repo.SessionEndMaxGap(store.Retention().SessionEnds)}
+}
+
 type sessionEndReader struct {
 	store  *repo.Store
 	hub    *ws.Hub
 	bound  time.Duration
 	maxGap time.Duration
 	log    *slog.Logger
+	page   int // rows a read holds at once
 
 	last    time.Time // start of the last successful read (wall and monotonic); zero: none
 	since   time.Time // start of the first read of the current unbroken run
 	failing bool
 }
 
-func (r *sessionEndReader) read(ctx context.Context) {
+// read reads the feed once and tells how many rows it listed.
+func (r *sessionEndReader) read(ctx context.Context) (int, error) {
 	start := time.Now()
 	// A new run when there is no last read, when rows this read needs may
 	// have expired (a long partition), or when this node's wall clock
@@ -66,25 +69,31 @@ func (r *sessionEndReader) read(ctx context.Context) {
 	}
 	rctx, cancel := context.WithTimeout(ctx, r.bound/2)
 	defer cancel()
-	// Up to a writer ClockSkew ahead of this node.
-	ends, err := r.store.SessionEndsSince(rctx, from.Round(0), start.Add(repo.ClockSkew).Round(0), maxSessionEndsPerRead)
+	// Up to a writer ClockSkew ahead of this node. Sockets close page by
+	// page; a read that fails part-way has closed some, and closing twice
+	// closes nothing twice.
+	n := 0
+	err := r.store.SessionEndsSince(rctx, from.Round(0), start.Add(repo.ClockSkew).Round(0), r.page, func(ends []repo.SessionEnd) {
+		n += len(ends)
+		for _, e := range ends {
+			r.hub.CloseSession(e.UserID, e.TokenHash)
+		}
+	})
 	if err != nil {
 		if ctx.Err() == nil && !r.failing {
-			r.log.Warn("session end feed unreadable: sockets check their own sessions until it is back", "err", err)
+			r.log.Warn("session end feed unreadable: sockets check their own sessions until it is back", "err", err, "listed", n)
 		}
 		r.failing = true
-		return
+		return n, err
 	}
 	if r.failing {
 		r.log.Info("session end feed readable again", "new_run", newRun)
 		r.failing = false
-	}
-	for _, e := range ends {
-		r.hub.CloseSession(e.UserID, e.TokenHash)
 	}
 	if newRun {
 		r.since = start
 	}
 	r.last = start
 	r.hub.SessionsCovered(r.since, start)
+	return n, nil
 }

@@ -4,11 +4,13 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/ringchat/ringchat/api"
 	"github.com/ringchat/ringchat/api/ws"
@@ -36,6 +38,48 @@ func TestSessionFeedClosesSocketWithoutItsOwnChecks(t *testing.T) {
 	// One read every bound/2, the read itself, and a busy test machine.
 	if took := time.Since(began); took > 4*time.Second {
 		t.Fatalf("closed %s after the session ended, bound 1 s", took)
+	}
+}
+
+// A logout storm is read page by page (here 50 rows, so that a few thousand
+// rows make a storm), closing sockets as it goes: more ends than any bound
+// on a read (once 200,000: the whole read failed and closed nothing) still
+// close the socket whose end is on the last page.
+func TestSessionFeedReadsStormPageByPage(t *testing.T) {
+	session, _ := keyspace(t)
+	e := newEnvOn(t, session, func(_ *api.Config, _ *repo.Retention, w *ws.Config) {
+		w.SessionCheckInterval, w.SessionBound = 10*time.Minute, 10*time.Minute // neither closes it meanwhile
+	})
+	a := e.newUser("storm")
+	sock := a.dial()
+	sock.write("ping", "p1", nil)
+	sock.next("pong")
+	a.settled()
+	began := time.Now()
+	const storm, page = 3000, 50
+	g, gctx := errgroup.WithContext(t.Context())
+	g.SetLimit(32)
+	for i := range storm {
+		g.Go(func() error {
+			stamp := time.Now()
+			ms := stamp.UnixMilli()
+			return session.Query(`INSERT INTO session_ends (bucket, ended_at, token_hash, user_id) VALUES (?, ?, ?, ?) USING TTL 600`,
+				ms-ms%repo.SessionEndBucket.Milliseconds(), stamp, []byte(fmt.Sprintf("storm-%d-%d", began.UnixNano(), i)), int64(i+1)).WithContext(gctx).Exec()
+		})
+	}
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	a.endWithoutCloseOrder() // stamped after the storm: on the read's last page
+	n, err := api.ReadSessionEnds(t.Context(), e.store, e.hub, began, page)
+	if err != nil {
+		t.Fatalf("a read of %d ends, %d a page: %v", storm+1, page, err)
+	}
+	if n < storm+1 {
+		t.Fatalf("the read listed %d ends, want at least the storm's %d and the socket's", n, storm+1)
+	}
+	if c := closedWith(sock.conn, 10*time.Second); c != 1008 {
+		t.Fatalf("socket whose end followed a storm of %d: ended with %d, want 1008", storm, c)
 	}
 }
 

@@ -34,8 +34,9 @@ const (
 	// bounds (the flag changed node by node) must not let a row expire before
 	// the slowest allowed reader has read it.
 	SessionEndsTTL = 4*MaxSessionEndBound + 50*time.Second
-	// sessionEndPage is the page size of a feed read.
-	sessionEndPage = 5000
+	// SessionEndPage is the page size of a feed read: what it holds in
+	// memory at once, whatever the number of ends (about 350 KB of rows).
+	SessionEndPage = 5000
 )
 
 // SessionEndMaxGap is the longest a reader may go between two reads and
@@ -104,25 +105,34 @@ func (st *Store) recordSessionEnd(ctx context.Context, userID int64, tokenHash [
 	return nil
 }
 
-// SessionEndsSince returns the feed rows stamped from `from` to the end of
-// the bucket holding `to`, at most limit of them; more reports
-// CodeUnavailable (the caller cannot trust a partial read).
-func (st *Store) SessionEndsSince(ctx context.Context, from, to time.Time, limit int) ([]SessionEnd, error) {
-	var out []SessionEnd
+// SessionEndsSince hands each to the feed rows stamped from `from` to the
+// end of the bucket holding `to`, a page of at most page rows at a time, in
+// one slice it reuses: the read holds one page, however many ends a storm
+// wrote. An error stops the read; the pages already handed on stand.
+func (st *Store) SessionEndsSince(ctx context.Context, from, to time.Time, page int, each func([]SessionEnd)) error {
+	if page <= 0 {
+		page = SessionEndPage
+	}
+	buf := make([]SessionEnd, 0, page)
 	for b := sessionEndBucket(from); b <= sessionEndBucket(to); b += SessionEndBucket.Milliseconds() {
-		iter := st.raw.Query(cqlSessionEndsSince, b, from).WithContext(ctx).PageSize(sessionEndPage).Iter()
+		// The driver fetches the next page as this one is scanned: it too
+		// holds one page (of the same size) at a time.
+		iter := st.raw.Query(cqlSessionEndsSince, b, from).WithContext(ctx).PageSize(page).Iter()
 		var e SessionEnd
 		for iter.Scan(&e.UserID, &e.TokenHash) {
-			if len(out) == limit {
-				_ = iter.Close()
-				return nil, Errorf(CodeUnavailable, "more than %d session ends to read", limit)
-			}
-			out = append(out, e)
+			buf = append(buf, e)
 			e = SessionEnd{}
+			if len(buf) == page {
+				each(buf)
+				buf = buf[:0]
+			}
 		}
 		if err := iter.Close(); err != nil {
-			return nil, translate("read session ends", err)
+			return translate("read session ends", err)
 		}
 	}
-	return out, nil
+	if len(buf) > 0 {
+		each(buf)
+	}
+	return nil
 }
