@@ -2,10 +2,12 @@ package repo
 
 import (
 	"context"
+	"errors"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/gocql/gocql"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -17,7 +19,8 @@ const (
 
 const (
 	cqlInsertGroup = `INSERT INTO conversations (conv_id, kind, name, photo_media_id, announcement, created_by, created_at, updated_at, fanout) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	cqlSetRole     = `UPDATE members_by_conversation SET role = ? WHERE conv_id = ? AND user_id = ? IF EXISTS`
+	cqlSetRole     = `UPDATE members_by_conversation USING TIMESTAMP ? SET role = ? WHERE conv_id = ? AND user_id = ?`
+	cqlMemberStamp = `SELECT role, joined_at, WRITETIME(role), WRITETIME(joined_at) FROM members_by_conversation WHERE conv_id = ? AND user_id = ?`
 	cqlMarkDeleted = `UPDATE conversations SET deleted = true, updated_at = ? WHERE conv_id = ?`
 	cqlSetFanout   = `UPDATE conversations SET fanout = ? WHERE conv_id = ?`
 	cqlListPull    = `SELECT conv_id FROM pull_conversations_by_user WHERE user_id = ? AND conv_id > ? LIMIT ?`
@@ -62,17 +65,48 @@ func (st *Store) GroupWritten(ctx context.Context, convID int64) (exists, delete
 	return err == nil, c.Deleted, err
 }
 
-// SetRole changes a member's role; CodeNotFound if they are not a member.
+// SetRole changes a member's role; CodeNotFound if they are not a member,
+// or were removed while it ran.
+//
+// The role is written 1 µs past the newest write time of the membership's
+// cells, not at now. A removal is stamped later than the membership it
+// removes (memberBatch, at the remover's clock), so it shadows every role
+// change of that membership, whichever reaches the replicas first: a role
+// change racing a removal can never leave the removed member with a role
+// (which a re-add would inherit). It was an IF EXISTS transaction, whose cell
+// carries the Paxos ballot's time: a removal stamped before the ballot but
+// applied between the transaction's read and its commit left the role
+// behind, the change reported done (TestRoleChangeRacingRemovalLeavesNoRole).
+// Two concurrent changes of one member's role get one timestamp, and the
+// greater role string stays (Cassandra's rule for a tie).
 func (st *Store) SetRole(ctx context.Context, convID, userID int64, role string) error {
-	applied, err := st.lwtx(ctx, withinDC, cqlSetRole, role, convID, userID).ExecCASRelease()
-	if err != nil {
+	var cur string
+	var joined time.Time
+	var roleAt, joinedAt int64
+	err := st.raw.Query(cqlMemberStamp, convID, userID).WithContext(ctx).Scan(&cur, &joined, &roleAt, &joinedAt)
+	if err != nil && !errors.Is(err, gocql.ErrNotFound) {
 		return translate("set role", err)
 	}
-	if !applied {
+	if err != nil || !isMember(Member{Role: cur, JoinedAt: joined}) {
 		return Errorf(CodeNotFound, "not a member")
+	}
+	if roleSetHook != nil {
+		roleSetHook()
+	}
+	if err := st.raw.Query(cqlSetRole, max(roleAt, joinedAt)+1, role, convID, userID).WithContext(ctx).Exec(); err != nil {
+		return translate("set role", err)
+	}
+	// A removal applied meanwhile shadowed the write: say so rather than
+	// report a change of a member who is gone. One still in flight now is
+	// concurrent with the whole change, and shadows it all the same.
+	if _, err := st.GetMember(ctx, convID, userID); err != nil {
+		return err
 	}
 	return nil
 }
+
+// roleSetHook runs between SetRole's read and its write (tests only).
+var roleSetHook func()
 
 // GroupUpdate lists the group fields to change; nil means unchanged.
 type GroupUpdate struct {
