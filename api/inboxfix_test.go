@@ -49,15 +49,8 @@ func TestInboxReferencesOffWritesPayloadRows(t *testing.T) {
 	e := newEnvOn(t, session, func(c *api.Config, _ *repo.Retention, _ *ws.Config) { c.InboxReferences = false })
 	a, b := e.newUser("oa"), e.newUser("ob")
 	conv := a.direct(b)
-	msgID, _ := strconv.ParseInt(a.mustSend(conv, "copied body")["id"].(string), 10, 64)
-	bID, _ := strconv.ParseInt(b.userID, 10, 64)
-	var payload *string
-	err := session.Query(`SELECT payload FROM inbox_by_user WHERE user_id = ? AND bucket = ? AND event_id = ?`,
-		bID, snowflake.Bucket(msgID, testLayout.InboxBucket.Milliseconds()), msgID).Scan(&payload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if payload == nil || !strings.Contains(*payload, "copied body") {
+	msgID := mustID(t, a.mustSend(conv, "copied body")["id"].(string))
+	if _, _, payload := inboxRow(t, session, mustID(t, b.userID), msgID); payload == nil || !strings.Contains(*payload, "copied body") {
 		t.Fatalf("with references off the inbox row's payload is %v, want the message", payload)
 	}
 }
@@ -69,35 +62,24 @@ func TestSyncSurvivesRowWithoutPayload(t *testing.T) {
 	e := newEnv(t)
 	a, b := e.newUser("pa"), e.newUser("pb")
 	conv := a.direct(b)
-	convID, _ := strconv.ParseInt(conv, 10, 64)
-	bID, _ := strconv.ParseInt(b.userID, 10, 64)
 	_, cursor := b.syncAll("")
-	gen, err := snowflake.NewGenerator(<-nodeIDs)
-	if err != nil {
+	gen := idGen(t)
+	msgID := mustID(t, a.mustSend(conv, "before the odd row")["id"].(string))
+	odd := repo.Event{ID: gen.Next(), Kind: "message.reacted", ConvID: mustID(t, conv), MsgID: msgID}
+	if err := e.store.AppendEvent(context.Background(), []int64{mustID(t, b.userID)}, odd); err != nil {
 		t.Fatal(err)
 	}
-	msg := a.mustSend(conv, "before the odd row")["id"].(string)
-	msgID, _ := strconv.ParseInt(msg, 10, 64)
-	odd := repo.Event{ID: gen.Next(), Kind: "message.reacted", ConvID: convID, MsgID: msgID}
-	if err := e.store.AppendEvent(context.Background(), []int64{bID}, odd); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		events, _ := b.syncAll(cursor) // fails the test unless 200
+	b.syncUntil(cursor, "the row without payload never synced", func(events []map[string]any) bool {
 		for _, ev := range events {
 			if ev["type"] == "message.reacted" {
 				if toJSON(ev["data"]) != "{}" {
 					t.Fatalf("a row without payload synced as %s", toJSON(ev["data"]))
 				}
-				return
+				return true
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the row without payload never synced: %v", events)
-		}
-		time.Sleep(100 * time.Millisecond) // polling: the row may be above the safe point
-	}
+		return false
+	})
 }
 
 // A direct message's references are written only once its message row is:
@@ -164,11 +146,7 @@ func TestListingRepairsAPositionOlderThanItsRow(t *testing.T) {
 	if err := session.Query(`SELECT activity_id FROM chat_positions WHERE user_id = ? AND conv_id = ?`, uid, convID).Scan(&old); err != nil {
 		t.Fatal(err)
 	}
-	gen, err := snowflake.NewGenerator(<-nodeIDs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	newer := gen.Next()
+	newer := idGen(t).Next()
 	for _, q := range []struct {
 		cql  string
 		args []any

@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/ringchat/ringchat/repo"
 	"github.com/ringchat/ringchat/snowflake"
@@ -23,18 +22,9 @@ func TestMessageNewInboxRowsReferenceTheMessage(t *testing.T) {
 	body := strings.Repeat("referenced ", 90)
 	watch := b.dial()
 	m := a.mustSend(conv, body)
-	msgID, _ := strconv.ParseInt(m["id"].(string), 10, 64)
+	msgID := mustID(t, m["id"].(string))
 	for _, u := range []*client{a, b} {
-		uid, _ := strconv.ParseInt(u.userID, 10, 64)
-		var payload *string
-		var kind string
-		var rowMsg int64
-		err := session.Query(`SELECT kind, msg_id, payload FROM inbox_by_user WHERE user_id = ? AND bucket = ? AND event_id = ?`,
-			uid, snowflake.Bucket(msgID, testLayout.InboxBucket.Milliseconds()), msgID).Scan(&kind, &rowMsg, &payload)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if kind != repo.EventMessageNew || rowMsg != msgID || payload != nil {
+		if kind, rowMsg, payload := inboxRow(t, session, mustID(t, u.userID), msgID); kind != repo.EventMessageNew || rowMsg != msgID || payload != nil {
 			t.Fatalf("user %s's inbox row: kind %q msg %d payload %v, want a message.new reference without payload", u.userID, kind, rowMsg, payload)
 		}
 	}
@@ -56,16 +46,11 @@ func TestSyncMixesReferencesAndPayloadRows(t *testing.T) {
 	e := newEnv(t)
 	a, b := e.newUser("ma"), e.newUser("mb")
 	conv := a.direct(b)
-	convID, _ := strconv.ParseInt(conv, 10, 64)
-	aID, _ := strconv.ParseInt(a.userID, 10, 64)
-	bID, _ := strconv.ParseInt(b.userID, 10, 64)
-	members := []int64{aID, bID}
+	convID, aID := mustID(t, conv), mustID(t, a.userID)
+	members := []int64{aID, mustID(t, b.userID)}
 	_, cursor := b.syncAll("")
 	ctx := context.Background()
-	gen, err := snowflake.NewGenerator(<-nodeIDs)
-	if err != nil {
-		t.Fatal(err)
-	}
+	gen := idGen(t)
 	// legacy writes a message the way older versions did: the row, and inbox
 	// rows with the message as payload.
 	legacy := func(body string) int64 {
@@ -97,10 +82,10 @@ func TestSyncMixesReferencesAndPayloadRows(t *testing.T) {
 	expect(t, a.do("DELETE", "/v1/conversations/"+conv+"/messages/"+recalled, nil), 204)
 	last := a.mustSend(conv, "last reference")["id"].(string)
 
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		events, _ := b.syncAll(cursor)
-		got := map[string]string{} // message id -> body of its message.new
+	want := []string{strconv.FormatInt(kept, 10), fresh, strconv.FormatInt(withdrawn, 10), recalled, last}
+	got := map[string]string{} // message id -> body of its message.new
+	b.syncUntil(cursor, "message.new events in order "+strings.Join(want, ","), func(events []map[string]any) bool {
+		clear(got)
 		var order []string
 		for _, ev := range events {
 			data := toJSON(ev["data"])
@@ -123,17 +108,10 @@ func TestSyncMixesReferencesAndPayloadRows(t *testing.T) {
 				t.Fatalf("a recalled message with a body: %v", ev)
 			}
 		}
-		want := []string{strconv.FormatInt(kept, 10), fresh, strconv.FormatInt(withdrawn, 10), recalled, last}
-		if strings.Join(order, ",") == strings.Join(want, ",") {
-			if got[want[0]] != "legacy kept" || got[fresh] != "fresh reference" || got[last] != "last reference" ||
-				got[want[2]] != "" || got[recalled] != "" {
-				t.Fatalf("bodies: %v", got)
-			}
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("message.new events: got %v, want %v", order, want)
-		}
-		time.Sleep(100 * time.Millisecond) // polling: the page's last events may be above the safe point
+		return strings.Join(order, ",") == strings.Join(want, ",")
+	})
+	if got[want[0]] != "legacy kept" || got[fresh] != "fresh reference" || got[last] != "last reference" ||
+		got[want[2]] != "" || got[recalled] != "" {
+		t.Fatalf("bodies: %v", got)
 	}
 }
