@@ -13,6 +13,45 @@ import (
 	"github.com/ringchat/ringchat/snowflake"
 )
 
+// streamReceipts sends read and delivered receipts of conv up to futureID,
+// alternately, through sock every pace (counting them in sent, if given),
+// and through rest's REST calls back to back, until stop is called.
+func streamReceipts(sock *wsConn, rest *client, conv string, pace time.Duration, sent *atomic.Int64) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			raw, _ := json.Marshal(map[string]any{"conversation_id": conv, "up_to": futureID()})
+			if sock.conn.WriteJSON(frame{Type: []string{"read", "delivered"}[i%2], Data: raw}) != nil {
+				return
+			}
+			if sent != nil {
+				sent.Add(1)
+			}
+			time.Sleep(pace) // the stream's pace
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			rest.do("POST", "/v1/conversations/"+conv+"/read", map[string]any{"up_to": futureID()})
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}
+
 // futureID is the largest up_to a client may send: a little past now.
 func futureID() string {
 	return strconv.FormatInt(snowflake.MinIDAt(time.Now().Add(repo.ClockSkew)), 10)
@@ -76,45 +115,14 @@ func TestRemovalWhileStreamingFutureReceipts(t *testing.T) {
 			frames.Unlock()
 		}
 	}()
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
 	var sent atomic.Int64
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			kind := []string{"read", "delivered"}[i%2]
-			raw, _ := json.Marshal(map[string]any{"conversation_id": conv, "up_to": futureID()})
-			if sock.conn.WriteJSON(frame{Type: kind, Data: raw}) != nil {
-				return
-			}
-			sent.Add(1)
-			time.Sleep(2 * time.Millisecond)
-		}
-	}()
-	go func() {
-		defer wg.Done()
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			gone.do("POST", "/v1/conversations/"+conv+"/read", map[string]any{"up_to": futureID()})
-		}
-	}()
+	stop := streamReceipts(sock, gone, conv, 2*time.Millisecond, &sent)
 	for sent.Load() < 50 {
 		time.Sleep(10 * time.Millisecond)
 	}
 	expect(t, owner.do("DELETE", "/v1/conversations/"+conv+"/members/"+gone.userID, nil), 204)
 	time.Sleep(500 * time.Millisecond) // keep streaming past the removal
-	close(stop)
-	wg.Wait()
+	stop()
 	frames.Lock()
 	mark := len(seen)
 	frames.Unlock()
@@ -138,7 +146,7 @@ func TestRemovalWhileStreamingFutureReceipts(t *testing.T) {
 	time.Sleep(repo.ClockSkew + 1500*time.Millisecond)
 	check("later")
 	after2 := owner.mustSend(conv, "much later")["id"].(string)
-	time.Sleep(time.Second)
+	time.Sleep(time.Second) // a window for a wrong push to show: an absence cannot be polled for
 	sock.conn.Close()
 	<-readerDone
 	frames.Lock()
@@ -293,40 +301,11 @@ func TestRemovalVsReceiptsAcrossNodes(t *testing.T) {
 			for sock.conn.ReadJSON(&frame{}) == nil {
 			}
 		}()
-		stop := make(chan struct{})
-		var wg sync.WaitGroup
-		wg.Add(2)
-		go func() {
-			defer wg.Done()
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				raw, _ := json.Marshal(map[string]any{"conversation_id": conv, "up_to": futureID()})
-				if sock.conn.WriteJSON(frame{Type: []string{"read", "delivered"}[i%2], Data: raw}) != nil {
-					return
-				}
-				time.Sleep(3 * time.Millisecond)
-			}
-		}()
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				onB.do("POST", "/v1/conversations/"+conv+"/read", map[string]any{"up_to": futureID()})
-			}
-		}()
-		time.Sleep(200 * time.Millisecond)
+		stop := streamReceipts(sock, onB, conv, 3*time.Millisecond, nil)
+		time.Sleep(200 * time.Millisecond) // receipts streaming before the removal: the scenario
 		expect(t, owner.do("DELETE", path, nil), 204)
-		time.Sleep(200 * time.Millisecond)
-		close(stop)
-		wg.Wait()
+		time.Sleep(200 * time.Millisecond) // and after it
+		stop()
 		sock.conn.Close()
 		if memberRowExists(t, conv, gone.userID) {
 			t.Fatalf("round %d: the removed member's row is alive", round)
