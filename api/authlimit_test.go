@@ -153,7 +153,7 @@ func TestConcurrentTakeoverOfAnAbandonedClaim(t *testing.T) {
 	if err := session.Query(`INSERT INTO users_by_handle (handle, user_id) VALUES (?, ?) IF NOT EXISTS`, h, int64(434343)).Exec(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(1500 * time.Millisecond)
+	time.Sleep(1500 * time.Millisecond) // the claim grows past the 1 s grace: a time, nothing to poll
 	const n = 8
 	var wg sync.WaitGroup
 	statuses := make(chan int, n)

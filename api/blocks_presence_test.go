@@ -55,8 +55,7 @@ func TestBlockedUsersTypingAndEditsDoNotReachTheBlocker(t *testing.T) {
 			t.Fatalf("the blocker got %s: %s", f.Type, f.Data)
 		}
 	}
-	time.Sleep(1600 * time.Millisecond) // past the sync lag, so sync has every event
-	events, _ := blocker.syncAll(cursor)
+	events, _ := blocker.syncSettled(cursor)
 	for _, ev := range events {
 		if ev["type"] == "message.edited" || strings.Contains(toJSON(ev["data"]), "after the block") {
 			t.Fatalf("sync gave the blocker %v", ev)

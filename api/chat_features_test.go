@@ -8,6 +8,7 @@ import (
 	"github.com/ringchat/ringchat/api"
 	"github.com/ringchat/ringchat/api/ws"
 	"github.com/ringchat/ringchat/repo"
+	"github.com/ringchat/ringchat/snowflake"
 )
 
 func chatList(t *testing.T, c *client, query string) []map[string]any {
@@ -153,7 +154,7 @@ func TestTyping(t *testing.T) {
 		!strings.Contains(string(f.Data), `"retry_after_ms":1000`) {
 		t.Fatalf("second typing frame: %s (want rate_limited with retry_after_ms)", f.Data)
 	}
-	time.Sleep(1100 * time.Millisecond)
+	time.Sleep(1100 * time.Millisecond) // as a client honours retry_after_ms: the scenario
 	sa.write("typing", "", map[string]any{"conversation_id": conv})
 	sb.next("typing")
 	outsider := e.newUser("tx").dial()
@@ -161,8 +162,7 @@ func TestTyping(t *testing.T) {
 	if f := outsider.next("error"); !strings.Contains(string(f.Data), "permission_denied") {
 		t.Fatalf("outsider typing: %s", f.Data)
 	}
-	time.Sleep(1600 * time.Millisecond)
-	events, _ := b.syncAll(cursor)
+	events, _ := b.syncSettled(cursor)
 	for _, ev := range events {
 		if ev["type"] == "typing" {
 			t.Fatal("typing was stored")
@@ -197,8 +197,7 @@ func TestEditAndRecall(t *testing.T) {
 	}
 	expect(t, a.do("PATCH", path, map[string]any{"body": "again"}), 409, "conflict")
 	// A device that syncs only now never sees the original body.
-	time.Sleep(1600 * time.Millisecond)
-	events, _ := b.syncAll(cursor)
+	events, _ := b.syncSettled(cursor)
 	kinds := []string{}
 	for _, ev := range events {
 		kinds = append(kinds, ev["type"].(string))
@@ -211,7 +210,9 @@ func TestEditAndRecall(t *testing.T) {
 	}
 	t.Run("recall window", func(t *testing.T) {
 		old := a.mustSend(conv, "old")["id"].(string)
-		time.Sleep(2100 * time.Millisecond)
+		for time.Since(snowflake.Time(mustID(t, old))) <= 2100*time.Millisecond { // until past the 2 s window
+			time.Sleep(50 * time.Millisecond)
+		}
 		expect(t, a.do("DELETE", "/v1/conversations/"+conv+"/messages/"+old, nil), 403, "permission_denied")
 	})
 	t.Run("a group admin recalls anyone's message", func(t *testing.T) {

@@ -268,7 +268,7 @@ func (c *client) sendRetrying(conv, body string) {
 	}
 }
 
-func mustID(t *testing.T, s string) int64 {
+func mustID(t testing.TB, s string) int64 {
 	t.Helper()
 	id, err := strconv.ParseInt(s, 10, 64)
 	if err != nil {

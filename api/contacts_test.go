@@ -102,7 +102,11 @@ func TestBlocks(t *testing.T) {
 		t.Fatalf("block list %s", r.raw)
 	}
 	blocker.dial() // online, but not to the blocked user
-	time.Sleep(200 * time.Millisecond)
+	for deadline := time.Now().Add(10 * time.Second); !blocker.presenceOf(blocker).Online; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the blocker's socket never came online")
+		}
+	}
 	checks := func(t *testing.T, want int) {
 		t.Helper()
 		st := func(r resp) int { return r.status }

@@ -164,8 +164,7 @@ func TestUUIDv7RetryKeepsEditAndRecall(t *testing.T) {
 		t.Fatalf("after the retry the recalled message reads %v", h)
 	}
 	// Sync hands out the current message in every message.new event of them.
-	time.Sleep(9100 * time.Millisecond) // past the sync lag
-	events, _ := b.syncAll(cursor)
+	events, _ := b.syncSettled(cursor)
 	seen := 0
 	for _, ev := range events {
 		if ev["type"] != "message.new" {
@@ -308,8 +307,7 @@ func TestUUIDv7PullSyncNeverSkips(t *testing.T) {
 		expect(t, r, 201)
 		want[msgOf(r)["id"].(string)] = true
 	}
-	time.Sleep(1600 * time.Millisecond) // past the sync lag
-	events, _ := v.syncAll(cursor)
+	events, _ := v.syncSettled(cursor)
 	got := map[string]int{}
 	for _, ev := range events {
 		if ev["type"] == "message.new" {

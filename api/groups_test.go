@@ -68,8 +68,7 @@ func TestGroupLifecycle(t *testing.T) {
 	watch.next("member.removed")
 	expect(t, m2.do("GET", "/v1/conversations/"+conv, nil), 403, "permission_denied")
 	// The same membership events come through sync, in order, for a device that was away.
-	time.Sleep(1600 * time.Millisecond)
-	events, _ := m1.syncAll(syncCursor)
+	events, _ := m1.syncSettled(syncCursor)
 	var kinds []string
 	for _, ev := range events {
 		kinds = append(kinds, ev["type"].(string))
@@ -196,8 +195,7 @@ func TestRemovalIsImmediate(t *testing.T) {
 	}
 	expect(t, gone.do("GET", "/v1/conversations/"+conv+"/messages", nil), 403, "permission_denied")
 	expect(t, gone.send(conv, "x", "let me back"), 403, "permission_denied")
-	time.Sleep(1600 * time.Millisecond)
-	events, _ := gone.syncAll(cursor)
+	events, _ := gone.syncSettled(cursor)
 	for _, ev := range events {
 		if data, _ := json.Marshal(ev["data"]); strings.Contains(string(data), after) {
 			t.Fatalf("sync returned a message sent after removal: %v", ev)
@@ -255,8 +253,7 @@ func TestGroupFanout(t *testing.T) {
 					}
 				}
 			}
-			time.Sleep(1600 * time.Millisecond) // past the sync lag
-			events, _ := offline.syncAll(cursor)
+			events, _ := offline.syncSettled(cursor)
 			var order []string
 			for _, ev := range events {
 				if ev["type"] == "message.new" {
@@ -279,8 +276,7 @@ func TestGroupSwitchesToPull(t *testing.T) {
 	first := a.mustSend(conv, "pushed")["id"].(string)
 	expect(t, a.do("PUT", "/v1/conversations/"+conv+"/members/"+d.userID, nil), 200)
 	second := a.mustSend(conv, "pulled")["id"].(string)
-	time.Sleep(1600 * time.Millisecond)
-	events, _ := b.syncAll(cursor)
+	events, _ := b.syncSettled(cursor)
 	var got []string
 	for _, ev := range events {
 		if ev["type"] == "message.new" {

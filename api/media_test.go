@@ -192,7 +192,7 @@ func TestExpiredUploadURLIsRefused(t *testing.T) {
 	a := e.newUser("me")
 	r := a.do("POST", "/v1/media", map[string]any{"content_type": "text/plain", "size": 5})
 	expect(t, r, 201)
-	time.Sleep(2100 * time.Millisecond)
+	time.Sleep(2100 * time.Millisecond) // past the URL's 1 s expiry: a PUT polling for it would upload
 	put(t, r, []byte("hello"), 403)
 }
 

@@ -1,16 +1,18 @@
 package api_test
 
 import (
+	"encoding/base64"
 	"fmt"
-
-	"github.com/ringchat/ringchat/api"
-	"github.com/ringchat/ringchat/api/ws"
-	"github.com/ringchat/ringchat/repo"
 	"net/url"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ringchat/ringchat/api"
+	"github.com/ringchat/ringchat/api/ws"
+	"github.com/ringchat/ringchat/repo"
+	"github.com/ringchat/ringchat/snowflake"
 )
 
 func TestDirectConversationIsOnePerPair(t *testing.T) {
@@ -218,6 +220,41 @@ func TestHistoryPagesAcrossBuckets(t *testing.T) {
 	})
 }
 
+// syncSettled is syncAll from cursor once its safe point has passed every
+// event written before the call: it polls until the cursor sync returns
+// stands at or past that moment (it never passes the safe point), so the
+// events hold everything written so far, however long the env's sync lag.
+func (c *client) syncSettled(cursor string) ([]map[string]any, string) {
+	c.t.Helper()
+	written := snowflake.MinIDAt(time.Now())
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		events, next := c.syncAll(cursor)
+		if syncPosition(c.t, next) >= written {
+			return events, next
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("sync's cursor never passed %d within 30 s", written)
+		}
+		time.Sleep(50 * time.Millisecond) // polling: the safe point trails now by the sync lag
+	}
+}
+
+// syncPosition is the position a sync cursor between rounds stands at
+// ("sync:<id>", base64).
+func syncPosition(t testing.TB, cursor string) int64 {
+	t.Helper()
+	raw, err := base64.RawURLEncoding.DecodeString(cursor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts := strings.Split(string(raw), ":")
+	if len(parts) != 2 || parts[0] != "sync" {
+		return 0 // inside a round: not settled
+	}
+	return mustID(t, parts[1])
+}
+
 // syncAll follows sync from cursor until has_more is false; returns events and the last cursor.
 func (c *client) syncAll(cursor string) ([]map[string]any, string) {
 	c.t.Helper()
@@ -255,8 +292,7 @@ func TestSyncFromCursor(t *testing.T) {
 	if len(fresh) == 0 {
 		t.Fatal("a sync right after the sends returned nothing")
 	}
-	time.Sleep(1600 * time.Millisecond) // past the test's sync lag: all below the safe point
-	events, _ := b.syncAll(cursor)
+	events, _ := b.syncSettled(cursor) // all below the safe point
 	seen := map[string]bool{}
 	var order []string
 	for _, ev := range events {

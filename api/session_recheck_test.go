@@ -41,8 +41,14 @@ func (c *client) settled() {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	// The set-up check follows OnConnect at once; nothing shows it is done.
-	time.Sleep(500 * time.Millisecond)
+	// The set-up check follows OnConnect.
+	uid, did := mustID(c.t, c.userID), mustID(c.t, c.deviceID)
+	for !c.e.hub.SessionChecked(uid, did) {
+		if time.Now().After(deadline) {
+			c.t.Fatal("the socket's set-up session check never finished")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 func TestSocketClosedWithinRecheckIntervalWhenCloseOrderLost(t *testing.T) {
@@ -107,7 +113,7 @@ func TestMessageSendRefusedOnceSessionEndedWithoutCloseOrder(t *testing.T) {
 				t.Fatalf("after the refusal the socket ended with %d, want 1008", c)
 			}
 		default:
-			time.Sleep(500 * time.Millisecond) // pace the sends while the last check is fresh
+			time.Sleep(500 * time.Millisecond) // pace the sends while the last check is fresh: the scenario
 		}
 	}
 	r := b.do("GET", "/v1/conversations/"+conv+"/messages", nil)

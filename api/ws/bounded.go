@@ -183,6 +183,21 @@ func (h *Hub) SessionsCoveredAge() time.Duration {
 	return -1
 }
 
+// SessionChecked reports whether the device has sockets on this node and
+// each has had its session check since it was registered answered (the
+// check every socket makes once set up): after it, only a later check or
+// the feed can end them. Tests wait on it.
+func (h *Hub) SessionChecked(userID, deviceID int64) bool {
+	n, checked := 0, true
+	h.each(userID, func(c *Client) {
+		if c.id.DeviceID == deviceID {
+			n++
+			checked = checked && c.watch != nil && c.watch.checked.Load() != 0
+		}
+	})
+	return n > 0 && checked
+}
+
 // SessionBound is Config.SessionBound (its default applied).
 func (h *Hub) SessionBound() time.Duration { return h.cfg.SessionBound }
 

@@ -53,6 +53,7 @@ func boundHub(t *testing.T, cfg Config, h *sessionHandler) (*Hub, *websocket.Con
 		srv.Close()
 	})
 	waitUntil(t, "the set-up check", func() bool { return h.checks.Load() == 1 })
+	waitUntil(t, "the set-up check recorded", func() bool { return hub.SessionChecked(7, 1) })
 	return hub, conn
 }
 
@@ -106,7 +107,7 @@ func TestFeedReachSparesOwnChecksOnlyWithinItsRun(t *testing.T) {
 		if err := conn.ReadJSON(&f); err != nil || f.Type != "acted" {
 			t.Fatalf("frame %d: %+v %v", i, f, err)
 		}
-		time.Sleep(100 * time.Millisecond) // pacing the frames
+		time.Sleep(100 * time.Millisecond) // pacing the frames: the scenario is a second of them
 	}
 	if n := h.checks.Load(); n != 1 {
 		t.Fatalf("%d own checks while the feed reached the socket, want only the set-up one", n)
@@ -137,7 +138,11 @@ func TestCloseSessionAndStaleFeed(t *testing.T) {
 		t.Fatalf("another session's close closed this socket: %+v %v", f, err)
 	}
 	h.ended.Store(true)
-	time.Sleep(250 * time.Millisecond) // the last check grows older than the bound
+	waitUntil(t, "the last check older than the bound", func() bool {
+		stale := true
+		hub.each(7, func(c *Client) { stale = stale && !c.fresh() })
+		return stale
+	})
 	if err := conn.WriteJSON(Frame{Type: "act", Ref: "b"}); err != nil {
 		t.Fatal(err)
 	}
