@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -32,6 +33,36 @@ func clusterEnv(t *testing.T) map[string]string {
 	env["RINGCHAT_CLUSTER_SECRET"] = testSecret
 	env["RINGCHAT_NODE_TTL"] = "3s"
 	return env
+}
+
+// waitRoutes polls until user has route hints (routes_by_user, written as a
+// node gets its first socket of the user) on at least n nodes of node's
+// keyspace: from then on a delivery through any node finds those sockets.
+func waitRoutes(t *testing.T, node *testcluster.Node, userID string, n int) {
+	t.Helper()
+	s, err := repo.Connect(cqltest.Config(node.Env["RINGCHAT_KEYSPACE"]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	uid, err := strconv.ParseInt(userID, 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		var got int
+		if err := s.Query(`SELECT COUNT(*) FROM routes_by_user WHERE user_id = ?`, uid).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("user %s has route hints on %d nodes after 15 s, want %d", userID, got, n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 func startNodes(t *testing.T, env map[string]string, n int) []*testcluster.Node {
@@ -60,7 +91,9 @@ func TestThreeNodesDeliverAsOne(t *testing.T) {
 			devices[d.name] = append(devices[d.name], testcluster.Login(t, nodes[i], d.who.Handle).Dial())
 		}
 	}
-	time.Sleep(300 * time.Millisecond) // route hints written
+	for _, u := range []*testcluster.Client{a, b, c} {
+		waitRoutes(t, nodes[0], u.UserID, 2)
+	}
 	ab, bc, ca := a.Direct(b), b.Direct(c), c.Direct(a)
 	sent := map[string][]string{} // user -> message ids they must see
 	send := func(from *testcluster.Client, fromName, toName, conv string, via *testcluster.Node, i int) {
@@ -126,7 +159,7 @@ func TestNewNodeReceivesAtOnce(t *testing.T) {
 	conv := a.Direct(bob)
 	newer := testcluster.Start(t, env)
 	b := testcluster.Login(t, newer, bob.Handle).Dial()
-	time.Sleep(300 * time.Millisecond) // b's route hint written
+	waitRoutes(t, newer, bob.UserID, 1)
 	st, id := a.Send(conv, "to-the-new-node", "hello")
 	if st != 201 {
 		t.Fatalf("send: %d", st)
@@ -214,7 +247,7 @@ func TestPresenceAcrossNodes(t *testing.T) {
 	b := testcluster.Register(t, nodes[1], "prb")
 	a.Direct(b)
 	watcher := b.Dial()
-	time.Sleep(300 * time.Millisecond)
+	waitRoutes(t, nodes[0], b.UserID, 1)
 	query := func() map[string]any {
 		st, body := b.On(nodes[2]).Do("GET", "/v1/presence?user_ids="+a.UserID, nil)
 		if st != 200 {
@@ -263,7 +296,7 @@ func TestGracefulShutdown(t *testing.T) {
 	b := testcluster.Register(t, nodes[1], "gsb")
 	conv := a.Direct(b)
 	sock := a.Dial()
-	time.Sleep(200 * time.Millisecond)
+	waitRoutes(t, nodes[0], a.UserID, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	start := time.Now()
@@ -308,7 +341,7 @@ func TestNodeFailure(t *testing.T) {
 	c1, c2 := s1.Direct(r), s2.Direct(r)
 	_, cursor := r.SyncOnce("")
 	live := r.Dial()
-	time.Sleep(300 * time.Millisecond)
+	waitRoutes(t, victim, r.UserID, 1)
 
 	var mu sync.Mutex
 	acked := map[string]bool{}
@@ -336,7 +369,7 @@ func TestNodeFailure(t *testing.T) {
 			}
 		}()
 	}
-	time.Sleep(time.Second)
+	time.Sleep(time.Second) // a second of sends before the kill: the scenario
 	killedAt := time.Now()
 	victim.Kill()
 	if err := live.Closed(5 * time.Second); err == nil {
@@ -347,11 +380,10 @@ func TestNodeFailure(t *testing.T) {
 	again := r2.Dial()
 	// The dead node's route stops counting: r shows online only through its new socket,
 	// and a user whose only socket was on the dead node goes offline within the TTL.
-	time.Sleep(2 * time.Second)
+	time.Sleep(2 * time.Second) // sends go on 2 s after the kill: the scenario
 	close(stop)
 	wg.Wait()
-	time.Sleep(6 * time.Second) // past the sync lag
-	events, _ := r2.SyncOnce(cursor)
+	events, _ := r2.SyncSettled(cursor)
 	seen := map[string]bool{}
 	for _, ev := range events {
 		seen[ev.MsgID] = true
@@ -436,7 +468,7 @@ func TestRevokeClosesTheDeviceOnEveryNode(t *testing.T) {
 	lost := testcluster.Login(t, nodes[1], a.Handle) // the device to revoke, connected to node 1
 	lostSock := lost.Dial()
 	keptSock := a.On(nodes[1]).Dial()
-	time.Sleep(300 * time.Millisecond) // route hints written
+	waitRoutes(t, nodes[0], a.UserID, 1)
 	if st, body := a.Do("DELETE", "/v1/me/devices/"+lost.DeviceID, nil); st != 204 {
 		t.Fatalf("revoke through node 0: %d %v", st, body)
 	}

@@ -101,7 +101,8 @@ func TestUUIDv7SendKilledBeforeAckIsOneMessage(t *testing.T) {
 	a := testcluster.Register(t, stalled, "k7a")
 	b := testcluster.Register(t, other, "k7b")
 	conv := a.Direct(b)
-	cid := testcluster.UUIDv7(time.Now())
+	sentAt := time.Now()
+	cid := testcluster.UUIDv7(sentAt)
 	go func() { _, _ = a.Send(conv, cid, "written, never acked") }()
 	deadline := time.Now().Add(20 * time.Second)
 	var written []string
@@ -114,11 +115,13 @@ func TestUUIDv7SendKilledBeforeAckIsOneMessage(t *testing.T) {
 	}
 	stalled.Kill()
 	retry := a.On(other)
-	for _, wait := range []time.Duration{0, 1200 * time.Millisecond} { // fresh, then late (window 1 s)
-		time.Sleep(wait)
+	for _, late := range []bool{false, true} { // fresh, then late (window 1 s)
+		for late && time.Since(sentAt) <= 1200*time.Millisecond { // until the id is past the window
+			time.Sleep(20 * time.Millisecond)
+		}
 		st, id := retry.Send(conv, cid, "written, never acked")
 		if (st != 201 && st != 200) || id != written[0] {
-			t.Fatalf("retry after %s: %d, id %s; the killed node wrote %s", wait, st, id, written[0])
+			t.Fatalf("retry (late: %v, %s after the id's time): %d, id %s; the killed node wrote %s", late, time.Since(sentAt), st, id, written[0])
 		}
 	}
 	if got := countByClientID(t, b, conv)[cid]; len(got) != 1 {

@@ -10,6 +10,7 @@ import (
 	"github.com/ringchat/ringchat/internal/testcluster"
 	"github.com/ringchat/ringchat/repo/cqltest"
 	"github.com/ringchat/ringchat/schema"
+	"github.com/ringchat/ringchat/snowflake"
 )
 
 // These tests run real chatd processes against the real Cassandra node.
@@ -52,8 +53,8 @@ func TestAcknowledgedSendSurvivesKill9(t *testing.T) {
 			}
 		}
 	}()
-	time.Sleep(1500 * time.Millisecond)
-	node.Kill() // SIGKILL mid-stream
+	time.Sleep(1500 * time.Millisecond) // sends stream for 1.5 s: the scenario
+	node.Kill()                         // then SIGKILL, mid-stream
 	close(stop)
 	<-done
 	if len(acked) == 0 {
@@ -171,8 +172,14 @@ func TestSyncNeverSkipsWithConcurrentWriters(t *testing.T) {
 			poll()
 		}
 	}
-	time.Sleep(6 * time.Second) // past the sync lag: every write is now below the safe point
-	poll()
+	// Until the safe point passes every write: the cursor stands at or past now.
+	written := snowflake.MinIDAt(time.Now())
+	for deadline := time.Now().Add(60 * time.Second); testcluster.SyncPosition(cursor) < written; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the live device's cursor never passed the last write within 60 s")
+		}
+		poll()
+	}
 	checkExactlyOnce(t, "live device", acked, got)
 	if naiveSkips == 0 {
 		t.Errorf("no message committed behind a newer one: the test did not exercise the hole")

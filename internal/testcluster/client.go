@@ -3,6 +3,7 @@ package testcluster
 import (
 	"bytes"
 	crand "crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,8 +11,11 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/ringchat/ringchat/snowflake"
 )
 
 // Client is one logged-in device talking REST to one node.
@@ -195,6 +199,42 @@ func (c *Client) SyncOnce(cursor string) ([]SyncEvent, string) {
 	}
 	c.T.Fatal("sync never ended")
 	return nil, ""
+}
+
+// SyncSettled is SyncOnce from cursor once sync's safe point has passed
+// every event written before the call: it polls until the cursor sync
+// returns stands at or past that moment (a cursor never passes the safe
+// point), so the events hold everything written so far, whatever the
+// nodes' --sync-lag.
+func (c *Client) SyncSettled(cursor string) ([]SyncEvent, string) {
+	c.T.Helper()
+	written := snowflake.MinIDAt(time.Now())
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		events, next := c.SyncOnce(cursor)
+		if SyncPosition(next) >= written {
+			return events, next
+		}
+		if time.Now().After(deadline) {
+			c.T.Fatalf("sync's cursor never passed %d within 60 s", written)
+		}
+		time.Sleep(100 * time.Millisecond) // polling: the safe point trails now by the sync lag
+	}
+}
+
+// SyncPosition is the id a sync cursor between rounds ("sync:<id>",
+// base64) stands at; 0 for any other cursor (one inside a round).
+func SyncPosition(cursor string) int64 {
+	raw, err := base64.RawURLEncoding.DecodeString(cursor)
+	if err != nil {
+		return 0
+	}
+	kind, pos, ok := strings.Cut(string(raw), ":")
+	if !ok || kind != "sync" || strings.Contains(pos, ":") {
+		return 0
+	}
+	id, _ := strconv.ParseInt(pos, 10, 64)
+	return id
 }
 
 // UUIDv7 makes a canonical UUIDv7 carrying at (RFC 9562): the client_msg_id
