@@ -30,6 +30,16 @@ func (c *client) endWithoutCloseOrder() {
 	}
 }
 
+// dialSettled dials a socket, sees it answer, and waits until it is settled.
+func (c *client) dialSettled() *wsConn {
+	c.t.Helper()
+	sock := c.dial()
+	sock.write("ping", "p1", nil)
+	sock.next("pong")
+	c.settled()
+	return sock
+}
+
 // settled waits until the socket's set-up (OnConnect, then its one session
 // check) is over, so only a later check can notice what the test does.
 func (c *client) settled() {
@@ -54,10 +64,7 @@ func (c *client) settled() {
 func TestSocketClosedWithinRecheckIntervalWhenCloseOrderLost(t *testing.T) {
 	e := newEnv(t, func(_ *api.Config, _ *repo.Retention, w *ws.Config) { w.SessionCheckInterval = time.Second })
 	a := e.newUser("rc")
-	sock := a.dial()
-	sock.write("ping", "p1", nil)
-	sock.next("pong")
-	a.settled()
+	sock := a.dialSettled()
 	a.endWithoutCloseOrder()
 	if c := closedWith(sock.conn, 10*time.Second); c != 1008 {
 		t.Fatalf("socket of an ended session, interval 1 s: ended with %d within 10 s, want 1008", c)

@@ -26,10 +26,7 @@ func TestSessionFeedClosesSocketWithoutItsOwnChecks(t *testing.T) {
 		w.SessionCheckInterval, w.SessionBound = 10*time.Minute, time.Second
 	})
 	a := e.newUser("sf")
-	sock := a.dial()
-	sock.write("ping", "p1", nil)
-	sock.next("pong")
-	a.settled()
+	sock := a.dialSettled()
 	began := time.Now()
 	a.endWithoutCloseOrder()
 	if c := closedWith(sock.conn, 10*time.Second); c != 1008 {
@@ -51,10 +48,7 @@ func TestSessionFeedReadsStormPageByPage(t *testing.T) {
 		w.SessionCheckInterval, w.SessionBound = 10*time.Minute, 10*time.Minute // neither closes it meanwhile
 	})
 	a := e.newUser("storm")
-	sock := a.dial()
-	sock.write("ping", "p1", nil)
-	sock.next("pong")
-	a.settled()
+	sock := a.dialSettled()
 	began := time.Now()
 	const storm, page = 3000, 50
 	g, gctx := errgroup.WithContext(t.Context())
@@ -182,10 +176,7 @@ func TestSessionBackstopClosesSocketTheFeedMissed(t *testing.T) {
 		w.SessionCheckInterval, w.SessionBound, w.SessionBackstop = 300*time.Millisecond, time.Second, 2*time.Second
 	})
 	a := e.newUser("bs")
-	sock := a.dial()
-	sock.write("ping", "p1", nil)
-	sock.next("pong")
-	a.settled()
+	sock := a.dialSettled()
 	h := sha256.Sum256([]byte(a.token))
 	if err := session.Query(`DELETE FROM sessions WHERE token_hash = ?`, h[:]).Exec(); err != nil {
 		t.Fatal(err)
