@@ -124,10 +124,15 @@ func eventOut(e repo.Event) eventJSON {
 // and compacted every 4 KB body, a tenth of chatd's CPU in the closed-loop
 // benchmark.
 func encodePush(e repo.Event) []byte {
+	return appendPush(e, e.Payload)
+}
+
+// appendPush is encodePush with the payload given apart from the event (a
+// send's, as json.Marshal made it: not copied into a string first).
+func appendPush[T string | []byte](e repo.Event, data T) []byte {
 	kind, _ := json.Marshal(e.Kind)
-	data := e.Payload
-	if data == "" {
-		data = "null"
+	if len(data) == 0 {
+		data = T("null")
 	}
 	b := make([]byte, 0, len(kind)+len(data)+48)
 	b = append(b, `{"type":`...)

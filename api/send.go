@@ -214,7 +214,10 @@ func (s *Server) writeSend(ctx context.Context, w sendWrite) (repo.Message, erro
 	if err != nil {
 		return repo.Message{}, err
 	}
-	ev := repo.Event{ID: w.eventID, Kind: repo.EventMessageNew, ConvID: convID, MsgID: msg.ID, Payload: string(payload)}
+	// The push frame is assembled around the payload bytes; the event carries
+	// them as a string only where a row stores them (a copy of 4 KB less a
+	// send for a direct conversation's reference rows).
+	ev := repo.Event{ID: w.eventID, Kind: repo.EventMessageNew, ConvID: convID, MsgID: msg.ID}
 	// The message row, the chat-list cell and rows and payload inbox rows do not
 	// depend on each other: written at once, the send waits for one round trip
 	// instead of three (two for references, which wait for the message row).
@@ -258,14 +261,14 @@ func (s *Server) writeSend(ctx context.Context, w sendWrite) (repo.Message, erro
 	// when the message may sit at an id that cursors have passed.
 	if conv.Fanout != repo.FanoutPull || w.behindCursors {
 		row := ev
-		if conv.Kind == repo.KindDirect && s.cfg.InboxReferences {
-			// A reference: sync reads the body from the message row (withdraw.go),
-			// so it is stored once, not once more per member. Only for direct
-			// conversations, whose two members never change: a reference renders
-			// the message as it is now, and a removed group member must not read
-			// an edit made after their removal (guarantee 4; an edit rewrites
-			// only current members' rows).
-			row.Payload = ""
+		// A reference (no payload) in a direct conversation: sync reads the
+		// body from the message row (withdraw.go), so it is stored once, not
+		// once more per member. Only for direct conversations, whose two
+		// members never change: a reference renders the message as it is now,
+		// and a removed group member must not read an edit made after their
+		// removal (guarantee 4; an edit rewrites only current members' rows).
+		if conv.Kind != repo.KindDirect || !s.cfg.InboxReferences {
+			row.Payload = string(payload)
 		}
 		g.Go(func() error {
 			if row.IsRef() {
@@ -296,7 +299,7 @@ func (s *Server) writeSend(ctx context.Context, w sendWrite) (repo.Message, erro
 			return now, err
 		}
 	}
-	s.hub.Deliver(w.recipients, encodePush(ev))
+	s.hub.Deliver(w.recipients, appendPush(ev, payload))
 	s.metrics.Fanout(len(w.recipients))
 	if w.rendered != nil {
 		*w.rendered = payload

@@ -146,7 +146,7 @@ func (h frameHandler) messageSend(ctx context.Context, c *ws.Client, f ws.Frame)
 		var rendered []byte
 		if msg, _, err = h.s.send(ctx, work, h.sess, convID, req, &rendered); err == nil {
 			if rendered != nil { // the JSON the push carried: the body is not encoded again
-				c.ReplyRaw(f.Ref, "ack", ackData(rendered))
+				c.ReplyRaw(f.Ref, "ack", ackOpen, rendered, ackClose)
 			} else {
 				c.Reply(f.Ref, "ack", map[string]any{"message": messageOut(msg)})
 			}
@@ -156,13 +156,8 @@ func (h frameHandler) messageSend(ctx context.Context, c *ws.Client, f ws.Frame)
 	replyError(c, f.Ref, err)
 }
 
-// ackData is an ack's data, {"message": m}, around m's JSON.
-func ackData(message []byte) []byte {
-	b := make([]byte, 0, len(message)+12)
-	b = append(b, `{"message":`...)
-	b = append(b, message...)
-	return append(b, '}')
-}
+// An ack's data is {"message": m}, around m's JSON.
+var ackOpen, ackClose = []byte(`{"message":`), []byte(`}`)
 
 func quote(s string) string {
 	b, _ := json.Marshal(s)

@@ -92,21 +92,28 @@ func (c *Client) Reply(ref, typ string, data any) bool {
 }
 
 // ReplyRaw is Reply with data already encoded (valid JSON, as compact as
-// encoding/json writes it): the frame is assembled around it, byte for byte
-// what Reply would send, without encoding it again.
-func (c *Client) ReplyRaw(ref, typ string, data []byte) bool {
-	return c.enqueue(rawReply(ref, typ, data))
+// encoding/json writes it), given as parts to join: the frame is assembled
+// around them in one copy, byte for byte what Reply would send, without
+// encoding them again.
+func (c *Client) ReplyRaw(ref, typ string, data ...[]byte) bool {
+	return c.enqueue(rawReply(ref, typ, data...))
 }
 
-func rawReply(ref, typ string, data []byte) []byte {
+func rawReply(ref, typ string, data ...[]byte) []byte {
 	head, err := json.Marshal(reply{Type: typ, Ref: ref})
 	if err != nil { // strings always encode
 		panic(err)
 	}
-	b := make([]byte, 0, len(head)+len(data)+8)
+	n := len(head) + 8
+	for _, d := range data {
+		n += len(d)
+	}
+	b := make([]byte, 0, n)
 	b = append(b, head[:len(head)-1]...)
 	b = append(b, `,"data":`...)
-	b = append(b, data...)
+	for _, d := range data {
+		b = append(b, d...)
+	}
 	return append(b, '}')
 }
 

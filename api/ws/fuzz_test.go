@@ -98,5 +98,9 @@ func FuzzRawReply(f *testing.F) {
 		if got := rawReply(ref, "ack", compact); !bytes.Equal(got, want) {
 			t.Fatalf("ref %q data %s: raw %s, Reply %s", ref, compact, got, want)
 		}
+		k := len(ref) % (len(compact) + 1) // the data in two parts, as an ack joins them
+		if got := rawReply(ref, "ack", compact[:k], compact[k:]); !bytes.Equal(got, want) {
+			t.Fatalf("ref %q data %s in parts at %d: raw %s, Reply %s", ref, compact, k, got, want)
+		}
 	})
 }
