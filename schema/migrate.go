@@ -42,6 +42,20 @@ func CreateKeyspace(ctx context.Context, s *gocql.Session, keyspace string, r Re
 	return awaitAgreement(ctx, s)
 }
 
+// KeyspaceReplication is keyspace's replication as Cassandra holds it, nil
+// when the keyspace does not exist.
+func KeyspaceReplication(ctx context.Context, s *gocql.Session, keyspace string) (map[string]string, error) {
+	var repl map[string]string
+	err := s.Query(`SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = ?`, keyspace).WithContext(ctx).Scan(&repl)
+	if errors.Is(err, gocql.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read keyspace %s's replication: %w", keyspace, err)
+	}
+	return repl, nil
+}
+
 // applied returns version -> checksum of what the keyspace has recorded.
 func applied(ctx context.Context, s *gocql.Session) (map[string]string, error) {
 	out := map[string]string{}

@@ -129,6 +129,28 @@ func ParseDCFactors(s string) (map[string]int, error) {
 	return out, nil
 }
 
+// Matches reports whether stored, a keyspace's replication as Cassandra holds
+// it (system_schema.keyspaces), is r.
+func (r Replication) Matches(stored map[string]string) bool {
+	class := stored["class"]
+	class = class[strings.LastIndex(class, ".")+1:]
+	switch r.Class {
+	case "SimpleStrategy", "":
+		return class == "SimpleStrategy" && stored["replication_factor"] == strconv.Itoa(r.Factor)
+	case "NetworkTopologyStrategy":
+		if class != r.Class || len(stored) != len(r.DataCenters)+1 {
+			return false
+		}
+		for dc, n := range r.DataCenters {
+			if stored[dc] != strconv.Itoa(n) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
+
 // CQL renders the replication map, validating it.
 func (r Replication) CQL() (string, error) {
 	switch r.Class {

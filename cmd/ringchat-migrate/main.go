@@ -16,6 +16,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gocql/gocql"
+
 	"github.com/ringchat/ringchat/cmd/internal/flagenv"
 	"github.com/ringchat/ringchat/repo"
 	"github.com/ringchat/ringchat/schema"
@@ -25,6 +27,9 @@ type options struct {
 	hosts, keyspace, class, dcRF, consistency string
 	rf                                        int
 	settings                                  schema.Settings
+	// replicationAsked: a replication flag or its variable was given, so a
+	// keyspace that exists with another replication is a mistake to report.
+	replicationAsked bool
 }
 
 func parse(args []string) (string, options, error) {
@@ -56,11 +61,21 @@ func parse(args []string) (string, options, error) {
 	if err := fe.Parse(rest); err != nil {
 		return "", o, err
 	}
+	fe.FS.Visit(func(f *flag.Flag) { o.replicationAsked = o.replicationAsked || replicationFlag(f.Name) })
+	for _, name := range []string{"rf", "dc-rf", "replication-class"} {
+		if _, ok := os.LookupEnv(flagenv.EnvName(name)); ok {
+			o.replicationAsked = true
+		}
+	}
 	if cmd != "up" && cmd != "status" {
 		fe.FS.Usage()
 		return "", o, fmt.Errorf("want a command: up or status")
 	}
 	return cmd, o, nil
+}
+
+func replicationFlag(name string) bool {
+	return name == "rf" || name == "dc-rf" || name == "replication-class"
 }
 
 // needsValue reports whether a flag given as "--name" takes the next argument.
@@ -96,6 +111,26 @@ func cli(args []string, log *slog.Logger) int {
 	return 0
 }
 
+// createKeyspace creates the keyspace unless it exists. CREATE KEYSPACE IF
+// NOT EXISTS keeps an existing keyspace's replication whatever was asked, so
+// `up --dc-rf dc1:3,dc2:1` on a keyspace made with --rf 3 would say "up to
+// date" and leave dc2 without a replica: when replication was asked for, a
+// keyspace holding another one fails the run instead.
+func createKeyspace(ctx context.Context, admin *gocql.Session, o options, repl schema.Replication) error {
+	has, err := schema.KeyspaceReplication(ctx, admin, o.keyspace)
+	if err != nil {
+		return err
+	}
+	if has == nil {
+		return schema.CreateKeyspace(ctx, admin, o.keyspace, repl)
+	}
+	if o.replicationAsked && !repl.Matches(has) {
+		want, _ := repl.CQL()
+		return fmt.Errorf("keyspace %s exists with replication %v, not the %s asked: change it with ALTER KEYSPACE (then nodetool repair on every node), or drop the replication flags", o.keyspace, has, want)
+	}
+	return nil
+}
+
 func run(cmd string, o options, log *slog.Logger) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -113,7 +148,7 @@ func run(cmd string, o options, log *slog.Logger) error {
 		if err != nil {
 			return err
 		}
-		err = schema.CreateKeyspace(ctx, admin, o.keyspace, repl)
+		err = createKeyspace(ctx, admin, o, repl)
 		admin.Close()
 		if err != nil {
 			return err

@@ -75,6 +75,63 @@ func TestUpOnRealNode(t *testing.T) {
 	if err := run("up", o, log); err == nil || !strings.Contains(err.Error(), "cannot change") {
 		t.Fatalf("changing a bucket size on an existing keyspace: %v", err)
 	}
+	o.settings = schema.DefaultSettings()
+	// Other replication asked for an existing keyspace: CREATE KEYSPACE IF NOT
+	// EXISTS would keep the old one and say "up to date", so up fails instead.
+	o.dcRF, o.replicationAsked = "datacenter1:1,dc2:1", true
+	if err := run("up", o, log); err == nil || !strings.Contains(err.Error(), "ALTER KEYSPACE") {
+		t.Fatalf("up asking for other replication than the keyspace has: %v", err)
+	}
+	o.dcRF, o.class, o.rf = "", "SimpleStrategy", 1
+	if err := run("up", o, log); err == nil || !strings.Contains(err.Error(), "exists with replication") {
+		t.Fatalf("up asking for SimpleStrategy on a NetworkTopologyStrategy keyspace: %v", err)
+	}
+	o.replicationAsked = false // no replication flags: the keyspace keeps its own
+	if err := run("up", o, log); err != nil {
+		t.Fatalf("up without replication flags on an existing keyspace: %v", err)
+	}
+}
+
+func TestReplicationAsked(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want bool
+	}{
+		{[]string{"up"}, false},
+		{[]string{"up", "--rf", "1"}, true},
+		{[]string{"--dc-rf", "dc1:3,dc2:1", "up"}, true},
+		{[]string{"up", "--replication-class=SimpleStrategy"}, true},
+		{[]string{"up", "--keyspace", "k"}, false},
+	} {
+		if _, o, err := parse(tc.args); err != nil || o.replicationAsked != tc.want {
+			t.Errorf("parse(%v): replication asked %v (%v), want %v", tc.args, o.replicationAsked, err, tc.want)
+		}
+	}
+	t.Setenv("RINGCHAT_DC_RF", "dc1:3")
+	if _, o, _ := parse([]string{"up"}); !o.replicationAsked {
+		t.Error("RINGCHAT_DC_RF set: replication not counted as asked")
+	}
+}
+
+func TestReplicationMatches(t *testing.T) {
+	nts := schema.Replication{Class: "NetworkTopologyStrategy", DataCenters: map[string]int{"dc1": 3, "dc2": 1}}
+	simple := schema.Replication{Class: "SimpleStrategy", Factor: 3}
+	for _, tc := range []struct {
+		r      schema.Replication
+		stored map[string]string
+		want   bool
+	}{
+		{nts, map[string]string{"class": "org.apache.cassandra.locator.NetworkTopologyStrategy", "dc1": "3", "dc2": "1"}, true},
+		{nts, map[string]string{"class": "org.apache.cassandra.locator.NetworkTopologyStrategy", "dc1": "3"}, false},
+		{nts, map[string]string{"class": "org.apache.cassandra.locator.NetworkTopologyStrategy", "dc1": "3", "dc2": "2"}, false},
+		{nts, map[string]string{"class": "org.apache.cassandra.locator.SimpleStrategy", "replication_factor": "3"}, false},
+		{simple, map[string]string{"class": "org.apache.cassandra.locator.SimpleStrategy", "replication_factor": "3"}, true},
+		{simple, map[string]string{"class": "org.apache.cassandra.locator.SimpleStrategy", "replication_factor": "1"}, false},
+	} {
+		if got := tc.r.Matches(tc.stored); got != tc.want {
+			t.Errorf("%+v matches %v: %v, want %v", tc.r, tc.stored, got, tc.want)
+		}
+	}
 }
 
 // --help prints usage and exits 0; a bad command still fails.
