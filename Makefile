@@ -15,11 +15,11 @@ export RINGCHAT_CASSANDRA_HOSTS ?= 127.0.0.1:9042
 # Go test timeout for the whole suite (CI has 90 minutes in all).
 TEST_TIMEOUT ?= 40m
 
-.PHONY: help stack cassandra s3 migrate run test fuzz vet fmt stop status bench ring ring-stop ring-status ring-test
+.PHONY: help stack cassandra s3 migrate run test fuzz vet fmt stop status bench ring ring-2dc ring-stop ring-status ring-test
 
 help:
 	@echo "make run | make test | make fuzz | make stack | make stop | make status | make migrate | make vet | make fmt | make bench"
-	@echo "make ring | make ring-status | make ring-stop | make ring-test"
+	@echo "make ring | make ring-2dc | make ring-status | make ring-stop | make ring-test"
 
 cassandra:
 	@deploy/local/cassandra.sh start
@@ -89,6 +89,11 @@ bench:
 RING_FLAGS ?=
 ring:
 	@deploy/local/ring.sh start $(RING_FLAGS)
+
+# Two data centres: dc1's three nodes and dc2's one (127.0.0.5), which joins a
+# running dc1 ring; `make ring` starts all four from then on.
+ring-2dc:
+	@deploy/local/ring.sh start --two-dc
 
 ring-stop:
 	@deploy/local/ring.sh stop

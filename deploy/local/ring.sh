@@ -6,7 +6,8 @@
 # is never touched.
 #
 #   ring.sh start [flags]        start (or join) the nodes one at a time; ready when
-#                                every node answers CQL and sees every other one up
+#                                every node answers CQL and sees every other one up;
+#                                without node flags: every recorded node (3 at first)
 #   ring.sh wait [seconds]       wait for that readiness
 #   ring.sh status               each node's CQL answer and nodetool's view
 #   ring.sh stop                 stop every node (data kept); ring.sh wipe also deletes it
@@ -17,8 +18,9 @@
 #   ring.sh nodetool ADDR ARGS   nodetool against one node
 #
 # start flags (a node already recorded keeps its data centre and rack):
-#   --nodes N              N nodes 127.0.0.2.. in dc1, racks rack1..rackN (default 3)
+#   --nodes N              N nodes 127.0.0.2.. in dc1, racks rack1..rackN
 #   --node ADDR[:DC[:RACK]]  one node; repeatable, replaces --nodes
+#   --two-dc               dc1's three nodes and dc2's one, 127.0.0.5 (docs/ring.md)
 #   --seeds A,B            seed addresses (default: the first node of each DC)
 #   --snitch CLASS         endpoint_snitch (default GossipingPropertyFileSnitch)
 #   --heap SIZE            max heap per node (default 640M)
@@ -50,10 +52,28 @@ node_env() {
   # shellcheck disable=SC1090
   source "$SETTINGS_FILE"
   echo "CASSANDRA_NODE_HOME=$RING_DIR/$addr CASSANDRA_NODE_ADDR=$addr CASSANDRA_NODE_JMX=$jmx" \
-    "CASSANDRA_NODE_SEEDS=$SEEDS CASSANDRA_NODE_CLUSTER=$CLUSTER CASSANDRA_NODE_SNITCH=$SNITCH" \
+    "CASSANDRA_NODE_SEEDS=$(seeds_for "$addr") CASSANDRA_NODE_CLUSTER=$CLUSTER CASSANDRA_NODE_SNITCH=$SNITCH" \
     "CASSANDRA_NODE_DC=$dc CASSANDRA_NODE_RACK=$rack CASSANDRA_NODE_HEAP=$HEAP CASSANDRA_NODE_HEAP_MIN=256M" \
     "CASSANDRA_NODE_SMALL=1 CASSANDRA_NODE_RING_DELAY_MS=5000" \
     "CASSANDRA_UNSAFE=0"
+}
+
+# seeds_for ADDR: the seeds ADDR's cassandra.yaml lists. A node that lists
+# itself does not bootstrap (Cassandra's rule for seeds) and would join a
+# running ring owning ranges it holds no data for, so until a node has joined
+# once (.stack/ring/<addr>/joined) it leaves itself out while another seed
+# runs: the first node of dc2, a seed, then bootstraps into the running dc1
+# ring like any other. The first node of a fresh ring keeps itself: it has no
+# one to join. Once joined a node never bootstraps again, so it lists itself.
+seeds_for() {
+  local addr=$1 s live others=()
+  if [ ! -f "$RING_DIR/$addr/joined" ]; then
+    live=$(live_addrs)
+    for s in ${SEEDS//,/ }; do
+      [ "$s" != "$addr" ] && grep -qx "$s" <<<"$live" && others+=("$s")
+    done
+  fi
+  if [ ${#others[@]} -gt 0 ]; then (IFS=,; echo "${others[*]}"); else echo "$SEEDS"; fi
 }
 
 on_node() { local addr=$1; shift; env $(node_env "$addr") "$NODE_SH" "$@"; }
@@ -101,6 +121,7 @@ wait_node() {
     fi
     sleep 1
   done
+  touch "$RING_DIR/$addr/joined"
   log "$addr up after $((SECONDS - start))s"
 }
 
@@ -118,10 +139,11 @@ record() {
 }
 
 start() {
-  local count=3 specs=() seeds="" snitch=GossipingPropertyFileSnitch heap=640M timeout=420
+  local count="" specs=() seeds="" snitch=GossipingPropertyFileSnitch heap=640M timeout=420
   while [ $# -gt 0 ]; do
     case "$1" in
       --nodes) count=$2; shift 2 ;;
+      --two-dc) specs+=(127.0.0.2:dc1:rack1 127.0.0.3:dc1:rack2 127.0.0.4:dc1:rack3 127.0.0.5:dc2:rack1); shift ;;
       --node) specs+=("$2"); shift 2 ;;
       --seeds) seeds=$2; shift 2 ;;
       --snitch) snitch=$2; shift 2 ;;
@@ -130,10 +152,16 @@ start() {
       *) die "unknown flag $1" ;;
     esac
   done
-  if [ ${#specs[@]} -eq 0 ]; then
-    for i in $(seq 1 "$count"); do specs+=("127.0.0.$((i + 1)):dc1:rack$i"); done
-  fi
   mkdir -p "$RING_DIR"; touch "$NODES_FILE"
+  # No node flags: the ring as recorded, so a node an earlier run added (dc2's)
+  # is started again too, and schema changes find every node up (the driver
+  # waits for a schema agreement a down node's stale version never gives).
+  if [ ${#specs[@]} -eq 0 ] && [ -z "$count" ] && [ -s "$NODES_FILE" ]; then
+    mapfile -t specs < <(awk '{print $1 ":" $2 ":" $3}' "$NODES_FILE")
+  fi
+  if [ ${#specs[@]} -eq 0 ]; then
+    for i in $(seq 1 "${count:-3}"); do specs+=("127.0.0.$((i + 1)):dc1:rack$i"); done
+  fi
   local want=() spec addr dc rack
   for spec in "${specs[@]}"; do
     IFS=: read -r addr dc rack <<<"$spec"
@@ -194,7 +222,7 @@ main() {
     stop-node) on_node "${2:?ADDR}" nodetool drain 2>/dev/null || true; on_node "$2" stop ;;
     start-node) on_node "${2:?ADDR}" start; wait_node "$2" "${3:-420}" ;;
     nodetool) addr=${2:?ADDR}; shift 2; on_node "$addr" nodetool "$@" ;;
-    *) sed -n '2,27p' "$0" >&2; exit 2 ;;
+    *) sed -n '2,29p' "$0" >&2; exit 2 ;;
   esac
 }
 main "$@"; exit $?
