@@ -335,6 +335,13 @@ func hasAll(have map[string]bool, acked map[string]string) bool {
 // syncMessages follows the receiver's sync from cursor to its end and returns
 // the message ids of its message.new events.
 func syncMessages(t testing.TB, c *testcluster.Client, cursor string) map[string]bool {
+	ids, _ := syncFrom(t, c, cursor)
+	return ids
+}
+
+// syncFrom is syncMessages that also returns the cursor the last page handed
+// back, where the device would continue from.
+func syncFrom(t testing.TB, c *testcluster.Client, cursor string) (map[string]bool, string) {
 	out := map[string]bool{}
 	for range 10_000 {
 		body := retry(t, c.Base, "GET", "/v1/sync?limit=100&cursor="+url.QueryEscape(cursor), c.Token, nil)
@@ -346,11 +353,11 @@ func syncMessages(t testing.TB, c *testcluster.Client, cursor string) map[string
 		}
 		cursor = body["cursor"].(string)
 		if body["has_more"] != true {
-			return out
+			return out, cursor
 		}
 	}
 	t.Fatal("sync never ended")
-	return nil
+	return nil, ""
 }
 
 // AckedIDs is every acknowledged message id by conversation.

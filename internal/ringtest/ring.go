@@ -23,8 +23,11 @@ import (
 	"github.com/ringchat/ringchat/repo"
 )
 
-// Nodes are the ring's addresses, as ring.sh starts them by default.
+// Nodes are dc1's addresses, as ring.sh starts them by default.
 var Nodes = []string{"127.0.0.2", "127.0.0.3", "127.0.0.4"}
+
+// DC2Node is dc2's one node (ring.sh start --two-dc).
+const DC2Node = "127.0.0.5"
 
 func root() string {
 	_, file, _, _ := runtime.Caller(0)
@@ -78,20 +81,66 @@ func Hosts() []string {
 	return out
 }
 
-// Keyspace creates a fresh keyspace at replication factor 3 with the
-// project's own tool (ringchat-migrate --rf 3); DropKeyspace removes it.
-// Migrating takes minutes on a busy ring, so a package's tests share one.
+// Keyspace creates a fresh keyspace replicated three times in dc1
+// (NetworkTopologyStrategy {dc1: 3}) with the project's own tool; DropKeyspace
+// removes it. Not SimpleStrategy (--rf 3): it places replicas on the next
+// nodes of the token ring whatever their DC, so once dc2's node is in the ring
+// (TestRingTwoDCs adds it) it would hold replicas of some ranges, and a dc1
+// coordinator's LOCAL_QUORUM, which counts only dc1's replicas, would lose
+// those ranges with one dc1 node down. Bookkeeping at QUORUM: LOCAL_QUORUM
+// coordinated by dc2's node finds no replica there. Migrating takes minutes
+// on a busy ring, so a package's tests share one.
 func Keyspace() (string, error) {
-	name := fmt.Sprintf("t_ring_%d", time.Now().UnixNano()%1_000_000_000)
+	return migrate("t_ring", Hosts(), "--dc-rf", "dc1:3", "--consistency", "QUORUM")
+}
+
+// migrate makes a fresh keyspace named prefix_<n> with ringchat-migrate up
+// through hosts, with the replication flags given.
+func migrate(prefix string, hosts []string, flags ...string) (string, error) {
+	name := fmt.Sprintf("%s_%d", prefix, time.Now().UnixNano()%1_000_000_000)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "run", "./cmd/ringchat-migrate", "--cassandra-hosts", strings.Join(Hosts(), ","),
-		"--keyspace", name, "--rf", "3", "--message-bucket", "1h", "--inbox-bucket", "1h", "up")
+	args := append([]string{"run", "./cmd/ringchat-migrate", "--cassandra-hosts", strings.Join(hosts, ","),
+		"--keyspace", name, "--message-bucket", "1h", "--inbox-bucket", "1h"}, flags...)
+	cmd := exec.CommandContext(ctx, "go", append(args, "up")...)
 	cmd.Dir = root()
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("ringchat-migrate --rf 3 up: %w\n%s", err, out)
+		return "", fmt.Errorf("ringchat-migrate %s up: %w\n%s", strings.Join(flags, " "), err, out)
 	}
 	return name, nil
+}
+
+var staleOnce sync.Once
+
+// DropStale drops, once per test process and before it makes any keyspace,
+// the keyspaces earlier runs left on the ring (killed before their cleanup):
+// the ring lock is held, so no other run uses them, and each one left costs
+// every node its tables and adds to every later schema change.
+func DropStale(t testing.TB) {
+	t.Helper()
+	staleOnce.Do(func() {
+		s, err := Session(Hosts(), "", gocql.Quorum)
+		if err != nil {
+			t.Logf("looking for keyspaces earlier runs left: %v", err)
+			return
+		}
+		defer s.Close()
+		iter := s.Query(`SELECT keyspace_name FROM system_schema.keyspaces`).Iter()
+		var name string
+		var stale []string
+		for iter.Scan(&name) {
+			if strings.HasPrefix(name, "t_ring") {
+				stale = append(stale, name)
+			}
+		}
+		if err := iter.Close(); err != nil {
+			t.Logf("looking for keyspaces earlier runs left: %v", err)
+		}
+		for _, ks := range stale {
+			err := s.Query("DROP KEYSPACE IF EXISTS " + ks).Exec()
+			t.Logf("dropped keyspace %s, left by an earlier run (%v)", ks, err)
+		}
+	})
 }
 
 // DropKeyspace removes a keyspace Keyspace made, best effort.
@@ -121,6 +170,20 @@ func Session(hosts []string, keyspace string, cons gocql.Consistency) (*gocql.Se
 		only := strings.Split(hosts[0], ":")[0]
 		cluster.HostFilter = gocql.HostFilterFunc(func(h *gocql.HostInfo) bool { return h.ConnectAddress().String() == only })
 	}
+	return cluster.CreateSession()
+}
+
+// SessionInDC opens a session that uses only dc's nodes as coordinators (a
+// client of that DC, as a chatd with --local-dc there would be while its DC is up).
+func SessionInDC(hosts []string, dc, keyspace string, cons gocql.Consistency) (*gocql.Session, error) {
+	cfg := repo.DefaultCassandraConfig()
+	cfg.Hosts, cfg.Keyspace, cfg.LocalDC, cfg.Timeout = hosts, keyspace, dc, 30*time.Second
+	cluster, err := repo.NewCluster(cfg)
+	if err != nil {
+		return nil, err
+	}
+	cluster.Consistency = cons
+	cluster.HostFilter = gocql.DataCentreHostFilter(dc)
 	return cluster.CreateSession()
 }
 

@@ -55,6 +55,7 @@ func TestMain(m *testing.M) {
 // LOCAL_QUORUM / LOCAL_SERIAL.
 func setup(t *testing.T) ([]*testcluster.Node, string) {
 	Up(t)
+	DropStale(t)
 	shared.once.Do(func() { shared.ks, shared.err = Keyspace() })
 	if shared.err != nil {
 		t.Fatal(shared.err)
@@ -63,9 +64,27 @@ func setup(t *testing.T) ([]*testcluster.Node, string) {
 	if err := SchemaOn(ks, Nodes, time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	env := map[string]string{
-		"RINGCHAT_CASSANDRA_HOSTS":    strings.Join(Hosts(), ","),
+	env := chatdEnv(ks, Hosts(), "dc1")
+	nodes := []*testcluster.Node{testcluster.Start(t, env), testcluster.Start(t, env)}
+	t.Cleanup(func() {
+		if t.Failed() {
+			logs := nodes[0].Logs()
+			t.Logf("chatd 0's last log lines:\n%s", logs[max(0, len(logs)-6000):])
+		}
+	})
+	return nodes, ks
+}
+
+// chatdEnv is a chatd's settings on keyspace ks at LOCAL_QUORUM /
+// LOCAL_SERIAL in dc with hosts as contact points. The local DC matters once
+// dc2's node is in the ring: the driver discovers it, and without a local DC
+// its round-robin fallback would coordinate unrouted queries there, where a
+// dc1-only keyspace has no replica for LOCAL_QUORUM.
+func chatdEnv(ks string, hosts []string, dc string) map[string]string {
+	return map[string]string{
+		"RINGCHAT_CASSANDRA_HOSTS":    strings.Join(hosts, ","),
 		"RINGCHAT_KEYSPACE":           ks,
+		"RINGCHAT_LOCAL_DC":           dc,
 		"RINGCHAT_CONSISTENCY":        "LOCAL_QUORUM",
 		"RINGCHAT_SERIAL_CONSISTENCY": "LOCAL_SERIAL",
 		"RINGCHAT_CLUSTER_SECRET":     "ring-test-cluster-secret",
@@ -76,14 +95,6 @@ func setup(t *testing.T) ([]*testcluster.Node, string) {
 		"RINGCHAT_NODE_LEASE_TTL": "15m",
 		"RINGCHAT_LOG_LEVEL":      "info", // the driver's host up/down lines
 	}
-	nodes := []*testcluster.Node{testcluster.Start(t, env), testcluster.Start(t, env)}
-	t.Cleanup(func() {
-		if t.Failed() {
-			logs := nodes[0].Logs()
-			t.Logf("chatd 0's last log lines:\n%s", logs[max(0, len(logs)-6000):])
-		}
-	})
-	return nodes, ks
 }
 
 func script(t *testing.T, timeout time.Duration, args ...string) time.Duration {
@@ -142,6 +153,12 @@ func waitMetric(t *testing.T, n *testcluster.Node, re string, timeout time.Durat
 // missingAt reads every acknowledged message at cons through hosts and
 // counts the ones the read lacks.
 func missingAt(t *testing.T, hosts []string, cons gocql.Consistency, keyspace string, acked map[string][]string) (missing, total int) {
+	ids, total := missingIDs(t, hosts, cons, keyspace, acked)
+	return len(ids), total
+}
+
+// missingIDs is missingAt naming the messages the read lacks (conversation/message, made at).
+func missingIDs(t *testing.T, hosts []string, cons gocql.Consistency, keyspace string, acked map[string][]string) (missing []string, total int) {
 	t.Helper()
 	s, err := Session(hosts, keyspace, cons)
 	if err != nil {
@@ -170,30 +187,48 @@ func missingAt(t *testing.T, hosts []string, cons gocql.Consistency, keyspace st
 			n, _ := strconv.ParseInt(id, 10, 64)
 			total++
 			if !have[n] {
-				missing++
+				missing = append(missing, fmt.Sprintf("%s/%s (%s)", conv, id, snowflake.Time(n).Format("15:04:05.000")))
 			}
 		}
 	}
 	return missing, total
 }
 
-// replicaHas waits until a read at ONE from addr alone (its own replica,
-// filled by hint replay) holds every acknowledged message, and checks a read
-// at QUORUM holds them too; it returns how long the replica took.
-func replicaHas(t *testing.T, addr, keyspace string, acked map[string][]string) time.Duration {
+// replicaHas checks a read at QUORUM holds every acknowledged message and
+// waits until a read at ONE from addr alone (its own replica, filled by hint
+// replay) holds those made after down, when addr was dead: hints cover what
+// it missed while down. It returns how long the replica took, and the
+// messages made before the kill its replica lacks: ones it had taken and
+// answered (so no hint covers them) but lost with the kill, most likely the
+// commit log's tail not yet marked synced (periodic mode); the other two
+// replicas hold them.
+func replicaHas(t *testing.T, addr, keyspace string, acked map[string][]string, down time.Time) (time.Duration, []string) {
 	t.Helper()
 	if missing, total := missingAt(t, Hosts(), gocql.Quorum, keyspace, acked); missing > 0 {
 		t.Errorf("a read at QUORUM lacks %d of %d acknowledged messages", missing, total)
 	}
+	after, before := map[string][]string{}, map[string][]string{}
+	for conv, ids := range acked {
+		for _, id := range ids {
+			n, _ := strconv.ParseInt(id, 10, 64)
+			if snowflake.Time(n).After(down) {
+				after[conv] = append(after[conv], id)
+			} else {
+				before[conv] = append(before[conv], id)
+			}
+		}
+	}
 	start := time.Now()
 	for {
-		missing, total := missingAt(t, []string{addr + ":9042"}, gocql.One, keyspace, acked)
-		if missing == 0 {
-			return time.Since(start)
+		missing, total := missingIDs(t, []string{addr + ":9042"}, gocql.One, keyspace, after)
+		if len(missing) == 0 {
+			lost, _ := missingIDs(t, []string{addr + ":9042"}, gocql.One, keyspace, before)
+			return time.Since(start), lost
 		}
 		if time.Since(start) > 3*time.Minute {
-			t.Errorf("a read at ONE from %s still lacks %d of %d acknowledged messages 3 minutes after its hints were replayed", addr, missing, total)
-			return time.Since(start)
+			t.Errorf("a read at ONE from %s still lacks %d of the %d acknowledged messages made while it was down, 3 minutes after its hints were replayed: %v",
+				addr, len(missing), total, missing[:min(len(missing), 5)])
+			return time.Since(start), nil
 		}
 		time.Sleep(2 * time.Second)
 	}
@@ -230,6 +265,7 @@ func TestRingKillOneNode(t *testing.T) {
 
 	kill := load.Mark()
 	script(t, time.Minute, "kill", victimA)
+	killed := time.Now() // the node is dead from here; ring.sh took a moment to start
 	waitMetric(t, nodes[0], fmt.Sprintf(`ringchat_cql_host_up\{host="%s"\} 0`, regexp.QuoteMeta(victimA)), time.Minute)
 	down := time.Since(kill.At)
 	load.WaitAcks(kill, 100, 2*time.Minute, "with one node down")
@@ -243,12 +279,12 @@ func TestRingKillOneNode(t *testing.T) {
 	hints := waitHints(t, victimA, 5*time.Minute)
 	load.WaitAcks(load.Mark(), 40, 2*time.Minute, "after the restart")
 	r := load.Stop(t)
-	replica := replicaHas(t, victimA, ks, load.AckedIDs())
+	replica, lost := replicaHas(t, victimA, ks, load.AckedIDs(), killed)
 	if logs := nodes[0].Logs(); !strings.Contains(logs, "cassandra host down") || !strings.Contains(logs, victimA) {
 		t.Errorf("chatd logged no 'cassandra host down' for %s:\n%.2000s", victimA, logs)
 	}
-	report(t, "kill -9 one node", r, fmt.Sprintf("while down: %d acknowledged, %d refused; driver saw it down after %s; longest stall in acknowledgements %s; node restart to CQL and all UN %s; no hint files left %s after that; its replica read at ONE held every acknowledged message %s later; restart begun at +%s",
-		ackedDown, refusedDown, down.Round(time.Millisecond), gap.Round(time.Millisecond), took.Round(time.Second), hints.Round(time.Second), replica.Round(time.Second), back.Sub(kill.At).Round(time.Second)))
+	report(t, "kill -9 one node", r, fmt.Sprintf("while down: %d acknowledged, %d refused; driver saw it down after %s; longest stall in acknowledgements %s; node restart to CQL and all UN %s; no hint files left %s after that; its replica read at ONE held every acknowledged message made while it was down %s later, and lacked %d made before the kill %v; restart begun at +%s; killed by %s",
+		ackedDown, refusedDown, down.Round(time.Millisecond), gap.Round(time.Millisecond), took.Round(time.Second), hints.Round(time.Second), replica.Round(time.Second), len(lost), lost[:min(len(lost), 3)], back.Sub(kill.At).Round(time.Second), killed.Format("15:04:05.000")))
 }
 
 // Two of three down: nothing is acknowledged (no quorum), every refusal is a
