@@ -42,6 +42,26 @@ func CreateKeyspace(ctx context.Context, s *gocql.Session, keyspace string, r Re
 	return awaitAgreement(ctx, s)
 }
 
+// EnsureKeyspace creates keyspace with r unless it exists. CREATE KEYSPACE IF
+// NOT EXISTS keeps an existing keyspace's replication whatever was asked, so
+// `up --dc-rf dc1:3,dc2:1` on a keyspace made with --rf 3 would leave dc2
+// without a replica: with strict (replication asked for), a keyspace holding
+// another one is an error saying how to change it.
+func EnsureKeyspace(ctx context.Context, s *gocql.Session, keyspace string, r Replication, strict bool) error {
+	has, err := KeyspaceReplication(ctx, s, keyspace)
+	if err != nil {
+		return err
+	}
+	if has == nil {
+		return CreateKeyspace(ctx, s, keyspace, r)
+	}
+	if strict && !r.Matches(has) {
+		want, _ := r.CQL()
+		return fmt.Errorf("keyspace %s exists with replication %v, not the %s asked: change it with ALTER KEYSPACE (then nodetool repair on every node), or drop the replication flags", keyspace, has, want)
+	}
+	return nil
+}
+
 // KeyspaceReplication is keyspace's replication as Cassandra holds it, nil
 // when the keyspace does not exist.
 func KeyspaceReplication(ctx context.Context, s *gocql.Session, keyspace string) (map[string]string, error) {

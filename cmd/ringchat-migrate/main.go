@@ -16,8 +16,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gocql/gocql"
-
 	"github.com/ringchat/ringchat/cmd/internal/flagenv"
 	"github.com/ringchat/ringchat/repo"
 	"github.com/ringchat/ringchat/schema"
@@ -111,26 +109,6 @@ func cli(args []string, log *slog.Logger) int {
 	return 0
 }
 
-// createKeyspace creates the keyspace unless it exists. CREATE KEYSPACE IF
-// NOT EXISTS keeps an existing keyspace's replication whatever was asked, so
-// `up --dc-rf dc1:3,dc2:1` on a keyspace made with --rf 3 would say "up to
-// date" and leave dc2 without a replica: when replication was asked for, a
-// keyspace holding another one fails the run instead.
-func createKeyspace(ctx context.Context, admin *gocql.Session, o options, repl schema.Replication) error {
-	has, err := schema.KeyspaceReplication(ctx, admin, o.keyspace)
-	if err != nil {
-		return err
-	}
-	if has == nil {
-		return schema.CreateKeyspace(ctx, admin, o.keyspace, repl)
-	}
-	if o.replicationAsked && !repl.Matches(has) {
-		want, _ := repl.CQL()
-		return fmt.Errorf("keyspace %s exists with replication %v, not the %s asked: change it with ALTER KEYSPACE (then nodetool repair on every node), or drop the replication flags", o.keyspace, has, want)
-	}
-	return nil
-}
-
 func run(cmd string, o options, log *slog.Logger) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -148,7 +126,9 @@ func run(cmd string, o options, log *slog.Logger) error {
 		if err != nil {
 			return err
 		}
-		err = createKeyspace(ctx, admin, o, repl)
+		// Replication asked for must be the keyspace's: CREATE KEYSPACE IF NOT
+		// EXISTS would keep another one and say "up to date".
+		err = schema.EnsureKeyspace(ctx, admin, o.keyspace, repl, o.replicationAsked)
 		admin.Close()
 		if err != nil {
 			return err
