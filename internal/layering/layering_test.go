@@ -101,10 +101,9 @@ var rules = []rule{{
 }, {
 	name:   "the driver stays at the storage edge",
 	from:   []string{"/..."},
-	except: []string{"/repo/...", "/schema", "/snowflake", "/api/obs", "/cmd/ringchat-migrate", "/internal/ringtest", "/deploy/..."},
+	except: []string{"/repo/...", "/schema", "/snowflake", "/api/obs", "/internal/ringtest", "/deploy/..."},
 	deny:   []string{"github.com/gocql/gocql/...", "github.com/scylladb/gocqlx/..."},
-	why: "driver errors are translated once, in repo; above it code sees repo's *Error and codes (api/obs only observes " +
-		"queries and hosts; ringchat-migrate names the *gocql.Session repo.Connect opens, to hand it to schema)",
+	why:    "driver errors are translated once, in repo; above it code sees repo's *Error and codes (api/obs only observes queries and hosts)",
 }, {
 	name:   "Echo only in the HTTP adapters",
 	from:   []string{"/..."},
