@@ -1,11 +1,13 @@
 // Package faultproxy is a TCP proxy for tests that need a real backend to stop
-// answering: it forwards to a target until told to hang or to refuse.
+// answering, or to answer late: it forwards to a target until told to hang or
+// to refuse, adding latency when told to.
 package faultproxy
 
 import (
 	"io"
 	"net"
 	"sync"
+	"time"
 )
 
 // Mode is what the proxy does with traffic.
@@ -24,6 +26,7 @@ type Proxy struct {
 
 	mu    sync.Mutex
 	mode  Mode
+	delay time.Duration // latency each way, for bytes read from now on
 	conns map[net.Conn]struct{}
 	wake  chan struct{} // closed when leaving Hang
 	wg    sync.WaitGroup
@@ -61,6 +64,15 @@ func (p *Proxy) SetMode(m Mode) {
 			c.Close()
 		}
 	}
+}
+
+// SetDelay makes every byte read from now on reach the other side d later,
+// each way: a slow network or a far node, which widens the windows between
+// one request's statements.
+func (p *Proxy) SetDelay(d time.Duration) {
+	p.mu.Lock()
+	p.delay = d
+	p.mu.Unlock()
 }
 
 // Close stops the proxy and drops every connection.
@@ -116,28 +128,50 @@ func (p *Proxy) forget(c net.Conn) {
 	p.mu.Unlock()
 }
 
-// pipe copies src to dst, holding bytes back while the proxy hangs.
+// chunk is bytes read and when they may be written.
+type chunk struct {
+	b   []byte
+	due time.Time
+}
+
+// pipe copies src to dst, each read held back by the delay in force when it
+// was read, and while the proxy hangs. Reading and writing are separate so a
+// delay adds latency, not a limit on throughput.
 func (p *Proxy) pipe(dst, src net.Conn) {
-	buf := make([]byte, 32*1024)
-	for {
-		n, err := src.Read(buf)
-		if n > 0 {
-			for {
+	chunks := make(chan chunk, 64)
+	go func() {
+		defer close(chunks)
+		for {
+			buf := make([]byte, 32*1024)
+			n, err := src.Read(buf)
+			if n > 0 {
 				p.mu.Lock()
-				mode, wake := p.mode, p.wake
+				due := time.Now().Add(p.delay)
 				p.mu.Unlock()
-				if mode != Hang {
-					break
-				}
-				<-wake
+				chunks <- chunk{buf[:n], due}
 			}
-			if _, werr := dst.Write(buf[:n]); werr != nil {
+			if err != nil {
+				if err != io.EOF {
+					dst.Close()
+				}
 				return
 			}
 		}
-		if err != nil {
-			if err != io.EOF {
-				dst.Close()
+	}()
+	for c := range chunks {
+		time.Sleep(time.Until(c.due))
+		for {
+			p.mu.Lock()
+			mode, wake := p.mode, p.wake
+			p.mu.Unlock()
+			if mode != Hang {
+				break
+			}
+			<-wake
+		}
+		if _, err := dst.Write(c.b); err != nil {
+			src.Close() // ends the reader, which closes chunks
+			for range chunks {
 			}
 			return
 		}
