@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ringchat/ringchat/repo"
+	"github.com/ringchat/ringchat/repo/cqltest"
 )
 
 // A direct send reads the block state from the peer's chat_positions row
@@ -75,8 +76,12 @@ func TestBlockFlagFallsBackAndNeverOverridesALaterBlock(t *testing.T) {
 	// A send that read "not blocked" just before a block, and records it
 	// only after the block answered, loses to the block.
 	read := time.Now()
+	pos, err := e.store.DirectPositions(ctx, convID, [2]int64{bID, sID})
+	if err != nil {
+		t.Fatal(err)
+	}
 	expect(t, blocker.do("PUT", "/v1/blocks/"+sender.userID, nil), 204)
-	if err := e.store.SetBlocksPeer(ctx, bID, convID, false, read.Add(-2*repo.ClockSkew)); err != nil {
+	if err := e.store.SetBlocksPeer(ctx, convID, pos[0], false, read.Add(-2*repo.ClockSkew)); err != nil {
 		t.Fatal(err)
 	}
 	expect(t, sender.send(dm, "late-record", "hello?"), 403, "permission_denied")
@@ -115,6 +120,8 @@ func TestBlockRacingSends(t *testing.T) {
 			}
 		}()
 	}
+	// Sends in flight on both nodes when the block starts, and for a while
+	// after it answers: the window a stale flag would show in.
 	time.Sleep(100 * time.Millisecond)
 	expect(t, blocker.do("PUT", "/v1/blocks/"+sender.userID, nil), 204)
 	blockedAt.Store(time.Now().UnixNano())
@@ -124,4 +131,117 @@ func TestBlockRacingSends(t *testing.T) {
 	if late.Load() > 0 {
 		t.Fatalf("%d sends acknowledged after the block", late.Load())
 	}
+}
+
+// A block whose first flag write finds no direct conversation, while the
+// other user creates one through another node and sends: that send may read
+// blocks_by_user before the block lands and record "not blocked" on the new
+// row. The block writes the flag again once blocks_by_user holds it, so once
+// it is acknowledged no send gets through. The blocker's node reaches
+// Cassandra through a proxy adding latency, which widens the window between
+// the block's statements to hundreds of milliseconds; pairs started at
+// offsets across it put creations and sends at every point of it.
+func TestBlockAcknowledgedWhileTheDMIsCreated(t *testing.T) {
+	_, ks := keyspace(t)
+	session, proxy := cqltest.ProxiedSession(t, ks, 5*time.Second)
+	e1, e2 := newEnvOn(t, session), newEnv(t)
+	const pairs, step = 40, 50 * time.Millisecond
+	type pair struct{ blocker, sender *client }
+	ps := make([]pair, pairs)
+	for i := range ps {
+		ps[i] = pair{e1.newUser(fmt.Sprintf("bdc%d", i)), e1.newUser(fmt.Sprintf("bds%d", i))}
+	}
+	proxy.SetDelay(100 * time.Millisecond)
+	var wg sync.WaitGroup
+	convs := make([]string, pairs)
+	for i, p := range ps {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			if r := p.blocker.do("PUT", "/v1/blocks/"+p.sender.userID, nil); r.status != 204 {
+				t.Errorf("block %d: %d %s", i, r.status, r.raw)
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			via2 := p.sender.on(e2)
+			time.Sleep(time.Duration(i) * step) // this pair's point in the block's window
+			r := via2.do("POST", "/v1/conversations", map[string]any{"kind": "direct", "member_ids": []string{p.blocker.userID}})
+			if r.status != 200 && r.status != 201 {
+				return // refused: the block landed first
+			}
+			convs[i] = r.body["conversation"].(map[string]any)["id"].(string)
+			via2.send(convs[i], "first", "hello?")
+		}()
+	}
+	wg.Wait()
+	proxy.SetDelay(0)
+	made := 0
+	for i, p := range ps {
+		if convs[i] == "" {
+			continue
+		}
+		made++
+		for _, c := range []*client{p.sender, p.sender.on(e2)} {
+			if r := c.send(convs[i], fmt.Sprintf("after-%d", i), "still there?"); r.status != 403 {
+				t.Errorf("pair %d (created %s into the block): a send after the block was acknowledged got %d %s (blocker's flag %v)",
+					i, time.Duration(i)*step, r.status, r.raw, blockFlag(t, e1, convs[i], p.blocker, p.sender))
+			}
+		}
+	}
+	if made == 0 {
+		t.Fatal("every creation came after its block: the test exercised nothing")
+	}
+	t.Logf("%d of %d direct conversations were created while their block ran", made, pairs)
+}
+
+// A conversation whose blocker's row is not listed (a creation that stopped
+// half-way) gets no flag from a block or from a send's fallback, so a node
+// older than schema 0014 never reads a flag-only row as a chat; sends still
+// find the block through blocks_by_user.
+func TestBlockFlagIsNeverARowsOnlyCell(t *testing.T) {
+	e := newEnv(t)
+	session, _ := keyspace(t)
+	blocker, sender := e.newUser("bfo"), e.newUser("bfp")
+	dm := sender.direct(blocker)
+	bID, convID := mustID(t, blocker.userID), mustID(t, dm)
+	if err := session.Query(`DELETE FROM chat_positions WHERE user_id = ? AND conv_id = ?`, bID, convID).Exec(); err != nil {
+		t.Fatal(err)
+	}
+	rows := func() int {
+		t.Helper()
+		var n int
+		if err := session.Query(`SELECT COUNT(*) FROM chat_positions WHERE user_id = ? AND conv_id = ?`, bID, convID).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	expect(t, blocker.do("PUT", "/v1/blocks/"+sender.userID, nil), 204)
+	if n := rows(); n != 0 {
+		t.Fatalf("the block left %d rows on the blocker's unlisted chat, want none", n)
+	}
+	expect(t, sender.send(dm, "unlisted", "hello?"), 403, "permission_denied")
+	if n := rows(); n != 0 {
+		t.Fatalf("the refused send's fallback left %d rows, want none", n)
+	}
+	expect(t, blocker.do("DELETE", "/v1/blocks/"+sender.userID, nil), 204)
+	sender.mustSend(dm, "unblocked") // lists the blocker's row again
+	if n, f := rows(), blockFlag(t, e, dm, blocker, sender); n != 1 || f != nil {
+		t.Fatalf("after the send that listed it again: %d rows, flag %v; want 1, unknown", n, f)
+	}
+	// A send's record is stamped 2×ClockSkew in the past, so until the
+	// delete above is that old its tombstone shadows the record: poll.
+	for deadline := time.Now().Add(4*repo.ClockSkew + 5*time.Second); ; {
+		sender.mustSend(dm, "recorded")
+		f := blockFlag(t, e, dm, blocker, sender)
+		if f != nil && !*f {
+			break
+		}
+		if f != nil || time.Now().After(deadline) {
+			t.Fatalf("after sends on the listed row the flag is %v, want false", f)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	expect(t, blocker.do("PUT", "/v1/blocks/"+sender.userID, nil), 204)
+	expect(t, sender.send(dm, "listed", "hello?"), 403, "permission_denied")
 }

@@ -151,6 +151,12 @@ func (s *Server) putBlock(c echo.Context) error {
 	if err := s.store.Block(ctx, me, other, s.now()); err != nil {
 		return err
 	}
+	// And again after: a direct conversation listed since the first found
+	// none may have had a send read blocks_by_user before the block landed
+	// and record "not blocked" on it; this later write wins over that.
+	if err := s.setBlockFlag(ctx, me, other, true); err != nil {
+		return err
+	}
 	// A block ends any contact relation or request between the two.
 	if _, err := s.store.ChangeContact(ctx, me, other, repo.ContactRemove, s.now()); err != nil {
 		return err
@@ -208,8 +214,9 @@ func (s *Server) listBlocks(c echo.Context) error {
 }
 
 // setBlockFlag writes whether me blocks other on me's row of their direct
-// conversation, if they have one (directPositions reads it). One created
-// after this read has the flag null, and its sends read blocks_by_user.
+// conversation, if they have one and it is listed (directPositions reads
+// it). A row listed after this read has the flag null, and its sends read
+// blocks_by_user.
 func (s *Server) setBlockFlag(ctx context.Context, me, other int64, blocks bool) error {
 	conv, err := s.store.DirectConversation(ctx, me, other)
 	if repo.IsCode(err, repo.CodeNotFound) {
@@ -218,7 +225,11 @@ func (s *Server) setBlockFlag(ctx context.Context, me, other int64, blocks bool)
 	if err != nil {
 		return err
 	}
-	return s.store.SetBlocksPeer(ctx, me, conv, blocks, time.Time{})
+	pos, err := s.store.DirectPositions(ctx, conv, [2]int64{me, other})
+	if err != nil {
+		return err
+	}
+	return s.store.SetBlocksPeer(ctx, conv, pos[0], blocks, time.Time{})
 }
 
 // directPositions reads both members' chat positions of a direct
@@ -258,7 +269,7 @@ func (s *Server) directPositions(ctx context.Context, convID, sender int64, memb
 			// Stamped as of the read less twice the clock skew: a block or
 			// unblock acknowledged after the read is stamped later by any
 			// node's clock, and wins.
-			if err := s.store.SetBlocksPeer(ctx, p.UserID, convID, blocked, read.Add(-2*repo.ClockSkew)); err != nil {
+			if err := s.store.SetBlocksPeer(ctx, convID, p, blocked, read.Add(-2*repo.ClockSkew)); err != nil {
 				s.log.Debug("block flag not recorded; the next send reads blocks_by_user again", "err", err)
 			}
 			p.BlocksPeer = &blocked

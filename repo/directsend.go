@@ -69,18 +69,24 @@ func (st *Store) DirectPositions(ctx context.Context, convID int64, members [2]i
 	return out, translate("read direct chat positions", iter.Close())
 }
 
-// SetBlocksPeer records on userID's row of a direct conversation whether
-// userID blocks its other member. at zero: now (a block or unblock);
-// otherwise the write's time, for a value read from blocks_by_user at a time
-// no later than at plus twice the clock skew: a change acknowledged since,
-// stamped by its node's clock, then wins over it.
-func (st *Store) SetBlocksPeer(ctx context.Context, userID, convID int64, blocks bool, at time.Time) error {
+// SetBlocksPeer records on p's row of a direct conversation whether p's
+// user blocks its other member, if that row holds a place in the list (p as
+// DirectPositions read it): a row holding only the flag would be a chat
+// without a place to a node older than schema 0014, and a row created later
+// starts with no flag, which sends resolve from blocks_by_user. at zero: now
+// (a block or unblock); otherwise the write's time, for a value read from
+// blocks_by_user at a time no later than at plus twice the clock skew: a
+// change acknowledged since, stamped by its node's clock, then wins over it.
+func (st *Store) SetBlocksPeer(ctx context.Context, convID int64, p DirectPosition, blocks bool, at time.Time) error {
+	if !p.Listed {
+		return nil
+	}
 	ttl := ttlSeconds(BlockFlagTTL)
 	var err error
 	if at.IsZero() {
-		err = st.query(ctx, cqlSetBlocksPeer, ttl, blocks, userID, convID).ExecRelease()
+		err = st.query(ctx, cqlSetBlocksPeer, ttl, blocks, p.UserID, convID).ExecRelease()
 	} else {
-		err = st.query(ctx, cqlSetBlocksPeerAt, ttl, at.UnixMicro(), blocks, userID, convID).ExecRelease()
+		err = st.query(ctx, cqlSetBlocksPeerAt, ttl, at.UnixMicro(), blocks, p.UserID, convID).ExecRelease()
 	}
 	return translate("write block flag", err)
 }

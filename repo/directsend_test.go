@@ -12,17 +12,22 @@ func TestDirectPositionsAndMove(t *testing.T) {
 	c := ctx(t)
 	a, b := gen.Next(), gen.Next()
 	convID := gen.Next()
-	// A block written before the conversation's first move leaves a row with
-	// only the flag: no place in the list, and the join still lists it.
-	if err := store.SetBlocksPeer(c, a, convID, true, time.Time{}); err != nil {
-		t.Fatal(err)
-	}
+	// Before the conversation's first move there is no row, and a flag
+	// write makes none: a row holding only the flag would be a chat without
+	// a place to a node older than schema 0014.
 	pos, err := store.DirectPositions(c, convID, [2]int64{a, b})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if pos[0].Listed || pos[0].BlocksPeer == nil || !*pos[0].BlocksPeer || pos[1].Listed || pos[1].BlocksPeer != nil {
+	if pos[0].Listed || pos[0].BlocksPeer != nil || pos[1].Listed || pos[1].BlocksPeer != nil {
 		t.Fatalf("before the join: %+v", pos)
+	}
+	if err := store.SetBlocksPeer(c, convID, pos[0], true, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	var rows int
+	if err := raw.Query(`SELECT COUNT(*) FROM chat_positions WHERE user_id = ? AND conv_id = ?`, a, convID).Scan(&rows); err != nil || rows != 0 {
+		t.Fatalf("a flag written before the join left %d rows (%v), want none", rows, err)
 	}
 	conv, _, err := store.GetOrCreateDirect(c, a, b, convID)
 	if err != nil || conv.ID != convID {
@@ -44,8 +49,14 @@ func TestDirectPositionsAndMove(t *testing.T) {
 	if pos, err = store.DirectPositions(c, convID, [2]int64{a, b}); err != nil {
 		t.Fatal(err)
 	}
-	if !pos[0].Listed || !pos[1].Listed || pos[0].Activity != convID || pos[0].BlocksPeer == nil || !*pos[0].BlocksPeer {
+	if !pos[0].Listed || !pos[1].Listed || pos[0].Activity != convID || pos[0].BlocksPeer != nil {
 		t.Fatalf("after the join: %+v", pos)
+	}
+	if err := store.SetBlocksPeer(c, convID, pos[0], true, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	if pos, err = store.DirectPositions(c, convID, [2]int64{a, b}); err != nil || pos[0].BlocksPeer == nil || !*pos[0].BlocksPeer {
+		t.Fatalf("the flag on the listed row: %+v %v", pos, err)
 	}
 	msg := gen.Next()
 	if err := store.MoveDirect(c, convID, msg, pos); err != nil {
@@ -72,10 +83,10 @@ func TestDirectPositionsAndMove(t *testing.T) {
 	}
 	// The moves left the flag alone; an unblock's false replaces it, and a
 	// record stamped before it does not come back over it.
-	if err := store.SetBlocksPeer(c, a, convID, false, time.Time{}); err != nil {
+	if err := store.SetBlocksPeer(c, convID, pos[0], false, time.Time{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := store.SetBlocksPeer(c, a, convID, true, time.Now().Add(-2*repo.ClockSkew)); err != nil {
+	if err := store.SetBlocksPeer(c, convID, pos[0], true, time.Now().Add(-2*repo.ClockSkew)); err != nil {
 		t.Fatal(err)
 	}
 	if pos, err = store.DirectPositions(c, convID, [2]int64{a, b}); err != nil {
