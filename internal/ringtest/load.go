@@ -307,7 +307,7 @@ func (l *Load) Stop(t testing.TB) Result {
 			r.Acked++
 			if !inSync[id] {
 				r.Lost++
-				t.Errorf("acknowledged message %s (%s) is not in its receiver's sync", id, cmid)
+				t.Errorf("acknowledged message %s (%s) is not in its receiver's sync; %s", id, cmid, inHistory(t, p, id))
 			}
 			if live[id] > 0 {
 				r.Live++
@@ -321,6 +321,25 @@ func (l *Load) Stop(t testing.TB) Result {
 		}
 	}
 	return r
+}
+
+// inHistory says whether a message missing from sync is in the
+// conversation's history: which of its rows a failure lost.
+func inHistory(t testing.TB, p *pair, id string) string {
+	n, err := strconv.ParseInt(id, 10, 64)
+	if err != nil {
+		return "bad id"
+	}
+	st, out := testcluster.Call(t, "GET", fmt.Sprintf("%s/v1/conversations/%s/messages?before=%d&limit=1", p.receiver.Base, p.conv, n+1), p.receiver.Token, nil)
+	if st != 200 {
+		return fmt.Sprintf("history read: %d %v", st, out)
+	}
+	if msgs, _ := out["messages"].([]any); len(msgs) == 1 {
+		if m, _ := msgs[0].(map[string]any); m["id"] == id {
+			return "its history has it (the inbox row is what is missing)"
+		}
+	}
+	return "its history lacks it too (the message row is missing)"
 }
 
 func hasAll(have map[string]bool, acked map[string]string) bool {

@@ -68,8 +68,7 @@ func setup(t *testing.T) ([]*testcluster.Node, string) {
 	nodes := []*testcluster.Node{testcluster.Start(t, env), testcluster.Start(t, env)}
 	t.Cleanup(func() {
 		if t.Failed() {
-			logs := nodes[0].Logs()
-			t.Logf("chatd 0's last log lines:\n%s", logs[max(0, len(logs)-6000):])
+			keepLogs(t, nodes)
 		}
 	})
 	return nodes, ks
