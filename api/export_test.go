@@ -56,3 +56,6 @@ func ReadSessionEnds(ctx context.Context, store *repo.Store, hub *ws.Hub, last t
 	r.last, r.since = last, last
 	return r.read(ctx)
 }
+
+// DummyHash is the PHC string a login naming no account is verified against.
+func DummyHash(s *Server) string { return s.dummyHash }

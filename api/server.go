@@ -137,6 +137,11 @@ type Server struct {
 	sendGate    *sendGate
 	receipts    *receiptCoalescer
 	hashes      hashPool
+	// dummyHash, verified when a login names no account, is made with the
+	// configured Argon2 cost, so a failed lookup costs what a failed
+	// password check does and response times do not tell which handles
+	// exist.
+	dummyHash string
 	authLimit   *authLimits
 	changeLock  messageLocks // orders one message's edit and recall announces on this node
 	sendKey     sendIDKey    // nil: no derived message ids
@@ -175,6 +180,8 @@ func New(cfg Config, d Deps) *Server {
 		func() float64 { return float64(s.sendGate.state().queued) })
 	d.Metrics.Counter("ringchat_sends_shed_total", "Sends refused (unavailable, retry hint) because the send queue was full or the wait would overrun.",
 		func() float64 { return float64(s.sendGate.state().shed) })
+	// An error here is crypto/rand failing, which registration would hit too.
+	s.dummyHash, _ = hashPassword("not-a-real-password", cfg.Argon2)
 	return s
 }
 
