@@ -141,10 +141,10 @@ type Server struct {
 	// configured Argon2 cost, so a failed lookup costs what a failed
 	// password check does and response times do not tell which handles
 	// exist.
-	dummyHash string
-	authLimit   *authLimits
-	changeLock  messageLocks // orders one message's edit and recall announces on this node
-	sendKey     sendIDKey    // nil: no derived message ids
+	dummyHash  string
+	authLimit  *authLimits
+	changeLock messageLocks // orders one message's edit and recall announces on this node
+	sendKey    sendIDKey    // nil: no derived message ids
 }
 
 // New builds the server and its routes.
