@@ -23,9 +23,10 @@ import (
 // as a second one. Anything else is an error the test reports.
 type Load struct {
 	t     testing.TB
-	pairs []*pair
-	stop  chan struct{}
-	wg    sync.WaitGroup
+	pairs  []*pair
+	stop   chan struct{}
+	halted sync.Once
+	wg     sync.WaitGroup
 
 	mu        sync.Mutex
 	acks      []time.Time // when each acknowledgement arrived
@@ -282,8 +283,7 @@ type Result struct {
 // through chatd at the ring's consistency, and its live socket.
 func (l *Load) Stop(t testing.TB) Result {
 	t.Helper()
-	close(l.stop)
-	l.wg.Wait()
+	l.Halt()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	r := Result{Refused: l.refused, SlowestRefusal: l.slowest}
@@ -340,6 +340,34 @@ func inHistory(t testing.TB, p *pair, id string) string {
 		}
 	}
 	return "its history lacks it too (the message row is missing)"
+}
+
+// Halt ends the sending: each sender finishes the message it is on.
+func (l *Load) Halt() {
+	l.halted.Do(func() { close(l.stop) })
+	l.wg.Wait()
+}
+
+// MissingFromSync halts the load and polls, up to timeout, until every
+// acknowledged message is in its receiver's sync; it returns how many are
+// not, without failing (Stop is the check).
+func (l *Load) MissingFromSync(t testing.TB, timeout time.Duration) int {
+	t.Helper()
+	l.Halt()
+	for deadline := time.Now().Add(timeout); ; time.Sleep(time.Second) {
+		missing := 0
+		for _, p := range l.pairs {
+			inSync := syncMessages(t, p.receiver, p.cursor)
+			for _, id := range p.acked {
+				if !inSync[id] {
+					missing++
+				}
+			}
+		}
+		if missing == 0 || time.Now().After(deadline) {
+			return missing
+		}
+	}
 }
 
 func hasAll(have map[string]bool, acked map[string]string) bool {

@@ -38,10 +38,7 @@ func TestRingTwoDCs(t *testing.T) {
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
-			for i, n := range nodes {
-				logs := n.Logs()
-				t.Logf("dc%d chatd's last log lines:\n%s", i+1, logs[max(0, len(logs)-4000):])
-			}
+			keepLogs(t, nodes[:])
 		}
 	})
 	ready := time.Since(began)
@@ -98,10 +95,22 @@ func TestRingTwoDCs(t *testing.T) {
 	hints := waitHints(t, DC2Node, 5*time.Minute)
 	skipped := early.skipped(t)
 	cross.WaitAcks(cross.Mark(), 40, 2*time.Minute, "across the DCs after dc2's node returned")
+	// Hints are best effort: a write a dc1 coordinator sent to dc2's node
+	// just before the kill, answered by dc1's replicas and never by it, may
+	// have no hint. dc2's devices read dc2's one replica, so what it lacks
+	// then needs the repair an operator runs after an outage
+	// (docs/ring.md); the check after it must find everything.
+	local.Halt()
+	unhinted := cross.MissingFromSync(t, 15*time.Second)
+	repair := "no repair needed: every acknowledged message was in its receiver's sync once the hints were replayed"
+	if unhinted > 0 {
+		took := script(t, 15*time.Minute, "nodetool", DC2Node, "repair", "-full", ks)
+		repair = fmt.Sprintf("%d acknowledged messages were still missing from their dc2 receivers' sync once the hints were replayed; nodetool repair -full on %s took %s", unhinted, DC2Node, took.Round(time.Second))
+	}
 	rl, rx := local.Stop(t), cross.Stop(t)
 
-	report(t, "two DCs, dc1 <-> dc2", rx, fmt.Sprintf("dc2's node joined the running ring in %s, keyspace {dc1: 3, dc2: 1} migrated in %s, both chatd serving %s after the start; %s; while dc2's node was down: %d acknowledged, %d refused (dc2's chatd sent %.0f queries to dc1's nodes meanwhile: the driver's DC-aware policy falls back to a remote DC); dc2's chatd had its node back %s after the restart began; %s",
-		joined.Round(time.Second), migrateTook.Round(time.Second), ready.Round(time.Second), ids, xAcked, xRefused, viaDC1, sawBack.Round(time.Second), early.summary(skipped)))
+	report(t, "two DCs, dc1 <-> dc2", rx, fmt.Sprintf("dc2's node joined the running ring in %s, keyspace {dc1: 3, dc2: 1} migrated in %s, both chatd serving %s after the start; %s; while dc2's node was down: %d acknowledged, %d refused (dc2's chatd sent %.0f queries to dc1's nodes meanwhile: the driver's DC-aware policy falls back to a remote DC); dc2's chatd had its node back %s after the restart began; %s; %s",
+		joined.Round(time.Second), migrateTook.Round(time.Second), ready.Round(time.Second), ids, xAcked, xRefused, viaDC1, sawBack.Round(time.Second), early.summary(skipped), repair))
 	t.Logf("RING two DCs, races: %s; %s; %s; %s", regs, dms, sends, lwt)
 	report(t, "two DCs, dc2's node down (dc1's service)", rl, fmt.Sprintf("dc1's chatd saw it down after %s; while down (%s): %d acknowledged, %d refused (slowest %s), longest stall in acknowledgements %s; registrations while down %s; restart of dc2's node to CQL and all UN %s, its hints replayed %s after that; the scenario took %s",
 		seen.Round(time.Millisecond), back.Sub(kill.At).Round(time.Second), ackedDown, refusedDown, slowestDown.Round(time.Millisecond), gap.Round(time.Millisecond), serialDown, took.Round(time.Second), hints.Round(time.Second), time.Since(began).Round(time.Second)))
