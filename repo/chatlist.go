@@ -2,8 +2,11 @@ package repo
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"time"
+
+	"github.com/gocql/gocql"
 
 	"github.com/ringchat/ringchat/snowflake"
 )
@@ -70,7 +73,21 @@ type ConversationSettings struct {
 	Archived   *bool
 }
 
-// UpdateSettings writes a user's own settings of one conversation.
+// cqlUserConvStamp reads a list row's kind (set by every write of the row
+// itself, never by a settings change) and the newest write time of its cells.
+const cqlUserConvStamp = `SELECT kind, WRITETIME(kind), WRITETIME(muted_until), WRITETIME(pinned), WRITETIME(archived) FROM conversations_by_user WHERE user_id = ? AND conv_id = ?`
+
+// UpdateSettings writes a user's own settings of one conversation;
+// CodeNotFound if it is not in their list, or left it while this ran.
+//
+// As SetRole: the cells are written 1 µs past the newest write time of the
+// row's cells, not at now and not by an IF EXISTS transaction (whose cells
+// carry the Paxos ballot's time, so a removal stamped before the ballot but
+// applied between its read and its commit left a row holding only the
+// settings, which a re-add inherited: TestSettingsChangeRacingRemovalLeavesNoRow).
+// A removal is stamped later than the row it removes, so it shadows every
+// settings change of it. Two concurrent changes of one cell get one
+// timestamp, and the greater value stays (Cassandra's rule for a tie).
 func (st *Store) UpdateSettings(ctx context.Context, userID, convID int64, s ConversationSettings) error {
 	sets, args := []string{}, []any{}
 	if s.MutedUntil != nil {
@@ -85,16 +102,30 @@ func (st *Store) UpdateSettings(ctx context.Context, userID, convID int64, s Con
 	if len(sets) == 0 {
 		return nil
 	}
-	args = append(args, userID, convID)
-	stmt := "UPDATE conversations_by_user SET " + strings.Join(sets, ", ") + " WHERE user_id = ? AND conv_id = ? IF EXISTS"
-	applied, err := st.lwtx(ctx, withinDC, stmt, args...).ExecCASRelease()
-	if err != nil {
+	var kind *string
+	var stamps [4]*int64
+	err := st.raw.Query(cqlUserConvStamp, userID, convID).WithContext(ctx).Scan(&kind, &stamps[0], &stamps[1], &stamps[2], &stamps[3])
+	if err != nil && !errors.Is(err, gocql.ErrNotFound) {
 		return translate("update settings", err)
 	}
-	if !applied {
+	if err != nil || kind == nil {
 		return Errorf(CodeNotFound, "conversation not in your list")
 	}
-	return nil
+	var newest int64
+	for _, at := range stamps {
+		if at != nil {
+			newest = max(newest, *at)
+		}
+	}
+	stmt := "UPDATE conversations_by_user USING TIMESTAMP ? SET " + strings.Join(sets, ", ") + " WHERE user_id = ? AND conv_id = ?"
+	args = append(append([]any{newest + 1}, args...), userID, convID)
+	if err := st.raw.Query(stmt, args...).WithContext(ctx).Exec(); err != nil {
+		return translate("update settings", err)
+	}
+	// A removal applied meanwhile shadowed the write: say so rather than
+	// report a change of a conversation that left the list.
+	_, err = st.GetUserConversation(ctx, userID, convID)
+	return err
 }
 
 // GetUserConversation returns one row of a user's list or CodeNotFound.
