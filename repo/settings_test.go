@@ -67,3 +67,42 @@ func TestSettingsChangeRacingRemovalLeavesNoRow(t *testing.T) {
 		}
 	}
 }
+
+// A login again racing the device's revoke, side by side again and again:
+// once both answered, the device is gone and no token of it works. With the
+// renewal an IF EXISTS transaction, its cells carried the Paxos ballot's
+// time, and a revoke applied between its read and its commit left the
+// device listed for the session's lifetime.
+func TestRenewalRacingRevokeLeavesNoDevice(t *testing.T) {
+	c := ctx(t)
+	for round := range 80 {
+		d := repo.Device{UserID: gen.Next(), ID: gen.Next(), Name: "phone"}
+		if _, err := store.CreateDeviceSession(c, d, tokenHash(round), time.Now().UTC()); err != nil {
+			t.Fatal(err)
+		}
+		again := tokenHash(1000 + round)
+		var wg sync.WaitGroup
+		var renewErr, revokeErr error
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			_, renewErr = store.ResumeDeviceSession(c, d.UserID, d.ID, "", again, time.Now().UTC())
+		}()
+		go func() {
+			defer wg.Done()
+			time.Sleep(time.Duration(round%8) * time.Millisecond) // the revoke at points along the renewal
+			revokeErr = store.RevokeDevice(c, d.UserID, d.ID)
+		}()
+		wg.Wait()
+		if revokeErr != nil || (renewErr != nil && !repo.IsCode(renewErr, repo.CodeNotFound)) {
+			t.Fatalf("round %d: revoke %v, renew %v", round, revokeErr, renewErr)
+		}
+		var rows int
+		if err := raw.Query(`SELECT COUNT(*) FROM devices_by_user WHERE user_id = ? AND device_id = ?`, d.UserID, d.ID).Scan(&rows); err != nil || rows != 0 {
+			t.Fatalf("round %d: after the revoke (renewal: %v) the device has %d rows (%v)", round, renewErr, rows, err)
+		}
+		if _, err := store.GetSession(c, again); !repo.IsCode(err, repo.CodeUnauthenticated) {
+			t.Fatalf("round %d: the renewal's token works after the revoke: %v", round, err)
+		}
+	}
+}
