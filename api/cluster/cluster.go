@@ -249,17 +249,6 @@ func (c *Cluster) refreshLiveAtMostEverySecond(ctx context.Context) bool {
 	return true
 }
 
-// LiveNodes is the cached list of live nodes.
-func (c *Cluster) LiveNodes() []repo.Node {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	out := make([]repo.Node, 0, len(c.live))
-	for _, n := range c.live {
-		out = append(out, n)
-	}
-	return out
-}
-
 // isLive reports whether a route points at a live process.
 func (c *Cluster) isLive(r repo.Route) (repo.Node, bool) {
 	c.mu.RLock()

@@ -402,20 +402,6 @@ func (h *Hub) Deliver(userIDs []int64, frame []byte) int {
 	return n
 }
 
-// DeliverExcept is Deliver skipping the sockets of one device (a typing
-// event goes to everyone but the device that typed).
-func (h *Hub) DeliverExcept(userIDs []int64, except Identity, frame []byte) int {
-	n := 0
-	for _, uid := range userIDs {
-		h.each(uid, func(c *Client) {
-			if c.id != except && c.enqueue(frame) {
-				n++
-			}
-		})
-	}
-	return n
-}
-
 // ConnectedDevices lists the device ids of userID's sockets on this node,
 // one entry per socket, closing ones included until they are gone.
 func (h *Hub) ConnectedDevices(userID int64) []int64 {
