@@ -141,20 +141,15 @@ func (s *Server) putBlock(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	ctx := c.Request().Context()
 	me := session(c).UserID
-	// The flag sends read first: a block that fails half-way blocks more,
-	// not less, and a retry writes both.
-	if err := s.setBlockFlag(ctx, me, other, true); err != nil {
-		return err
-	}
-	if err := s.store.Block(ctx, me, other, s.now()); err != nil {
-		return err
-	}
-	// And again after: a direct conversation listed since the first found
-	// none may have had a send read blocks_by_user before the block landed
-	// and record "not blocked" on it; this later write wins over that.
-	if err := s.setBlockFlag(ctx, me, other, true); err != nil {
+	// One timestamp for the block's rows and flags (repo.Block says why),
+	// and a deadline that bounds how long after it they land
+	// (repo.BlockRecordLag relies on it).
+	at := s.now()
+	ctx := c.Request().Context()
+	bctx, cancel := context.WithDeadline(ctx, at.Add(repo.BlockChangeBound))
+	defer cancel()
+	if err := s.writeBlock(bctx, me, other, at); err != nil {
 		return err
 	}
 	// A block ends any contact relation or request between the two.
@@ -164,19 +159,39 @@ func (s *Server) putBlock(c echo.Context) error {
 	return c.NoContent(http.StatusNoContent)
 }
 
+// writeBlock writes a block's flags and its blocks_by_user row at at.
+func (s *Server) writeBlock(ctx context.Context, me, other int64, at time.Time) error {
+	// The flag sends read first: a block that fails half-way blocks more,
+	// not less, and a retry writes both.
+	if err := s.setBlockFlag(ctx, me, other, true, at); err != nil {
+		return err
+	}
+	if err := s.store.Block(ctx, me, other, at); err != nil {
+		return err
+	}
+	// And again after: a direct conversation listed since the first found
+	// none may have had a send read blocks_by_user before the block landed
+	// and record "not blocked" on it, stamped BlockRecordLag before that
+	// read, so earlier than at.
+	return s.setBlockFlag(ctx, me, other, true, at)
+}
+
 func (s *Server) deleteBlock(c echo.Context) error {
 	other, err := s.otherUser(c)
 	if err != nil {
 		return err
 	}
-	ctx, me := c.Request().Context(), session(c).UserID
+	me := session(c).UserID
+	at := s.now() // as putBlock
+	ctx, cancel := context.WithDeadline(c.Request().Context(), at.Add(repo.BlockChangeBound))
+	defer cancel()
 	// blocks_by_user first: an unblock that fails half-way leaves the send
 	// still refused (for at most the flag's TTL), never a listed block that
 	// lets sends through.
-	if err := s.store.Unblock(ctx, me, other); err != nil {
+	if err := s.store.Unblock(ctx, me, other, at); err != nil {
 		return err
 	}
-	if err := s.setBlockFlag(ctx, me, other, false); err != nil {
+	if err := s.setBlockFlag(ctx, me, other, false, at); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
@@ -217,7 +232,7 @@ func (s *Server) listBlocks(c echo.Context) error {
 // conversation, if they have one and it is listed (directPositions reads
 // it). A row listed after this read has the flag null, and its sends read
 // blocks_by_user.
-func (s *Server) setBlockFlag(ctx context.Context, me, other int64, blocks bool) error {
+func (s *Server) setBlockFlag(ctx context.Context, me, other int64, blocks bool, at time.Time) error {
 	conv, err := s.store.DirectConversation(ctx, me, other)
 	if repo.IsCode(err, repo.CodeNotFound) {
 		return nil
@@ -229,18 +244,19 @@ func (s *Server) setBlockFlag(ctx context.Context, me, other int64, blocks bool)
 	if err != nil {
 		return err
 	}
-	return s.store.SetBlocksPeer(ctx, conv, pos[0], blocks, time.Time{})
+	return s.store.SetBlocksPeer(ctx, conv, pos[0], blocks, at)
 }
 
 // directPositions reads both members' chat positions of a direct
 // conversation, which the send's chat-list move needs, and refuses the send
 // if the peer blocks the sender: the block state is on the peer's row
 // (schema 0014), so a send reads no block list. A row that does not know it
-// yet (null: written before 0014, or its hour's TTL ran out) falls back to
-// blocks_by_user and records the answer. Block and unblock write the flag
-// before they answer, so a send whose read starts after a block is
-// acknowledged finds it, as it found the blocks_by_user row before. nil
-// positions (not two members yet): the old path, a blocks_by_user read.
+// (null: written before 0014, its hour's TTL ran out, or the row is not
+// listed) falls back to blocks_by_user and records the answer on a listed
+// row. Block and unblock write the flag of a listed row before they answer,
+// so a send whose read starts after a block is acknowledged finds it, as it
+// found the blocks_by_user row before. nil positions (not two members yet):
+// the old path, a blocks_by_user read.
 func (s *Server) directPositions(ctx context.Context, convID, sender int64, members []int64) (*[2]repo.DirectPosition, error) {
 	if len(members) != 2 || members[0] == members[1] {
 		for _, peer := range members {
@@ -266,10 +282,9 @@ func (s *Server) directPositions(ctx context.Context, convID, sender int64, memb
 			if err != nil {
 				return nil, err
 			}
-			// Stamped as of the read less twice the clock skew: a block or
-			// unblock acknowledged after the read is stamped later by any
-			// node's clock, and wins.
-			if err := s.store.SetBlocksPeer(ctx, convID, p, blocked, read.Add(-2*repo.ClockSkew)); err != nil {
+			// Stamped BlockRecordLag before the read: a block or unblock the
+			// read missed is stamped later by any node's clock, and wins.
+			if err := s.store.SetBlocksPeer(ctx, convID, p, blocked, read.Add(-repo.BlockRecordLag)); err != nil {
 				s.log.Debug("block flag not recorded; the next send reads blocks_by_user again", "err", err)
 			}
 			p.BlocksPeer = &blocked

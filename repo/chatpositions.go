@@ -51,7 +51,7 @@ type position struct {
 }
 
 // position reads a user's place of convID in the list. A row holding only
-// blocks_peer (schema 0014: a block written before the first move) is none.
+// blocks_peer (schema 0014: DirectPositions says how one arises) is none.
 func (st *Store) position(ctx context.Context, userID, convID int64) (position, bool, error) {
 	var section *int
 	var activity *int64

@@ -31,8 +31,8 @@ const (
 	cqlUnmirror      = `DELETE FROM contacts_by_user USING TIMESTAMP ? WHERE user_id = ? AND contact_id = ?`
 	cqlListContacts  = `SELECT user_id, contact_id, state, updated_at FROM contacts_by_user WHERE user_id = ? AND contact_id > ? LIMIT ?`
 	cqlGetContact    = `SELECT user_id, contact_id, state, updated_at FROM contacts_by_user WHERE user_id = ? AND contact_id = ?`
-	cqlBlock         = `INSERT INTO blocks_by_user (user_id, blocked_id, created_at) VALUES (?, ?, ?)`
-	cqlUnblock       = `DELETE FROM blocks_by_user WHERE user_id = ? AND blocked_id = ?`
+	cqlBlock         = `INSERT INTO blocks_by_user (user_id, blocked_id, created_at) VALUES (?, ?, ?) USING TIMESTAMP ?`
+	cqlUnblock       = `DELETE FROM blocks_by_user USING TIMESTAMP ? WHERE user_id = ? AND blocked_id = ?`
 	cqlIsBlocked     = `SELECT blocked_id FROM blocks_by_user WHERE user_id = ? AND blocked_id = ?`
 	cqlListBlocks    = `SELECT blocked_id FROM blocks_by_user WHERE user_id = ? AND blocked_id > ? LIMIT ?`
 )
@@ -146,14 +146,16 @@ func (st *Store) GetContact(ctx context.Context, userID, contactID int64) (Conta
 	return c, translate("get contact", err)
 }
 
-// Block records that userID blocks other.
-func (st *Store) Block(ctx context.Context, userID, other int64, now time.Time) error {
-	return translate("block", st.query(ctx, cqlBlock, userID, other, now).ExecRelease())
+// Block records that userID blocks other, written at `at`: the block's one
+// timestamp, which its block flags (SetBlocksPeer) carry too, so of a block
+// and an unblock racing through two nodes the later wins in both tables.
+func (st *Store) Block(ctx context.Context, userID, other int64, at time.Time) error {
+	return translate("block", st.query(ctx, cqlBlock, userID, other, at, at.UnixMicro()).ExecRelease())
 }
 
-// Unblock removes a block.
-func (st *Store) Unblock(ctx context.Context, userID, other int64) error {
-	return translate("unblock", st.query(ctx, cqlUnblock, userID, other).ExecRelease())
+// Unblock removes a block, written at `at` (as Block).
+func (st *Store) Unblock(ctx context.Context, userID, other int64, at time.Time) error {
+	return translate("unblock", st.query(ctx, cqlUnblock, at.UnixMicro(), userID, other).ExecRelease())
 }
 
 // Blocks reports whether userID blocks other.

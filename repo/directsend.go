@@ -16,13 +16,24 @@ import (
 
 const (
 	cqlDirectPositions = `SELECT user_id, section, activity_id, blocks_peer FROM chat_positions WHERE user_id IN (?, ?) AND conv_id = ?`
-	cqlSetBlocksPeer   = `UPDATE chat_positions USING TTL ? SET blocks_peer = ? WHERE user_id = ? AND conv_id = ?`
-	cqlSetBlocksPeerAt = `UPDATE chat_positions USING TTL ? AND TIMESTAMP ? SET blocks_peer = ? WHERE user_id = ? AND conv_id = ?`
+	cqlSetBlocksPeer   = `UPDATE chat_positions USING TTL ? AND TIMESTAMP ? SET blocks_peer = ? WHERE user_id = ? AND conv_id = ?`
 
 	// BlockFlagTTL bounds how long a blocks_peer cell is trusted without
 	// reading blocks_by_user: a node older than schema 0014 changes blocks
 	// without writing it.
 	BlockFlagTTL = time.Hour
+
+	// BlockChangeBound is how long a block or unblock may take from the
+	// timestamp it writes at to its last statement (its request's deadline).
+	BlockChangeBound = 3 * time.Second
+
+	// BlockRecordLag is how far before its read of blocks_by_user a send
+	// stamps the flag it records from it: any block or unblock the read did
+	// not see is stamped later, by any node's clock. It took its timestamp
+	// at most BlockChangeBound before its write, a replica applies a write
+	// at most Cassandra's write_request_timeout (2 s by default) after its
+	// coordinator took it, and clocks differ by up to ClockSkew each way.
+	BlockRecordLag = 2*ClockSkew + BlockChangeBound + 2*time.Second
 )
 
 // DirectPosition is one member's chat_positions row of a direct
@@ -53,16 +64,19 @@ func (st *Store) DirectPositions(ctx context.Context, convID int64, members [2]i
 			if out[i].UserID != user {
 				continue
 			}
-			// A row holding only blocks_peer (a block written before the
-			// first move) is no place in the list.
+			// A row holding only blocks_peer (a node older than this check
+			// wrote one before the first move, or a flag write raced the
+			// row's delete) is no place in the list, and its flag is not
+			// trusted: blocks and unblocks write only listed rows, so
+			// nothing keeps it current.
 			out[i].Listed = section != nil
 			if section != nil {
 				out[i].Section = *section
+				out[i].BlocksPeer = blocks
 			}
 			if activity != nil {
 				out[i].Activity = *activity
 			}
-			out[i].BlocksPeer = blocks
 		}
 		section, activity, blocks = nil, nil, nil
 	}
@@ -72,22 +86,19 @@ func (st *Store) DirectPositions(ctx context.Context, convID int64, members [2]i
 // SetBlocksPeer records on p's row of a direct conversation whether p's
 // user blocks its other member, if that row holds a place in the list (p as
 // DirectPositions read it): a row holding only the flag would be a chat
-// without a place to a node older than schema 0014, and a row created later
-// starts with no flag, which sends resolve from blocks_by_user. at zero: now
-// (a block or unblock); otherwise the write's time, for a value read from
-// blocks_by_user at a time no later than at plus twice the clock skew: a
-// change acknowledged since, stamped by its node's clock, then wins over it.
+// without a place to a node older than schema 0014, and a row listed later
+// starts with no flag, which sends resolve from blocks_by_user. at is the
+// write's time: a block's or unblock's own timestamp (as its blocks_by_user
+// row), or, for a value a send read from blocks_by_user, the read's time
+// less BlockRecordLag, so that any change the read missed wins over it.
 func (st *Store) SetBlocksPeer(ctx context.Context, convID int64, p DirectPosition, blocks bool, at time.Time) error {
 	if !p.Listed {
 		return nil
 	}
-	ttl := ttlSeconds(BlockFlagTTL)
-	var err error
 	if at.IsZero() {
-		err = st.query(ctx, cqlSetBlocksPeer, ttl, blocks, p.UserID, convID).ExecRelease()
-	} else {
-		err = st.query(ctx, cqlSetBlocksPeerAt, ttl, at.UnixMicro(), blocks, p.UserID, convID).ExecRelease()
+		return Errorf(CodeInternal, "write block flag: no write time")
 	}
+	err := st.query(ctx, cqlSetBlocksPeer, ttlSeconds(BlockFlagTTL), at.UnixMicro(), blocks, p.UserID, convID).ExecRelease()
 	return translate("write block flag", err)
 }
 

@@ -22,7 +22,7 @@ func TestDirectPositionsAndMove(t *testing.T) {
 	if pos[0].Listed || pos[0].BlocksPeer != nil || pos[1].Listed || pos[1].BlocksPeer != nil {
 		t.Fatalf("before the join: %+v", pos)
 	}
-	if err := store.SetBlocksPeer(c, convID, pos[0], true, time.Time{}); err != nil {
+	if err := store.SetBlocksPeer(c, convID, pos[0], true, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	var rows int
@@ -52,7 +52,7 @@ func TestDirectPositionsAndMove(t *testing.T) {
 	if !pos[0].Listed || !pos[1].Listed || pos[0].Activity != convID || pos[0].BlocksPeer != nil {
 		t.Fatalf("after the join: %+v", pos)
 	}
-	if err := store.SetBlocksPeer(c, convID, pos[0], true, time.Time{}); err != nil {
+	if err := store.SetBlocksPeer(c, convID, pos[0], true, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	if pos, err = store.DirectPositions(c, convID, [2]int64{a, b}); err != nil || pos[0].BlocksPeer == nil || !*pos[0].BlocksPeer {
@@ -83,10 +83,10 @@ func TestDirectPositionsAndMove(t *testing.T) {
 	}
 	// The moves left the flag alone; an unblock's false replaces it, and a
 	// record stamped before it does not come back over it.
-	if err := store.SetBlocksPeer(c, convID, pos[0], false, time.Time{}); err != nil {
+	if err := store.SetBlocksPeer(c, convID, pos[0], false, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	if err := store.SetBlocksPeer(c, convID, pos[0], true, time.Now().Add(-2*repo.ClockSkew)); err != nil {
+	if err := store.SetBlocksPeer(c, convID, pos[0], true, time.Now().Add(-repo.BlockRecordLag)); err != nil {
 		t.Fatal(err)
 	}
 	if pos, err = store.DirectPositions(c, convID, [2]int64{a, b}); err != nil {
