@@ -29,6 +29,7 @@ type Proxy struct {
 	delay time.Duration // latency each way, for bytes read from now on
 	conns map[net.Conn]struct{}
 	wake  chan struct{} // closed when leaving Hang
+	done  chan struct{} // closed by Close: cuts delays short
 	wg    sync.WaitGroup
 }
 
@@ -38,7 +39,7 @@ func Start(target string) (*Proxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Proxy{ln: ln, target: target, conns: map[net.Conn]struct{}{}, wake: make(chan struct{})}
+	p := &Proxy{ln: ln, target: target, conns: map[net.Conn]struct{}{}, wake: make(chan struct{}), done: make(chan struct{})}
 	p.wg.Add(1)
 	go p.accept()
 	return p, nil
@@ -78,6 +79,7 @@ func (p *Proxy) SetDelay(d time.Duration) {
 // Close stops the proxy and drops every connection.
 func (p *Proxy) Close() {
 	p.ln.Close()
+	close(p.done)
 	p.SetMode(Refuse) // also wakes pipes held by Hang
 	p.wg.Wait()
 }
@@ -115,10 +117,14 @@ func (p *Proxy) serve(c net.Conn) {
 	p.conns[up] = struct{}{}
 	p.mu.Unlock()
 	defer p.forget(up)
-	done := make(chan struct{}, 2)
-	go func() { p.pipe(up, c); done <- struct{}{} }()
-	go func() { p.pipe(c, up); done <- struct{}{} }()
-	<-done
+	// Both directions end before the connection is forgotten, and Close
+	// waits for them (p.wg): one ending closes both connections, which ends
+	// the other.
+	var both sync.WaitGroup
+	both.Add(2)
+	go func() { defer both.Done(); p.pipe(up, c); up.Close(); c.Close() }()
+	go func() { defer both.Done(); p.pipe(c, up); up.Close(); c.Close() }()
+	both.Wait()
 }
 
 func (p *Proxy) forget(c net.Conn) {
@@ -136,30 +142,50 @@ type chunk struct {
 
 // pipe copies src to dst, each read held back by the delay in force when it
 // was read, and while the proxy hangs. Reading and writing are separate so a
-// delay adds latency, not a limit on throughput.
+// delay adds latency, not a limit on throughput: the reader queues what it
+// read (copied, so memory follows the bytes in flight) and the writer
+// releases each when due. A read error other than EOF closes dst once what
+// was read before it is written.
 func (p *Proxy) pipe(dst, src net.Conn) {
-	chunks := make(chan chunk, 64)
+	chunks := make(chan chunk, 4096)
+	var readErr error
 	go func() {
 		defer close(chunks)
+		buf := make([]byte, 32*1024)
 		for {
-			buf := make([]byte, 32*1024)
 			n, err := src.Read(buf)
 			if n > 0 {
 				p.mu.Lock()
 				due := time.Now().Add(p.delay)
 				p.mu.Unlock()
-				chunks <- chunk{buf[:n], due}
+				select {
+				case chunks <- chunk{append([]byte(nil), buf[:n]...), due}:
+				case <-p.done:
+					return
+				}
 			}
 			if err != nil {
-				if err != io.EOF {
-					dst.Close()
-				}
+				readErr = err
 				return
 			}
 		}
 	}()
+	defer func() {
+		src.Close() // ends the reader if the writer stopped first
+		for range chunks {
+		}
+		if readErr != nil && readErr != io.EOF {
+			dst.Close()
+		}
+	}()
 	for c := range chunks {
-		time.Sleep(time.Until(c.due))
+		if wait := time.Until(c.due); wait > 0 {
+			select {
+			case <-time.After(wait):
+			case <-p.done:
+				return
+			}
+		}
 		for {
 			p.mu.Lock()
 			mode, wake := p.mode, p.wake
@@ -167,12 +193,13 @@ func (p *Proxy) pipe(dst, src net.Conn) {
 			if mode != Hang {
 				break
 			}
-			<-wake
+			select {
+			case <-wake:
+			case <-p.done:
+				return
+			}
 		}
 		if _, err := dst.Write(c.b); err != nil {
-			src.Close() // ends the reader, which closes chunks
-			for range chunks {
-			}
 			return
 		}
 	}
