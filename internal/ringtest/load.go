@@ -22,7 +22,7 @@ import (
 // so a half-written first attempt must come back as the same message, never
 // as a second one. Anything else is an error the test reports.
 type Load struct {
-	t     testing.TB
+	t      testing.TB
 	pairs  []*pair
 	stop   chan struct{}
 	halted sync.Once
