@@ -115,6 +115,8 @@ type Deps struct {
 	// SendIDKey derives message ids from UUIDv7 client_msg_ids
 	// (repo.Store.SendIDKey); nil: every send takes the send_dedupe claim.
 	SendIDKey []byte
+	// CatchUp says when sync must read across DCs (repo.CatchUp); nil: never.
+	CatchUp *repo.CatchUp
 }
 
 // Server is one chatd node's HTTP surface.
@@ -142,6 +144,7 @@ type Server struct {
 	// password check does and response times do not tell which handles
 	// exist.
 	dummyHash  string
+	catchUp    *repo.CatchUp
 	authLimit  *authLimits
 	changeLock messageLocks // orders one message's edit and recall announces on this node
 	sendKey    sendIDKey    // nil: no derived message ids
@@ -149,7 +152,7 @@ type Server struct {
 
 // New builds the server and its routes.
 func New(cfg Config, d Deps) *Server {
-	s := &Server{cfg: cfg, store: d.Store, ids: d.IDs, hub: d.Hub, objects: d.Objects, presence: d.Presence, metrics: d.Metrics, log: d.Log,
+	s := &Server{cfg: cfg, store: d.Store, catchUp: d.CatchUp, ids: d.IDs, hub: d.Hub, objects: d.Objects, presence: d.Presence, metrics: d.Metrics, log: d.Log,
 		now: func() time.Time { return time.Now().UTC() }, typingLimit: newRelayLimiter(cfg.TypingEvery),
 		chatMoves: newRelayLimiter(pullChatMoveEvery),
 		sendLimit: newSendLimiter(cfg.SendRate, cfg.SendBurst), direct: newDirectMembers(cfg.DirectCache),

@@ -47,11 +47,17 @@ func (s *Server) sync(c echo.Context) error {
 		// events of the last SyncLag come with the next call rather than never.
 		cursor.At = safe
 	}
-	page, err := s.store.Sync(c.Request().Context(), session(c).UserID, cursor, limit, safe, now, renderMessage)
+	ctx := c.Request().Context()
+	if s.catchUp.Active() {
+		// A local replica was lost lately and may still lack writes made
+		// elsewhere: a cursor handed out now must not pass them (repo.CatchUp).
+		ctx = repo.ReadAcrossDCs(ctx)
+	}
+	page, err := s.store.Sync(ctx, session(c).UserID, cursor, limit, safe, now, renderMessage)
 	if err != nil {
 		return err
 	}
-	if page.Events, err = s.completeEvents(c.Request().Context(), page.Events); err != nil {
+	if page.Events, err = s.completeEvents(ctx, page.Events); err != nil {
 		return err
 	}
 	resp := syncResponse{Events: make([]eventJSON, 0, len(page.Events)), Cursor: encodeSyncCursor(page.Cursor),

@@ -79,7 +79,7 @@ func (st *Store) Ping(ctx context.Context) error {
 }
 
 func (st *Store) query(ctx context.Context, stmt string, args ...any) *gocqlx.Queryx {
-	return gocqlx.Query(st.raw.Query(stmt, args...).WithContext(ctx), nil)
+	return gocqlx.Query(consistencyFor(ctx, st.raw.Query(stmt, args...).WithContext(ctx)), nil)
 }
 
 func ttlSeconds(d time.Duration) int {

@@ -62,8 +62,10 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	metrics := obs.New()
 	cfg.Cassandra.QueryObserver, cfg.Cassandra.BatchObserver = metrics, metrics
 	cfg.Cassandra.ConnectObserver = metrics
+	catchUp := repo.NewCatchUp(cfg.Cassandra.LocalDC, cfg.CatchUpWindow)
 	cfg.Cassandra.HostEvents = func(e repo.HostEvent) {
 		metrics.HostEvent(e)
+		catchUp.Host(e)
 		// A node lost or regained is an operator's first question in an outage.
 		level := slog.LevelInfo
 		if e.Event == "down" || e.Event == "remove" {
@@ -85,6 +87,11 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	repl, err := schema.KeyspaceReplication(startCtx, session, cfg.Cassandra.Keyspace)
+	if err != nil {
+		return err
+	}
+	catchUp.Enable(repl)
 	lease, err := snowflake.AcquireLease(startCtx, session, snowflake.LeaseConfig{TTL: cfg.LeaseTTL, Logger: log})
 	if err != nil {
 		return fmt.Errorf("lease snowflake node id: %w", err)
@@ -131,8 +138,10 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("send id key: %w", err)
 	}
-	srv := api.New(cfg.API, api.Deps{Store: store, IDs: gen, Hub: deliver, Objects: objects, Presence: pres, Metrics: metrics, Log: log, SendIDKey: sendKey})
+	srv := api.New(cfg.API, api.Deps{Store: store, IDs: gen, Hub: deliver, Objects: objects, Presence: pres, Metrics: metrics, Log: log, SendIDKey: sendKey, CatchUp: catchUp})
 	registerGauges(metrics, hub, cl)
+	metrics.Gauge("ringchat_sync_across_dcs", "1 while sync reads at QUORUM because a node of the local DC was lost lately (--replica-catchup).",
+		func() float64 { return boolGauge(catchUp.Active()) })
 	adminLn, err := net.Listen("tcp", cfg.Admin)
 	if err != nil {
 		return fmt.Errorf("admin listen on %s: %w", cfg.Admin, err)
@@ -205,4 +214,11 @@ func registerGauges(m *obs.Metrics, hub *ws.Hub, cl *cluster.Cluster) {
 	m.Gauge("ringchat_session_feed_age_seconds", "Since the last successful read of the feed of ended sessions began (-1: none yet).",
 		func() float64 { return hub.SessionsCoveredAge().Seconds() })
 	m.Counter("ringchat_route_lookups_total", "Route partitions read for delivery.", func() float64 { return float64(cl.Stats().RouteLookups) })
+}
+
+func boolGauge(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }
