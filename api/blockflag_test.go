@@ -152,29 +152,20 @@ func TestBlockAcknowledgedWhileTheDMIsCreated(t *testing.T) {
 		ps[i] = pair{e1.newUser(fmt.Sprintf("bdc%d", i)), e1.newUser(fmt.Sprintf("bds%d", i))}
 	}
 	proxy.SetDelay(100 * time.Millisecond)
-	var wg sync.WaitGroup
 	convs := make([]string, pairs)
-	for i, p := range ps {
-		wg.Add(2)
-		go func() {
-			defer wg.Done()
-			if r := p.blocker.do("PUT", "/v1/blocks/"+p.sender.userID, nil); r.status != 204 {
-				t.Errorf("block %d: %d %s", i, r.status, r.raw)
-			}
-		}()
-		go func() {
-			defer wg.Done()
-			via2 := p.sender.on(e2)
-			time.Sleep(time.Duration(i) * step) // this pair's point in the block's window
-			r := via2.do("POST", "/v1/conversations", map[string]any{"kind": "direct", "member_ids": []string{p.blocker.userID}})
-			if r.status != 200 && r.status != 201 {
-				return // refused: the block landed first
-			}
-			convs[i] = r.body["conversation"].(map[string]any)["id"].(string)
-			via2.send(convs[i], "first", "hello?")
-		}()
-	}
-	wg.Wait()
+	blockSweep(pairs, step, func(i int) {
+		if r := ps[i].blocker.do("PUT", "/v1/blocks/"+ps[i].sender.userID, nil); r.status != 204 {
+			t.Errorf("block %d: %d %s", i, r.status, r.raw)
+		}
+	}, func(i int) {
+		via2 := ps[i].sender.on(e2)
+		r := via2.do("POST", "/v1/conversations", map[string]any{"kind": "direct", "member_ids": []string{ps[i].blocker.userID}})
+		if r.status != 200 && r.status != 201 {
+			return // refused: the block landed first
+		}
+		convs[i] = r.body["conversation"].(map[string]any)["id"].(string)
+		via2.send(convs[i], "first", "hello?")
+	})
 	proxy.SetDelay(0)
 	made := 0
 	for i, p := range ps {
@@ -286,24 +277,15 @@ func TestBlockRacingAnUnblockLeavesTheTablesAgreeing(t *testing.T) {
 		ps[i] = pair{b, s, dm}
 	}
 	proxy.SetDelay(100 * time.Millisecond)
-	var wg sync.WaitGroup
-	for i, p := range ps {
-		wg.Add(2)
-		go func() {
-			defer wg.Done()
-			if r := p.blocker.do("PUT", "/v1/blocks/"+p.sender.userID, nil); r.status != 204 {
-				t.Errorf("block %d: %d %s", i, r.status, r.raw)
-			}
-		}()
-		go func() {
-			defer wg.Done()
-			time.Sleep(time.Duration(i) * step)
-			if r := p.blocker.on(e2).do("DELETE", "/v1/blocks/"+p.sender.userID, nil); r.status != 204 {
-				t.Errorf("unblock %d: %d %s", i, r.status, r.raw)
-			}
-		}()
-	}
-	wg.Wait()
+	blockSweep(pairs, step, func(i int) {
+		if r := ps[i].blocker.do("PUT", "/v1/blocks/"+ps[i].sender.userID, nil); r.status != 204 {
+			t.Errorf("block %d: %d %s", i, r.status, r.raw)
+		}
+	}, func(i int) {
+		if r := ps[i].blocker.on(e2).do("DELETE", "/v1/blocks/"+ps[i].sender.userID, nil); r.status != 204 {
+			t.Errorf("unblock %d: %d %s", i, r.status, r.raw)
+		}
+	})
 	proxy.SetDelay(0)
 	listed := 0
 	for i, p := range ps {
@@ -321,4 +303,16 @@ func TestBlockRacingAnUnblockLeavesTheTablesAgreeing(t *testing.T) {
 		}
 	}
 	t.Logf("%d of %d pairs ended blocked (the block's timestamp later than the unblock's)", listed, pairs)
+}
+
+// blockSweep runs, for each of n pairs at once, block(i) and, i steps
+// later, other(i), and waits for all: other swept across the block's window.
+func blockSweep(n int, step time.Duration, block, other func(i int)) {
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(2)
+		go func() { defer wg.Done(); block(i) }()
+		go func() { defer wg.Done(); time.Sleep(time.Duration(i) * step); other(i) }()
+	}
+	wg.Wait()
 }
