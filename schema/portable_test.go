@@ -57,7 +57,7 @@ func TestCodeCQLIsPortable(t *testing.T) {
 	joined := strings.Join(all, "\n")
 	for _, want := range []string{
 		"INSERT INTO users_by_handle (handle, user_id) VALUES (?, ?) IF NOT EXISTS",
-		"UPDATE conversations_by_user SET ? WHERE user_id = ? AND conv_id = ? IF EXISTS",
+		"UPDATE conversations_by_user USING TIMESTAMP ? SET ? WHERE user_id = ? AND conv_id = ?",
 		"CREATE KEYSPACE IF NOT EXISTS %s WITH replication = %s AND durable_writes = true",
 	} {
 		if !strings.Contains(joined, want) {
