@@ -30,6 +30,7 @@ type Proxy struct {
 	conns map[net.Conn]struct{}
 	wake  chan struct{} // closed when leaving Hang
 	done  chan struct{} // closed by Close: cuts delays short
+	once  sync.Once
 	wg    sync.WaitGroup
 }
 
@@ -76,11 +77,13 @@ func (p *Proxy) SetDelay(d time.Duration) {
 	p.mu.Unlock()
 }
 
-// Close stops the proxy and drops every connection.
+// Close stops the proxy and drops every connection; again, it does nothing.
 func (p *Proxy) Close() {
-	p.ln.Close()
-	close(p.done)
-	p.SetMode(Refuse) // also wakes pipes held by Hang
+	p.once.Do(func() {
+		p.ln.Close()
+		close(p.done)
+		p.SetMode(Refuse) // also wakes pipes held by Hang
+	})
 	p.wg.Wait()
 }
 
@@ -109,7 +112,7 @@ func (p *Proxy) accept() {
 func (p *Proxy) serve(c net.Conn) {
 	defer p.wg.Done()
 	defer p.forget(c)
-	up, err := net.Dial("tcp", p.target)
+	up, err := net.DialTimeout("tcp", p.target, 5*time.Second)
 	if err != nil {
 		return
 	}
