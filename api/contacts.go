@@ -284,8 +284,13 @@ func (s *Server) directPositions(ctx context.Context, convID, sender int64, memb
 			}
 			// Stamped BlockRecordLag before the read: a block or unblock the
 			// read missed is stamped later by any node's clock, and wins.
-			if err := s.store.SetBlocksPeer(ctx, convID, p, blocked, read.Add(-repo.BlockRecordLag)); err != nil {
-				s.log.Debug("block flag not recorded; the next send reads blocks_by_user again", "err", err)
+			// Not while the local DC catches up: it may lag another DC by
+			// more than that, and a stale answer recorded would win there
+			// too once replicated (repo.CatchUp).
+			if !s.catchUp.Active() {
+				if err := s.store.SetBlocksPeer(ctx, convID, p, blocked, read.Add(-repo.BlockRecordLag)); err != nil {
+					s.log.Debug("block flag not recorded; the next send reads blocks_by_user again", "err", err)
+				}
 			}
 			p.BlocksPeer = &blocked
 		}

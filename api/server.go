@@ -279,6 +279,11 @@ func (s *Server) timeout(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		ctx, cancel := context.WithTimeout(c.Request().Context(), s.cfg.RequestTimeout)
 		defer cancel()
+		if s.catchUp.Active() {
+			// The local DC may lack writes made elsewhere (repo.CatchUp): a
+			// request reads what every DC acknowledged, its token included.
+			ctx = repo.ReadAcrossDCs(ctx)
+		}
 		c.SetRequest(c.Request().WithContext(ctx))
 		return next(c)
 	}

@@ -47,12 +47,9 @@ func (s *Server) sync(c echo.Context) error {
 		// events of the last SyncLag come with the next call rather than never.
 		cursor.At = safe
 	}
+	// While the local DC catches up, ctx reads across DCs (Server.timeout),
+	// so a cursor handed out now passes no write it missed (repo.CatchUp).
 	ctx := c.Request().Context()
-	if s.catchUp.Active() {
-		// A local replica was lost lately and may still lack writes made
-		// elsewhere: a cursor handed out now must not pass them (repo.CatchUp).
-		ctx = repo.ReadAcrossDCs(ctx)
-	}
 	page, err := s.store.Sync(ctx, session(c).UserID, cursor, limit, safe, now, renderMessage)
 	if err != nil {
 		return err

@@ -7,6 +7,7 @@ import "github.com/gocql/gocql"
 // or was lost, from the node's own connections or the ring's status events).
 type HostEvent struct {
 	Addr, DC, Rack string
+	HostID         string // the node's id, which outlives an address change
 	Event          string
 }
 
@@ -19,7 +20,7 @@ type hostWatch struct {
 }
 
 func (w *hostWatch) report(h *gocql.HostInfo, event string) {
-	w.notify(HostEvent{Addr: h.ConnectAddress().String(), DC: h.DataCenter(), Rack: h.Rack(), Event: event})
+	w.notify(HostEvent{Addr: h.ConnectAddress().String(), DC: h.DataCenter(), Rack: h.Rack(), HostID: h.HostID(), Event: event})
 }
 
 func (w *hostWatch) AddHost(h *gocql.HostInfo) {
@@ -32,9 +33,11 @@ func (w *hostWatch) RemoveHost(h *gocql.HostInfo) {
 	w.report(h, "remove")
 }
 
+// HostUp reports before the policy routes to the node again, so a listener
+// (CatchUp) has acted before any query reaches it.
 func (w *hostWatch) HostUp(h *gocql.HostInfo) {
-	w.HostSelectionPolicy.HostUp(h)
 	w.report(h, "up")
+	w.HostSelectionPolicy.HostUp(h)
 }
 
 func (w *hostWatch) HostDown(h *gocql.HostInfo) {

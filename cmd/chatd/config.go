@@ -133,7 +133,7 @@ func parseConfig(args []string) (config, error) {
 	dur(&c.Cluster.NodeTTL, "node-ttl", 15*time.Second, "node registry row TTL: a dead node stops receiving within it")
 	dur(&c.Cluster.RouteRefresh, "route-refresh", time.Hour, "how often a node rewrites its users' route hints (TTL is twice this)")
 	dur(&c.LeaseTTL, "node-lease-ttl", 30*time.Second, "Snowflake node-id lease TTL")
-	dur(&c.CatchUpWindow, "replica-catchup", repo.DefaultCatchUpWindow, "with a keyspace in several DCs: while a node of --local-dc is lost and this long after it is back, sync reads at QUORUM, so a device is not handed a cursor past writes the node missed (0: never)")
+	dur(&c.CatchUpWindow, "replica-catchup", repo.DefaultCatchUpWindow, "with a keyspace in several DCs: once nodes of --local-dc that could make up a local read quorum were lost, from the return of one until this long after the last came back, requests read at EACH_QUORUM, so a device is not handed a sync cursor past writes they missed (0: never)")
 	dur(&c.Shutdown, "shutdown-timeout", 15*time.Second, "bound on graceful shutdown")
 	if err := fe.Parse(args); err != nil {
 		return config{}, err

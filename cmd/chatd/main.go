@@ -64,8 +64,8 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	cfg.Cassandra.ConnectObserver = metrics
 	catchUp := repo.NewCatchUp(cfg.Cassandra.LocalDC, cfg.CatchUpWindow)
 	cfg.Cassandra.HostEvents = func(e repo.HostEvent) {
+		catchUp.Host(e) // first: the metric below must not show a node back before CatchUp knows
 		metrics.HostEvent(e)
-		catchUp.Host(e)
 		// A node lost or regained is an operator's first question in an outage.
 		level := slog.LevelInfo
 		if e.Event == "down" || e.Event == "remove" {
@@ -140,7 +140,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	}
 	srv := api.New(cfg.API, api.Deps{Store: store, IDs: gen, Hub: deliver, Objects: objects, Presence: pres, Metrics: metrics, Log: log, SendIDKey: sendKey, CatchUp: catchUp})
 	registerGauges(metrics, hub, cl)
-	metrics.Gauge("ringchat_sync_across_dcs", "1 while sync reads at QUORUM because a node of the local DC was lost lately (--replica-catchup).",
+	metrics.Gauge("ringchat_sync_across_dcs", "1 while requests read at EACH_QUORUM: nodes of the local DC were lost lately and may lack writes made elsewhere (--replica-catchup).",
 		func() float64 { return boolGauge(catchUp.Active()) })
 	adminLn, err := net.Listen("tcp", cfg.Admin)
 	if err != nil {
