@@ -90,9 +90,6 @@ func (st *Store) SetRole(ctx context.Context, convID, userID int64, role string)
 	if err != nil || !isMember(Member{Role: cur, JoinedAt: joined}) {
 		return Errorf(CodeNotFound, "not a member")
 	}
-	if roleSetHook != nil {
-		roleSetHook()
-	}
 	if err := st.raw.Query(cqlSetRole, noClaimStamp(max(roleAt, joinedAt), time.Now()), role, convID, userID).WithContext(ctx).Exec(); err != nil {
 		return translate("set role", err)
 	}
@@ -104,9 +101,6 @@ func (st *Store) SetRole(ctx context.Context, convID, userID int64, role string)
 	}
 	return nil
 }
-
-// roleSetHook runs between SetRole's read and its write (tests only).
-var roleSetHook func()
 
 // GroupUpdate lists the group fields to change; nil means unchanged.
 type GroupUpdate struct {

@@ -1,11 +1,13 @@
 package repo_test
 
 import (
+	"errors"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/ringchat/ringchat/repo"
+	"github.com/ringchat/ringchat/repo/cqltest"
 )
 
 // memberCells reads what members_by_conversation holds for (conv, user),
@@ -68,18 +70,34 @@ func TestRoleChangeRacingRemovalLeavesNoRole(t *testing.T) {
 	}
 }
 
-// The removal lands exactly between the role change's read of the member
-// and its write: the change is refused (not a member), and leaves no role.
+// The removal lands between the role change's read of the member and its
+// write: the change is refused (not a member), and leaves no role. The
+// change runs through a proxy adding 300 ms each way, so its read reaches
+// the node at about 300 ms and its write at about 900 ms; the removal,
+// started at 450 ms on a direct session, lands between them.
 func TestRoleChangeAfterRemovalBetweenItsReadAndWrite(t *testing.T) {
 	owner, m := gen.Next(), gen.Next()
 	g := newGroup(t, owner, m)
-	repo.SetRoleHook(func() {
-		if err := store.RemoveMember(ctx(t), g.ID, m, nil); err != nil {
-			t.Error(err)
-		}
-	})
-	err := store.SetRole(ctx(t), g.ID, m, repo.RoleAdmin)
-	repo.SetRoleHook(nil)
+	session, proxy := cqltest.ProxiedSession(t, ks, 5*time.Second)
+	slow := repo.NewStore(session, layout, repo.DefaultRetention())
+	// Once without delay, so its statements are prepared: a first run would
+	// add a PREPARE round trip before each.
+	if err := slow.SetRole(ctx(t), g.ID, owner, repo.RoleOwner); err != nil {
+		t.Fatal(err)
+	}
+	proxy.SetDelay(300 * time.Millisecond)
+	done := make(chan error, 1)
+	go func() { done <- slow.SetRole(ctx(t), g.ID, m, repo.RoleAdmin) }()
+	time.Sleep(450 * time.Millisecond) // the change's read has arrived, its write has not
+	if err := store.RemoveMember(ctx(t), g.ID, m, nil); err != nil {
+		t.Fatal(err)
+	}
+	err := <-done
+	proxy.SetDelay(0)
+	var re *repo.Error
+	if errors.As(err, &re) && re.Message == "not a member" {
+		t.Fatal("the change's read already found the member removed: the interleaving was not tested")
+	}
 	if !repo.IsCode(err, repo.CodeNotFound) {
 		t.Fatalf("role change of a member removed while it ran: %v, want not found", err)
 	}
