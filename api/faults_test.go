@@ -1,9 +1,12 @@
 package api_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -247,4 +250,35 @@ func TestWebSocketShedSendCarriesRetryHint(t *testing.T) {
 		t.Fatal("10 sends held 700 ms each on a bound of 4 with no queue: none was shed")
 	}
 	inHistoryOnce(t, b, conv, "h-", n)
+}
+
+// A REST send whose client gives up while it is being written completes,
+// as a WebSocket send does when its socket closes: the message is stored
+// once, and the client's retry with its client_msg_id gets it back.
+func TestARESTSendOutlivesItsClient(t *testing.T) {
+	e := newEnv(t, func(c *api.Config, _ *repo.Retention, _ *ws.Config) { c.DebugSendDelay = 500 * time.Millisecond })
+	a, b := e.newUser("da"), e.newUser("db")
+	conv := a.direct(b)
+	body := `{"client_msg_id":"gone-1","body":"sent by a client that left"}`
+	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond) // gone mid-send
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "POST", e.srv.URL+"/v1/conversations/"+conv+"/messages", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+a.token)
+	req.Header.Set("Content-Type", "application/json")
+	if res, err := http.DefaultClient.Do(req); err == nil {
+		res.Body.Close()
+		t.Fatalf("the client should have given up first; got %d", res.StatusCode)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		h := b.do("GET", "/v1/conversations/"+conv+"/messages?limit=10", nil)
+		if msgs, _ := h.body["messages"].([]any); len(msgs) == 1 {
+			break
+		} else if len(msgs) > 1 || time.Now().After(deadline) {
+			t.Fatalf("history after the client left: %s", h.raw)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	r := a.send(conv, "gone-1", "sent by a client that left")
+	expect(t, r, 200)
 }

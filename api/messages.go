@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
@@ -21,8 +22,13 @@ func (s *Server) sendMessage(c echo.Context) error {
 	if err := bindJSON(c, &req); err != nil {
 		return err
 	}
+	// As over a WebSocket: a send under way is not cancelled when the client
+	// goes away, so it completes (and stays idempotent) instead of stopping
+	// half-written; one still waiting for a slot leaves with the request.
 	ctx := c.Request().Context()
-	msg, created, err := s.send(ctx, ctx, session(c), convID, req, nil)
+	work, cancel := detached(ctx)
+	defer cancel()
+	msg, created, err := s.send(ctx, work, session(c), convID, req, nil)
 	if err != nil {
 		return err
 	}
@@ -115,4 +121,14 @@ func historyPosition(c echo.Context) (before, after int64, err error) {
 		}
 	}
 	return before, after, err
+}
+
+// detached is ctx without its cancellation but with its deadline (the
+// request timeout) and values.
+func detached(ctx context.Context) (context.Context, context.CancelFunc) {
+	work := context.WithoutCancel(ctx)
+	if deadline, ok := ctx.Deadline(); ok {
+		return context.WithDeadline(work, deadline)
+	}
+	return context.WithCancel(work)
 }
