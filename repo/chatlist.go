@@ -80,8 +80,8 @@ const cqlUserConvStamp = `SELECT kind, WRITETIME(kind), WRITETIME(muted_until), 
 // UpdateSettings writes a user's own settings of one conversation;
 // CodeNotFound if it is not in their list, or left it while this ran.
 //
-// As SetRole: the cells are written past the newest write time of the
-// row's cells (noClaimStamp), not at now and not by an IF EXISTS transaction (whose cells
+// As SetRole: the cells are written 1 µs past the newest write time of the
+// row's cells, not at now and not by an IF EXISTS transaction (whose cells
 // carry the Paxos ballot's time, so a removal stamped before the ballot but
 // applied between its read and its commit left a row holding only the
 // settings, which a re-add inherited: TestSettingsChangeRacingRemovalLeavesNoRow).
@@ -118,7 +118,7 @@ func (st *Store) UpdateSettings(ctx context.Context, userID, convID int64, s Con
 		}
 	}
 	stmt := "UPDATE conversations_by_user USING TIMESTAMP ? SET " + strings.Join(sets, ", ") + " WHERE user_id = ? AND conv_id = ?"
-	args = append(append([]any{noClaimStamp(newest, time.Now())}, args...), userID, convID)
+	args = append(append([]any{newest + 1}, args...), userID, convID)
 	if err := st.raw.Query(stmt, args...).WithContext(ctx).Exec(); err != nil {
 		return translate("update settings", err)
 	}

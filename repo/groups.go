@@ -68,8 +68,8 @@ func (st *Store) GroupWritten(ctx context.Context, convID int64) (exists, delete
 // SetRole changes a member's role; CodeNotFound if they are not a member,
 // or were removed while it ran.
 //
-// The role is written past the newest write time of the membership's
-// cells (noClaimStamp), not at now. A removal is stamped later than the membership it
+// The role is written 1 µs past the newest write time of the membership's
+// cells, not at now. A removal is stamped later than the membership it
 // removes (memberBatch, at the remover's clock), so it shadows every role
 // change of that membership, whichever reaches the replicas first: a role
 // change racing a removal can never leave the removed member with a role
@@ -77,8 +77,8 @@ func (st *Store) GroupWritten(ctx context.Context, convID int64) (exists, delete
 // carries the Paxos ballot's time: a removal stamped before the ballot but
 // applied between the transaction's read and its commit left the role
 // behind, the change reported done (TestRoleChangeRacingRemovalLeavesNoRole).
-// Two concurrent changes of one member's role can get one timestamp, and
-// the greater role string stays (Cassandra's rule for a tie).
+// Two concurrent changes of one member's role get one timestamp, and the
+// greater role string stays (Cassandra's rule for a tie).
 func (st *Store) SetRole(ctx context.Context, convID, userID int64, role string) error {
 	var cur string
 	var joined time.Time
@@ -90,7 +90,7 @@ func (st *Store) SetRole(ctx context.Context, convID, userID int64, role string)
 	if err != nil || !isMember(Member{Role: cur, JoinedAt: joined}) {
 		return Errorf(CodeNotFound, "not a member")
 	}
-	if err := st.raw.Query(cqlSetRole, noClaimStamp(max(roleAt, joinedAt), time.Now()), role, convID, userID).WithContext(ctx).Exec(); err != nil {
+	if err := st.raw.Query(cqlSetRole, max(roleAt, joinedAt)+1, role, convID, userID).WithContext(ctx).Exec(); err != nil {
 		return translate("set role", err)
 	}
 	// A removal applied meanwhile shadowed the write: say so rather than

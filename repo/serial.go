@@ -2,7 +2,6 @@ package repo
 
 import (
 	"context"
-	"time"
 
 	"github.com/gocql/gocql"
 	"github.com/scylladb/gocqlx/v2"
@@ -47,17 +46,3 @@ func (st *Store) lwtx(ctx context.Context, sc scope, stmt string, args ...any) *
 func casInt64(row map[string]any, col string) int64 { v, _ := row[col].(int64); return v }
 
 func casBool(row map[string]any, col string) bool { v, _ := row[col].(bool); return v }
-
-// noClaimStamp is the write time of a change to a row that a concurrent
-// delete may remove (SetRole, UpdateSettings, ResumeDeviceSession), after a
-// read that found the row, newest being the newest write time of its cells.
-// Past newest, so a delete stamped later than the row shadows the change
-// (an IF EXISTS transaction's ballot time did not: docs/cluster.md); and no
-// earlier than now less twice ClockSkew, so of two changes made one after
-// the other through DCs whose reads had not seen each other, the later
-// still wins, where newest+1 alone gave both one timestamp (and the greater
-// value won). A delete concurrent with the change is stamped at least now
-// less ClockSkew by its node, later still.
-func noClaimStamp(newest int64, now time.Time) int64 {
-	return max(newest+1, now.Add(-2*ClockSkew).UnixMicro())
-}

@@ -79,8 +79,8 @@ func (st *Store) CreateDeviceSession(ctx context.Context, d Device, tokenHash []
 // keeps the device's name. CodeNotFound when the user has no such device
 // (never had it, revoked, logged out or expired).
 //
-// The renewal is written past the newest write time of the device row's
-// cells (noClaimStamp), then read back. A revoke is stamped later than the row it
+// The renewal is written 1 µs past the newest write time of the device
+// row's cells, then read back. A revoke is stamped later than the row it
 // deletes, so it shadows the renewal whichever reaches the replicas first,
 // and the renewal then finds the row gone. It was an IF EXISTS transaction,
 // whose cells carry the Paxos ballot's time: a revoke applied between its
@@ -114,7 +114,7 @@ func (st *Store) ResumeDeviceSession(ctx context.Context, userID, deviceID int64
 	if err != nil {
 		return Session{}, err
 	}
-	err = st.raw.Query(cqlRenewDevice, ttlSeconds(st.retention.Session), noClaimStamp(newest, time.Now()), name, d.CreatedAt, now, userID, deviceID).WithContext(ctx).Exec()
+	err = st.raw.Query(cqlRenewDevice, ttlSeconds(st.retention.Session), newest+1, name, d.CreatedAt, now, userID, deviceID).WithContext(ctx).Exec()
 	if err == nil {
 		err = st.query(ctx, cqlGetDevice, userID, deviceID).GetRelease(&Device{})
 	}
