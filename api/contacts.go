@@ -287,7 +287,7 @@ func (s *Server) directPositions(ctx context.Context, convID, sender int64, memb
 			// Not while the local DC catches up: it may lag another DC by
 			// more than that, and a stale answer recorded would win there
 			// too once replicated (repo.CatchUp).
-			if !s.catchUp.Active() {
+			if active, _ := s.catchUp.Active(); !active {
 				if err := s.store.SetBlocksPeer(ctx, convID, p, blocked, read.Add(-repo.BlockRecordLag)); err != nil {
 					s.log.Debug("block flag not recorded; the next send reads blocks_by_user again", "err", err)
 				}

@@ -279,7 +279,7 @@ func (s *Server) timeout(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		ctx, cancel := context.WithTimeout(c.Request().Context(), s.cfg.RequestTimeout)
 		defer cancel()
-		if s.catchUp.Active() {
+		if active, _ := s.catchUp.Active(); active {
 			// The local DC may lack writes made elsewhere (repo.CatchUp): a
 			// request reads what every DC acknowledged, its token included.
 			ctx = repo.ReadAcrossDCs(ctx)

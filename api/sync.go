@@ -50,12 +50,18 @@ func (s *Server) sync(c echo.Context) error {
 	// While the local DC catches up, ctx reads across DCs (Server.timeout),
 	// so a cursor handed out now passes no write it missed (repo.CatchUp).
 	ctx := c.Request().Context()
+	_, gen := s.catchUp.Active()
 	page, err := s.store.Sync(ctx, session(c).UserID, cursor, limit, safe, now, renderMessage)
 	if err != nil {
 		return err
 	}
 	if page.Events, err = s.completeEvents(ctx, page.Events); err != nil {
 		return err
+	}
+	if s.catchUp.Changed(gen) {
+		// A local node came back while this ran: it may have read that
+		// replica at the consistency it began with. The retry reads across DCs.
+		return repo.Errorf(repo.CodeUnavailable, "the data centre is catching up: retry the sync")
 	}
 	resp := syncResponse{Events: make([]eventJSON, 0, len(page.Events)), Cursor: encodeSyncCursor(page.Cursor),
 		HasMore: page.HasMore, Reset: page.Reset}

@@ -14,15 +14,17 @@ import (
 // the sync lag assumes takes milliseconds. When local replicas were down,
 // what they missed comes back by hints over minutes, and a device syncing
 // meanwhile was handed a cursor past it for good (docs/ring.md: 399 of 406).
-// CatchUp notices local nodes lost and, once one is back, makes requests
-// read at EACH_QUORUM (a quorum of each DC's replicas, which overlaps any
-// DC's LOCAL_QUORUM write) until Window after the last came back.
 //
-// Only when the lost local nodes could make up a local read quorum (with
-// {dc2: 1}, its one node; with 3 replicas, two), and only for a keyspace in
-// several DCs: otherwise a local quorum holds a node that missed nothing.
-// While they are still down nothing changes: the driver then coordinates in
-// another DC, whose LOCAL_QUORUM is that DC's quorum.
+// That needs a local read quorum of replicas that all missed a write: nodes
+// down at the same time, as many as a local quorum (dc2's one node of
+// {dc2: 1}; two of three). One node down at a time (a rolling restart)
+// never does: a write made while it was down is on the others. So CatchUp
+// notices such an episode of local nodes lost together, and from the return
+// of the first of them until Window after the last, requests read at
+// EACH_QUORUM (a quorum of each DC's replicas, which overlaps any DC's
+// LOCAL_QUORUM write). Not while a local quorum is still down: the driver
+// then coordinates in another DC, whose LOCAL_QUORUM is that DC's quorum,
+// and EACH_QUORUM could not be met. Only for a keyspace in several DCs.
 
 // DefaultCatchUpWindow is Cassandra's max_hint_window: how long after a node
 // is back hints may still be arriving. Past it, only a repair brings the
@@ -35,15 +37,19 @@ type CatchUp struct {
 	window  time.Duration
 	now     func() time.Time
 
-	mu     sync.Mutex
-	down   map[string]bool      // local nodes (by host id) lost, not back
-	back   map[string]time.Time // local nodes back, and when
-	quorum int                  // local replicas in a local read quorum; 0: off
+	mu      sync.Mutex
+	quorum  int                  // local replicas in a local read quorum; 0: off
+	down    map[string]bool      // local nodes (by host id) lost, not back
+	episode map[string]bool      // nodes of the current episode not back yet
+	removed map[string]time.Time // episode nodes the driver removed, and when
+	until   time.Time            // catching up until then (the last return + window)
+	gen     uint64               // counts returns: a request spanning one may have read stale
 }
 
 // NewCatchUp tracks the nodes of localDC; a zero window turns it off.
 func NewCatchUp(localDC string, window time.Duration) *CatchUp {
-	return &CatchUp{localDC: localDC, window: window, now: time.Now, down: map[string]bool{}, back: map[string]time.Time{}}
+	return &CatchUp{localDC: localDC, window: window, now: time.Now,
+		down: map[string]bool{}, episode: map[string]bool{}, removed: map[string]time.Time{}}
 }
 
 // Enable turns the tracking on when replication (as system_schema.keyspaces
@@ -68,9 +74,13 @@ func (c *CatchUp) Enable(replication map[string]string) {
 	}
 }
 
+// addressChange is how soon after its removal a node seen again counts as
+// back under a new address (the driver removes the old address, then adds
+// the new one) rather than as a new node.
+const addressChange = time.Minute
+
 // Host takes one driver host event. Nodes are known by host id, which a
-// node keeps when its address changes (the driver then removes the old
-// address and adds the new).
+// node keeps when its address changes.
 func (c *CatchUp) Host(e HostEvent) {
 	if e.DC != c.localDC {
 		return
@@ -81,37 +91,62 @@ func (c *CatchUp) Host(e HostEvent) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	now := c.now()
 	switch e.Event {
 	case "down":
 		c.down[id] = true
+		if len(c.episode) > 0 {
+			c.episode[id] = true // lost during the episode: it misses writes too
+		} else if c.quorum > 0 && len(c.down) >= c.quorum {
+			for d := range c.down {
+				c.episode[d] = true
+			}
+		}
 	case "up":
-		if c.down[id] {
-			delete(c.down, id)
-			c.back[id] = c.now()
+		delete(c.down, id)
+		at, wasRemoved := c.removed[id]
+		if c.episode[id] || (wasRemoved && now.Sub(at) < addressChange) {
+			delete(c.episode, id)
+			delete(c.removed, id)
+			c.until, c.gen = now.Add(c.window), c.gen+1
+		}
+	case "remove":
+		// Left the ring (its ranges streamed elsewhere) or changing address:
+		// it no longer keeps the episode going either way.
+		delete(c.down, id)
+		if c.episode[id] {
+			delete(c.episode, id)
+			c.removed[id] = now
 		}
 	}
-	// "remove" changes nothing: a node that left keeps no read quorum
-	// stale, and one that comes back under a new address is still owed
-	// its catching up.
+	for id, at := range c.removed {
+		if now.Sub(at) >= addressChange {
+			delete(c.removed, id)
+		}
+	}
 }
 
-// Active reports whether requests must read across DCs now.
-func (c *CatchUp) Active() bool {
+// Active reports whether requests must read across DCs now, and the count
+// of returns so far (Changed tells whether one came since).
+func (c *CatchUp) Active() (bool, uint64) {
+	if c == nil {
+		return false, 0
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.quorum > 0 && c.now().Before(c.until) && len(c.down) < c.quorum, c.gen
+}
+
+// Changed reports whether a local node of an episode came back since
+// Active returned gen: a request that began before may have read a replica
+// that is behind at the consistency it began with.
+func (c *CatchUp) Changed(gen uint64) bool {
 	if c == nil {
 		return false
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.quorum == 0 {
-		return false
-	}
-	now := c.now()
-	for id, at := range c.back {
-		if now.Sub(at) >= c.window {
-			delete(c.back, id)
-		}
-	}
-	return len(c.back) > 0 && len(c.back)+len(c.down) >= c.quorum
+	return c.gen != gen
 }
 
 type acrossDCsKey struct{}

@@ -10,60 +10,104 @@ import (
 
 const nts = "org.apache.cassandra.locator.NetworkTopologyStrategy"
 
-// CatchUp reads across DCs once lost local nodes that could make up a local
-// read quorum are back, until the window after the last returned; only for
-// a keyspace in several DCs, and by host id.
-func TestCatchUpFollowsLocalNodes(t *testing.T) {
-	at := time.Unix(1_800_000_000, 0)
-	c := NewCatchUp("dc2", time.Minute)
-	c.now = func() time.Time { return at }
-	ev := func(id, addr, dc, event string) { c.Host(HostEvent{HostID: id, Addr: addr, DC: dc, Event: event}) }
-	active := func(want bool, why string) {
-		t.Helper()
-		if c.Active() != want {
-			t.Fatalf("%s: active %v, want %v", why, !want, want)
-		}
+// catchUpAt is a CatchUp on a clock the test moves, with ev and active helpers.
+type catchUpAt struct {
+	t  *testing.T
+	c  *CatchUp
+	at time.Time
+}
+
+func newCatchUpAt(t *testing.T, dc string, repl map[string]string) *catchUpAt {
+	c := &catchUpAt{t: t, c: NewCatchUp(dc, time.Hour), at: time.Unix(1_800_000_000, 0)}
+	c.c.now = func() time.Time { return c.at }
+	c.c.Enable(repl)
+	return c
+}
+
+func (c *catchUpAt) ev(id, dc, event string) {
+	c.c.Host(HostEvent{HostID: id, Addr: "10.0.0." + id, DC: dc, Event: event})
+}
+
+func (c *catchUpAt) active(want bool, why string) {
+	c.t.Helper()
+	if got, _ := c.c.Active(); got != want {
+		c.t.Fatalf("%s: active %v, want %v", why, got, want)
 	}
+}
 
-	c.Enable(map[string]string{"class": nts, "dc2": "1"})
-	ev("z", "10.0.2.7", "dc2", "down")
-	ev("z", "10.0.2.7", "dc2", "up")
-	active(false, "a keyspace in one DC")
-	at = at.Add(time.Minute) // z's return is past the window before dc1 is added
-
-	c.Enable(map[string]string{"class": nts, "dc1": "3", "dc2": "1", "dc3": "0"})
-	ev("a", "10.0.2.1", "dc2", "down")
-	active(false, "the local node still down (queries go to dc1, whose quorum is consistent)")
-	ev("x", "10.0.1.1", "dc1", "down") // another DC's node: its own DC's chatd catches up
-	ev("x", "10.0.1.1", "dc1", "up")
-	active(false, "another DC's node back")
+// {dc1: 3, dc2: 1}, chatd in dc2: its one node lost and back catches up for
+// the window; lost again, nothing changes until it is back (its EACH_QUORUM
+// could not be met); another DC's nodes and a node never lost owe nothing.
+func TestCatchUpOneLocalReplica(t *testing.T) {
+	c := newCatchUpAt(t, "dc2", map[string]string{"class": nts, "dc1": "3", "dc2": "1", "dc3": "0"})
+	c.ev("x", "dc1", "down")
+	c.ev("x", "dc1", "up")
+	c.active(false, "another DC's node back")
+	c.ev("a", "dc2", "down")
+	c.active(false, "the local node down: the driver reads through dc1")
+	_, before := c.c.Active()
+	c.ev("a", "dc2", "up")
+	c.active(true, "the local node back")
+	if !c.c.Changed(before) {
+		t.Fatal("a return does not change the generation")
+	}
+	c.at = c.at.Add(30 * time.Minute)
+	c.ev("a", "dc2", "down")
+	c.active(false, "down again within the window")
+	c.ev("a", "dc2", "up")
+	c.at = c.at.Add(59 * time.Minute)
+	c.active(true, "59 min after the second return (window 1 h)")
+	c.ev("b", "dc2", "up") // never lost
+	c.at = c.at.Add(2 * time.Minute)
+	c.active(false, "past the window")
 	// Back under a new address: the driver removes the old one first.
-	ev("a", "10.0.2.1", "dc2", "remove")
-	ev("a", "10.0.2.9", "dc2", "add")
-	ev("a", "10.0.2.9", "dc2", "up")
-	active(true, "the local node back (new address, same host id)")
-	at = at.Add(59 * time.Second)
-	active(true, "59 s after it came back (window 1 min)")
-	ev("b", "10.0.2.2", "dc2", "up") // never lost: owes nothing
-	at = at.Add(2 * time.Second)
-	active(false, "past the window")
+	c.ev("a", "dc2", "down")
+	c.ev("a", "dc2", "remove")
+	c.ev("a", "dc2", "add")
+	c.ev("a", "dc2", "up")
+	c.active(true, "back under a new address, same host id")
+}
 
-	// Three local replicas: one node lost and back leaves a local quorum
-	// with a node that missed nothing; two do not.
-	c3 := NewCatchUp("dc1", time.Minute)
-	c3.now = c.now
-	c3.Enable(map[string]string{"class": nts, "dc1": "3", "dc2": "3"})
-	c3.Host(HostEvent{HostID: "p", DC: "dc1", Event: "down"})
-	c3.Host(HostEvent{HostID: "p", DC: "dc1", Event: "up"})
-	if c3.Active() {
-		t.Fatal("one of three local replicas back: active")
+// Three local replicas: one node at a time (a rolling restart) never needs
+// it; two down together do, from the first return; a node removed while
+// down ends its part of the episode and is not counted later.
+func TestCatchUpThreeLocalReplicas(t *testing.T) {
+	c := newCatchUpAt(t, "dc1", map[string]string{"class": nts, "dc1": "3", "dc2": "3"})
+	for _, id := range []string{"p", "q", "r"} {
+		c.ev(id, "dc1", "down")
+		c.at = c.at.Add(time.Minute)
+		c.ev(id, "dc1", "up")
+		c.at = c.at.Add(5 * time.Minute)
+		c.active(false, "rolling restart, after "+id)
 	}
-	c3.Host(HostEvent{HostID: "q", DC: "dc1", Event: "down"})
-	if !c3.Active() {
-		t.Fatal("one back and another down, of three: not active")
+	c.ev("p", "dc1", "down")
+	c.ev("q", "dc1", "down")
+	c.active(false, "two of three down")
+	c.ev("p", "dc1", "up")
+	c.active(true, "one of the two back")
+	c.ev("q", "dc1", "remove") // taken out of the ring while down
+	c.at = c.at.Add(2 * time.Minute)
+	_, gen := c.c.Active()
+	c.ev("q", "dc1", "up") // the id seen again long after: no return of the episode's
+	if c.c.Changed(gen) {
+		t.Fatal("an id seen again minutes after its removal counted as a return")
 	}
-	if NewCatchUp("dc2", 0).Active() || (*CatchUp)(nil).Active() {
-		t.Fatal("a zero window or no tracker is never active")
+	c.at = c.at.Add(2 * time.Hour)
+	c.active(false, "past the window")
+	c.ev("r", "dc1", "down")
+	c.ev("r", "dc1", "up")
+	c.active(false, "one node later, with the removed one not counted")
+
+	one := newCatchUpAt(t, "dc1", map[string]string{"class": nts, "dc1": "3"})
+	one.ev("p", "dc1", "down")
+	one.ev("q", "dc1", "down")
+	one.ev("p", "dc1", "up")
+	one.active(false, "a keyspace in one DC")
+	if a, _ := NewCatchUp("dc2", 0).Active(); a {
+		t.Fatal("a zero window is never active")
+	}
+	if a, _ := (*CatchUp)(nil).Active(); a {
+		t.Fatal("no tracker is never active")
 	}
 }
 
@@ -71,5 +115,8 @@ func TestReadAcrossDCsSetsEachQuorum(t *testing.T) {
 	q := (&gocql.Session{}).Query("SELECT 1")
 	if got := consistencyFor(ReadAcrossDCs(context.Background()), q).GetConsistency(); got != gocql.EachQuorum {
 		t.Fatalf("consistency %v, want EACH_QUORUM", got)
+	}
+	if got := consistencyFor(context.Background(), q.Consistency(gocql.LocalQuorum)).GetConsistency(); got != gocql.LocalQuorum {
+		t.Fatalf("without the marker: %v, want the query's own", got)
 	}
 }

@@ -48,7 +48,7 @@ func (st *Store) CountUnread(ctx context.Context, convID, reader, readUpTo, last
 	floor := snowflake.Bucket(max(readUpTo, convID), bucketMs)
 	read := 0
 	for b := newest; b >= floor && b > newest-MaxEmptyBuckets; b-- {
-		iter := st.raw.Query(cqlUnreadSenders, convID, b, readUpTo, maxUnreadRows-read).WithContext(ctx).Iter()
+		iter := st.rawQuery(ctx, cqlUnreadSenders, convID, b, readUpTo, maxUnreadRows-read).Iter()
 		var sender int64
 		for iter.Scan(&sender) {
 			read++
@@ -104,7 +104,7 @@ func (st *Store) UpdateSettings(ctx context.Context, userID, convID int64, s Con
 	}
 	var kind *string
 	var stamps [4]*int64
-	err := st.raw.Query(cqlUserConvStamp, userID, convID).WithContext(ctx).Scan(&kind, &stamps[0], &stamps[1], &stamps[2], &stamps[3])
+	err := st.rawQuery(ctx, cqlUserConvStamp, userID, convID).Scan(&kind, &stamps[0], &stamps[1], &stamps[2], &stamps[3])
 	if err != nil && !errors.Is(err, gocql.ErrNotFound) {
 		return translate("update settings", err)
 	}
@@ -119,7 +119,7 @@ func (st *Store) UpdateSettings(ctx context.Context, userID, convID int64, s Con
 	}
 	stmt := "UPDATE conversations_by_user USING TIMESTAMP ? SET " + strings.Join(sets, ", ") + " WHERE user_id = ? AND conv_id = ?"
 	args = append(append([]any{newest + 1}, args...), userID, convID)
-	if err := st.raw.Query(stmt, args...).WithContext(ctx).Exec(); err != nil {
+	if err := st.rawQuery(ctx, stmt, args...).Exec(); err != nil {
 		return translate("update settings", err)
 	}
 	// A removal applied meanwhile shadowed the write: say so rather than

@@ -55,7 +55,7 @@ type position struct {
 func (st *Store) position(ctx context.Context, userID, convID int64) (position, bool, error) {
 	var section *int
 	var activity *int64
-	err := st.raw.Query(cqlGetPosition, userID, convID).WithContext(ctx).Scan(&section, &activity)
+	err := st.rawQuery(ctx, cqlGetPosition, userID, convID).Scan(&section, &activity)
 	if errors.Is(err, gocql.ErrNotFound) || (err == nil && section == nil) {
 		return position{}, false, nil
 	}
@@ -176,9 +176,9 @@ func addActivityMove(b *gocql.Batch, userID, convID int64, cur position, activit
 func (st *Store) ChatsPage(ctx context.Context, userID int64, section int, from *ChatKey, limit int) ([]ChatKey, error) {
 	var iter *gocql.Iter
 	if from == nil {
-		iter = st.raw.Query(cqlChatsPage, userID, section, limit).WithContext(ctx).Iter()
+		iter = st.rawQuery(ctx, cqlChatsPage, userID, section, limit).Iter()
 	} else {
-		iter = st.raw.Query(cqlChatsPageFrom, userID, section, from.Activity, from.ConvID, limit).WithContext(ctx).Iter()
+		iter = st.rawQuery(ctx, cqlChatsPageFrom, userID, section, from.Activity, from.ConvID, limit).Iter()
 	}
 	var out []ChatKey
 	k := ChatKey{Section: section}
@@ -204,7 +204,7 @@ func (st *Store) CheckChat(ctx context.Context, userID int64, k ChatKey, member 
 		// position half was lost: the newest activity wins, as the position's
 		// USING TIMESTAMP makes it win for racing moves. Reverting the row to
 		// the stale position would put the chat below its newest message.
-		return true, translate("repair chat position", st.raw.Query(cqlSetActivity, idTimestamp(k.Activity), k.Activity, userID, k.ConvID).WithContext(ctx).Exec())
+		return true, translate("repair chat position", st.rawQuery(ctx, cqlSetActivity, idTimestamp(k.Activity), k.Activity, userID, k.ConvID).Exec())
 	}
 	if !ok && member { // a row whose position write was lost: it is the live one
 		b := st.raw.NewBatch(gocql.LoggedBatch).WithContext(ctx)
@@ -262,5 +262,5 @@ func (st *Store) EnsureChatList(ctx context.Context, userID int64) error {
 		}
 		after = rows[len(rows)-1].ConvID
 	}
-	return translate("mark chat list", st.raw.Query(cqlSetSection, -1, userID, listedMarker).WithContext(ctx).Exec())
+	return translate("mark chat list", st.rawQuery(ctx, cqlSetSection, -1, userID, listedMarker).Exec())
 }

@@ -89,7 +89,7 @@ func (st *Store) SetLastSeen(ctx context.Context, userID int64, at time.Time) er
 // LastSeen returns when a user was last online (zero if never).
 func (st *Store) LastSeen(ctx context.Context, userID int64) (time.Time, error) {
 	var t time.Time
-	err := st.raw.Query(cqlGetLastSeen, userID).WithContext(ctx).Scan(&t)
+	err := st.rawQuery(ctx, cqlGetLastSeen, userID).Scan(&t)
 	if IsCode(translate("", err), CodeNotFound) {
 		return time.Time{}, nil
 	}

@@ -161,7 +161,7 @@ func (st *Store) Unblock(ctx context.Context, userID, other int64, at time.Time)
 // Blocks reports whether userID blocks other.
 func (st *Store) Blocks(ctx context.Context, userID, other int64) (bool, error) {
 	var id int64
-	err := st.raw.Query(cqlIsBlocked, userID, other).WithContext(ctx).Scan(&id)
+	err := st.rawQuery(ctx, cqlIsBlocked, userID, other).Scan(&id)
 	if IsCode(translate("", err), CodeNotFound) {
 		return false, nil
 	}

@@ -29,7 +29,7 @@ const MaxMembersRead = 5000
 func (st *Store) DirectConversation(ctx context.Context, a, b int64) (int64, error) {
 	lo, hi := min(a, b), max(a, b)
 	var id int64
-	err := st.raw.Query(cqlGetDirect, lo, hi).WithContext(ctx).Scan(&id)
+	err := st.rawQuery(ctx, cqlGetDirect, lo, hi).Scan(&id)
 	return id, translate("get direct conversation", err)
 }
 

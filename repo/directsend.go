@@ -52,7 +52,7 @@ type DirectPosition struct {
 // statement. A member without a row comes back not Listed, BlocksPeer nil.
 func (st *Store) DirectPositions(ctx context.Context, convID int64, members [2]int64) ([2]DirectPosition, error) {
 	out := [2]DirectPosition{{UserID: members[0]}, {UserID: members[1]}}
-	iter := st.raw.Query(cqlDirectPositions, members[0], members[1], convID).WithContext(ctx).Iter()
+	iter := st.rawQuery(ctx, cqlDirectPositions, members[0], members[1], convID).Iter()
 	var (
 		user     int64
 		section  *int

@@ -83,14 +83,14 @@ func (st *Store) SetRole(ctx context.Context, convID, userID int64, role string)
 	var cur string
 	var joined time.Time
 	var roleAt, joinedAt int64
-	err := st.raw.Query(cqlMemberStamp, convID, userID).WithContext(ctx).Scan(&cur, &joined, &roleAt, &joinedAt)
+	err := st.rawQuery(ctx, cqlMemberStamp, convID, userID).Scan(&cur, &joined, &roleAt, &joinedAt)
 	if err != nil && !errors.Is(err, gocql.ErrNotFound) {
 		return translate("set role", err)
 	}
 	if err != nil || !isMember(Member{Role: cur, JoinedAt: joined}) {
 		return Errorf(CodeNotFound, "not a member")
 	}
-	if err := st.raw.Query(cqlSetRole, max(roleAt, joinedAt)+1, role, convID, userID).WithContext(ctx).Exec(); err != nil {
+	if err := st.rawQuery(ctx, cqlSetRole, max(roleAt, joinedAt)+1, role, convID, userID).Exec(); err != nil {
 		return translate("set role", err)
 	}
 	// A removal applied meanwhile shadowed the write: say so rather than
@@ -155,7 +155,7 @@ func (st *Store) SwitchToPull(ctx context.Context, convID int64, members []int64
 // Fanout returns a conversation's fan-out mode (push when unset).
 func (st *Store) Fanout(ctx context.Context, convID int64) (string, error) {
 	var f string
-	if err := st.raw.Query(cqlGetFanout, convID).WithContext(ctx).Scan(&f); err != nil {
+	if err := st.rawQuery(ctx, cqlGetFanout, convID).Scan(&f); err != nil {
 		return "", translate("get fanout", err)
 	}
 	if f == "" {

@@ -33,8 +33,9 @@ func (w *hostWatch) RemoveHost(h *gocql.HostInfo) {
 	w.report(h, "remove")
 }
 
-// HostUp reports before the policy routes to the node again, so a listener
-// (CatchUp) has acted before any query reaches it.
+// HostUp reports before the policy takes the node back. The driver has
+// already marked it up, so a query may reach it first; a sync spanning the
+// report is refused (CatchUp.Changed).
 func (w *hostWatch) HostUp(h *gocql.HostInfo) {
 	w.report(h, "up")
 	w.HostSelectionPolicy.HostUp(h)

@@ -78,7 +78,7 @@ func (st *Store) dropWatermarks(ctx context.Context, convID, userID int64) error
 // NewestMessageID returns the id of a conversation's newest message (0: none).
 func (st *Store) NewestMessageID(ctx context.Context, convID int64) (int64, error) {
 	var id int64
-	err := consistencyFor(ctx, st.raw.Query(cqlNewestMessage, convID).WithContext(ctx)).Scan(&id)
+	err := st.rawQuery(ctx, cqlNewestMessage, convID).Scan(&id)
 	if IsCode(translate("", err), CodeNotFound) {
 		return 0, nil
 	}

@@ -117,7 +117,7 @@ func (st *Store) SessionEndsSince(ctx context.Context, from, to time.Time, page 
 	for b := sessionEndBucket(from); b <= sessionEndBucket(to); b += SessionEndBucket.Milliseconds() {
 		// The driver fetches the next page as this one is scanned: it too
 		// holds one page (of the same size) at a time.
-		iter := st.raw.Query(cqlSessionEndsSince, b, from).WithContext(ctx).PageSize(page).Iter()
+		iter := st.rawQuery(ctx, cqlSessionEndsSince, b, from).PageSize(page).Iter()
 		var e SessionEnd
 		for iter.Scan(&e.UserID, &e.TokenHash) {
 			buf = append(buf, e)

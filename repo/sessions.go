@@ -89,7 +89,7 @@ func (st *Store) CreateDeviceSession(ctx context.Context, d Device, tokenHash []
 func (st *Store) ResumeDeviceSession(ctx context.Context, userID, deviceID int64, name string, tokenHash []byte, now time.Time) (Session, error) {
 	var d Device
 	var stamps [3]*int64
-	err := st.raw.Query(cqlDeviceStamp, userID, deviceID).WithContext(ctx).
+	err := st.rawQuery(ctx, cqlDeviceStamp, userID, deviceID).
 		Scan(&d.UserID, &d.ID, &d.Name, &d.CreatedAt, &d.LastSeen, &stamps[0], &stamps[1], &stamps[2])
 	if err != nil {
 		return Session{}, translate("get device", err)
@@ -114,7 +114,7 @@ func (st *Store) ResumeDeviceSession(ctx context.Context, userID, deviceID int64
 	if err != nil {
 		return Session{}, err
 	}
-	err = st.raw.Query(cqlRenewDevice, ttlSeconds(st.retention.Session), newest+1, name, d.CreatedAt, now, userID, deviceID).WithContext(ctx).Exec()
+	err = st.rawQuery(ctx, cqlRenewDevice, ttlSeconds(st.retention.Session), newest+1, name, d.CreatedAt, now, userID, deviceID).Exec()
 	if err == nil {
 		err = st.query(ctx, cqlGetDevice, userID, deviceID).GetRelease(&Device{})
 	}
@@ -162,7 +162,7 @@ func (st *Store) writeSession(ctx context.Context, userID, deviceID int64, token
 
 func (st *Store) countDevices(ctx context.Context, userID int64) (int, error) {
 	var n int
-	if err := st.raw.Query(cqlCountDevices, userID).WithContext(ctx).Scan(&n); err != nil {
+	if err := st.rawQuery(ctx, cqlCountDevices, userID).Scan(&n); err != nil {
 		return 0, translate("count devices", err)
 	}
 	return n, nil
@@ -343,7 +343,7 @@ func (st *Store) deviceTokens(ctx context.Context, userID, deviceID int64) ([][]
 // userTokens maps the user's devices to their indexed token hashes.
 func (st *Store) userTokens(ctx context.Context, userID int64) (map[int64][][]byte, error) {
 	out := map[int64][][]byte{}
-	iter := st.raw.Query(cqlUserTokens, userID, 4*deviceListLimit).WithContext(ctx).Iter()
+	iter := st.rawQuery(ctx, cqlUserTokens, userID, 4*deviceListLimit).Iter()
 	var dev int64
 	var h []byte
 	for iter.Scan(&dev, &h) {

@@ -78,6 +78,13 @@ func (st *Store) Ping(ctx context.Context) error {
 	return translate("ping", err)
 }
 
+// rawQuery is a driver query bound to ctx, at EACH_QUORUM while the local
+// DC catches up (ReadAcrossDCs); lightweight transactions and serial reads
+// are built apart (lwt) and keep their levels.
+func (st *Store) rawQuery(ctx context.Context, stmt string, args ...any) *gocql.Query {
+	return consistencyFor(ctx, st.raw.Query(stmt, args...).WithContext(ctx))
+}
+
 func (st *Store) query(ctx context.Context, stmt string, args ...any) *gocqlx.Queryx {
 	return gocqlx.Query(consistencyFor(ctx, st.raw.Query(stmt, args...).WithContext(ctx)), nil)
 }

@@ -25,7 +25,7 @@ func (st *Store) CreateTicket(ctx context.Context, ticketHash, sessionHash []byt
 func (st *Store) ConsumeTicket(ctx context.Context, ticketHash []byte) (Session, []byte, error) {
 	var s Session
 	var sessionHash []byte
-	err := st.raw.Query(cqlGetTicket, ticketHash).WithContext(ctx).Scan(&s.UserID, &s.DeviceID, &sessionHash)
+	err := st.rawQuery(ctx, cqlGetTicket, ticketHash).Scan(&s.UserID, &s.DeviceID, &sessionHash)
 	if IsCode(translate("", err), CodeNotFound) {
 		return Session{}, nil, Errorf(CodeUnauthenticated, "invalid, used or expired ticket")
 	}

@@ -110,7 +110,7 @@ func (st *Store) GetUser(ctx context.Context, id int64) (User, error) {
 // GetUserByHandle resolves a handle (ignoring case) or returns CodeNotFound.
 func (st *Store) GetUserByHandle(ctx context.Context, handle string) (User, error) {
 	var id int64
-	err := st.raw.Query(cqlUserByHandle, strings.ToLower(handle)).WithContext(ctx).Scan(&id)
+	err := st.rawQuery(ctx, cqlUserByHandle, strings.ToLower(handle)).Scan(&id)
 	if err != nil {
 		return User{}, translate("get user by handle", err)
 	}

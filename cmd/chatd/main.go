@@ -141,7 +141,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	srv := api.New(cfg.API, api.Deps{Store: store, IDs: gen, Hub: deliver, Objects: objects, Presence: pres, Metrics: metrics, Log: log, SendIDKey: sendKey, CatchUp: catchUp})
 	registerGauges(metrics, hub, cl)
 	metrics.Gauge("ringchat_sync_across_dcs", "1 while requests read at EACH_QUORUM: nodes of the local DC were lost lately and may lack writes made elsewhere (--replica-catchup).",
-		func() float64 { return boolGauge(catchUp.Active()) })
+		func() float64 { active, _ := catchUp.Active(); return boolGauge(active) })
 	adminLn, err := net.Listen("tcp", cfg.Admin)
 	if err != nil {
 		return fmt.Errorf("admin listen on %s: %w", cfg.Admin, err)

@@ -62,8 +62,10 @@ func TestRingTwoDCs(t *testing.T) {
 	host := regexp.QuoteMeta(DC2Node)
 	waitMetric(t, nodes[0], `ringchat_cql_host_up\{host="`+host+`"\} 0`, time.Minute)
 	seen := time.Since(kill.At)
-	// While dc2's node is down dc2's chatd reads through dc1's nodes, whose
-	// quorum is consistent: no reading across DCs yet (repo.CatchUp).
+	// dc2's chatd sees its one node down, and while it is, reads through
+	// dc1's nodes, whose quorum is consistent: no reading across DCs yet
+	// (repo.CatchUp; EACH_QUORUM could not be met).
+	waitMetric(t, nodes[1], `ringchat_cql_host_up\{host="`+host+`"\} 0`, time.Minute)
 	waitMetric(t, nodes[1], `ringchat_sync_across_dcs 0`, time.Second)
 	local.WaitAcks(local.Mark(), 100, 2*time.Minute, "in dc1 with dc2's node down")
 	serialDown, ok := registerEach(t, nodes, 5)
