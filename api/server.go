@@ -279,15 +279,21 @@ func (s *Server) timeout(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		ctx, cancel := context.WithTimeout(c.Request().Context(), s.cfg.RequestTimeout)
 		defer cancel()
-		if active, _ := s.catchUp.Active(); active {
+		active, gen := s.catchUp.Active()
+		if active {
 			// The local DC may lack writes made elsewhere (repo.CatchUp): a
 			// request reads what every DC acknowledged, its token included.
 			ctx = repo.ReadAcrossDCs(ctx)
 		}
+		c.Set(catchUpGenKey, gen) // sync checks no return came since this choice
 		c.SetRequest(c.Request().WithContext(ctx))
 		return next(c)
 	}
 }
+
+// catchUpGenKey holds the repo.CatchUp generation a request's consistency
+// was chosen at.
+const catchUpGenKey = "catchup_gen"
 
 // newID is the one place the API takes an id: once the node may no longer make
 // them, the caller gets unavailable (503 or an error frame) and retries on

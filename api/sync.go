@@ -50,7 +50,7 @@ func (s *Server) sync(c echo.Context) error {
 	// While the local DC catches up, ctx reads across DCs (Server.timeout),
 	// so a cursor handed out now passes no write it missed (repo.CatchUp).
 	ctx := c.Request().Context()
-	_, gen := s.catchUp.Active()
+	gen, _ := c.Get(catchUpGenKey).(uint64)
 	page, err := s.store.Sync(ctx, session(c).UserID, cursor, limit, safe, now, renderMessage)
 	if err != nil {
 		return err

@@ -22,9 +22,9 @@ import (
 // notices such an episode of local nodes lost together, and from the return
 // of the first of them until Window after the last, requests read at
 // EACH_QUORUM (a quorum of each DC's replicas, which overlaps any DC's
-// LOCAL_QUORUM write). Not while a local quorum is still down: the driver
-// then coordinates in another DC, whose LOCAL_QUORUM is that DC's quorum,
-// and EACH_QUORUM could not be met. Only for a keyspace in several DCs.
+// LOCAL_QUORUM write). Not while no local node is up: the driver then
+// coordinates in another DC, whose LOCAL_QUORUM is that DC's quorum, and
+// EACH_QUORUM could not be met. Only for a keyspace in several DCs.
 
 // DefaultCatchUpWindow is Cassandra's max_hint_window: how long after a node
 // is back hints may still be arriving. Past it, only a repair brings the
@@ -39,7 +39,8 @@ type CatchUp struct {
 
 	mu      sync.Mutex
 	quorum  int                  // local replicas in a local read quorum; 0: off
-	down    map[string]bool      // local nodes (by host id) lost, not back
+	known   map[string]bool      // local nodes (by host id) the driver knows
+	down    map[string]bool      // local nodes lost, not back
 	episode map[string]bool      // nodes of the current episode not back yet
 	removed map[string]time.Time // episode nodes the driver removed, and when
 	until   time.Time            // catching up until then (the last return + window)
@@ -48,7 +49,7 @@ type CatchUp struct {
 
 // NewCatchUp tracks the nodes of localDC; a zero window turns it off.
 func NewCatchUp(localDC string, window time.Duration) *CatchUp {
-	return &CatchUp{localDC: localDC, window: window, now: time.Now,
+	return &CatchUp{localDC: localDC, window: window, now: time.Now, known: map[string]bool{},
 		down: map[string]bool{}, episode: map[string]bool{}, removed: map[string]time.Time{}}
 }
 
@@ -72,6 +73,19 @@ func (c *CatchUp) Enable(replication map[string]string) {
 	if c.window > 0 && dcs > 1 && local > 0 {
 		c.quorum = local/2 + 1
 	}
+	// Nodes already down when the session opened (its first pool fill
+	// reports them) start an episode now that the quorum is known.
+	c.startEpisode()
+}
+
+// startEpisode makes the nodes down now an episode, when they are as many
+// as a local quorum and none is under way.
+func (c *CatchUp) startEpisode() {
+	if len(c.episode) == 0 && c.quorum > 0 && len(c.down) >= c.quorum {
+		for d := range c.down {
+			c.episode[d] = true
+		}
+	}
 }
 
 // addressChange is how soon after its removal a node seen again counts as
@@ -93,16 +107,16 @@ func (c *CatchUp) Host(e HostEvent) {
 	defer c.mu.Unlock()
 	now := c.now()
 	switch e.Event {
+	case "add":
+		c.known[id] = true
 	case "down":
-		c.down[id] = true
+		c.known[id], c.down[id] = true, true
 		if len(c.episode) > 0 {
 			c.episode[id] = true // lost during the episode: it misses writes too
-		} else if c.quorum > 0 && len(c.down) >= c.quorum {
-			for d := range c.down {
-				c.episode[d] = true
-			}
 		}
+		c.startEpisode()
 	case "up":
+		c.known[id] = true
 		delete(c.down, id)
 		at, wasRemoved := c.removed[id]
 		if c.episode[id] || (wasRemoved && now.Sub(at) < addressChange) {
@@ -114,6 +128,7 @@ func (c *CatchUp) Host(e HostEvent) {
 		// Left the ring (its ranges streamed elsewhere) or changing address:
 		// it no longer keeps the episode going either way.
 		delete(c.down, id)
+		delete(c.known, id)
 		if c.episode[id] {
 			delete(c.episode, id)
 			c.removed[id] = now
@@ -134,7 +149,11 @@ func (c *CatchUp) Active() (bool, uint64) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.quorum > 0 && c.now().Before(c.until) && len(c.down) < c.quorum, c.gen
+	// Not while no local node is up: the driver then coordinates in another
+	// DC, whose LOCAL_QUORUM is consistent, and EACH_QUORUM cannot be met.
+	// (With some local nodes up, a partition without a local quorum fails at
+	// either level.)
+	return c.quorum > 0 && c.now().Before(c.until) && len(c.known) > len(c.down), c.gen
 }
 
 // Changed reports whether a local node of an episode came back since

@@ -111,6 +111,58 @@ func TestCatchUpThreeLocalReplicas(t *testing.T) {
 	}
 }
 
+// The breaker's sequences of the episode logic.
+func TestCatchUpEdgeSequences(t *testing.T) {
+	two := map[string]string{"class": nts, "dc1": "3", "dc2": "1"}
+	// Down when the session opened (the first pool fill reports it, before
+	// the replication is known), back later.
+	early := &catchUpAt{t: t, c: NewCatchUp("dc2", time.Hour), at: time.Unix(1_800_000_000, 0)}
+	early.c.now = func() time.Time { return early.at }
+	early.ev("a", "dc2", "add")
+	early.ev("a", "dc2", "down")
+	early.c.Enable(two)
+	early.ev("a", "dc2", "up")
+	early.active(true, "a node down at start, back")
+
+	// RF 1 on two local nodes: A lost and back, then B restarts: A's
+	// ranges are still read from A alone at LOCAL_QUORUM, so keep on.
+	rf1 := newCatchUpAt(t, "dc2", two)
+	rf1.ev("A", "dc2", "add")
+	rf1.ev("B", "dc2", "add")
+	rf1.ev("A", "dc2", "down")
+	rf1.ev("A", "dc2", "up")
+	rf1.ev("B", "dc2", "down")
+	rf1.active(true, "A back, B down: a local node is up")
+	rf1.ev("A", "dc2", "down")
+	rf1.active(false, "no local node up: the driver reads through dc1")
+
+	// RF 3 on six nodes: p and q lost together and back; s and t restart
+	// together within the window: {p, q} may still be a stale read quorum.
+	six := newCatchUpAt(t, "dc1", map[string]string{"class": nts, "dc1": "3", "dc2": "3"})
+	for _, id := range []string{"p", "q", "r", "s", "t", "u"} {
+		six.ev(id, "dc1", "add")
+	}
+	six.ev("p", "dc1", "down")
+	six.ev("q", "dc1", "down")
+	six.ev("p", "dc1", "up")
+	six.ev("q", "dc1", "up")
+	six.ev("s", "dc1", "down")
+	six.ev("t", "dc1", "down")
+	six.active(true, "two others down within the window")
+
+	// A node lost during an episode extends it to its own return.
+	ext := newCatchUpAt(t, "dc1", map[string]string{"class": nts, "dc1": "3", "dc2": "3"})
+	ext.ev("p", "dc1", "down")
+	ext.ev("q", "dc1", "down")
+	ext.ev("p", "dc1", "up")
+	ext.ev("r", "dc1", "down")
+	ext.ev("q", "dc1", "up")
+	ext.at = ext.at.Add(50 * time.Minute)
+	ext.ev("r", "dc1", "up")
+	ext.at = ext.at.Add(50 * time.Minute)
+	ext.active(true, "50 min after r's return, r lost during the episode (window 1 h)")
+}
+
 func TestReadAcrossDCsSetsEachQuorum(t *testing.T) {
 	q := (&gocql.Session{}).Query("SELECT 1")
 	if got := consistencyFor(ReadAcrossDCs(context.Background()), q).GetConsistency(); got != gocql.EachQuorum {

@@ -57,7 +57,7 @@ func (st *Store) claimHandle(ctx context.Context, key string, userID int64, now 
 			return nil
 		}
 		var claimedMicros int64
-		err = st.raw.Query(cqlClaimOf, key).WithContext(ctx).Scan(&holder, &claimedMicros)
+		err = st.rawQuery(ctx, cqlClaimOf, key).Scan(&holder, &claimedMicros)
 		if IsCode(translate("", err), CodeNotFound) {
 			continue // released meanwhile: claim again
 		}
