@@ -652,12 +652,12 @@ func TestLeaseConfigChecked(t *testing.T) {
 func TestLeasedGeneratorStopsWithTheLease(t *testing.T) {
 	t.Parallel()
 	s, _ := sharedKeyspace(t)
-	clearIDs(t, s, 60, 61)
+	clearIDs(t, s, 70, 71) // ids of its own: the parallel tests share the keyspace
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cfg := snowflake.LeaseConfig{TTL: 3 * time.Second, RenewEvery: 300 * time.Millisecond, Logger: quiet}
 
-	l := acquire(t, ctx, s, snowflake.FirstTry(cfg, 60))
+	l := acquire(t, ctx, s, snowflake.FirstTry(cfg, 70))
 	g, err := snowflake.NewLeasedGenerator(l)
 	if err != nil {
 		t.Fatal(err)
@@ -686,7 +686,7 @@ func TestLeasedGeneratorStopsWithTheLease(t *testing.T) {
 		t.Fatalf("after the loss Next made %d", id)
 	}()
 
-	released := acquire(t, ctx, s, snowflake.FirstTry(cfg, 61))
+	released := acquire(t, ctx, s, snowflake.FirstTry(cfg, 71))
 	g2, err := snowflake.NewLeasedGenerator(released)
 	if err != nil {
 		t.Fatal(err)
