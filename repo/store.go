@@ -86,7 +86,7 @@ func (st *Store) rawQuery(ctx context.Context, stmt string, args ...any) *gocql.
 }
 
 func (st *Store) query(ctx context.Context, stmt string, args ...any) *gocqlx.Queryx {
-	return gocqlx.Query(consistencyFor(ctx, st.raw.Query(stmt, args...).WithContext(ctx)), nil)
+	return gocqlx.Query(st.rawQuery(ctx, stmt, args...), nil)
 }
 
 func ttlSeconds(d time.Duration) int {
