@@ -111,12 +111,7 @@ func (st *Store) UpdateSettings(ctx context.Context, userID, convID int64, s Con
 	if err != nil || kind == nil {
 		return Errorf(CodeNotFound, "conversation not in your list")
 	}
-	var newest int64
-	for _, at := range stamps {
-		if at != nil {
-			newest = max(newest, *at)
-		}
-	}
+	newest := newestWrite(stamps[:]...)
 	stmt := "UPDATE conversations_by_user USING TIMESTAMP ? SET " + strings.Join(sets, ", ") + " WHERE user_id = ? AND conv_id = ?"
 	args = append(append([]any{newest + 1}, args...), userID, convID)
 	if err := st.rawQuery(ctx, stmt, args...).Exec(); err != nil {

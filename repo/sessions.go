@@ -94,12 +94,7 @@ func (st *Store) ResumeDeviceSession(ctx context.Context, userID, deviceID int64
 	if err != nil {
 		return Session{}, translate("get device", err)
 	}
-	var newest int64
-	for _, at := range stamps {
-		if at != nil {
-			newest = max(newest, *at)
-		}
-	}
+	newest := newestWrite(stamps[:]...)
 	if name == "" {
 		name = d.Name
 	}

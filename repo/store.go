@@ -85,6 +85,19 @@ func (st *Store) rawQuery(ctx context.Context, stmt string, args ...any) *gocql.
 	return consistencyFor(ctx, st.raw.Query(stmt, args...).WithContext(ctx))
 }
 
+// newestWrite is the greatest of the WRITETIME()s read (nil: a null cell),
+// for a write stamped just past a row's cells (UpdateSettings,
+// ResumeDeviceSession).
+func newestWrite(stamps ...*int64) int64 {
+	var newest int64
+	for _, at := range stamps {
+		if at != nil {
+			newest = max(newest, *at)
+		}
+	}
+	return newest
+}
+
 func (st *Store) query(ctx context.Context, stmt string, args ...any) *gocqlx.Queryx {
 	return gocqlx.Query(st.rawQuery(ctx, stmt, args...), nil)
 }
