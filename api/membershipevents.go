@@ -46,6 +46,14 @@ func (s *Server) repairChanges(ctx context.Context, convID int64, members []int6
 	if err != nil {
 		return nil, err
 	}
+	if len(pending) > 0 {
+		// A change whose event was not sent may not have replaced the
+		// members version either (it failed after its rows were written):
+		// lists read before it must stop serving sends before it is answered.
+		if err := s.store.BumpMembers(ctx, convID); err != nil {
+			return nil, err
+		}
+	}
 	for _, ch := range pending {
 		if err := s.sendChange(ctx, ch, members); err != nil {
 			return nil, err

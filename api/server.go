@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -51,6 +52,10 @@ type Config struct {
 	// DirectCache is how many direct conversations' members a node keeps in
 	// memory for sends (0: none); entries never go stale (directcache.go).
 	DirectCache int
+	// GroupCache is how many group member ids a node keeps for sends (0:
+	// none); an entry serves only while the group's members version is the
+	// one it was read under (groupcache.go).
+	GroupCache int
 	// SendConcurrency is the most sends one node keeps in flight; the bound
 	// adapts below it to the ring's latency against SendLatencyTarget
 	// (sendgate.go). 0: unbounded.
@@ -87,6 +92,7 @@ func DefaultConfig() Config {
 		ReceiptRate:       50,
 		ReceiptBurst:      200,
 		DirectCache:       100_000,
+		GroupCache:        1_000_000,
 		SendConcurrency:   512,
 		SendLatencyTarget: time.Second,
 		SendQueue:         512,
@@ -134,8 +140,11 @@ type Server struct {
 
 	typingLimit *relayLimiter
 	chatMoves   *relayLimiter // pull-mode groups' chat-list moves, per conversation
+	pullMoves   chan struct{} // slots of the pull-mode moves running now (movePullChats)
+	pullMoving  sync.Map      // conversations whose pull-mode move runs now
 	sendLimit   *sendLimiter
 	direct      *directMembers
+	groups      *groupMembers
 	sendGate    *sendGate
 	receipts    *receiptCoalescer
 	hashes      hashPool
@@ -154,8 +163,9 @@ type Server struct {
 func New(cfg Config, d Deps) *Server {
 	s := &Server{cfg: cfg, store: d.Store, catchUp: d.CatchUp, ids: d.IDs, hub: d.Hub, objects: d.Objects, presence: d.Presence, metrics: d.Metrics, log: d.Log,
 		now: func() time.Time { return time.Now().UTC() }, typingLimit: newRelayLimiter(cfg.TypingEvery),
-		chatMoves: newRelayLimiter(pullChatMoveEvery),
+		chatMoves: newRelayLimiter(pullChatMoveEvery), pullMoves: make(chan struct{}, pullMoveSlots),
 		sendLimit: newSendLimiter(cfg.SendRate, cfg.SendBurst), direct: newDirectMembers(cfg.DirectCache),
+		groups:   newGroupMembers(cfg.GroupCache),
 		sendGate: newSendGate(cfg.SendConcurrency, cfg.SendQueue, cfg.SendLatencyTarget),
 		hashes:   newHashPool(cfg.Auth.HashConcurrency), authLimit: newAuthLimits(cfg.Auth)}
 	if len(d.SendIDKey) > 0 {

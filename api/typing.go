@@ -23,9 +23,16 @@ func newRelayLimiter(every time.Duration) *relayLimiter {
 }
 
 func (l *relayLimiter) allow(key [2]int64, now time.Time) bool {
+	return l.allowEvery(key, now, l.every)
+}
+
+// allowEvery is allow with a key's own interval, at least the limiter's
+// (the sweep keeps keys of the limiter's interval only, so a longer one may
+// allow once early after a sweep).
+func (l *relayLimiter) allowEvery(key [2]int64, now time.Time, every time.Duration) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if t, ok := l.last[key]; ok && now.Sub(t) < l.every {
+	if t, ok := l.last[key]; ok && now.Sub(t) < max(every, l.every) {
 		return false
 	}
 	if len(l.last) >= 100_000 {

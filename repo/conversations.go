@@ -12,7 +12,7 @@ const (
 	cqlGetDirect      = `SELECT conv_id FROM direct_conversations WHERE user_lo = ? AND user_hi = ?`
 	cqlInsertConv     = `INSERT INTO conversations (conv_id, kind, created_at, updated_at) VALUES (?, ?, ?, ?)`
 	cqlSetConvCreator = `UPDATE conversations SET created_by = ? WHERE conv_id = ?`
-	cqlGetConv        = `SELECT conv_id, kind, name, photo_media_id, announcement, created_by, created_at, updated_at, deleted, fanout FROM conversations WHERE conv_id = ?`
+	cqlGetConv        = `SELECT conv_id, kind, name, photo_media_id, announcement, created_by, created_at, updated_at, deleted, fanout, members_version FROM conversations WHERE conv_id = ?`
 	cqlInsertMember   = `INSERT INTO members_by_conversation (conv_id, user_id, role, joined_at) VALUES (?, ?, ?, ?)`
 	cqlInsertUserConv = `INSERT INTO conversations_by_user (user_id, conv_id, kind, joined_at, peer_id) VALUES (?, ?, ?, ?, ?)`
 	cqlGetMember      = `SELECT conv_id, user_id, role, joined_at FROM members_by_conversation WHERE conv_id = ? AND user_id = ?`

@@ -18,7 +18,7 @@ const (
 )
 
 const (
-	cqlInsertGroup = `INSERT INTO conversations (conv_id, kind, name, photo_media_id, announcement, created_by, created_at, updated_at, fanout) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	cqlInsertGroup = `INSERT INTO conversations (conv_id, kind, name, photo_media_id, announcement, created_by, created_at, updated_at, fanout, members_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	cqlSetRole     = `UPDATE members_by_conversation USING TIMESTAMP ? SET role = ? WHERE conv_id = ? AND user_id = ?`
 	cqlMemberStamp = `SELECT role, joined_at, WRITETIME(role), WRITETIME(joined_at) FROM members_by_conversation WHERE conv_id = ? AND user_id = ?`
 	cqlMarkDeleted = `UPDATE conversations SET deleted = true, updated_at = ? WHERE conv_id = ?`
@@ -49,8 +49,10 @@ func (st *Store) CreateGroup(ctx context.Context, c Conversation, owner int64, m
 	if err := g.Wait(); err != nil {
 		return translate("insert group members", err)
 	}
+	// The first members version is the group's id: the member rows above
+	// are all written, and any later change replaces it (BumpMembers).
 	err := st.raw.Query(cqlInsertGroup, c.ID, KindGroup, c.Name, c.PhotoMediaID, c.Announcement, owner,
-		c.CreatedAt, c.CreatedAt, fanout).WithContext(ctx).WithTimestamp(c.CreatedAt.UnixMicro()).Exec()
+		c.CreatedAt, c.CreatedAt, fanout, c.ID).WithContext(ctx).WithTimestamp(c.CreatedAt.UnixMicro()).Exec()
 	return translate("insert group", err)
 }
 
@@ -134,7 +136,9 @@ func (st *Store) DeleteGroup(ctx context.Context, convID int64, members []int64,
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(fanoutParallelism)
 	for _, uid := range members {
-		g.Go(func() error { return st.RemoveMember(gctx, convID, uid, nil) })
+		// No members version to bump: the row says deleted first, and no
+		// send or member list reads past that.
+		g.Go(func() error { return st.removeMember(gctx, convID, uid, nil) })
 	}
 	return g.Wait()
 }

@@ -71,14 +71,27 @@ func (st *Store) memberBatchAt(ctx context.Context, convID, userID int64, add bo
 	return st.JoinChatList(ctx, userID, convID, snowflake.MinIDAt(at))
 }
 
-// AddMember adds a user to a group, with the change to announce (nil: none).
+// AddMember adds a user to a group, with the change to announce (nil: none),
+// then gives the group a new members version (BumpMembers).
 func (st *Store) AddMember(ctx context.Context, convID, userID int64, role string, at time.Time, fanout string, ch *MembershipChange) error {
-	return translate("add member", st.memberBatch(ctx, convID, userID, true, role, at, fanout, ch))
+	if err := st.memberBatch(ctx, convID, userID, true, role, at, fanout, ch); err != nil {
+		return translate("add member", err)
+	}
+	return st.BumpMembers(ctx, convID)
 }
 
 // RemoveMember takes a user out of a group (member list, their list, pull
 // list) and drops their receipt watermarks; ch is the change to announce.
+// Then the group gets a new members version (BumpMembers), so no node sends
+// to a member list that still holds them.
 func (st *Store) RemoveMember(ctx context.Context, convID, userID int64, ch *MembershipChange) error {
+	if err := st.removeMember(ctx, convID, userID, ch); err != nil {
+		return err
+	}
+	return st.BumpMembers(ctx, convID)
+}
+
+func (st *Store) removeMember(ctx context.Context, convID, userID int64, ch *MembershipChange) error {
 	if err := st.memberBatch(ctx, convID, userID, false, "", time.Time{}, "", ch); err != nil {
 		return translate("remove member", err)
 	}

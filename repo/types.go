@@ -59,6 +59,10 @@ type Conversation struct {
 	UpdatedAt    time.Time `db:"updated_at"`
 	Deleted      bool      `db:"deleted"`
 	Fanout       string    `db:"fanout"`
+	// MembersVersion changes with every change of a group's member set
+	// (BumpMembers): a member list read after seeing it is current until it
+	// changes. 0: unknown (a direct conversation, a group older than v0015).
+	MembersVersion int64 `db:"members_version"`
 }
 
 // Member is one user's membership in a conversation.

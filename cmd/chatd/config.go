@@ -86,6 +86,7 @@ func parseConfig(args []string) (config, error) {
 	num(&c.API.Groups.PushMaxMembers, "push-max-members", 100, "groups up to this size get an inbox row per member; larger ones are read by sync (docs/fanout.md)")
 	num(&c.API.Groups.MaxPullGroups, "max-pull-groups", 500, "most large (pull-mode) groups a user may be added to; past it adding them answers 409 (0: no bound)")
 	num(&c.API.DirectCache, "direct-cache", 100000, "direct conversations whose members a node keeps in memory for sends (0: none; about 100 bytes each)")
+	num(&c.API.GroupCache, "group-cache", 1000000, "group member ids a node keeps in memory for sends, each list while its group's members version stands (0: none; 8 bytes each)")
 	num(&c.API.SendConcurrency, "send-concurrency", 512, "most sends one node keeps in flight; the bound adapts below it to Cassandra's latency, and sends over it wait in the send queue (0: unbounded)")
 	num(&c.API.SendQueue, "send-queue", 512, "sends over the bound that may wait for a slot, each at most request-timeout minus send-deadline; past it, or when the wait would overrun, a send gets 503 / unavailable with a retry hint at once")
 	str(&inboxRefs, "inbox-references", "true", "a direct message's inbox rows name the message instead of copying its body; start new nodes with false until every node runs a version that reads them (docs/sync.md)")

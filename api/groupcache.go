@@ -1,0 +1,121 @@
+package api
+
+import (
+	"context"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+)
+
+// groupMembers remembers, on one node, the member ids of groups sends have
+// read, each under the members version (repo.Conversation.MembersVersion)
+// seen before the list was read. A group send reads the group's row anyway;
+// when its version is the one an entry was read under, the up to 1,000
+// member rows are not read again. Every change of a group's member set
+// replaces the version before it is answered (repo.Store.BumpMembers), so a
+// send that starts after a removal is answered never uses a list that holds
+// the removed member. A change that failed after writing its rows and was
+// never retried has not replaced the version: an entry serves at most
+// groupEntryMaxAge, so such a list lives no longer than that.
+type groupMembers struct {
+	mu    sync.Mutex
+	cache *lru.Cache[int64, groupEntry]
+	held  int // member ids held, at most limit
+	limit int
+	// versioning holds the groups whose first members version is being
+	// written (groups made before v0015), a few at once.
+	versioning sync.Map
+	slots      chan struct{}
+}
+
+type groupEntry struct {
+	version int64
+	ids     []int64
+	read    time.Time
+}
+
+// groupEntryMaxAge bounds how long a list read once serves sends; a busy
+// group's list is read again this often, a read a minute at most per node.
+const groupEntryMaxAge = time.Minute
+
+// newGroupMembers holds at most limit member ids in all (8 bytes each, and
+// about 100 per group); limit 0 turns the cache off.
+func newGroupMembers(limit int) *groupMembers {
+	if limit <= 0 {
+		return &groupMembers{}
+	}
+	g := &groupMembers{limit: limit, slots: make(chan struct{}, versioningSlots)}
+	// Entries are counted out as the cache drops them; the callback runs
+	// under the cache's own lock, inside g.mu (Add and Remove below hold it).
+	c, err := lru.NewWithEvict[int64, groupEntry](max(1, limit/2), func(_ int64, e groupEntry) { g.held -= len(e.ids) })
+	if err != nil {
+		panic(err) // only for a size <= 0, excluded above
+	}
+	g.cache = c
+	return g
+}
+
+// versioningSlots bounds the background writes of first versions.
+const versioningSlots = 4
+
+// versionLater gives a group without a members version its first, in the
+// background and once at a time per group, so that lists of groups made
+// before v0015 become cacheable after an upgrade without a membership
+// change. A bump is always safe: it only retires lists read before it. With
+// every slot busy it does nothing; a later send asks again.
+func (g *groupMembers) versionLater(convID int64, bump func(context.Context, int64) error, timeout time.Duration, log *slog.Logger) {
+	if g.cache == nil {
+		return
+	}
+	select {
+	case g.slots <- struct{}{}:
+	default:
+		return
+	}
+	if _, busy := g.versioning.LoadOrStore(convID, true); busy {
+		<-g.slots
+		return
+	}
+	go func() {
+		defer func() { g.versioning.Delete(convID); <-g.slots }()
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		if err := bump(ctx, convID); err != nil {
+			log.Warn("first members version not written; the group's list is read per send until a later one is", "conv_id", convID, "err", err)
+		}
+	}()
+}
+
+// get returns a copy of the group's member ids if they were read under
+// version (never 0: unknown versions are not cached).
+func (g *groupMembers) get(convID, version int64) ([]int64, bool) {
+	if g.cache == nil || version == 0 {
+		return nil, false
+	}
+	g.mu.Lock()
+	e, ok := g.cache.Get(convID)
+	g.mu.Unlock()
+	if !ok || e.version != version || time.Since(e.read) > groupEntryMaxAge {
+		return nil, false
+	}
+	return slices.Clone(e.ids), true // callers may reorder their recipients
+}
+
+// remember keeps ids, read after the group's row showed version.
+func (g *groupMembers) remember(convID, version int64, ids []int64) {
+	if g.cache == nil || version == 0 || len(ids) > g.limit {
+		return
+	}
+	e := groupEntry{version: version, ids: slices.Clone(ids), read: time.Now()}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.cache.Remove(convID) // its ids are counted out by the callback
+	g.cache.Add(convID, e)
+	g.held += len(e.ids)
+	for g.held > g.limit {
+		g.cache.RemoveOldest()
+	}
+}
