@@ -123,7 +123,9 @@ func TestGroupSendReadsMembersOnlyAfterTheyChange(t *testing.T) {
 		}
 		return ack.Message.ID
 	}
-	memberReads := func(from map[string]int) int { return cqlCounts(t, sender)["members_by_conversation"] - from["members_by_conversation"] }
+	memberReads := func(from map[string]int) int {
+		return cqlCounts(t, sender)["members_by_conversation"] - from["members_by_conversation"]
+	}
 
 	send("warm") // the node reads the list once
 	before := cqlCounts(t, sender)
