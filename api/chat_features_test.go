@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/ringchat/ringchat/api"
-	"github.com/ringchat/ringchat/api/ws"
+	"github.com/ringchat/ringchat/delivery/ws"
 	"github.com/ringchat/ringchat/repo"
 	"github.com/ringchat/ringchat/snowflake"
 )

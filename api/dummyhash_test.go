@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/ringchat/ringchat/api"
-	"github.com/ringchat/ringchat/api/ws"
+	"github.com/ringchat/ringchat/delivery/ws"
 	"github.com/ringchat/ringchat/repo"
 )
 

@@ -18,8 +18,8 @@ import (
 	"github.com/gocql/gocql"
 
 	"github.com/ringchat/ringchat/api"
-	"github.com/ringchat/ringchat/api/cluster"
-	"github.com/ringchat/ringchat/api/ws"
+	"github.com/ringchat/ringchat/delivery"
+	"github.com/ringchat/ringchat/delivery/ws"
 	"github.com/ringchat/ringchat/presence"
 	"github.com/ringchat/ringchat/repo"
 	"github.com/ringchat/ringchat/repo/cqltest"
@@ -104,20 +104,20 @@ func newEnvOn(t testing.TB, session *gocql.Session, opts ...envOption) *env {
 	store := repo.NewStore(session, repo.Layout{MessageBucket: testLayout.MessageBucket, InboxBucket: testLayout.InboxBucket}, ret)
 	// The real cluster layer, as one node without forwarding (no secret).
 	pres := presence.New(store, log)
-	var cl *cluster.Cluster
+	var cl *delivery.Node
 	wcfg.OnConnect = func(id ws.Identity) { cl.Connected(id) }
 	wcfg.OnDisconnect = func(id ws.Identity) { cl.Disconnected(id) }
 	hub := ws.NewHub(wcfg, log)
-	cl = cluster.New(cluster.Config{NodeID: int(nodeID), Instance: fmt.Sprintf("test-%d", nodeID), Log: log,
+	cl = delivery.New(delivery.Config{NodeID: int(nodeID), Instance: fmt.Sprintf("test-%d", nodeID), Log: log,
 		OnPresence: pres.Changed, NodeTTL: 30 * time.Second}, store, hub)
 	if err := cl.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	deliver := cluster.Hub{Hub: hub, C: cl}
+	deliver := delivery.Hub{Hub: hub, C: cl}
 	pres.SetOutputs(cl, deliver)
 	feedCtx, stopFeed := context.WithCancel(context.Background())
 	feedDone := make(chan struct{})
-	go func() { defer close(feedDone); api.WatchSessionEnds(feedCtx, store, hub, log) }()
+	go func() { defer close(feedDone); delivery.WatchSessionEnds(feedCtx, store, hub, log) }()
 	key, err := store.SendIDKey(context.Background())
 	if err != nil {
 		t.Fatal(err)

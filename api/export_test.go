@@ -2,11 +2,8 @@ package api
 
 import (
 	"context"
-	"log/slog"
 	"sort"
-	"time"
 
-	"github.com/ringchat/ringchat/api/ws"
 	"github.com/ringchat/ringchat/repo"
 )
 
@@ -46,15 +43,6 @@ func SendGateState(s *Server) (limit float64, inFlight int) {
 // included (tests only).
 func SendAs(s *Server, waitCtx, ctx context.Context, sess repo.Session, convID int64, clientMsgID, body string) (repo.Message, bool, error) {
 	return s.send(waitCtx, ctx, sess, convID, sendRequest{ClientMsgID: clientMsgID, Body: body}, nil)
-}
-
-// ReadSessionEnds reads the session end feed once for hub, as a node's
-// reader whose last read began at last, page rows at a time, and tells how
-// many rows it listed (tests only).
-func ReadSessionEnds(ctx context.Context, store *repo.Store, hub *ws.Hub, last time.Time, page int) (int, error) {
-	r := newSessionEndReader(store, hub, slog.New(slog.DiscardHandler), page)
-	r.last, r.since = last, last
-	return r.read(ctx)
 }
 
 // DummyHash is the PHC string a login naming no account is verified against.

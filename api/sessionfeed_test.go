@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -13,7 +14,8 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ringchat/ringchat/api"
-	"github.com/ringchat/ringchat/api/ws"
+	"github.com/ringchat/ringchat/delivery"
+	"github.com/ringchat/ringchat/delivery/ws"
 	"github.com/ringchat/ringchat/repo"
 	"github.com/ringchat/ringchat/repo/cqltest"
 	"github.com/ringchat/ringchat/schema"
@@ -65,7 +67,7 @@ func TestSessionFeedReadsStormPageByPage(t *testing.T) {
 		t.Fatal(err)
 	}
 	a.endWithoutCloseOrder() // stamped after the storm: on the read's last page
-	n, err := api.ReadSessionEnds(t.Context(), e.store, e.hub, began, page)
+	n, err := delivery.ReadSessionEnds(t.Context(), e.store, e.hub, slog.New(slog.DiscardHandler), began, page)
 	if err != nil {
 		t.Fatalf("a read of %d ends, %d a page: %v", storm+1, page, err)
 	}

@@ -9,12 +9,12 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/labstack/echo/v4"
 
-	"github.com/ringchat/ringchat/api/ws"
+	"github.com/ringchat/ringchat/delivery/ws"
 	"github.com/ringchat/ringchat/repo"
 )
 
-// Hub is what the API needs from the WebSocket layer (api/ws.Hub on one node;
-// cross-node routing wraps it later).
+// Hub is what the API needs from the WebSocket layer (delivery/ws.Hub on one
+// node; delivery.Hub, which routes to the other nodes, in a cluster).
 type Hub interface {
 	Serve(w http.ResponseWriter, r *http.Request, id ws.Identity, h ws.Handler) error
 	Deliver(userIDs []int64, frame []byte) int

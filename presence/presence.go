@@ -23,7 +23,7 @@ type Status struct {
 	LastSeen time.Time // zero: never seen, or online now
 }
 
-// Liveness tells whether users have a socket on a live node (api/cluster).
+// Liveness tells whether users have a socket on a live node (delivery).
 type Liveness interface {
 	Online(ctx context.Context, userIDs []int64) (map[int64]bool, error)
 }

@@ -17,7 +17,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"github.com/ringchat/ringchat/api/cluster"
+	"github.com/ringchat/ringchat/delivery"
 	"github.com/ringchat/ringchat/internal/testcluster"
 	"github.com/ringchat/ringchat/repo"
 	"github.com/ringchat/ringchat/repo/cqltest"
@@ -190,7 +190,7 @@ func TestInternalEndpointNeedsTheSecret(t *testing.T) {
 		return res.StatusCode
 	}
 	signed := func(secret, target string, at time.Time) func(*http.Request) {
-		return func(r *http.Request) { cluster.SignRequest(r, secret, target, body, at) }
+		return func(r *http.Request) { delivery.SignRequest(r, secret, target, body, at) }
 	}
 	var good http.Header
 	for _, c := range []struct {

@@ -9,8 +9,8 @@ import (
 	"github.com/ringchat/ringchat/cmd/internal/flagenv"
 
 	"github.com/ringchat/ringchat/api"
-	"github.com/ringchat/ringchat/api/cluster"
-	"github.com/ringchat/ringchat/api/ws"
+	"github.com/ringchat/ringchat/delivery"
+	"github.com/ringchat/ringchat/delivery/ws"
 	"github.com/ringchat/ringchat/repo"
 	"github.com/ringchat/ringchat/repo/objstore"
 )
@@ -27,7 +27,7 @@ type config struct {
 	API       api.Config
 	WS        ws.Config
 	S3        objstore.Config
-	Cluster   cluster.Config
+	Cluster   delivery.Config
 	Internal  string // internal listener address
 	Admin     string // admin listener: metrics, health, pprof
 	LeaseTTL  time.Duration

@@ -13,7 +13,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/ringchat/ringchat/api"
 
-	"github.com/ringchat/ringchat/api/ws"
+	"github.com/ringchat/ringchat/delivery/ws"
 	"github.com/ringchat/ringchat/internal/testcluster"
 	"github.com/ringchat/ringchat/repo"
 	"github.com/ringchat/ringchat/repo/cqltest"

@@ -17,9 +17,9 @@ import (
 	"time"
 
 	"github.com/ringchat/ringchat/api"
-	"github.com/ringchat/ringchat/api/cluster"
 	"github.com/ringchat/ringchat/api/obs"
-	"github.com/ringchat/ringchat/api/ws"
+	"github.com/ringchat/ringchat/delivery"
+	"github.com/ringchat/ringchat/delivery/ws"
 	"github.com/ringchat/ringchat/presence"
 	"github.com/ringchat/ringchat/repo"
 	"github.com/ringchat/ringchat/repo/objstore"
@@ -121,19 +121,19 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	cfg.Cluster.NodeID, cfg.Cluster.Instance, cfg.Cluster.Log = int(lease.NodeID()), randomInstance(), log
 	pres := presence.New(store, log)
 	cfg.Cluster.OnPresence = pres.Changed
-	var cl *cluster.Cluster
+	var cl *delivery.Node
 	cfg.WS.OnConnect = func(id ws.Identity) { cl.Connected(id) }
 	cfg.WS.OnDisconnect = func(id ws.Identity) { cl.Disconnected(id) }
 	hub := ws.NewHub(cfg.WS, log)
-	cl = cluster.New(cfg.Cluster, store, hub)
-	deliver := cluster.Hub{Hub: hub, C: cl}
+	cl = delivery.New(cfg.Cluster, store, hub)
+	deliver := delivery.Hub{Hub: hub, C: cl}
 	pres.SetOutputs(cl, deliver)
 	if err := cl.Start(startCtx); err != nil {
 		return fmt.Errorf("join cluster: %w", err)
 	}
 	feedCtx, stopFeed := context.WithCancel(ctx)
 	defer stopFeed()
-	go api.WatchSessionEnds(feedCtx, store, hub, log)
+	go delivery.WatchSessionEnds(feedCtx, store, hub, log)
 	sendKey, err := store.SendIDKey(startCtx)
 	if err != nil {
 		return fmt.Errorf("send id key: %w", err)
@@ -202,7 +202,7 @@ func randomInstance() string {
 	return hex.EncodeToString(b)
 }
 
-func registerGauges(m *obs.Metrics, hub *ws.Hub, cl *cluster.Cluster) {
+func registerGauges(m *obs.Metrics, hub *ws.Hub, cl *delivery.Node) {
 	m.Gauge("ringchat_ws_connections", "Open WebSocket connections on this node.", func() float64 { return float64(hub.Count()) })
 	m.Counter("ringchat_ws_slow_consumer_drops_total", "Sockets cut off because their send queue was full.",
 		func() float64 { return float64(hub.Stats().Dropped) })

@@ -64,13 +64,13 @@ var rules = []rule{{
 }, {
 	name: "the store, schema, ids and presence link no transport",
 	from: []string{"/repo", "/schema", "/snowflake", "/presence"},
-	deny: []string{"/api/...", echo, websocket, "net/http/..."},
+	deny: []string{"/api/...", "/delivery/...", echo, websocket, "net/http/..."},
 	deep: true,
 	why:  "they are what the transports call: a CLI, the load generator and tests use them without an HTTP stack; nothing below the API may reach back up to it",
 }, {
 	name:  "the store and its tests stay below the API",
 	from:  []string{"/repo/...", "/schema", "/snowflake", "/presence"},
-	deny:  []string{"/api/...", echo, websocket},
+	deny:  []string{"/api/...", "/delivery/...", echo, websocket},
 	tests: true,
 	why:   "a store behaviour is tested against Cassandra alone; needing chatd for it would say the rule lives in the wrong layer",
 }, {
@@ -88,16 +88,16 @@ var rules = []rule{{
 	why:    "the helpers start chatd processes, drop keyspaces and inject faults; no binary may link them (or package testing)",
 }, {
 	name:  "the hub knows no product",
-	from:  []string{"/api/ws"},
-	deny:  []string{"/api", "/api/cluster", "/api/obs", "/repo/...", "/presence", "/snowflake", "/schema"},
+	from:  []string{"/delivery/ws"},
+	deny:  []string{"/api/...", "/delivery", "/repo/...", "/presence", "/snowflake", "/schema"},
 	tests: true,
-	why:   "it holds sockets and bounded queues; who may receive what is decided by its callers (issue 15 moves it out of api/)",
+	why:   "it holds sockets and bounded queues; who may receive what is decided by its callers",
 }, {
 	name:  "routing between nodes sits below the API",
-	from:  []string{"/api/cluster"},
-	deny:  []string{"/api", "/api/obs", "/presence"},
+	from:  []string{"/delivery/..."},
+	deny:  []string{"/api/...", "/presence"},
 	tests: true,
-	why:   "the API calls delivery, never the other way; so it can move out of api/ as it is (issue 15)",
+	why:   "the transports and the rules call delivery, never the other way; presence reaches it through its own interfaces",
 }, {
 	name:   "the driver stays at the storage edge",
 	from:   []string{"/..."},
@@ -114,7 +114,7 @@ var rules = []rule{{
 }, {
 	name:   "the WebSocket library only in the hub and its speakers",
 	from:   []string{"/..."},
-	except: []string{"/api", "/api/ws", "/cmd/ringchat-bench", "/internal/testcluster"},
+	except: []string{"/api", "/delivery/ws", "/cmd/ringchat-bench", "/internal/testcluster"},
 	deny:   []string{websocket},
 	why:    "the hub owns the sockets (api only checks an upgrade); the load generator and the test cluster are clients",
 }, {

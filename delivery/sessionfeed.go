@@ -1,11 +1,11 @@
-package api
+package delivery
 
 import (
 	"context"
 	"log/slog"
 	"time"
 
-	"github.com/ringchat/ringchat/api/ws"
+	"github.com/ringchat/ringchat/delivery/ws"
 	"github.com/ringchat/ringchat/repo"
 )
 
@@ -35,6 +35,16 @@ func WatchSessionEnds(ctx context.Context, store *repo.Store, hub *ws.Hub, log *
 		case <-tick.C:
 		}
 	}
+}
+
+// ReadSessionEnds reads the feed once, as a reader whose last read began at
+// last, page rows at a time, closing hub's sockets of the sessions it lists,
+// and tells how many rows it listed: one step of WatchSessionEnds, for a
+// tool or a test that drives the feed itself.
+func ReadSessionEnds(ctx context.Context, store *repo.Store, hub *ws.Hub, log *slog.Logger, last time.Time, page int) (int, error) {
+	r := newSessionEndReader(store, hub, log, page)
+	r.last, r.since = last, last
+	return r.read(ctx)
 }
 
 func newSessionEndReader(store *repo.Store, hub *ws.Hub, log *slog.Logger, page int) *sessionEndReader {

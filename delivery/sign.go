@@ -1,4 +1,4 @@
-package cluster
+package delivery
 
 import (
 	"crypto/hmac"
@@ -73,7 +73,7 @@ func SignRequest(req *http.Request, secret, target string, body []byte, now time
 // verifyHeaders checks, before the body is read, that a call to this
 // instance is signed, fresh and new, and records its nonce so the same call
 // is refused if it comes again. The body must then match headerBodyHash.
-func (c *Cluster) verifyHeaders(r *http.Request, now time.Time) error {
+func (c *Node) verifyHeaders(r *http.Request, now time.Time) error {
 	ts, nonce, hash, sig := r.Header.Get(headerTimestamp), r.Header.Get(headerNonce), r.Header.Get(headerBodyHash), r.Header.Get(headerSignature)
 	if len(nonce) != 32 || len(hash) != 2*sha256.Size || len(sig) != 2*sha256.Size {
 		return errUnsigned

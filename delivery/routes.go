@@ -1,11 +1,11 @@
-package cluster
+package delivery
 
 import (
 	"context"
 	"sync"
 	"time"
 
-	"github.com/ringchat/ringchat/api/ws"
+	"github.com/ringchat/ringchat/delivery/ws"
 	"github.com/ringchat/ringchat/repo"
 )
 
@@ -13,7 +13,7 @@ const upkeepTimeout = 3 * time.Second
 
 // lock takes userID's stripe of the per-user locks and returns its socket
 // counts (guarded by the same lock) and the unlock.
-func (c *Cluster) lock(userID int64) (map[int64]int, func()) {
+func (c *Node) lock(userID int64) (map[int64]int, func()) {
 	i := c.stripe(userID)
 	c.userLocks[i].Lock()
 	if c.sockets[i] == nil {
@@ -23,9 +23,9 @@ func (c *Cluster) lock(userID int64) (map[int64]int, func()) {
 	return c.sockets[i], c.userLocks[i].Unlock
 }
 
-func (c *Cluster) stripe(userID int64) int { return int(uint64(userID) % uint64(len(c.userLocks))) }
+func (c *Node) stripe(userID int64) int { return int(uint64(userID) % uint64(len(c.userLocks))) }
 
-func (c *Cluster) route() repo.Route {
+func (c *Node) route() repo.Route {
 	return repo.Route{NodeID: c.cfg.NodeID, Instance: c.cfg.Instance}
 }
 
@@ -36,7 +36,7 @@ func (c *Cluster) route() repo.Route {
 // next online): each takes a turn under the lock and waits, without holding
 // the lock, for the one before it.
 type presence struct {
-	c        *Cluster
+	c        *Node
 	userID   int64
 	online   bool
 	lastSeen time.Time
@@ -48,7 +48,7 @@ type presence struct {
 type turns struct{ decided, told uint64 }
 
 // decide is called under the user's lock.
-func (c *Cluster) decide(userID int64, online bool, lastSeen time.Time) presence {
+func (c *Node) decide(userID int64, online bool, lastSeen time.Time) presence {
 	if c.cfg.OnPresence == nil {
 		return presence{}
 	}
@@ -93,7 +93,7 @@ func (p presence) tell() {
 // Connected is the hub's OnConnect hook: every socket's connect writes the
 // user's route hint (idempotent), and a user with no other live route comes
 // online.
-func (c *Cluster) Connected(id ws.Identity) { c.connected(id).tell() }
+func (c *Node) Connected(id ws.Identity) { c.connected(id).tell() }
 
 // connected writes the route hint and decides whether the user just came
 // online cluster-wide.
@@ -112,7 +112,7 @@ func (c *Cluster) Connected(id ws.Identity) { c.connected(id).tell() }
 // misses A's route and B says online. Either A stays quiet or B speaks, so
 // the user never ends offline while connected. (Reading first, B saw A's
 // route and kept quiet while A, not yet seeing B's, said offline.)
-func (c *Cluster) connected(id ws.Identity) presence {
+func (c *Node) connected(id ws.Identity) presence {
 	counts, unlock := c.lock(id.UserID)
 	defer unlock()
 	counts[id.UserID]++
@@ -140,9 +140,9 @@ func (c *Cluster) connected(id ws.Identity) presence {
 // user removes its route and records last seen; with no other live route the
 // user goes offline. A connect racing it waits for the user's lock and then
 // writes the route again.
-func (c *Cluster) Disconnected(id ws.Identity) { c.disconnected(id).tell() }
+func (c *Node) Disconnected(id ws.Identity) { c.disconnected(id).tell() }
 
-func (c *Cluster) disconnected(id ws.Identity) presence {
+func (c *Node) disconnected(id ws.Identity) presence {
 	counts, unlock := c.lock(id.UserID)
 	defer unlock()
 	if counts[id.UserID]--; counts[id.UserID] > 0 {
@@ -164,7 +164,7 @@ func (c *Cluster) disconnected(id ws.Identity) presence {
 	return c.decide(id.UserID, false, now)
 }
 
-func (c *Cluster) onlineElsewhere(ctx context.Context, userID int64) bool {
+func (c *Node) onlineElsewhere(ctx context.Context, userID int64) bool {
 	routes, err := c.store.Routes(ctx, []int64{userID})
 	if err != nil {
 		return false
@@ -181,7 +181,7 @@ func (c *Cluster) onlineElsewhere(ctx context.Context, userID int64) bool {
 }
 
 // Online reports, for each user, whether any socket of theirs is open on a live node.
-func (c *Cluster) Online(ctx context.Context, userIDs []int64) (map[int64]bool, error) {
+func (c *Node) Online(ctx context.Context, userIDs []int64) (map[int64]bool, error) {
 	routes, err := c.store.Routes(ctx, userIDs)
 	if err != nil {
 		return nil, err
@@ -200,14 +200,14 @@ func (c *Cluster) Online(ctx context.Context, userIDs []int64) (map[int64]bool, 
 
 // refreshRoutes rewrites the route hint of every connected user; it runs once
 // per RouteRefresh, so their TTL (twice that) never runs out.
-func (c *Cluster) refreshRoutes() { c.refreshRoutesOf(c.hub.ConnectedUsers()) }
+func (c *Node) refreshRoutes() { c.refreshRoutesOf(c.hub.ConnectedUsers()) }
 
 // refreshRoutesOf rewrites the routes of those of users who still have a
 // socket here. Each write is made under the user's lock and only while the
 // hooks count a socket: a user whose last socket closed after the snapshot
 // was taken had the route deleted by Disconnected, and writing it back would
 // show them online for two RouteRefresh periods.
-func (c *Cluster) refreshRoutesOf(users []int64) {
+func (c *Node) refreshRoutesOf(users []int64) {
 	for _, uid := range users {
 		select {
 		case <-c.stop:
@@ -218,7 +218,7 @@ func (c *Cluster) refreshRoutesOf(users []int64) {
 	}
 }
 
-func (c *Cluster) refreshRoute(userID int64) {
+func (c *Node) refreshRoute(userID int64) {
 	counts, unlock := c.lock(userID)
 	defer unlock()
 	if counts[userID] == 0 {

@@ -1,11 +1,11 @@
-package cluster
+package delivery
 
-import "github.com/ringchat/ringchat/api/ws"
+import "github.com/ringchat/ringchat/delivery/ws"
 
 // Hub is this node's ws.Hub whose Deliver also reaches devices on other nodes.
 type Hub struct {
 	*ws.Hub
-	C *Cluster
+	C *Node
 }
 
 // Deliver reaches every connected device of the users, on any node.

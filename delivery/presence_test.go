@@ -1,4 +1,4 @@
-package cluster
+package delivery
 
 import (
 	"context"
@@ -13,11 +13,11 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"github.com/ringchat/ringchat/api/ws"
+	"github.com/ringchat/ringchat/delivery/ws"
 )
 
 // hasRoute reports whether the routes table names node c for userID.
-func hasRoute(t *testing.T, c *Cluster, userID int64) bool {
+func hasRoute(t *testing.T, c *Node, userID int64) bool {
 	t.Helper()
 	rs, err := c.store.Routes(context.Background(), []int64{userID})
 	if err != nil {
@@ -161,7 +161,7 @@ func TestUserMovingBetweenNodesDoesNotEndOffline(t *testing.T) {
 	b := startNode(t, store, Config{Name: name, NodeID: 2, Instance: "b", InternalAddr: "127.0.0.1:2", OnPresence: log.record(user)}, ws.Config{})
 	t.Cleanup(func() { a.Stop(context.Background()); b.Stop(context.Background()) })
 	ctx := context.Background()
-	for _, c := range []*Cluster{a, b} {
+	for _, c := range []*Node{a, b} {
 		if err := c.refreshLive(ctx); err != nil {
 			t.Fatal(err)
 		}

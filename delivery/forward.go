@@ -1,4 +1,4 @@
-package cluster
+package delivery
 
 import (
 	"bytes"
@@ -18,7 +18,7 @@ import (
 // Deliver sends an encoded frame to every connected device of the users:
 // this node's sockets at once, other nodes' through their internal
 // listeners. It never blocks the caller: route look-ups run on workers.
-func (c *Cluster) Deliver(userIDs []int64, frame []byte) int {
+func (c *Node) Deliver(userIDs []int64, frame []byte) int {
 	n := c.hub.Deliver(userIDs, frame)
 	// Not "if this node knows of no other": a node that started a moment ago
 	// may hold sockets already while this one's list is seconds old.
@@ -39,7 +39,7 @@ func (c *Cluster) Deliver(userIDs []int64, frame []byte) int {
 
 // queueLookup hands d to the route workers without waiting; when their queue
 // is full it counts d's users as dropped and reports false.
-func (c *Cluster) queueLookup(d delivery) bool {
+func (c *Node) queueLookup(d delivery) bool {
 	select {
 	case c.deliveries <- d:
 		return true
@@ -52,7 +52,7 @@ func (c *Cluster) queueLookup(d delivery) bool {
 // CloseDevice closes a device's sockets on every node: this node's at once,
 // other nodes' through the same look-up and forwarding path as events (a
 // revoked device must not keep receiving on a socket another node holds).
-func (c *Cluster) CloseDevice(userID, deviceID int64, code int, reason string) {
+func (c *Node) CloseDevice(userID, deviceID int64, code int, reason string) {
 	c.hub.CloseDevice(userID, deviceID, code, reason)
 	if c.cfg.Secret == "" {
 		return
@@ -71,7 +71,7 @@ const (
 	routeChunk   = 100
 )
 
-func (c *Cluster) routeWorkers() {
+func (c *Node) routeWorkers() {
 	defer c.wg.Done()
 	done := make(chan struct{})
 	for i := 0; i < routeWorkers; i++ {
@@ -94,7 +94,7 @@ func (c *Cluster) routeWorkers() {
 
 // forward reads one routes partition per recipient and queues one item per
 // target node.
-func (c *Cluster) forward(d delivery) {
+func (c *Node) forward(d delivery) {
 	ctx, cancel := context.WithTimeout(context.Background(), upkeepTimeout)
 	defer cancel()
 	routes, err := c.store.Routes(ctx, d.users)
@@ -153,7 +153,7 @@ type batch struct {
 // queued are counted as dropped) or by finish (Stop: send what is queued,
 // then end). Neither waits, so nobody waits while holding fwdMu.
 type forwarder struct {
-	c        *Cluster
+	c        *Node
 	target   repo.Node
 	queue    chan item
 	client   *http.Client
@@ -166,7 +166,7 @@ type forwarder struct {
 
 // forwarder returns the forwarder for target's process, replacing one made
 // for an earlier process that held the same node id.
-func (c *Cluster) forwarder(target repo.Node) *forwarder {
+func (c *Node) forwarder(target repo.Node) *forwarder {
 	c.fwdMu.Lock()
 	defer c.fwdMu.Unlock()
 	f := c.forwarders[target.ID]
@@ -186,7 +186,7 @@ func (c *Cluster) forwarder(target repo.Node) *forwarder {
 }
 
 // retireGone cancels the forwarders of processes no longer in live.
-func (c *Cluster) retireGone(live map[int]repo.Node) {
+func (c *Node) retireGone(live map[int]repo.Node) {
 	c.fwdMu.Lock()
 	defer c.fwdMu.Unlock()
 	for id, f := range c.forwarders {
@@ -362,7 +362,7 @@ const maxInternalBody = 8 << 20
 
 // InternalHandler serves the internal listener: only calls signed with the
 // cluster secret for this process, fresh and not seen before, may deliver.
-func (c *Cluster) InternalHandler() http.Handler {
+func (c *Node) InternalHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+InternalDeliverPath, func(w http.ResponseWriter, r *http.Request) {
 		// The signature covers the body's hash, so it is checked before a

@@ -1,4 +1,4 @@
-package cluster
+package delivery
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"github.com/ringchat/ringchat/api/ws"
+	"github.com/ringchat/ringchat/delivery/ws"
 	"github.com/ringchat/ringchat/repo"
 )
 
@@ -24,7 +24,7 @@ func (noFrames) HandleFrame(context.Context, *ws.Client, ws.Frame) {}
 // socketNode is a cluster member whose hub serves real WebSockets (device id
 // in ?d=) and whose internal listener is real, so other members forward to it.
 type socketNode struct {
-	c        *Cluster
+	c        *Node
 	ws       *httptest.Server
 	user     int64
 	mu       sync.Mutex
@@ -209,7 +209,7 @@ func TestConnectDisconnectInterleavingsKeepRouteAndPresence(t *testing.T) {
 
 // socketCount is how many of userID's sockets have connected and not yet
 // disconnected, as the hooks saw them.
-func (c *Cluster) socketCount(userID int64) int {
+func (c *Node) socketCount(userID int64) int {
 	counts, unlock := c.lock(userID)
 	defer unlock()
 	return counts[userID]

@@ -1,4 +1,4 @@
-package cluster
+package delivery
 
 import (
 	"context"
@@ -14,7 +14,7 @@ import (
 
 	"github.com/gocql/gocql"
 
-	"github.com/ringchat/ringchat/api/ws"
+	"github.com/ringchat/ringchat/delivery/ws"
 	"github.com/ringchat/ringchat/repo"
 	"github.com/ringchat/ringchat/repo/cqltest"
 	"github.com/ringchat/ringchat/schema"
@@ -120,16 +120,16 @@ func (p *peer) received(u int64) int {
 }
 
 // startTestCluster starts node 0 of cluster name; the test stops it.
-func startTestCluster(t *testing.T, store *repo.Store, name string) *Cluster {
+func startTestCluster(t *testing.T, store *repo.Store, name string) *Node {
 	return startNode(t, store, Config{Name: name, NodeID: 0, Instance: "self", InternalAddr: "127.0.0.1:1"}, ws.Config{})
 }
 
 // startNode starts a cluster member with its own hub (wsCfg's hooks are
 // wrapped around the member's); the test stops it.
-func startNode(t *testing.T, store *repo.Store, cfg Config, wsCfg ws.Config) *Cluster {
+func startNode(t *testing.T, store *repo.Store, cfg Config, wsCfg ws.Config) *Node {
 	log := quietLog()
 	cfg.Secret, cfg.NodeTTL, cfg.Log = "s", time.Minute, log
-	var c *Cluster
+	var c *Node
 	before, after := wsCfg.OnConnect, wsCfg.OnDisconnect
 	wsCfg.OnConnect = func(id ws.Identity) {
 		if before != nil {

@@ -1,4 +1,4 @@
-package cluster
+package delivery
 
 import (
 	"bufio"
@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ringchat/ringchat/api/ws"
+	"github.com/ringchat/ringchat/delivery/ws"
 )
 
 // The internal endpoint takes only calls signed for this process, inside the

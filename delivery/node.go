@@ -8,7 +8,7 @@
 // Cost (docs/cluster.md): upkeep is one node-row write per node per NodeTTL/3
 // plus one route write per connected user per RouteRefresh; a delivery reads
 // one routes partition per recipient, never per device or per event kind.
-package cluster
+package delivery
 
 import (
 	"context"
@@ -17,7 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/ringchat/ringchat/api/ws"
+	"github.com/ringchat/ringchat/delivery/ws"
 	"github.com/ringchat/ringchat/repo"
 )
 
@@ -65,8 +65,8 @@ type Stats struct {
 	Queued        int   // items waiting in the per-target forwarding queues
 }
 
-// Cluster is this node's view of the others.
-type Cluster struct {
+// Node is this node's view of the others.
+type Node struct {
 	cfg   Config
 	store *repo.Store
 	hub   *ws.Hub
@@ -103,14 +103,14 @@ type delivery struct {
 }
 
 // New makes a cluster member; Start joins it.
-func New(cfg Config, store *repo.Store, hub *ws.Hub) *Cluster {
+func New(cfg Config, store *repo.Store, hub *ws.Hub) *Node {
 	cfg = cfg.withDefaults()
-	return &Cluster{cfg: cfg, store: store, hub: hub, live: map[int]repo.Node{},
+	return &Node{cfg: cfg, store: store, hub: hub, live: map[int]repo.Node{},
 		forwarders: map[int]*forwarder{}, deliveries: make(chan delivery, 16384), stop: make(chan struct{})}
 }
 
 // Stats returns the counters.
-func (c *Cluster) Stats() Stats {
+func (c *Node) Stats() Stats {
 	st := Stats{Forwarded: c.forwarded.Load(), ForwardDrops: c.drops.Load(),
 		RouteLookups: c.lookups.Load(), InternalCalls: c.internalCalls.Load(), Waiting: len(c.deliveries)}
 	c.fwdMu.Lock()
@@ -121,12 +121,12 @@ func (c *Cluster) Stats() Stats {
 	return st
 }
 
-func (c *Cluster) self() repo.Node {
+func (c *Node) self() repo.Node {
 	return repo.Node{ID: c.cfg.NodeID, Instance: c.cfg.Instance, InternalAddr: c.cfg.InternalAddr, StartedAt: time.Now().UTC()}
 }
 
 // Start registers this node, loads the live list and starts the upkeep loops.
-func (c *Cluster) Start(ctx context.Context) error {
+func (c *Node) Start(ctx context.Context) error {
 	if err := c.store.RegisterNode(ctx, c.cfg.Name, c.self(), c.cfg.NodeTTL); err != nil {
 		return err
 	}
@@ -142,7 +142,7 @@ func (c *Cluster) Start(ctx context.Context) error {
 
 // Stop deregisters the node and removes its route hints, so other nodes stop
 // sending here at once; then it stops the loops and the forwarders.
-func (c *Cluster) Stop(ctx context.Context) {
+func (c *Node) Stop(ctx context.Context) {
 	close(c.stop)
 	c.wg.Wait()
 	if err := c.store.DeregisterNode(ctx, c.cfg.Name, c.cfg.NodeID); err != nil {
@@ -170,7 +170,7 @@ func (c *Cluster) Stop(ctx context.Context) {
 }
 
 // every runs fn each interval until Stop.
-func (c *Cluster) every(interval time.Duration, fn func()) {
+func (c *Node) every(interval time.Duration, fn func()) {
 	defer c.wg.Done()
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
@@ -184,7 +184,7 @@ func (c *Cluster) every(interval time.Duration, fn func()) {
 	}
 }
 
-func (c *Cluster) heartbeat() {
+func (c *Node) heartbeat() {
 	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.NodeTTL/3)
 	defer cancel()
 	if err := c.store.RegisterNode(ctx, c.cfg.Name, c.self(), c.cfg.NodeTTL); err != nil {
@@ -195,7 +195,7 @@ func (c *Cluster) heartbeat() {
 	}
 }
 
-func (c *Cluster) refreshLive(ctx context.Context) error {
+func (c *Node) refreshLive(ctx context.Context) error {
 	nodes, err := c.store.ListNodes(ctx, c.cfg.Name)
 	if err != nil {
 		return err
@@ -214,14 +214,14 @@ func (c *Cluster) refreshLive(ctx context.Context) error {
 // routeIsLive is isLive, looking at the registry again when the route names a
 // node this one's list lacks: perhaps a node newer than the list (refreshed
 // every NodeTTL/3) that holds sockets already.
-func (c *Cluster) routeIsLive(ctx context.Context, r repo.Route) bool {
+func (c *Node) routeIsLive(ctx context.Context, r repo.Route) bool {
 	_, ok := c.liveRoute(ctx, r)
 	return ok
 }
 
 // liveRoute is routeIsLive returning the node as the same read of the list
 // saw it, so its address belongs to the process the route names.
-func (c *Cluster) liveRoute(ctx context.Context, r repo.Route) (repo.Node, bool) {
+func (c *Node) liveRoute(ctx context.Context, r repo.Route) (repo.Node, bool) {
 	if n, ok := c.isLive(r); ok {
 		return n, true
 	}
@@ -235,7 +235,7 @@ func (c *Cluster) liveRoute(ctx context.Context, r repo.Route) (repo.Node, bool)
 // node it does not hold, unless it was reloaded within the last second (the
 // routes of a dead node keep naming it until their TTL). It reports whether
 // the list is that fresh now.
-func (c *Cluster) refreshLiveAtMostEverySecond(ctx context.Context) bool {
+func (c *Node) refreshLiveAtMostEverySecond(ctx context.Context) bool {
 	c.refreshMu.Lock()
 	defer c.refreshMu.Unlock()
 	if time.Since(c.lastRefresh) < time.Second {
@@ -250,7 +250,7 @@ func (c *Cluster) refreshLiveAtMostEverySecond(ctx context.Context) bool {
 }
 
 // isLive reports whether a route points at a live process.
-func (c *Cluster) isLive(r repo.Route) (repo.Node, bool) {
+func (c *Node) isLive(r repo.Route) (repo.Node, bool) {
 	c.mu.RLock()
 	n, ok := c.live[r.NodeID]
 	c.mu.RUnlock()
