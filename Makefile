@@ -15,11 +15,12 @@ export RINGCHAT_CASSANDRA_HOSTS ?= 127.0.0.1:9042
 # Go test timeout for the whole suite (CI has 90 minutes in all).
 TEST_TIMEOUT ?= 40m
 
-.PHONY: help stack cassandra s3 migrate run test fuzz vet fmt stop status bench ring ring-2dc ring-stop ring-status ring-test
+.PHONY: help stack cassandra s3 migrate run test fuzz vet fmt stop status bench ring ring-2dc ring-stop ring-status ring-test build
 
 help:
 	@echo "make run | make test | make fuzz | make stack | make stop | make status | make migrate | make vet | make fmt | make bench"
 	@echo "make ring | make ring-2dc | make ring-status | make ring-stop | make ring-test"
+	@echo "make build"
 
 cassandra:
 	@deploy/local/cassandra.sh start
@@ -35,6 +36,13 @@ migrate: stack
 
 run: migrate
 	go run ./cmd/chatd
+
+# The binaries the container image ships, static, into bin/. The Dockerfile
+# (deploy/docker/) runs this same command; deploy-check fails when they differ.
+BUILD_PKGS := ./cmd/chatd ./cmd/ringchat-migrate ./deploy/docker/healthcheck
+BUILD_FLAGS := -trimpath -buildvcs=false -ldflags="-s -w"
+build:
+	CGO_ENABLED=0 go build $(BUILD_FLAGS) -o bin/ $(BUILD_PKGS)
 
 # Tests make their own keyspaces on the shared node. CASSANDRA_UNSAFE=1 lets a node
 # this target starts skip fsync (test data only); a node already running is reused.
