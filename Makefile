@@ -15,12 +15,12 @@ export RINGCHAT_CASSANDRA_HOSTS ?= 127.0.0.1:9042
 # Go test timeout for the whole suite (CI has 90 minutes in all).
 TEST_TIMEOUT ?= 40m
 
-.PHONY: help stack cassandra s3 migrate run test fuzz vet fmt stop status bench ring ring-2dc ring-stop ring-status ring-test build
+.PHONY: help stack cassandra s3 migrate run test fuzz vet fmt stop status bench ring ring-2dc ring-stop ring-status ring-test build deploy-check
 
 help:
 	@echo "make run | make test | make fuzz | make stack | make stop | make status | make migrate | make vet | make fmt | make bench"
 	@echo "make ring | make ring-2dc | make ring-status | make ring-stop | make ring-test"
-	@echo "make build"
+	@echo "make build | make deploy-check"
 
 cassandra:
 	@deploy/local/cassandra.sh start
@@ -44,11 +44,21 @@ BUILD_FLAGS := -trimpath -buildvcs=false -ldflags="-s -w"
 build:
 	CGO_ENABLED=0 go build $(BUILD_FLAGS) -o bin/ $(BUILD_PKGS)
 
+# The deployment files' checks (deploy/check: a module of its own, so chatd's
+# go.mod never carries the Kubernetes tree). Needs the dev Cassandra (stack):
+# the alert rules and the dashboard are held to a running chatd's /metrics.
+deploy-check: stack
+	@echo "deploy-check: fetching deploy/check's modules (the first time: a few minutes) ..."
+	@start=$$(date +%s); cd deploy/check && go mod download && echo "deploy-check: modules ready in $$(( $$(date +%s) - start )) s"
+	cd deploy/check && go vet ./...
+	cd deploy/check && go test -count=1 -v -timeout 15m ./...
+
 # Tests make their own keyspaces on the shared node. CASSANDRA_UNSAFE=1 lets a node
 # this target starts skip fsync (test data only); a node already running is reused.
 test: export CASSANDRA_UNSAFE = 1
 test: stack vet
 	go test -race -count=1 -timeout $(TEST_TIMEOUT) $$(go list ./... | grep -v /internal/ringtest$$)
+	@$(MAKE) --no-print-directory deploy-check
 	@$(MAKE) --no-print-directory fuzz
 	@$(MAKE) --no-print-directory ring-test
 
