@@ -266,9 +266,12 @@ func checkChatdPod(t *testing.T, where string, d *appsv1.Deployment, c corev1.Co
 	} else {
 		pause = time.Duration(c.Lifecycle.PreStop.Sleep.Seconds) * time.Second
 	}
-	grace := d.Spec.Template.Spec.TerminationGracePeriodSeconds
-	if grace == nil || time.Duration(*grace)*time.Second <= pause+shutdown {
-		t.Errorf("%s: terminationGracePeriodSeconds %v must exceed the preStop pause (%s) plus the shutdown timeout (%s), or the kubelet kills chatd before its sockets close with 1012", where, grace, pause, shutdown)
+	grace := time.Duration(-1)
+	if g := d.Spec.Template.Spec.TerminationGracePeriodSeconds; g != nil {
+		grace = time.Duration(*g) * time.Second
+	}
+	if grace <= pause+shutdown {
+		t.Errorf("%s: terminationGracePeriodSeconds %v (-1s: unset) must exceed the preStop pause (%s) plus the shutdown timeout (%s), or the kubelet kills chatd before its sockets close with 1012", where, grace, pause, shutdown)
 	}
 }
 
