@@ -48,8 +48,9 @@ build:
 # go.mod never carries the Kubernetes tree). Needs the dev Cassandra (stack):
 # the alert rules and the dashboard are held to a running chatd's /metrics.
 deploy-check: stack
-	@echo "deploy-check: fetching deploy/check's modules (the first time: a few minutes) ..."
+	@echo "deploy-check: fetching deploy/check's modules ..."
 	@start=$$(date +%s); cd deploy/check && go mod download && echo "deploy-check: modules ready in $$(( $$(date +%s) - start )) s"
+	@echo "deploy-check: go vet (a cold build cache compiles the Kubernetes and Prometheus trees first: about 2 minutes here)"
 	cd deploy/check && go vet ./...
 	cd deploy/check && go test -count=1 -v -timeout 15m ./...
 
