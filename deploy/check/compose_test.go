@@ -89,8 +89,14 @@ func TestCompose(t *testing.T) {
 			if err != nil || host != name || port != "9091" {
 				t.Errorf("%s: RINGCHAT_ADVERTISE_ADDR=%q; want %s:9091 (its own name, the image's internal port)", name, env["RINGCHAT_ADVERTISE_ADDR"], name)
 			}
-			if s.StopGracePeriod == nil || time.Duration(*s.StopGracePeriod) <= 15*time.Second {
-				t.Errorf("%s: stop_grace_period must exceed chatd's 15 s shutdown timeout (sockets close with 1012 first)", name)
+			shutdown := 15 * time.Second // chatd's default --shutdown-timeout
+			if v, ok := env["RINGCHAT_SHUTDOWN_TIMEOUT"]; ok {
+				if d, err := time.ParseDuration(v); err == nil {
+					shutdown = d
+				}
+			}
+			if s.StopGracePeriod == nil || time.Duration(*s.StopGracePeriod) <= shutdown {
+				t.Errorf("%s: stop_grace_period must exceed chatd's shutdown timeout (%s): sockets close with 1012 first", name, shutdown)
 			}
 		default:
 			checkNames(t, "compose "+name, keys(env), settings{}, "a service running neither chatd nor ringchat-migrate")
