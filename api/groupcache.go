@@ -49,7 +49,7 @@ func newGroupMembers(limit int) *groupMembers {
 	}
 	g := &groupMembers{limit: limit, slots: make(chan struct{}, versioningSlots)}
 	// Entries are counted out as the cache drops them; the callback runs
-	// under the cache's own lock, inside g.mu (Add and Remove below hold it).
+	// inside g.mu (every call that can drop an entry holds it).
 	c, err := lru.NewWithEvict[int64, groupEntry](max(1, limit/2), func(_ int64, e groupEntry) { g.held -= len(e.ids) })
 	if err != nil {
 		panic(err) // only for a size <= 0, excluded above
@@ -116,6 +116,8 @@ func (g *groupMembers) remember(convID, version int64, ids []int64) {
 	g.cache.Add(convID, e)
 	g.held += len(e.ids)
 	for g.held > g.limit {
-		g.cache.RemoveOldest()
+		if _, _, ok := g.cache.RemoveOldest(); !ok {
+			break
+		}
 	}
 }

@@ -23,7 +23,10 @@ const bumpAttempts = 8
 // write from a node whose clock is ahead, leaving a list without the later
 // change current. The condition on kind keeps a missing or direct
 // conversation's row from being made. A group older than v0015 (no version)
-// gets its first here.
+// gets its first here. SERIAL, not the session's LOCAL_SERIAL: two DCs each
+// winning their own round would leave one version, ordered by clock, over a
+// list read before the other DC's change reached it; a membership change
+// therefore needs a quorum of all replicas (docs/cluster.md).
 func (st *Store) BumpMembers(ctx context.Context, convID int64) error {
 	var known *int64
 	err := translate("read members version", st.rawQuery(ctx, cqlMembersVersion, convID).Scan(&known))
@@ -36,7 +39,7 @@ func (st *Store) BumpMembers(ctx context.Context, convID int64) error {
 	for range bumpAttempts {
 		next := rand.Int64N(1<<62) + 1 // never 0 (unknown) nor a value a reader holds, but by chance
 		row := map[string]any{}
-		applied, err := st.lwt(ctx, withinDC, cqlSetMembersVersion, next, convID, known).MapScanCAS(row)
+		applied, err := st.lwt(ctx, acrossDCs, cqlSetMembersVersion, next, convID, known).MapScanCAS(row)
 		if err != nil {
 			return translate("bump members version", err)
 		}
@@ -47,7 +50,7 @@ func (st *Store) BumpMembers(ctx context.Context, convID int64) error {
 			return nil // not a group (deleted rows keep their kind): nothing caches its members
 		}
 		v, ok := row["members_version"].(int64)
-		if ok {
+		if ok && v != 0 { // the driver may answer a null bigint as 0
 			known = &v
 		} else {
 			known = nil
