@@ -1,8 +1,6 @@
 package api
 
 import (
-	"context"
-	"log/slog"
 	"slices"
 	"sync"
 	"time"
@@ -25,10 +23,6 @@ type groupMembers struct {
 	cache *lru.Cache[int64, groupEntry]
 	held  int // member ids held, at most limit
 	limit int
-	// versioning holds the groups whose first members version is being
-	// written (groups made before v0015), a few at once.
-	versioning sync.Map
-	slots      chan struct{}
 }
 
 type groupEntry struct {
@@ -47,7 +41,7 @@ func newGroupMembers(limit int) *groupMembers {
 	if limit <= 0 {
 		return &groupMembers{}
 	}
-	g := &groupMembers{limit: limit, slots: make(chan struct{}, versioningSlots)}
+	g := &groupMembers{limit: limit}
 	// Entries are counted out as the cache drops them; the callback runs
 	// inside g.mu (every call that can drop an entry holds it).
 	c, err := lru.NewWithEvict[int64, groupEntry](max(1, limit/2), func(_ int64, e groupEntry) { g.held -= len(e.ids) })
@@ -56,37 +50,6 @@ func newGroupMembers(limit int) *groupMembers {
 	}
 	g.cache = c
 	return g
-}
-
-// versioningSlots bounds the background writes of first versions.
-const versioningSlots = 4
-
-// versionLater gives a group without a members version its first, in the
-// background and once at a time per group, so that lists of groups made
-// before v0015 become cacheable after an upgrade without a membership
-// change. A bump is always safe: it only retires lists read before it. With
-// every slot busy it does nothing; a later send asks again.
-func (g *groupMembers) versionLater(convID int64, bump func(context.Context, int64) error, timeout time.Duration, log *slog.Logger) {
-	if g.cache == nil {
-		return
-	}
-	select {
-	case g.slots <- struct{}{}:
-	default:
-		return
-	}
-	if _, busy := g.versioning.LoadOrStore(convID, true); busy {
-		<-g.slots
-		return
-	}
-	go func() {
-		defer func() { g.versioning.Delete(convID); <-g.slots }()
-		ctx, cancel := context.WithTimeout(context.Background(), timeout)
-		defer cancel()
-		if err := bump(ctx, convID); err != nil {
-			log.Warn("first members version not written; the group's list is read per send until a later one is", "conv_id", convID, "err", err)
-		}
-	}()
 }
 
 // get returns a copy of the group's member ids if they were read under

@@ -29,6 +29,7 @@ const (
 	pullChatMoveEvery = time.Second
 	pullMoveMembers   = 100
 	pullMoveSlots     = 4
+	firstVersionSlots = 4 // writes of first members versions at once (keyedWork)
 )
 
 // pullMoveEvery is how often one node moves a pull-mode group of members
@@ -37,30 +38,6 @@ const (
 // its size (a 1,000-member group: every 10 s).
 func pullMoveEvery(members int) time.Duration {
 	return pullChatMoveEvery * time.Duration(max(1, members/pullMoveMembers))
-}
-
-// movePullChats moves a pull-mode group's rows in its members' chat lists to
-// msgID in the background, bounded by RequestTimeout and pullMoveSlots, one
-// move per group at a time: a move slower than pullChatMoveEvery (a loaded
-// ring) is not joined by the next one.
-func (s *Server) movePullChats(convID int64, members []int64, msgID int64) {
-	if _, busy := s.pullMoving.LoadOrStore(convID, true); busy {
-		return
-	}
-	select {
-	case s.pullMoves <- struct{}{}:
-	default:
-		s.pullMoving.Delete(convID)
-		return
-	}
-	go func() {
-		defer func() { <-s.pullMoves; s.pullMoving.Delete(convID) }()
-		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.RequestTimeout)
-		defer cancel()
-		if err := s.store.TouchChats(ctx, convID, members, msgID); err != nil {
-			s.log.Warn("pull group's chat-list move failed; its next message moves it", "conv_id", convID, "err", err)
-		}
-	}()
 }
 
 // send stores a message and its inbox events, then pushes it to connected
@@ -298,7 +275,11 @@ func (s *Server) writeSend(ctx context.Context, w sendWrite) (repo.Message, erro
 		case conv.Fanout != repo.FanoutPull:
 			g.Go(func() error { return s.store.TouchChats(gctx, convID, w.recipients, msg.ID) })
 		case s.chatMoves.allowEvery([2]int64{convID, 0}, time.Now(), pullMoveEvery(len(w.recipients))):
-			s.movePullChats(convID, w.recipients, msg.ID)
+			// One move per group at a time: a move slower than its interval
+			// (a loaded ring) is not joined by the next one.
+			s.pullMoves.start(convID, "pull group's chat-list move failed; its next message moves it", func(ctx context.Context) error {
+				return s.store.TouchChats(ctx, convID, w.recipients, msg.ID)
+			})
 		}
 	}
 	// Push mode: a row in every member's inbox. Pull mode (large groups): none;
@@ -398,7 +379,14 @@ func (s *Server) sendAudience(ctx context.Context, convID, sender int64) (repo.C
 		switch {
 		case conv.Kind != repo.KindGroup:
 		case conv.MembersVersion == 0:
-			s.groups.versionLater(convID, s.store.BumpMembers, s.cfg.RequestTimeout, s.log)
+			// A group made before v0015: its first version, written in the
+			// background, makes its list cacheable without a membership
+			// change. A bump is always safe: it only retires lists read before it.
+			if s.cfg.GroupCache > 0 {
+				s.firstVersions.start(convID, "first members version not written; the group's list is read per send until a later one is", func(ctx context.Context) error {
+					return s.store.BumpMembers(ctx, convID)
+				})
+			}
 		default:
 			s.groups.remember(convID, conv.MembersVersion, ids)
 		}

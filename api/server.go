@@ -6,7 +6,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -140,14 +139,15 @@ type Server struct {
 
 	typingLimit *relayLimiter
 	chatMoves   *relayLimiter // pull-mode groups' chat-list moves, per conversation
-	pullMoves   chan struct{} // slots of the pull-mode moves running now (movePullChats)
-	pullMoving  sync.Map      // conversations whose pull-mode move runs now
-	sendLimit   *sendLimiter
-	direct      *directMembers
-	groups      *groupMembers
-	sendGate    *sendGate
-	receipts    *receiptCoalescer
-	hashes      hashPool
+	pullMoves   *keyedWork    // pull-mode groups' chat-list moves, off the send
+	// firstVersions writes members versions of groups made before v0015.
+	firstVersions *keyedWork
+	sendLimit     *sendLimiter
+	direct        *directMembers
+	groups        *groupMembers
+	sendGate      *sendGate
+	receipts      *receiptCoalescer
+	hashes        hashPool
 	// dummyHash, verified when a login names no account, is made with the
 	// configured Argon2 cost, so a failed lookup costs what a failed
 	// password check does and response times do not tell which handles
@@ -163,8 +163,9 @@ type Server struct {
 func New(cfg Config, d Deps) *Server {
 	s := &Server{cfg: cfg, store: d.Store, catchUp: d.CatchUp, ids: d.IDs, hub: d.Hub, objects: d.Objects, presence: d.Presence, metrics: d.Metrics, log: d.Log,
 		now: func() time.Time { return time.Now().UTC() }, typingLimit: newRelayLimiter(cfg.TypingEvery),
-		chatMoves: newRelayLimiter(pullChatMoveEvery), pullMoves: make(chan struct{}, pullMoveSlots),
-		sendLimit: newSendLimiter(cfg.SendRate, cfg.SendBurst), direct: newDirectMembers(cfg.DirectCache),
+		chatMoves: newRelayLimiter(pullChatMoveEvery), pullMoves: newKeyedWork(pullMoveSlots, cfg.RequestTimeout, d.Log),
+		firstVersions: newKeyedWork(firstVersionSlots, cfg.RequestTimeout, d.Log),
+		sendLimit:     newSendLimiter(cfg.SendRate, cfg.SendBurst), direct: newDirectMembers(cfg.DirectCache),
 		groups:   newGroupMembers(cfg.GroupCache),
 		sendGate: newSendGate(cfg.SendConcurrency, cfg.SendQueue, cfg.SendLatencyTarget),
 		hashes:   newHashPool(cfg.Auth.HashConcurrency), authLimit: newAuthLimits(cfg.Auth)}
