@@ -110,6 +110,27 @@ func replyError(c *ws.Client, ref string, err error) {
 	c.Reply(ref, "error", frameError(err))
 }
 
+// countSend counts a send's outcome by transport: "ok", or the code its
+// answer carries (a shed one is "unavailable", as its answer says).
+func (s *Server) countSend(transport string, err error) {
+	result := "ok"
+	if err != nil {
+		code, _, _ := classify(err)
+		result = string(code)
+	}
+	s.metrics.Send(transport, result)
+}
+
+// sendResults are the results countSend can count: "ok" and every code
+// answered (all of statusOf's, so a new code cannot be left out).
+func sendResults() []string {
+	rs := []string{"ok"}
+	for code := range statusOf {
+		rs = append(rs, string(code))
+	}
+	return rs
+}
+
 // classify turns any error into a code, a client-safe message and a status.
 func classify(err error) (repo.Code, string, int) {
 	var he *echo.HTTPError

@@ -10,7 +10,8 @@ import (
 	"github.com/ringchat/ringchat/repo"
 )
 
-func (s *Server) sendMessage(c echo.Context) error {
+func (s *Server) sendMessage(c echo.Context) (err error) {
+	defer func() { s.countSend("rest", err) }()
 	convID, err := parseID("conversation id", c.Param("conv_id"))
 	if err != nil {
 		return err

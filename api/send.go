@@ -325,7 +325,7 @@ func (s *Server) writeSend(ctx context.Context, w sendWrite) (repo.Message, erro
 			return now, err
 		}
 	}
-	s.hub.Deliver(w.recipients, appendPush(ev, payload))
+	s.hub.DeliverSent(w.recipients, appendPush(ev, payload), snowflake.Time(ev.ID))
 	s.metrics.Fanout(len(w.recipients))
 	if w.rendered != nil {
 		*w.rendered = payload

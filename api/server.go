@@ -194,6 +194,7 @@ func New(cfg Config, d Deps) *Server {
 		func() float64 { return float64(s.sendGate.state().queued) })
 	d.Metrics.Counter("ringchat_sends_shed_total", "Sends refused (unavailable, retry hint) because the send queue was full or the wait would overrun.",
 		func() float64 { return float64(s.sendGate.state().shed) })
+	d.Metrics.SendResults([]string{"rest", "ws"}, sendResults())
 	// An error here is crypto/rand failing, which registration would hit too.
 	s.dummyHash, _ = hashPassword("not-a-real-password", cfg.Argon2)
 	return s

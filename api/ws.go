@@ -18,6 +18,8 @@ import (
 type Hub interface {
 	Serve(w http.ResponseWriter, r *http.Request, id ws.Identity, h ws.Handler) error
 	Deliver(userIDs []int64, frame []byte) int
+	// DeliverSent is Deliver for a message whose id was made at sentAt.
+	DeliverSent(userIDs []int64, frame []byte, sentAt time.Time) int
 	CloseDevice(userID, deviceID int64, code int, reason string)
 }
 
@@ -123,37 +125,45 @@ func (h frameHandler) HandleFrame(ctx context.Context, c *ws.Client, f ws.Frame)
 }
 
 func (h frameHandler) messageSend(ctx context.Context, c *ws.Client, f ws.Frame) {
+	err := h.sendFrame(ctx, c, f)
+	h.s.countSend("ws", err)
+	if err != nil {
+		replyError(c, f.Ref, err)
+	}
+}
+
+// sendFrame sends and acknowledges a message.send frame, or returns why not.
+func (h frameHandler) sendFrame(ctx context.Context, c *ws.Client, f ws.Frame) error {
 	if h.s.sendGate.full() { // refused before the 4 KB body is decoded
-		replyError(c, f.Ref, shedError())
-		return
+		return shedError()
 	}
 	// The read loop has closed any text frame that is not UTF-8 (1007).
 	req, ok := decodeSendData(f.Data)
 	if !ok {
 		if err := json.Unmarshal(f.Data, &req); err != nil {
-			replyError(c, f.Ref, invalid("malformed message.send data"))
-			return
+			return invalid("malformed message.send data")
 		}
 	}
 	convID, err := parseID("conversation_id", req.ConversationID)
-	if err == nil {
-		// The work is not cancelled when the socket closes: a send under way
-		// completes (and stays idempotent), so a shutdown never leaves it
-		// half-written. A send still waiting for a slot leaves with the socket.
-		work, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.s.cfg.RequestTimeout)
-		defer cancel()
-		var msg repo.Message
-		var rendered []byte
-		if msg, _, err = h.s.send(ctx, work, h.sess, convID, req, &rendered); err == nil {
-			if rendered != nil { // the JSON the push carried: the body is not encoded again
-				c.ReplyRaw(f.Ref, "ack", ackOpen, rendered, ackClose)
-			} else {
-				c.Reply(f.Ref, "ack", map[string]any{"message": messageOut(msg)})
-			}
-			return
-		}
+	if err != nil {
+		return err
 	}
-	replyError(c, f.Ref, err)
+	// The work is not cancelled when the socket closes: a send under way
+	// completes (and stays idempotent), so a shutdown never leaves it
+	// half-written. A send still waiting for a slot leaves with the socket.
+	work, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.s.cfg.RequestTimeout)
+	defer cancel()
+	var rendered []byte
+	msg, _, err := h.s.send(ctx, work, h.sess, convID, req, &rendered)
+	switch {
+	case err != nil:
+		return err
+	case rendered != nil: // the JSON the push carried: the body is not encoded again
+		c.ReplyRaw(f.Ref, "ack", ackOpen, rendered, ackClose)
+	default:
+		c.Reply(f.Ref, "ack", map[string]any{"message": messageOut(msg)})
+	}
+	return nil
 }
 
 // An ack's data is {"message": m}, around m's JSON.

@@ -19,7 +19,14 @@ import (
 // this node's sockets at once, other nodes' through their internal
 // listeners. It never blocks the caller: route look-ups run on workers.
 func (c *Node) Deliver(userIDs []int64, frame []byte) int {
+	return c.DeliverSent(userIDs, frame, time.Time{})
+}
+
+// DeliverSent is Deliver for a message sent at sentAt (its id's time): each
+// node that queues it to a socket reports its age to Config.OnDelivered.
+func (c *Node) DeliverSent(userIDs []int64, frame []byte, sentAt time.Time) int {
 	n := c.hub.Deliver(userIDs, frame)
+	c.delivered(n, sentAt, false)
 	// Not "if this node knows of no other": a node that started a moment ago
 	// may hold sockets already while this one's list is seconds old.
 	if c.cfg.Secret == "" {
@@ -30,7 +37,7 @@ func (c *Node) Deliver(userIDs []int64, frame []byte) int {
 	for len(userIDs) > 0 {
 		chunk := userIDs[:min(len(userIDs), routeChunk)]
 		userIDs = userIDs[len(chunk):]
-		if !c.queueLookup(delivery{users: chunk, frame: frame}) {
+		if !c.queueLookup(delivery{users: chunk, frame: frame, sentAt: sentAt}) {
 			c.cfg.Log.Warn("delivery queue full: remote devices get this event on their next sync")
 		}
 	}
@@ -121,16 +128,37 @@ func (c *Node) forward(d delivery) {
 		}
 	}
 	for nodeID, users := range byNode {
-		c.forwarder(targets[nodeID]).enqueue(item{UserIDs: users, Frame: d.frame, Close: d.close})
+		c.forwarder(targets[nodeID]).enqueue(item{UserIDs: users, Frame: d.frame, Close: d.close, SentAtMs: unixMs(d.sentAt)})
 	}
 }
 
 // item is one frame for some users on the target node, or an order to close
 // one of their devices: the internal wire format.
+// SentAtMs (0: not a message) is ignored by nodes older than it, as any
+// unknown field, so a rolling upgrade mixes both.
 type item struct {
-	UserIDs []int64         `json:"user_ids"`
-	Frame   json.RawMessage `json:"frame,omitempty"`
-	Close   *closeOrder     `json:"close,omitempty"`
+	UserIDs  []int64         `json:"user_ids"`
+	Frame    json.RawMessage `json:"frame,omitempty"`
+	Close    *closeOrder     `json:"close,omitempty"`
+	SentAtMs int64           `json:"sent_at_ms,omitempty"`
+}
+
+func unixMs(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+// delivered reports a message's age once n of this node's sockets took it.
+// The age spans the send's writes, the route look-up and, for a forwarded
+// one, the call (and the two nodes' clock difference, at most --clock-skew);
+// a clock that stepped back reports 0, not a negative age.
+func (c *Node) delivered(n int, sentAt time.Time, forwarded bool) {
+	if n == 0 || sentAt.IsZero() || c.cfg.OnDelivered == nil {
+		return
+	}
+	c.cfg.OnDelivered(max(time.Since(sentAt), 0), forwarded)
 }
 
 // closeOrder asks the target node to close a device's sockets (a revoke).
@@ -411,7 +439,11 @@ func (c *Node) InternalHandler() http.Handler {
 				}
 				continue
 			}
-			c.hub.Deliver(it.UserIDs, it.Frame)
+			var sentAt time.Time
+			if it.SentAtMs > 0 {
+				sentAt = time.UnixMilli(it.SentAtMs)
+			}
+			c.delivered(c.hub.Deliver(it.UserIDs, it.Frame), sentAt, true)
 		}
 		w.WriteHeader(http.StatusNoContent)
 	})

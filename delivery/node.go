@@ -1,4 +1,4 @@
-// Package cluster makes several chatd nodes deliver as one. Each node keeps a
+// Package delivery makes several chatd nodes deliver as one. Each node keeps a
 // row in the nodes table alive (one partition: every node reads the whole
 // list every few seconds), writes a user's route hint when one of their
 // sockets connects, and delivers an event to another node's sockets by a
@@ -34,6 +34,9 @@ type Config struct {
 	Log          *slog.Logger
 	// OnPresence is told when a user goes online or offline cluster-wide.
 	OnPresence func(userID int64, online bool, lastSeen time.Time)
+	// OnDelivered is told a message's age when this node's sockets take it
+	// (forwarded: it came from another node); it must not block.
+	OnDelivered func(age time.Duration, forwarded bool)
 }
 
 func (c Config) withDefaults() Config {
@@ -63,6 +66,10 @@ type Stats struct {
 	InternalCalls int64 // internal deliver calls received
 	Waiting       int   // deliveries waiting for their route look-ups
 	Queued        int   // items waiting in the per-target forwarding queues
+	// LiveNodes is the registry as this node last read it (itself included);
+	// HeartbeatFailures counts its own row's writes that failed.
+	LiveNodes         int
+	HeartbeatFailures int64
 }
 
 // Node is this node's view of the others.
@@ -93,13 +100,14 @@ type Node struct {
 
 	nonces nonceCache // of accepted internal calls, against replays
 
-	forwarded, drops, lookups, internalCalls atomic.Int64
+	forwarded, drops, lookups, internalCalls, heartbeatFailures atomic.Int64
 }
 
 type delivery struct {
-	users []int64
-	frame []byte
-	close *closeOrder // instead of a frame: close a device's sockets
+	users  []int64
+	frame  []byte
+	close  *closeOrder // instead of a frame: close a device's sockets
+	sentAt time.Time   // a message's id time; zero for other events
 }
 
 // New makes a cluster member; Start joins it.
@@ -112,7 +120,11 @@ func New(cfg Config, store *repo.Store, hub *ws.Hub) *Node {
 // Stats returns the counters.
 func (c *Node) Stats() Stats {
 	st := Stats{Forwarded: c.forwarded.Load(), ForwardDrops: c.drops.Load(),
-		RouteLookups: c.lookups.Load(), InternalCalls: c.internalCalls.Load(), Waiting: len(c.deliveries)}
+		RouteLookups: c.lookups.Load(), InternalCalls: c.internalCalls.Load(), Waiting: len(c.deliveries),
+		HeartbeatFailures: c.heartbeatFailures.Load()}
+	c.mu.RLock()
+	st.LiveNodes = len(c.live)
+	c.mu.RUnlock()
 	c.fwdMu.Lock()
 	for _, f := range c.forwarders {
 		st.Queued += len(f.queue)
@@ -188,6 +200,7 @@ func (c *Node) heartbeat() {
 	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.NodeTTL/3)
 	defer cancel()
 	if err := c.store.RegisterNode(ctx, c.cfg.Name, c.self(), c.cfg.NodeTTL); err != nil {
+		c.heartbeatFailures.Add(1)
 		c.cfg.Log.Warn("node heartbeat failed", "err", err)
 	}
 	if err := c.refreshLive(ctx); err != nil {

@@ -88,11 +88,12 @@ type Lease struct {
 	// first: the last successful renewal's send time plus TTL, minus
 	// RenewEvery/2 (time.Time with its monotonic reading: wall-clock steps
 	// do not move it).
-	trustedUntil atomic.Pointer[time.Time]
-	released     atomic.Bool
-	ctx          context.Context // cancelled by Release; renewal queries run under it
-	stop         context.CancelFunc
-	done         chan struct{} // closed when the renewal goroutine has returned
+	trustedUntil    atomic.Pointer[time.Time]
+	released        atomic.Bool
+	renewalFailures atomic.Int64
+	ctx             context.Context // cancelled by Release; renewal queries run under it
+	stop            context.CancelFunc
+	done            chan struct{} // closed when the renewal goroutine has returned
 }
 
 // AcquireLease claims a free node id. It tries ids one after another from a
@@ -230,6 +231,19 @@ func (l *Lease) Valid() error {
 	return nil
 }
 
+// TrustedFor is how long ids stay safe to make unless a renewal lands first:
+// 0 once Valid fails. Renewals every RenewEvery keep it near TTL minus
+// RenewEvery/2; a falling one means they fail.
+func (l *Lease) TrustedFor() time.Duration {
+	if l.Valid() != nil {
+		return 0
+	}
+	return max(time.Until(*l.trustedUntil.Load()), 0)
+}
+
+// RenewalFailures counts renewals that got no answer (each is retried).
+func (l *Lease) RenewalFailures() int64 { return l.renewalFailures.Load() }
+
 // trust records a renewal (or the claim) that holds the row until validUntil.
 func (l *Lease) trust(validUntil time.Time) {
 	t := validUntil.Add(-l.cfg.RenewEvery / 2)
@@ -291,6 +305,7 @@ func (l *Lease) renew(validUntil time.Time, wait time.Duration) {
 		default:
 			// Retry sooner, never later than the moment we would give up.
 			lastErr = err
+			l.renewalFailures.Add(1)
 			retry := max(min(l.cfg.RenewEvery/4, time.Until(giveUp)), 0)
 			l.cfg.Logger.Warn("snowflake node-id lease renewal failed; retrying", "node_id", l.nodeID,
 				"err", err, "retry_in", retry, "valid_until", validUntil)

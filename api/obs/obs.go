@@ -29,6 +29,8 @@ type Metrics struct {
 	fanout      prometheus.Histogram
 	cqlSeconds  *prometheus.HistogramVec
 	cqlErrors   *prometheus.CounterVec
+	sends       *prometheus.CounterVec
+	delivery    [2]prometheus.Observer // local, forwarded
 	ring        *ringView
 	// statements: CQL text -> its table's latency observer, so a query runs
 	// no regexp and no label look-up (they were 2 % of chatd's CPU a send).
@@ -74,9 +76,15 @@ func New() *Metrics {
 			[]string{"table"}),
 		cqlErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ringchat_cql_errors_total",
 			Help: "Cassandra query errors by table."}, []string{"table"}),
+		sends: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ringchat_sends_total",
+			Help: "Sends answered, by transport (rest, ws) and result (ok or the error code answered)."}, []string{"transport", "result"}),
 		ring: newRingView(),
 	}
-	m.Registry.MustRegister(m.httpTotal, m.httpSeconds, m.fanout, m.cqlSeconds, m.cqlErrors,
+	delivery := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "ringchat_delivery_seconds",
+		Help:    "From a message's id (made once its send is admitted) to its frame queued to this node's sockets; path: local or forwarded (from another node).",
+		Buckets: prometheus.ExponentialBuckets(0.001, 2, 16)}, []string{"path"})
+	m.delivery = [2]prometheus.Observer{delivery.WithLabelValues("local"), delivery.WithLabelValues("forwarded")}
+	m.Registry.MustRegister(m.httpTotal, m.httpSeconds, m.fanout, m.cqlSeconds, m.cqlErrors, m.sends, delivery,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.Registry.MustRegister(m.ring.collectors()...)
 	return m
@@ -94,6 +102,37 @@ func (m *Metrics) Counter(name, help string, read func() float64) {
 	if m != nil {
 		m.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, read))
 	}
+}
+
+// SendResults makes the sends series of these transports and results exist
+// at 0, so a rate over them is defined before the first send.
+func (m *Metrics) SendResults(transports, results []string) {
+	if m != nil {
+		for _, t := range transports {
+			for _, r := range results {
+				m.sends.WithLabelValues(t, r)
+			}
+		}
+	}
+}
+
+// Send counts one send's answer.
+func (m *Metrics) Send(transport, result string) {
+	if m != nil {
+		m.sends.WithLabelValues(transport, result).Inc()
+	}
+}
+
+// Delivered records a message's age when this node's sockets took it.
+func (m *Metrics) Delivered(age time.Duration, forwarded bool) {
+	if m == nil {
+		return
+	}
+	i := 0
+	if forwarded {
+		i = 1
+	}
+	m.delivery[i].Observe(age.Seconds())
 }
 
 // Fanout records how many users one event was delivered to.

@@ -13,6 +13,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/ringchat/ringchat/api"
 
+	"github.com/ringchat/ringchat/delivery"
 	"github.com/ringchat/ringchat/delivery/ws"
 	"github.com/ringchat/ringchat/internal/testcluster"
 	"github.com/ringchat/ringchat/repo"
@@ -39,7 +40,8 @@ func TestRequestsNeedingAnIDOnceTheLeaseIsGoneGet503(t *testing.T) {
 		t.Fatal(err)
 	}
 	store := repo.NewStore(session, repo.Layout{MessageBucket: time.Hour, InboxBucket: time.Hour}, repo.DefaultRetention())
-	srv := api.New(api.DefaultConfig(), api.Deps{Store: store, IDs: gen, Hub: ws.NewHub(ws.Config{}, log), Log: log})
+	hub := ws.NewHub(ws.Config{}, log)
+	srv := api.New(api.DefaultConfig(), api.Deps{Store: store, IDs: gen, Hub: delivery.Hub{Hub: hub, C: delivery.New(delivery.Config{Log: log}, store, hub)}, Log: log})
 	hs := httptest.NewServer(srv.Handler())
 	defer hs.Close()
 	register := func(handle string) (int, string) {

@@ -121,6 +121,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	cfg.Cluster.NodeID, cfg.Cluster.Instance, cfg.Cluster.Log = int(lease.NodeID()), randomInstance(), log
 	pres := presence.New(store, log)
 	cfg.Cluster.OnPresence = pres.Changed
+	cfg.Cluster.OnDelivered = metrics.Delivered
 	var cl *delivery.Node
 	cfg.WS.OnConnect = func(id ws.Identity) { cl.Connected(id) }
 	cfg.WS.OnDisconnect = func(id ws.Identity) { cl.Disconnected(id) }
@@ -140,6 +141,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	}
 	srv := api.New(cfg.API, api.Deps{Store: store, IDs: gen, Hub: deliver, Objects: objects, Presence: pres, Metrics: metrics, Log: log, SendIDKey: sendKey, CatchUp: catchUp})
 	registerGauges(metrics, hub, cl)
+	registerLeaseGauges(metrics, lease)
 	metrics.Gauge("ringchat_sync_across_dcs", "1 while requests read at EACH_QUORUM: nodes of the local DC were lost lately and may lack writes made elsewhere (--replica-catchup).",
 		func() float64 { active, _ := catchUp.Active(); return boolGauge(active) })
 	adminLn, err := net.Listen("tcp", cfg.Admin)
@@ -214,6 +216,17 @@ func registerGauges(m *obs.Metrics, hub *ws.Hub, cl *delivery.Node) {
 	m.Gauge("ringchat_session_feed_age_seconds", "Since the last successful read of the feed of ended sessions began (-1: none yet).",
 		func() float64 { return hub.SessionsCoveredAge().Seconds() })
 	m.Counter("ringchat_route_lookups_total", "Route partitions read for delivery.", func() float64 { return float64(cl.Stats().RouteLookups) })
+	m.Gauge("ringchat_cluster_nodes", "chatd nodes in the node registry as this node last read it, itself included.",
+		func() float64 { return float64(cl.Stats().LiveNodes) })
+	m.Counter("ringchat_node_heartbeat_failures_total", "This node's registry row writes that failed (past --node-ttl of them the others stop forwarding here).",
+		func() float64 { return float64(cl.Stats().HeartbeatFailures) })
+}
+
+func registerLeaseGauges(m *obs.Metrics, lease *snowflake.Lease) {
+	m.Gauge("ringchat_node_lease_trusted_seconds", "How long this node may still make Snowflake ids unless a lease renewal lands (0: lost; the node exits).",
+		func() float64 { return lease.TrustedFor().Seconds() })
+	m.Counter("ringchat_node_lease_renewal_failures_total", "Snowflake node-id lease renewals that failed (retried until the lease is lost).",
+		func() float64 { return float64(lease.RenewalFailures()) })
 }
 
 func boolGauge(b bool) float64 {
