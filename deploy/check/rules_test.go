@@ -127,7 +127,8 @@ func TestAlertRules(t *testing.T) {
 			checkExpr(t, where, r.Expr, fams)
 		}
 	}
-	for _, want := range []string{"ringchat_sends_shed_total", "ringchat_ws_slow_consumer_drops_total", "ringchat_cql_errors_total", "ringchat_cql_query_seconds_bucket", "ringchat_delivery_waiting"} {
+	for _, want := range []string{"ringchat_sends_shed_total", "ringchat_ws_slow_consumer_drops_total", "ringchat_cql_errors_total", "ringchat_cql_query_seconds_bucket", "ringchat_delivery_waiting",
+		"ringchat_sends_total", "ringchat_delivery_seconds_bucket", "ringchat_cluster_nodes", "ringchat_node_lease_trusted_seconds"} {
 		if !strings.Contains(string(repoFile(t, "deploy/monitoring/alerts.yaml")), want) {
 			t.Errorf("alerts.yaml: no alert on %s", want)
 		}
