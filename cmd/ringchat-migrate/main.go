@@ -23,6 +23,7 @@ import (
 
 type options struct {
 	hosts, keyspace, class, dcRF, consistency string
+	username, password, localDC               string
 	rf                                        int
 	settings                                  schema.Settings
 	// replicationAsked: a replication flag or its variable was given, so a
@@ -34,6 +35,9 @@ func parse(args []string) (string, options, error) {
 	var o options
 	fe := flagenv.New("ringchat-migrate")
 	fe.String(&o.hosts, "cassandra-hosts", "127.0.0.1:9042", "comma-separated contact points")
+	fe.String(&o.username, "cassandra-username", "", "PasswordAuthenticator user (one that may create keyspaces and tables)")
+	fe.Secret(&o.password, "cassandra-password", "PasswordAuthenticator password")
+	fe.String(&o.localDC, "local-dc", "", "data centre to prefer (multi-DC rings)")
 	fe.String(&o.keyspace, "keyspace", "ringchat", "keyspace to create and migrate")
 	fe.String(&o.class, "replication-class", "SimpleStrategy", "SimpleStrategy or NetworkTopologyStrategy")
 	fe.Int(&o.rf, "rf", 1, "replication factor (SimpleStrategy)")
@@ -79,6 +83,16 @@ func replicationFlag(name string) bool {
 // needsValue reports whether a flag given as "--name" takes the next argument.
 func needsValue(arg string) bool { return strings.HasPrefix(arg, "-") && !strings.Contains(arg, "=") }
 
+// cassandra is the driver's configuration these options ask for.
+func (o options) cassandra() repo.CassandraConfig {
+	cfg := repo.DefaultCassandraConfig()
+	cfg.Hosts = strings.Split(o.hosts, ",")
+	cfg.Consistency = o.consistency
+	cfg.Username, cfg.Password, cfg.LocalDC = o.username, o.password, o.localDC
+	cfg.Timeout = 30 * time.Second // schema changes are slow
+	return cfg
+}
+
 func (o options) replication() (schema.Replication, error) {
 	if o.dcRF != "" {
 		dcs, err := schema.ParseDCFactors(o.dcRF)
@@ -112,10 +126,7 @@ func cli(args []string, log *slog.Logger) int {
 func run(cmd string, o options, log *slog.Logger) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cfg := repo.DefaultCassandraConfig()
-	cfg.Hosts = strings.Split(o.hosts, ",")
-	cfg.Consistency = o.consistency
-	cfg.Timeout = 30 * time.Second // schema changes are slow
+	cfg := o.cassandra()
 	if cmd == "up" {
 		repl, err := o.replication()
 		if err != nil {

@@ -37,6 +37,24 @@ func TestParse(t *testing.T) {
 	}
 }
 
+// The credentials and local DC reach the driver's configuration, from flags
+// or variables (a Job or unit passes the password only as a variable).
+func TestParseCredentials(t *testing.T) {
+	t.Setenv("RINGCHAT_CASSANDRA_PASSWORD", "s3cret")
+	_, o, err := parse([]string{"up", "--cassandra-username", "admin", "--local-dc", "dc2", "--cassandra-hosts", "a:9042,b:9042"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := o.cassandra()
+	if cfg.Username != "admin" || cfg.Password != "s3cret" || cfg.LocalDC != "dc2" || strings.Join(cfg.Hosts, " ") != "a:9042 b:9042" {
+		t.Fatalf("config: user %q password %q dc %q hosts %v", cfg.Username, cfg.Password, cfg.LocalDC, cfg.Hosts)
+	}
+	_, o, _ = parse([]string{"status"})
+	if cfg := o.cassandra(); cfg.Username != "" || cfg.LocalDC != "" {
+		t.Fatalf("defaults: user %q dc %q", cfg.Username, cfg.LocalDC)
+	}
+}
+
 // up on the real node: creates a NetworkTopologyStrategy keyspace in this
 // node's data centre, applies every version once, and is idempotent.
 func TestUpOnRealNode(t *testing.T) {
