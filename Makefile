@@ -15,12 +15,12 @@ export RINGCHAT_CASSANDRA_HOSTS ?= 127.0.0.1:9042
 # Go test timeout for the whole suite (CI has 90 minutes in all).
 TEST_TIMEOUT ?= 40m
 
-.PHONY: help stack cassandra s3 migrate run test fuzz vet fmt stop status bench ring ring-2dc ring-stop ring-status ring-test build deploy-check
+.PHONY: help stack cassandra s3 migrate run test fuzz vet fmt stop status bench ring ring-2dc ring-stop ring-status ring-test build deploy-check sdk-gen
 
 help:
 	@echo "make run | make test | make fuzz | make stack | make stop | make status | make migrate | make vet | make fmt | make bench"
 	@echo "make ring | make ring-2dc | make ring-status | make ring-stop | make ring-test"
-	@echo "make build | make deploy-check"
+	@echo "make build | make deploy-check | make sdk-gen"
 
 cassandra:
 	@deploy/local/cassandra.sh start
@@ -92,6 +92,11 @@ fuzz:
 				-test.fuzzcachedir $$cache/$$pkg/$$fn | tail -n 2); \
 		done; \
 	done
+
+# The TypeScript SDK's types, regenerated from api/openapi.yaml (a test in
+# internal/sdktest fails while they are stale).
+sdk-gen:
+	cd sdk/typescript && npm ci --no-audit --no-fund && npm run gen
 
 vet: fmt
 	go vet ./...
