@@ -1,6 +1,7 @@
 // Command mkbucket creates an S3 bucket if it does not exist yet (path-style,
 // static credentials from ROOT_ACCESS_KEY / ROOT_SECRET_KEY): the local stack's
-// media bucket.
+// media bucket. It also lets browsers upload to it: a web app PUTs to a
+// presigned URL from another origin than the store's (docs/media.md).
 package main
 
 import (
@@ -36,5 +37,20 @@ func main() {
 		fmt.Fprintf(os.Stderr, "mkbucket: create %s at %s: %v\n", *bucket, *endpoint, err)
 		os.Exit(1)
 	}
-	fmt.Printf("s3: bucket %s ready\n", *bucket)
+	// Any origin: chatd runs on a port of the day here (tests pick free ones).
+	// Production buckets name their app's origin (docs/media.md).
+	_, err = client.PutBucketCors(ctx, &s3.PutBucketCorsInput{Bucket: aws.String(*bucket), CORSConfiguration: &types.CORSConfiguration{
+		CORSRules: []types.CORSRule{{
+			AllowedOrigins: []string{"*"},
+			AllowedMethods: []string{"GET", "HEAD", "PUT"},
+			AllowedHeaders: []string{"*"},
+			ExposeHeaders:  []string{"ETag"},
+			MaxAgeSeconds:  aws.Int32(600),
+		}},
+	}})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "mkbucket: CORS of %s at %s: %v\n", *bucket, *endpoint, err)
+		os.Exit(1)
+	}
+	fmt.Printf("s3: bucket %s ready (browser uploads from any origin)\n", *bucket)
 }
