@@ -15,12 +15,12 @@ export RINGCHAT_CASSANDRA_HOSTS ?= 127.0.0.1:9042
 # Go test timeout for the whole suite (CI has 90 minutes in all).
 TEST_TIMEOUT ?= 40m
 
-.PHONY: help stack cassandra s3 migrate run test fuzz vet fmt stop status bench ring ring-2dc ring-stop ring-status ring-test build deploy-check sdk-gen
+.PHONY: help stack cassandra s3 migrate run test fuzz vet fmt stop status bench ring ring-2dc ring-stop ring-status ring-test build deploy-check sdk-gen web browser
 
 help:
 	@echo "make run | make test | make fuzz | make stack | make stop | make status | make migrate | make vet | make fmt | make bench"
 	@echo "make ring | make ring-2dc | make ring-status | make ring-stop | make ring-test"
-	@echo "make build | make deploy-check | make sdk-gen"
+	@echo "make build | make deploy-check | make sdk-gen | make web | make browser"
 
 cassandra:
 	@deploy/local/cassandra.sh start
@@ -34,8 +34,21 @@ stack: cassandra s3
 migrate: stack
 	go run ./cmd/ringchat-migrate up
 
-run: migrate
-	go run ./cmd/chatd
+run: migrate web
+	@echo "run: the web app will be on http://127.0.0.1:8080/app/ (open it in two browsers)"
+	RINGCHAT_WEB_DIR=web/dist go run ./cmd/chatd
+
+# The web app (web/), built into web/dist for chatd's --web-dir.
+web:
+	@echo "web: npm ci and vite build into web/dist ..."
+	cd web && npm ci --no-audit --no-fund && npm run build
+
+# Debian's Chromium for the browser tests (internal/webtest), once.
+browser:
+	@if [ -x /usr/bin/chromium ]; then echo "browser: $$(/usr/bin/chromium --version 2>/dev/null)"; else \
+		echo "browser: installing Debian's chromium (apt-get, a few minutes the first time) ..."; \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); $$SUDO apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium; fi
 
 # The binaries the container image ships, static, into bin/. The Dockerfile
 # (deploy/docker/) runs this same command; deploy-check fails when they differ.
@@ -57,7 +70,7 @@ deploy-check: stack
 # Tests make their own keyspaces on the shared node. CASSANDRA_UNSAFE=1 lets a node
 # this target starts skip fsync (test data only); a node already running is reused.
 test: export CASSANDRA_UNSAFE = 1
-test: stack vet
+test: stack vet browser
 	go test -race -count=1 -timeout $(TEST_TIMEOUT) $$(go list ./... | grep -v /internal/ringtest$$)
 	@$(MAKE) --no-print-directory deploy-check
 	@$(MAKE) --no-print-directory fuzz

@@ -30,6 +30,7 @@ type config struct {
 	Cluster   delivery.Config
 	Internal  string // internal listener address
 	Admin     string // admin listener: metrics, health, pprof
+	WebDir    string // the built web app, served under /app/ ("": not served)
 	LeaseTTL  time.Duration
 	// CatchUpWindow: how long after a local node is back sync reads across DCs.
 	CatchUpWindow time.Duration
@@ -126,6 +127,7 @@ func parseConfig(args []string) (config, error) {
 	num(&mediaMB, "media-max-mb", 16, "largest upload in MiB")
 	dur(&c.API.Media.UploadTTL, "media-upload-ttl", 10*time.Minute, "presigned upload URL lifetime")
 	dur(&c.API.Media.DownloadTTL, "media-download-ttl", 5*time.Minute, "presigned download URL lifetime")
+	str(&c.WebDir, "web-dir", "", "folder of the built web app (make web: web/dist) to serve under /app/ on the public listener; empty: none")
 	str(&c.Admin, "admin-listen", "127.0.0.1:9090", "admin listener: /metrics, /healthz, /readyz, /debug/pprof (port 0: any free port)")
 	str(&c.Internal, "internal-listen", "127.0.0.1:0", "address of the node-to-node listener (port 0: any free port)")
 	str(&c.Cluster.InternalAddr, "advertise-addr", "", "host:port other nodes use to reach the internal listener (default: its address)")

@@ -25,6 +25,7 @@ import (
 	"github.com/ringchat/ringchat/repo/objstore"
 	"github.com/ringchat/ringchat/schema"
 	"github.com/ringchat/ringchat/snowflake"
+	"github.com/ringchat/ringchat/web"
 )
 
 func main() {
@@ -161,7 +162,13 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
-	httpSrv := cfg.HTTP.server(srv.Handler())
+	public := srv.Handler()
+	if cfg.WebDir != "" {
+		if public, err = web.Handler(cfg.WebDir, public); err != nil {
+			return err
+		}
+	}
+	httpSrv := cfg.HTTP.server(public)
 	// The public limits bound the internal listener too: it is reachable by
 	// anyone on the private network, and a call is at most 8 MiB.
 	internalSrv := cfg.HTTP.server(cl.InternalHandler())
@@ -173,6 +180,9 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	// Printed plainly too, so scripts and tests can wait for it.
 	fmt.Printf("chatd internal on %s\n", cfg.Cluster.InternalAddr)
 	fmt.Printf("chatd admin on %s\n", adminLn.Addr().String())
+	if cfg.WebDir != "" {
+		fmt.Printf("chatd web app on http://%s%s\n", ln.Addr().String(), web.Prefix)
+	}
 	fmt.Printf("chatd serving on http://%s\n", ln.Addr().String())
 
 	select {

@@ -1,0 +1,66 @@
+// Package webtest builds the web app and runs its browser tests (web/test,
+// headless Debian Chromium under playwright-core) against a real chatd that
+// serves it, the dev Cassandra node and the S3 server. Chromium comes from
+// `make browser` (part of make test); without it the test fails.
+package webtest
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ringchat/ringchat/internal/testcluster"
+	"github.com/ringchat/ringchat/repo/cqltest"
+	"github.com/ringchat/ringchat/schema"
+)
+
+func webDir() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..", "web")
+}
+
+func npm(t *testing.T, env []string, args ...string) {
+	t.Helper()
+	start := time.Now()
+	cmd := exec.Command("npm", args...)
+	cmd.Dir = webDir()
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	t.Logf("npm %s (%s):\n%s", strings.Join(args, " "), time.Since(start).Round(time.Millisecond), out)
+	if err != nil {
+		t.Fatalf("npm %s: %v", strings.Join(args, " "), err)
+	}
+}
+
+func TestWebAppInChromium(t *testing.T) {
+	chromium := os.Getenv("CHROMIUM")
+	if chromium == "" {
+		chromium = "/usr/bin/chromium"
+	}
+	if _, err := os.Stat(chromium); err != nil {
+		t.Fatalf("no Chromium at %s (make browser installs Debian's): %v", chromium, err)
+	}
+	if os.Getenv("RINGCHAT_S3_ENDPOINT") == "" {
+		t.Fatal("RINGCHAT_S3_ENDPOINT is not set: run through make test, which starts the S3 server and sets it")
+	}
+	npm(t, nil, "ci", "--no-audit", "--no-fund")
+	npm(t, nil, "run", "build")
+	_, ks := cqltest.NewKeyspace(t, schema.Settings{MessageBucket: time.Hour, InboxBucket: time.Hour})
+	node := testcluster.Start(t, map[string]string{
+		"RINGCHAT_CASSANDRA_HOSTS": strings.Join(cqltest.Hosts(), ","),
+		"RINGCHAT_KEYSPACE":        ks,
+		"RINGCHAT_WEB_DIR":         filepath.Join(webDir(), "dist"),
+	})
+	out := filepath.Join(webDir(), "test-output")
+	npm(t, []string{"APP_URL=" + node.URL + "/app/", "OUT_DIR=" + out, "CHROMIUM=" + chromium}, "test")
+	for _, scene := range []string{"1-chat-list-unread", "2-dm-live-typing-read", "3-back-online", "4-group-of-three", "5-image"} {
+		if st, err := os.Stat(filepath.Join(out, scene+".png")); err != nil || st.Size() == 0 {
+			t.Errorf("screenshot %s: %v", scene, err)
+		}
+	}
+	t.Logf("screenshots in %s", out)
+}
