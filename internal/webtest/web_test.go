@@ -57,7 +57,7 @@ func TestWebAppInChromium(t *testing.T) {
 	})
 	out := filepath.Join(webDir(), "test-output")
 	npm(t, []string{"APP_URL=" + node.URL + "/app/", "OUT_DIR=" + out, "CHROMIUM=" + chromium}, "test")
-	for _, scene := range []string{"1-chat-list-unread", "2-dm-live-typing-read", "3-back-online", "4-group-of-three", "5-image"} {
+	for _, scene := range []string{"1-chat-list-unread", "2-dm-live-typing-read", "3-back-online", "4-group-of-three", "5-image", "6-contacts-and-blocks"} {
 		if st, err := os.Stat(filepath.Join(out, scene+".png")); err != nil || st.Size() == 0 {
 			t.Errorf("screenshot %s: %v", scene, err)
 		}

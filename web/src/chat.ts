@@ -40,6 +40,7 @@ export function startChat(root: HTMLElement, client: RingchatClient, me: Me, onL
   const conn = h("span", { class: "conn", id: "connection" }, "connecting");
   const list = h("ul", { class: "chats", "aria-label": "Chats", id: "chats" });
   const contacts = h("ul", { class: "contacts", "aria-label": "Contacts", id: "contacts" });
+  const blocks = h("ul", { class: "contacts", "aria-label": "Blocked", id: "blocks" });
   const pane = h("section", { class: "pane", "aria-label": "Conversation", id: "pane" }, h("p", { class: "empty" }, "Pick a chat, or start one."));
 
   const dmInput = h("input", { id: "dm-handle", "aria-label": "Handle to message", placeholder: "handle" });
@@ -75,6 +76,8 @@ export function startChat(root: HTMLElement, client: RingchatClient, me: Me, onL
         h("h2", {}, "Contacts"),
         h("form", { "aria-label": "Add contact", onsubmit: (e: Event) => (e.preventDefault(), void contactAction("add", contactInput.value)) }, contactInput, h("button", { type: "submit" }, "Add")),
         contacts,
+        h("h2", {}, "Blocked"),
+        blocks,
       ),
       pane,
       status,
@@ -94,6 +97,8 @@ export function startChat(root: HTMLElement, client: RingchatClient, me: Me, onL
   socket.on("cursor", (c) => localStorage.setItem(CURSOR, c));
   socket.on("message.new", (m) => {
     names.has(m.sender_id) || void nameOf(m.sender_id);
+    // This device has it: the sender's ✓✓ (read comes when it is seen).
+    if (m.sender_id !== me.id) socket.delivered(m.conversation_id, m.id);
     if (open && m.conversation_id === open.chat.conversation.id) {
       open.messages.set(m.id, m);
       renderMessages(true);
@@ -249,15 +254,37 @@ export function startChat(root: HTMLElement, client: RingchatClient, me: Me, onL
     }
   }
 
-  async function contactAction(what: "add" | "remove" | "block", handle: string) {
+  async function refreshBlocks() {
+    try {
+      const out = (await client.call("get", "/v1/blocks")) as unknown as { blocks: { handle: string; display_name: string }[] };
+      fill(
+        blocks,
+        ...(out.blocks ?? []).map((b) =>
+          h(
+            "li",
+            { "data-handle": b.handle },
+            h("span", {}, `${b.display_name} (@${b.handle}) `),
+            h("button", { type: "button", onclick: () => void contactAction("unblock", b.handle) }, "Unblock"),
+          ),
+        ),
+      );
+      if (!out.blocks?.length) fill(blocks, h("li", { class: "empty" }, "Nobody."));
+    } catch (e) {
+      fail(e);
+    }
+  }
+
+  async function contactAction(what: "add" | "remove" | "block" | "unblock", handle: string) {
     try {
       const path = { user_id: await userId(handle) };
       if (what === "add") await client.call("put", "/v1/contacts/{user_id}", { path });
       if (what === "remove") await client.call("delete", "/v1/contacts/{user_id}", { path });
       if (what === "block") await client.call("put", "/v1/blocks/{user_id}", { path });
+      if (what === "unblock") await client.call("delete", "/v1/blocks/{user_id}", { path });
       contactInput.value = "";
-      ok(`${what === "add" ? "Contact request sent to" : what === "remove" ? "Removed" : "Blocked"} @${handle.replace(/^@/, "")}`);
-      await refreshContacts();
+      const done = { add: "Contact request sent to", remove: "Removed", block: "Blocked", unblock: "Unblocked" }[what];
+      ok(`${done} @${handle.replace(/^@/, "")}`);
+      await Promise.all([refreshContacts(), refreshBlocks()]);
     } catch (e) {
       fail(e);
     }
@@ -514,4 +541,5 @@ export function startChat(root: HTMLElement, client: RingchatClient, me: Me, onL
 
   void refreshChats();
   void refreshContacts();
+  void refreshBlocks();
 }

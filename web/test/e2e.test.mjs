@@ -132,6 +132,25 @@ test("an image, uploaded through a presigned URL and shown", async () => {
   await shot(bobPage, "5-image");
 });
 
+test("contacts: request, accept, block and unblock", async () => {
+  const { page: alicePage } = people.alice;
+  const { page: davePage } = await person("dave");
+  await alicePage.getByLabel("Handle to add as a contact").fill(dave.handle);
+  await alicePage.getByRole("button", { name: "Add", exact: true }).click();
+  await alicePage.locator("#contacts li", { hasText: "requested" }).waitFor();
+  await davePage.reload();
+  const request = davePage.locator("#contacts li", { hasText: "ALICE" });
+  await request.locator(".state", { hasText: "pending" }).waitFor();
+  await request.getByRole("button", { name: "Accept" }).click();
+  await request.locator(".state", { hasText: "accepted" }).waitFor();
+  await request.getByRole("button", { name: "Block" }).click();
+  const blocked = davePage.locator("#blocks li", { hasText: "ALICE" });
+  await blocked.waitFor();
+  await shot(davePage, "6-contacts-and-blocks");
+  await blocked.getByRole("button", { name: "Unblock" }).click();
+  await davePage.locator("#blocks li.empty").waitFor();
+});
+
 // A solid-colour PNG, made here so the test needs no file.
 function png(w, h) {
   const crcTable = Array.from({ length: 256 }, (_, n) => {
