@@ -134,7 +134,8 @@ test("an image, uploaded through a presigned URL and shown", async () => {
 
 test("contacts: request, accept, block and unblock", async () => {
   const { page: alicePage } = people.alice;
-  const { page: davePage } = await person("dave");
+  const dave = await person("dave");
+  const davePage = dave.page;
   await alicePage.getByLabel("Handle to add as a contact").fill(dave.handle);
   await alicePage.getByRole("button", { name: "Add", exact: true }).click();
   await alicePage.locator("#contacts li", { hasText: "requested" }).waitFor();
