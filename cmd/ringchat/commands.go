@@ -152,7 +152,7 @@ func cmdWhoami(e *env, args []string) error {
 	return e.print(out.User, func(w io.Writer) {
 		var u user
 		_ = json.Unmarshal(out.User, &u)
-		fmt.Fprintf(w, "@%s (%s), id %s, device %s on %s\n", u.Handle, u.DisplayName, u.ID, e.sess.DeviceID, e.server)
+		fmt.Fprintf(w, "@%s (%s), id %s, device %s on %s\n", u.Handle, terminalSafe(u.DisplayName), u.ID, e.sess.DeviceID, e.server)
 	})
 }
 
@@ -227,7 +227,7 @@ func listContacts(e *env, c *client, state string) error {
 	}
 	return e.print(map[string]any{"contacts": all}, func(w io.Writer) {
 		for _, ct := range shown {
-			fmt.Fprintf(w, "@%-20s %-10s %s\n", ct.User.Handle, ct.State, ct.User.DisplayName)
+			fmt.Fprintf(w, "@%-20s %-10s %s\n", ct.User.Handle, terminalSafe(ct.State), terminalSafe(ct.User.DisplayName))
 		}
 		if len(shown) == 0 {
 			fmt.Fprintln(w, "no contacts")
@@ -411,7 +411,7 @@ func listGroups(e *env, c *client) error {
 	}
 	return e.print(map[string]any{"conversations": raws}, func(w io.Writer) {
 		for _, g := range groups {
-			fmt.Fprintf(w, "%s  %-30s %4d members, %d unread\n", g.Conversation.ID, g.Conversation.Name, g.Conversation.MemberCount, g.UnreadCount)
+			fmt.Fprintf(w, "%s  %-30s %4d members, %d unread\n", g.Conversation.ID, terminalSafe(g.Conversation.Name), g.Conversation.MemberCount, g.UnreadCount)
 		}
 		if len(groups) == 0 {
 			fmt.Fprintln(w, "no groups")

@@ -227,3 +227,18 @@ func TestTailResumesAfterDrop(t *testing.T) {
 		}
 	}
 }
+
+func TestTerminalSafe(t *testing.T) {
+	for in, want := range map[string]string{
+		"plain text, tab\tok":   "plain text, tab\tok",
+		"two\nlines\r":          `two\nlines\r`,
+		"\x1b[2J\x1b]0;pwned\a": `\u001b[2J\u001b]0;pwned\u0007`,
+		"c1 \u009b31m":          `c1 \u009b31m`,
+		"bidi \u202eevil":       `bidi \u202eevil`,
+		"émoji 🙂":               "émoji 🙂",
+	} {
+		if got := terminalSafe(in); got != want {
+			t.Errorf("terminalSafe(%q) = %q; want %q", in, got, want)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // print writes v as one line of JSON with --json, or the text form.
@@ -30,9 +31,7 @@ func (e *env) printMessage(c *client, m message) {
 	if m.Recalled {
 		body = "(recalled)"
 	}
-	// One line per message: a newline in a body must not forge a line.
-	body = strings.NewReplacer("\n", `\n`, "\r", `\r`).Replace(body)
-	fmt.Fprintf(e.stdout, "%s %s %s: %s\n", m.CreatedAt.Local().Format(time.DateTime), m.ConversationID, who, body)
+	fmt.Fprintf(e.stdout, "%s %s %s: %s\n", m.CreatedAt.Local().Format(time.DateTime), m.ConversationID, terminalSafe(who), terminalSafe(body))
 }
 
 // handleOf names a user by handle, asking the server once per user a run.
@@ -95,4 +94,26 @@ func (e *env) target(c *client, arg string) (string, error) {
 		return "", usagef("empty conversation")
 	}
 	return arg, nil
+}
+
+// terminalSafe shows control characters as escapes: a body (or a handle)
+// must not forge a line, or move the cursor, recolour or retitle the
+// terminal with escape sequences.
+func terminalSafe(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r == '\r':
+			b.WriteString(`\r`)
+		case r == '\t':
+			b.WriteRune(r)
+		case unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) || r == '\u2028' || r == '\u2029':
+			fmt.Fprintf(&b, `\u%04x`, r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }
