@@ -121,6 +121,19 @@ func (s *Server) countSend(transport string, err error) {
 	s.metrics.Send(transport, result)
 }
 
+// errSendPanicked is what countedSend counts for a send that panicked: the
+// recover middleware (REST) answers it internal, the socket's closes 1011.
+var errSendPanicked = repo.Errorf(repo.CodeInternal, "the send panicked")
+
+// countedSend runs a send and counts its outcome, a panic included (as
+// internal; the panic goes on with its own stack).
+func (s *Server) countedSend(transport string, send func() error) (err error) {
+	err = errSendPanicked
+	defer func() { s.countSend(transport, err) }()
+	err = send()
+	return err
+}
+
 // sendResults are the results countSend can count: "ok" and every code
 // answered (all of statusOf's, so a new code cannot be left out).
 func sendResults() []string {

@@ -10,8 +10,11 @@ import (
 	"github.com/ringchat/ringchat/repo"
 )
 
-func (s *Server) sendMessage(c echo.Context) (err error) {
-	defer func() { s.countSend("rest", err) }()
+func (s *Server) sendMessage(c echo.Context) error {
+	return s.countedSend("rest", func() error { return s.sendMessageBody(c) })
+}
+
+func (s *Server) sendMessageBody(c echo.Context) error {
 	convID, err := parseID("conversation id", c.Param("conv_id"))
 	if err != nil {
 		return err

@@ -125,9 +125,7 @@ func (h frameHandler) HandleFrame(ctx context.Context, c *ws.Client, f ws.Frame)
 }
 
 func (h frameHandler) messageSend(ctx context.Context, c *ws.Client, f ws.Frame) {
-	err := h.sendFrame(ctx, c, f)
-	h.s.countSend("ws", err)
-	if err != nil {
+	if err := h.s.countedSend("ws", func() error { return h.sendFrame(ctx, c, f) }); err != nil {
 		replyError(c, f.Ref, err)
 	}
 }

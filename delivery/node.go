@@ -78,8 +78,9 @@ type Node struct {
 	store *repo.Store
 	hub   *ws.Hub
 
-	mu   sync.RWMutex
-	live map[int]repo.Node // refreshed from the nodes table
+	mu         sync.RWMutex
+	live       map[int]repo.Node // refreshed from the nodes table
+	liveReadAt time.Time         // when live was last read (zero: never)
 
 	refreshMu   sync.Mutex
 	lastRefresh time.Time // of the live list, for refreshLiveAtMostEverySecond
@@ -123,7 +124,11 @@ func (c *Node) Stats() Stats {
 		RouteLookups: c.lookups.Load(), InternalCalls: c.internalCalls.Load(), Waiting: len(c.deliveries),
 		HeartbeatFailures: c.heartbeatFailures.Load()}
 	c.mu.RLock()
-	st.LiveNodes = len(c.live)
+	// A list this node could not re-read within --node-ttl says nothing of
+	// the registry now: 0, so it cannot prop up a count of live nodes.
+	if time.Since(c.liveReadAt) <= c.cfg.NodeTTL {
+		st.LiveNodes = len(c.live)
+	}
 	c.mu.RUnlock()
 	c.fwdMu.Lock()
 	for _, f := range c.forwarders {
@@ -197,13 +202,16 @@ func (c *Node) every(interval time.Duration, fn func()) {
 }
 
 func (c *Node) heartbeat() {
+	// Each its own bound: a slow write must not leave the read no time.
 	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.NodeTTL/3)
 	defer cancel()
 	if err := c.store.RegisterNode(ctx, c.cfg.Name, c.self(), c.cfg.NodeTTL); err != nil {
 		c.heartbeatFailures.Add(1)
 		c.cfg.Log.Warn("node heartbeat failed", "err", err)
 	}
-	if err := c.refreshLive(ctx); err != nil {
+	readCtx, cancelRead := context.WithTimeout(context.Background(), c.cfg.NodeTTL/3)
+	defer cancelRead()
+	if err := c.refreshLive(readCtx); err != nil {
 		c.cfg.Log.Warn("refresh node list failed", "err", err)
 	}
 }
@@ -218,7 +226,7 @@ func (c *Node) refreshLive(ctx context.Context) error {
 		live[n.ID] = n
 	}
 	c.mu.Lock()
-	c.live = live
+	c.live, c.liveReadAt = live, time.Now()
 	c.mu.Unlock()
 	c.retireGone(live)
 	return nil
