@@ -168,7 +168,7 @@ export class RingchatSocket extends Emitter<SocketEvents> {
   // Connected first, then sync: nothing falls between the two.
   private async opened(ws: WebSocketLike): Promise<void> {
     try {
-      await this.catchUp();
+      await this.catchUp(ws);
     } catch (err) {
       if (this.ws === ws) {
         this.detach(ws);
@@ -188,10 +188,15 @@ export class RingchatSocket extends Emitter<SocketEvents> {
     if (this.ws === ws) this.ws = undefined;
   }
 
-  /** Reads every event since the cursor and moves it on. */
-  private async catchUp(): Promise<void> {
+  /**
+   * Reads every event since the cursor and moves it on, for as long as ws is
+   * the connection: a catch-up of a dropped one stops, so it cannot move the
+   * cursor back behind the next one's.
+   */
+  private async catchUp(ws: WebSocketLike): Promise<void> {
     for (;;) {
       const page = await this.client.sync(this.cursor, 100);
+      if (this.ws !== ws || this.stopped) return;
       for (const e of page.events) this.deliver(e.type, e.data, e.id);
       if (page.cursor && page.cursor !== this.cursor) {
         this.cursor = page.cursor;
@@ -245,13 +250,21 @@ export class RingchatSocket extends Emitter<SocketEvents> {
     p.reject(new RingchatError(0, code, String(data.message ?? "")));
   }
 
-  /** Emits an event unless it was emitted already (by message id, else event id). */
-  private deliver(type: string, data: unknown, eventId: string | undefined): void {
+  /**
+   * Emits an event unless it was emitted already. A new message is known by
+   * its id; other stored events by what they say, since their live frames
+   * carry no event id (sync returns them again after a reconnect). Typing
+   * and presence are never stored, and a repeat of one is news.
+   */
+  private deliver(type: string, data: unknown, _eventId: string | undefined): void {
+    if (this.stopped) return;
     let payload = data as Record<string, unknown>;
     if (type.startsWith("message.") && payload && typeof payload.message === "object") {
       payload = payload.message as Record<string, unknown>; // edited/recalled frames wrap it
     }
-    const key = type === "message.new" && typeof payload?.id === "string" ? `m:${payload.id}` : eventId ? `e:${eventId}` : undefined;
+    let key: string | undefined;
+    if (type === "message.new" && typeof payload?.id === "string") key = `m:${payload.id}`;
+    else if (type !== "typing" && type !== "presence") key = `${type}:${JSON.stringify(payload)}`;
     if (key) {
       if (this.seen.has(key)) return;
       this.seen.add(key);

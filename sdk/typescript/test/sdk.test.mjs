@@ -110,6 +110,12 @@ test("typing and read receipts are typed events", async () => {
   await until("alice sees bob typing", () => sa.got.events.some((e) => e.type === "typing" && e.user_id === b.id && e.conversation_id === conversation.id));
   sb.s.read(conversation.id, m.id);
   await until("alice sees bob's read mark", () => sa.got.events.some((e) => e.type === "receipt" && e.user_id === b.id && e.read_up_to === m.id));
+  // After a reconnect, sync returns the stored receipt again: not emitted twice.
+  const opens = sa.got.states.filter((s) => s.state === "open").length;
+  sa.s.drop();
+  await until("alice back", () => sa.got.states.filter((s) => s.state === "open").length > opens);
+  const marks = sa.got.events.filter((e) => e.type === "receipt" && e.user_id === b.id && e.read_up_to === m.id);
+  assert.equal(marks.length, 1, `the read mark was emitted ${marks.length} times: ${JSON.stringify(marks)}`);
   sa.s.close();
   sb.s.close();
 });
