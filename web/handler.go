@@ -18,8 +18,14 @@ import (
 const Prefix = "/app/"
 
 // Handler serves the built app in dir under Prefix and passes every other
-// request to next. The folder must hold an index.html.
-func Handler(dir string, next http.Handler) (http.Handler, error) {
+// request to next. The folder must hold an index.html. mediaOrigin is where
+// presigned media URLs point (space-separated scheme://host sources, or
+// patterns such as https://*.amazonaws.com): the one other origin the page may reach.
+func Handler(dir string, next http.Handler, mediaOrigin string) (http.Handler, error) {
+	if strings.ContainsAny(mediaOrigin, ";,'\"\n\r") {
+		return nil, fmt.Errorf("media origin %q cannot be put in a Content-Security-Policy", mediaOrigin)
+	}
+	csp := fmt.Sprintf("default-src 'self'; img-src 'self' blob: %[1]s; connect-src 'self' %[1]s; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'", mediaOrigin)
 	root := os.DirFS(dir)
 	if st, err := fs.Stat(root, "index.html"); err != nil || st.IsDir() {
 		return nil, fmt.Errorf("web app folder %s has no index.html (make web builds it): %v", dir, err)
@@ -57,9 +63,10 @@ func Handler(dir string, next http.Handler) (http.Handler, error) {
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("X-Frame-Options", "DENY")
-		// Scripts and styles from here only; images and uploads also reach the
-		// media store, whose presigned URLs are on another origin.
-		h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' blob: data: http: https:; connect-src 'self' ws: wss: http: https:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
+		// Everything from here; images and uploads also from the media store,
+		// whose presigned URLs are on its own origin. 'self' covers the
+		// same-origin WebSocket.
+		h.Set("Content-Security-Policy", csp)
 		if name == "index.html" {
 			h.Set("Cache-Control", "no-cache")
 		} else if strings.HasPrefix(name, "assets/") {

@@ -17,7 +17,7 @@ func TestHandler(t *testing.T) {
 	outside := filepath.Join(filepath.Dir(dir), "secret.txt")
 	must(t, os.WriteFile(outside, []byte("secret"), 0o644))
 	api := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(299) })
-	h, err := Handler(dir, api)
+	h, err := Handler(dir, api, "http://127.0.0.1:7070")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +54,16 @@ func TestHandler(t *testing.T) {
 			t.Errorf("%s %s: security headers missing: %v", c.method, c.path, rec.Header())
 		}
 	}
-	if _, err := Handler(t.TempDir(), api); err == nil || !strings.Contains(err.Error(), "no index.html") {
+	if csp := httptest.NewRecorder(); true {
+		h.ServeHTTP(csp, httptest.NewRequest("GET", "http://x/app/", nil))
+		if got := csp.Header().Get("Content-Security-Policy"); !strings.Contains(got, "connect-src 'self' http://127.0.0.1:7070;") || strings.Contains(got, "https:;") {
+			t.Errorf("CSP %q: want the media origin and no scheme-wide source", got)
+		}
+	}
+	if _, err := Handler(dir, api, "https://x; script-src *"); err == nil {
+		t.Error("a media origin that would inject a CSP directive was accepted")
+	}
+	if _, err := Handler(t.TempDir(), api, ""); err == nil || !strings.Contains(err.Error(), "no index.html") {
 		t.Fatalf("a folder without index.html: %v", err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"syscall"
@@ -164,7 +165,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	}
 	public := srv.Handler()
 	if cfg.WebDir != "" {
-		if public, err = web.Handler(cfg.WebDir, public); err != nil {
+		if public, err = web.Handler(cfg.WebDir, public, mediaOrigin(cfg.S3.Endpoint)); err != nil {
 			return err
 		}
 	}
@@ -237,6 +238,17 @@ func registerLeaseGauges(m *obs.Metrics, lease *snowflake.Lease) {
 		func() float64 { return lease.TrustedFor().Seconds() })
 	m.Counter("ringchat_node_lease_renewal_failures_total", "Snowflake node-id lease renewals that failed (retried until the lease is lost).",
 		func() float64 { return float64(lease.RenewalFailures()) })
+}
+
+// mediaOrigin is where the web app's presigned media URLs point: the S3
+// endpoint's origin (and its subdomains, for virtual-hosted buckets), or AWS
+// S3's hosts.
+func mediaOrigin(endpoint string) string {
+	u, err := url.Parse(endpoint)
+	if endpoint == "" || err != nil || u.Host == "" {
+		return "https://*.amazonaws.com"
+	}
+	return u.Scheme + "://" + u.Host + " " + u.Scheme + "://*." + u.Host
 }
 
 func boolGauge(b bool) float64 {

@@ -316,6 +316,8 @@ export function startChat(root: HTMLElement, client: RingchatClient, me: Me, onL
     });
     file.addEventListener("change", () => {
       pendingImage = file.files?.[0];
+      const old = thumb.querySelector("img")?.src;
+      if (old) URL.revokeObjectURL(old);
       fill(thumb, pendingImage && h("img", { src: URL.createObjectURL(pendingImage), alt: `preview of ${pendingImage.name}` }));
     });
     const header = h("div", { class: "conv-head" }, h("h2", { id: "conv-title" }, title(c)), h("span", { class: "presence", id: "presence" }));
@@ -466,6 +468,8 @@ export function startChat(root: HTMLElement, client: RingchatClient, me: Me, onL
         o.messages.set(out.message.id, out.message);
         pendingImage = undefined;
         file.value = "";
+        const shown = thumb.querySelector("img")?.src;
+        if (shown) URL.revokeObjectURL(shown);
         fill(thumb);
       } else {
         const m = await socket.send(o.chat.conversation.id, body);

@@ -77,6 +77,7 @@ function start(s: Saved): void {
   const client = new RingchatClient({ baseUrl: base, token: s.token });
   startChat(root, client, s.user, () => logout(), (reason) => {
     localStorage.removeItem(SESSION);
+    localStorage.removeItem("ringchat.cursor"); // the next login may be someone else
     showLogin(reason);
   });
 }
