@@ -27,9 +27,14 @@ type apiError struct {
 	RetryAfter time.Duration
 }
 
+// Error is printed to a terminal: the server's words are escaped there.
 func (e *apiError) Error() string {
-	return fmt.Sprintf("%s (%d): %s", e.Code, e.Status, e.Message)
+	return fmt.Sprintf("%s (%d): %s", terminalSafe(e.Code), e.Status, terminalSafe(e.Message))
 }
+
+// maxRetryAfter bounds a wait the server asks for: past it, better to fail
+// and say why than to hang.
+const maxRetryAfter = time.Minute
 
 // client calls one chatd's REST API, as one user when token is set.
 type client struct {
@@ -106,7 +111,7 @@ func answerError(resp *http.Response, data []byte) error {
 		e.Code, e.Message = "http_"+strconv.Itoa(resp.StatusCode), http.StatusText(resp.StatusCode)
 	}
 	if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {
-		e.RetryAfter = time.Duration(s) * time.Second
+		e.RetryAfter = min(time.Duration(s)*time.Second, maxRetryAfter)
 	}
 	return e
 }

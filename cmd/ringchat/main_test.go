@@ -242,3 +242,24 @@ func TestTerminalSafe(t *testing.T) {
 		}
 	}
 }
+
+// A session saved into a folder made looser before leaves it 0700, the file
+// 0600, and nothing else behind.
+func TestSessionSaveTightensTheFolder(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "cfg")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := (session{Server: "http://x", Token: "secret"}).save(dir); err != nil {
+		t.Fatal(err)
+	}
+	d, _ := os.Stat(dir)
+	f, _ := os.Stat(sessionPath(dir))
+	entries, _ := os.ReadDir(dir)
+	if d.Mode().Perm() != 0o700 || f.Mode().Perm() != 0o600 || len(entries) != 1 {
+		t.Fatalf("folder %v, file %v, entries %d; want 0700, 0600, 1", d.Mode().Perm(), f.Mode().Perm(), len(entries))
+	}
+	if s, err := loadSession(dir); err != nil || s.Token != "secret" {
+		t.Fatalf("read back: %+v %v", s, err)
+	}
+}

@@ -52,6 +52,10 @@ func (s session) save(dir string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("config folder: %w", err)
 	}
+	// A folder made looser before (by hand, or by another tool) is ours to tighten.
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return fmt.Errorf("config folder: %w", err)
+	}
 	b, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {
 		return err
@@ -62,6 +66,10 @@ func (s session) save(dir string) error {
 	}
 	defer os.Remove(f.Name())
 	if _, err := f.Write(append(b, '\n')); err != nil {
+		f.Close()
+		return fmt.Errorf("save session: %w", err)
+	}
+	if err := f.Sync(); err != nil { // on disk before it replaces the old one
 		f.Close()
 		return fmt.Errorf("save session: %w", err)
 	}

@@ -106,6 +106,8 @@ func (t *tail) live() error {
 	conn.SetReadLimit(maxFrame)
 	frames := make(chan frame, 256)
 	failed := make(chan error, 1)
+	left := make(chan struct{}) // live returned: the reader must not wait on frames
+	defer close(left)
 	go func() {
 		for {
 			var f frame
@@ -113,7 +115,11 @@ func (t *tail) live() error {
 				failed <- err
 				return
 			}
-			frames <- f
+			select {
+			case frames <- f:
+			case <-left:
+				return
+			}
 		}
 	}()
 	stop := closeOnCancel(t.e, conn)
