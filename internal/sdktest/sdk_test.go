@@ -5,7 +5,6 @@
 package sdktest
 
 import (
-	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
@@ -23,20 +22,6 @@ func sdkDir(t *testing.T) string {
 	return filepath.Join(filepath.Dir(file), "..", "..", "sdk", "typescript")
 }
 
-// npm runs one npm command in the SDK's folder, its output in the test log.
-func npm(t *testing.T, env []string, args ...string) {
-	t.Helper()
-	start := time.Now()
-	cmd := exec.Command("npm", args...)
-	cmd.Dir = sdkDir(t)
-	cmd.Env = append(os.Environ(), env...)
-	out, err := cmd.CombinedOutput()
-	t.Logf("npm %s (%s):\n%s", strings.Join(args, " "), time.Since(start).Round(time.Millisecond), out)
-	if err != nil {
-		t.Fatalf("npm %s: %v", strings.Join(args, " "), err)
-	}
-}
-
 func TestTypeScriptSDK(t *testing.T) {
 	for _, tool := range []string{"node", "npm"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -44,13 +29,13 @@ func TestTypeScriptSDK(t *testing.T) {
 		}
 	}
 	// From package-lock.json, as a fresh clone would get it.
-	npm(t, nil, "ci", "--no-audit", "--no-fund")
-	npm(t, nil, "run", "check-gen")
-	npm(t, nil, "run", "build")
+	testcluster.NPM(t, sdkDir(t), nil, "ci", "--no-audit", "--no-fund")
+	testcluster.NPM(t, sdkDir(t), nil, "run", "check-gen")
+	testcluster.NPM(t, sdkDir(t), nil, "run", "build")
 	_, ks := cqltest.NewKeyspace(t, schema.Settings{MessageBucket: time.Hour, InboxBucket: time.Hour})
 	node := testcluster.Start(t, map[string]string{
 		"RINGCHAT_CASSANDRA_HOSTS": strings.Join(cqltest.Hosts(), ","),
 		"RINGCHAT_KEYSPACE":        ks,
 	})
-	npm(t, []string{"CHATD_URL=" + node.URL}, "test")
+	testcluster.NPM(t, sdkDir(t), []string{"CHATD_URL=" + node.URL}, "test")
 }

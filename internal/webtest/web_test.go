@@ -6,7 +6,6 @@ package webtest
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -23,19 +22,6 @@ func webDir() string {
 	return filepath.Join(filepath.Dir(file), "..", "..", "web")
 }
 
-func npm(t *testing.T, env []string, args ...string) {
-	t.Helper()
-	start := time.Now()
-	cmd := exec.Command("npm", args...)
-	cmd.Dir = webDir()
-	cmd.Env = append(os.Environ(), env...)
-	out, err := cmd.CombinedOutput()
-	t.Logf("npm %s (%s):\n%s", strings.Join(args, " "), time.Since(start).Round(time.Millisecond), out)
-	if err != nil {
-		t.Fatalf("npm %s: %v", strings.Join(args, " "), err)
-	}
-}
-
 func TestWebAppInChromium(t *testing.T) {
 	chromium := os.Getenv("CHROMIUM")
 	if chromium == "" {
@@ -47,8 +33,8 @@ func TestWebAppInChromium(t *testing.T) {
 	if os.Getenv("RINGCHAT_S3_ENDPOINT") == "" {
 		t.Fatal("RINGCHAT_S3_ENDPOINT is not set: run through make test, which starts the S3 server and sets it")
 	}
-	npm(t, nil, "ci", "--no-audit", "--no-fund")
-	npm(t, nil, "run", "build")
+	testcluster.NPM(t, webDir(), nil, "ci", "--no-audit", "--no-fund")
+	testcluster.NPM(t, webDir(), nil, "run", "build")
 	_, ks := cqltest.NewKeyspace(t, schema.Settings{MessageBucket: time.Hour, InboxBucket: time.Hour})
 	node := testcluster.Start(t, map[string]string{
 		"RINGCHAT_CASSANDRA_HOSTS": strings.Join(cqltest.Hosts(), ","),
@@ -56,7 +42,7 @@ func TestWebAppInChromium(t *testing.T) {
 		"RINGCHAT_WEB_DIR":         filepath.Join(webDir(), "dist"),
 	})
 	out := filepath.Join(webDir(), "test-output")
-	npm(t, []string{"APP_URL=" + node.URL + "/app/", "OUT_DIR=" + out, "CHROMIUM=" + chromium}, "test")
+	testcluster.NPM(t, webDir(), []string{"APP_URL=" + node.URL + "/app/", "OUT_DIR=" + out, "CHROMIUM=" + chromium}, "test")
 	for _, scene := range []string{"1-chat-list-unread", "2-dm-live-typing-read", "3-back-online", "4-group-of-three", "5-image", "6-contacts-and-blocks"} {
 		if st, err := os.Stat(filepath.Join(out, scene+".png")); err != nil || st.Size() == 0 {
 			t.Errorf("screenshot %s: %v", scene, err)
