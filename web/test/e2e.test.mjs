@@ -132,6 +132,35 @@ test("an image, uploaded through a presigned URL and shown", async () => {
   await shot(bobPage, "5-image");
 });
 
+test("history pages back as the reader scrolls up", async () => {
+  const { page: alicePage } = people.alice;
+  const bobPage = people.bob.page;
+  const title = `history ${tag}`;
+  await alicePage.getByLabel("Group name").fill(title);
+  await alicePage.getByLabel("Group members (handles, comma-separated)").fill(people.bob.handle);
+  await alicePage.getByRole("button", { name: "Create group" }).click();
+  await alicePage.locator("#conv-title", { hasText: title }).waitFor();
+  // 45 messages through the API with Alice's token: more than the 30 a page shows.
+  await alicePage.evaluate(async () => {
+    const { token } = JSON.parse(localStorage.getItem("ringchat.session"));
+    const conv = document.querySelector("#chats button.chat.current").dataset.conv;
+    for (let i = 0; i < 45; i++) {
+      const r = await fetch(`/v1/conversations/${conv}/messages`, {
+        method: "POST",
+        headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
+        body: JSON.stringify({ client_msg_id: crypto.randomUUID(), body: `old ${i}` }),
+      });
+      if (!r.ok) throw new Error(`send ${i}: ${r.status}`);
+    }
+  });
+  await chat(bobPage, title).click();
+  await message(bobPage, "old 44").waitFor();
+  assert.equal(await message(bobPage, "old 0").count(), 0, "the first page holds only the latest messages");
+  await bobPage.locator("ol.messages").evaluate((ol) => (ol.scrollTop = 0));
+  await message(bobPage, "old 0").waitFor();
+  assert.equal(await bobPage.locator("ol.messages li.message").count(), 45);
+});
+
 test("contacts: request, accept, block and unblock", async () => {
   const { page: alicePage } = people.alice;
   const dave = await person("dave");
