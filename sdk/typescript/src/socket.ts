@@ -197,7 +197,7 @@ export class RingchatSocket extends Emitter<SocketEvents> {
     for (;;) {
       const page = await this.client.sync(this.cursor, 100);
       if (this.ws !== ws || this.stopped) return;
-      for (const e of page.events) this.deliver(e.type, e.data, e.id);
+      for (const e of page.events) this.deliver(e.type, e.data);
       if (page.cursor && page.cursor !== this.cursor) {
         this.cursor = page.cursor;
         this.emit("cursor", page.cursor);
@@ -224,7 +224,7 @@ export class RingchatSocket extends Emitter<SocketEvents> {
       case "pong":
         return;
       default:
-        if (f.type) this.deliver(f.type, data, f.event_id);
+        if (f.type) this.deliver(f.type, data);
     }
   }
 
@@ -234,7 +234,7 @@ export class RingchatSocket extends Emitter<SocketEvents> {
     this.outbox.delete(p.ref);
     clearTimeout(p.timer);
     p.resolve(msg);
-    this.deliver("message.new", msg, undefined); // the ack is the sender's copy; its push is a repeat
+    this.deliver("message.new", msg); // the ack is the sender's copy; its push is a repeat
   }
 
   private refused(ref: string | undefined, data: Record<string, unknown>): void {
@@ -256,7 +256,7 @@ export class RingchatSocket extends Emitter<SocketEvents> {
    * carry no event id (sync returns them again after a reconnect). Typing
    * and presence are never stored, and a repeat of one is news.
    */
-  private deliver(type: string, data: unknown, _eventId: string | undefined): void {
+  private deliver(type: string, data: unknown): void {
     if (this.stopped) return;
     let payload = data as Record<string, unknown>;
     if (type.startsWith("message.") && payload && typeof payload.message === "object") {
