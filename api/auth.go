@@ -7,6 +7,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/ringchat/ringchat/chat"
 	"github.com/ringchat/ringchat/repo"
 )
 
@@ -21,16 +22,16 @@ func (s *Server) register(c echo.Context) error {
 	if err := bindJSON(c, &req); err != nil {
 		return err
 	}
-	if err := validateHandle(req.Handle); err != nil {
+	if err := chat.ValidateHandle(req.Handle); err != nil {
 		return err
 	}
-	if err := validatePassword(req.Password); err != nil {
+	if err := chat.ValidatePassword(req.Password); err != nil {
 		return err
 	}
 	if req.DisplayName == "" {
 		req.DisplayName = req.Handle
 	}
-	if err := validateText("display_name", req.DisplayName, 1, 64); err != nil {
+	if err := chat.ValidateText("display_name", req.DisplayName, 1, 64); err != nil {
 		return err
 	}
 	now := s.now()
@@ -42,13 +43,13 @@ func (s *Server) register(c echo.Context) error {
 	}
 	var hash string
 	var err error
-	if busy := s.hashes.do(func() { hash, err = hashPassword(req.Password, s.cfg.Argon2) }); busy != nil {
+	if busy := s.hashes.do(func() { hash, err = chat.HashPassword(req.Password, s.cfg.Argon2) }); busy != nil {
 		return busy
 	}
 	if err != nil {
 		return err
 	}
-	userID, err := s.newID()
+	userID, err := s.app.NewID()
 	if err != nil {
 		return err
 	}
@@ -87,7 +88,7 @@ func (s *Server) login(c echo.Context) error {
 		return invalid("handle and password are required")
 	}
 	if req.DeviceName != "" {
-		if err := validateText("device_name", req.DeviceName, 1, 64); err != nil {
+		if err := chat.ValidateText("device_name", req.DeviceName, 1, 64); err != nil {
 			return err
 		}
 	}
@@ -120,7 +121,7 @@ func (s *Server) login(c echo.Context) error {
 		phc = s.dummyHash
 	}
 	var ok bool
-	if busy := s.hashes.do(func() { ok = verifyPassword(req.Password, phc) }); busy != nil {
+	if busy := s.hashes.do(func() { ok = chat.VerifyPassword(req.Password, phc) }); busy != nil {
 		refund()
 		return busy
 	}
@@ -128,7 +129,7 @@ func (s *Server) login(c echo.Context) error {
 		return errWrongPassword
 	}
 	refund()
-	token, hash, err := newToken()
+	token, hash, err := chat.NewToken()
 	if err != nil {
 		return err
 	}
@@ -141,14 +142,14 @@ func (s *Server) login(c echo.Context) error {
 			return repo.Errorf(repo.CodeNotFound, "device %d is not one of your devices (revoked, logged out or expired): log in without device_id", resume)
 		}
 		if err == nil {
-			s.hub.CloseDevice(u.ID, resume, closeRevoked, "device logged in again")
+			s.delivery.EndDevice(u.ID, resume, "device logged in again")
 		}
 	} else {
 		if req.DeviceName == "" {
 			req.DeviceName = "unnamed device"
 		}
 		var deviceID int64
-		if deviceID, err = s.newID(); err == nil {
+		if deviceID, err = s.app.NewID(); err == nil {
 			sess, err = s.store.CreateDeviceSession(ctx, repo.Device{UserID: u.ID, ID: deviceID, Name: req.DeviceName}, hash, now)
 		}
 	}
@@ -189,7 +190,7 @@ func (s *Server) sessionOf(r *http.Request) (repo.Session, error) {
 	if token == "" {
 		return repo.Session{}, repo.Errorf(repo.CodeUnauthenticated, "missing bearer token")
 	}
-	return s.store.GetSession(r.Context(), tokenHash(token))
+	return s.store.GetSession(r.Context(), chat.TokenHash(token))
 }
 
 func bearer(r *http.Request) string {
@@ -206,11 +207,11 @@ func session(c echo.Context) repo.Session {
 }
 
 func (s *Server) createTicket(c echo.Context) error {
-	ticket, hash, err := newToken()
+	ticket, hash, err := chat.NewToken()
 	if err != nil {
 		return err
 	}
-	if err := s.store.CreateTicket(c.Request().Context(), hash, tokenHash(bearer(c.Request())), session(c)); err != nil {
+	if err := s.store.CreateTicket(c.Request().Context(), hash, chat.TokenHash(bearer(c.Request())), session(c)); err != nil {
 		return err
 	}
 	return c.JSON(http.StatusCreated, map[string]any{"ticket": ticket,

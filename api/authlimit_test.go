@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ringchat/ringchat/api"
+	"github.com/ringchat/ringchat/chat"
 	"github.com/ringchat/ringchat/delivery/ws"
 	"github.com/ringchat/ringchat/repo"
 )
@@ -66,7 +67,7 @@ func TestRegisterAndHandleLookupRateLimits(t *testing.T) {
 func TestPasswordHashingIsBounded(t *testing.T) {
 	e := newEnv(t, func(c *api.Config, _ *repo.Retention, _ *ws.Config) {
 		c.Auth = api.AuthConfig{HashConcurrency: 1}
-		c.Argon2 = api.Argon2Params{MemoryKiB: 16 * 1024, Time: 3, Threads: 1} // slow enough to overlap
+		c.Argon2 = chat.Argon2Params{MemoryKiB: 16 * 1024, Time: 3, Threads: 1} // slow enough to overlap
 	})
 	h := uniqueHandle("hb")
 	expect(t, e.do("POST", "/v1/auth/register", "", map[string]any{"handle": h, "password": "correct horse"}), 201)

@@ -12,18 +12,19 @@ import (
 	"github.com/labstack/echo/v4"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/ringchat/ringchat/chat"
 	"github.com/ringchat/ringchat/repo"
 )
 
 type chatJSON struct {
-	Conversation conversationJSON `json:"conversation"`
-	Peer         *userJSON        `json:"peer"` // direct conversations: the other member
-	LastMessage  *messageJSON     `json:"last_message"`
-	UnreadCount  int              `json:"unread_count"`
-	UnreadCapped bool             `json:"unread_capped"` // true: "at least unread_count"
-	MutedUntil   *time.Time       `json:"muted_until"`
-	Pinned       bool             `json:"pinned"`
-	Archived     bool             `json:"archived"`
+	Conversation conversationJSON  `json:"conversation"`
+	Peer         *userJSON         `json:"peer"` // direct conversations: the other member
+	LastMessage  *chat.MessageJSON `json:"last_message"`
+	UnreadCount  int               `json:"unread_count"`
+	UnreadCapped bool              `json:"unread_capped"` // true: "at least unread_count"
+	MutedUntil   *time.Time        `json:"muted_until"`
+	Pinned       bool              `json:"pinned"`
+	Archived     bool              `json:"archived"`
 }
 
 // chatEntryParallelism bounds the point reads one page does at once.
@@ -36,7 +37,7 @@ const chatEntryParallelism = 8
 // peer) plus an unread count of at most a few hundred rows: neither history
 // length nor how many conversations the user has matters.
 func (s *Server) listConversations(c echo.Context) error {
-	limit, err := s.cfg.Limits.pageSize(c.QueryParam("limit"))
+	limit, err := s.pageSize(c.QueryParam("limit"))
 	if err != nil {
 		return err
 	}
@@ -169,7 +170,7 @@ func (s *Server) chatEntry(ctx context.Context, me int64, k repo.ChatKey) (*chat
 			}
 		}
 	}
-	chat := &chatJSON{Conversation: conversationOut(conv, count, mine.Role), MutedUntil: optTime(row.MutedUntil),
+	entry := &chatJSON{Conversation: conversationOut(conv, count, mine.Role), MutedUntil: optTime(row.MutedUntil),
 		Pinned: row.Pinned, Archived: row.Archived}
 	if conv.Kind == repo.KindDirect && peerID != 0 {
 		u, err := s.store.GetUser(ctx, peerID)
@@ -178,16 +179,16 @@ func (s *Server) chatEntry(ctx context.Context, me int64, k repo.ChatKey) (*chat
 		}
 		if err == nil {
 			p := publicUser(u)
-			chat.Peer = &p
+			entry.Peer = &p
 		}
 	}
 	lastID, err := s.store.NewestMessageID(ctx, k.ConvID)
 	if err != nil || lastID == 0 {
-		return chat, err
+		return entry, err
 	}
 	if m, err := s.store.GetMessage(ctx, k.ConvID, lastID); err == nil {
-		j := messageOut(m)
-		chat.LastMessage = &j
+		j := chat.MessageOut(m)
+		entry.LastMessage = &j
 	} else if !repo.IsCode(err, repo.CodeNotFound) {
 		return nil, err
 	}
@@ -195,8 +196,8 @@ func (s *Server) chatEntry(ctx context.Context, me int64, k repo.ChatKey) (*chat
 	if err != nil {
 		return nil, err
 	}
-	chat.UnreadCount, chat.UnreadCapped, err = s.store.CountUnread(ctx, k.ConvID, me, marks.Read, lastID)
-	return chat, err
+	entry.UnreadCount, entry.UnreadCapped, err = s.store.CountUnread(ctx, k.ConvID, me, marks.Read, lastID)
+	return entry, err
 }
 
 func encodeChatCursor(k repo.ChatKey) string {

@@ -48,10 +48,10 @@ func (s *Server) createConversation(c echo.Context) error {
 		}
 		return err
 	}
-	if err := s.blockedBy(ctx, other, me); err != nil {
+	if err := s.app.BlockedBy(ctx, other, me); err != nil {
 		return err
 	}
-	newID, err := s.newID()
+	newID, err := s.app.NewID()
 	if err != nil {
 		return err
 	}
@@ -77,7 +77,7 @@ func (s *Server) getConversation(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	conv, members, me, err := s.membership(c.Request().Context(), convID, session(c).UserID)
+	conv, members, me, err := s.app.Membership(c.Request().Context(), convID, session(c).UserID)
 	if err != nil {
 		return err
 	}

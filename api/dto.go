@@ -75,29 +75,6 @@ type conversationJSON struct {
 	MyRole       string    `json:"my_role"`
 }
 
-type messageJSON struct {
-	ID             string          `json:"id"`
-	ConversationID string          `json:"conversation_id"`
-	SenderID       string          `json:"sender_id"`
-	ClientMsgID    string          `json:"client_msg_id"`
-	Body           string          `json:"body"`
-	Media          json.RawMessage `json:"media"`
-	ReplyTo        *string         `json:"reply_to"`
-	CreatedAt      time.Time       `json:"created_at"`
-	EditedAt       *time.Time      `json:"edited_at"`
-	Recalled       bool            `json:"recalled"`
-}
-
-func messageOut(m repo.Message) messageJSON {
-	media := json.RawMessage(m.Media)
-	if len(media) == 0 {
-		media = json.RawMessage("[]")
-	}
-	return messageJSON{ID: idStr(m.ID), ConversationID: idStr(m.ConvID), SenderID: idStr(m.SenderID),
-		ClientMsgID: m.ClientMsgID, Body: m.Body, Media: media, ReplyTo: optID(m.ReplyTo),
-		CreatedAt: m.CreatedAt.UTC(), EditedAt: optTime(m.EditedAt), Recalled: m.Recalled}
-}
-
 // eventJSON is one event as sync returns it; WebSocket frames carry the same
 // id (event_id) and data.
 type eventJSON struct {
@@ -116,33 +93,4 @@ func eventOut(e repo.Event) eventJSON {
 		data = json.RawMessage("{}")
 	}
 	return eventJSON{ID: idStr(e.ID), Type: e.Kind, ConversationID: idStr(e.ConvID), Data: data}
-}
-
-// encodePush builds the WebSocket frame for an event,
-// {"type","event_id","data"}, around the payload as stored. Payloads are made
-// by json.Marshal, so they are not parsed again: encoding/json re-validated
-// and compacted every 4 KB body, a tenth of chatd's CPU in the closed-loop
-// benchmark.
-func encodePush(e repo.Event) []byte {
-	return appendPush(e, e.Payload)
-}
-
-// appendPush is encodePush with the payload given apart from the event (a
-// send's, as json.Marshal made it: not copied into a string first).
-func appendPush[T string | []byte](e repo.Event, data T) []byte {
-	kind, _ := json.Marshal(e.Kind)
-	if len(data) == 0 {
-		data = T("null")
-	}
-	b := make([]byte, 0, len(kind)+len(data)+48)
-	b = append(b, `{"type":`...)
-	b = append(b, kind...)
-	if e.ID != 0 {
-		b = append(b, `,"event_id":"`...)
-		b = strconv.AppendInt(b, e.ID, 10)
-		b = append(b, '"')
-	}
-	b = append(b, `,"data":`...)
-	b = append(b, data...)
-	return append(b, '}')
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/ringchat/ringchat/api"
+	"github.com/ringchat/ringchat/chat"
 	"github.com/ringchat/ringchat/delivery/ws"
 	"github.com/ringchat/ringchat/repo"
 )
@@ -14,7 +15,7 @@ import (
 // cost, not the default one: with any other cost a miss would take a
 // different time than a wrong password, and tell which handles exist.
 func TestLoginMissVerifiesAtTheConfiguredCost(t *testing.T) {
-	for _, cost := range []api.Argon2Params{{MemoryKiB: 1024, Time: 1, Threads: 1}, {MemoryKiB: 2048, Time: 3, Threads: 2}} {
+	for _, cost := range []chat.Argon2Params{{MemoryKiB: 1024, Time: 1, Threads: 1}, {MemoryKiB: 2048, Time: 3, Threads: 2}} {
 		e := newEnv(t, func(c *api.Config, _ *repo.Retention, _ *ws.Config) { c.Argon2 = cost })
 		u := e.newUser("dh")
 		stored, err := e.store.GetUserByHandle(context.Background(), u.handle)

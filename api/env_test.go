@@ -18,6 +18,7 @@ import (
 	"github.com/gocql/gocql"
 
 	"github.com/ringchat/ringchat/api"
+	"github.com/ringchat/ringchat/chat"
 	"github.com/ringchat/ringchat/delivery"
 	"github.com/ringchat/ringchat/delivery/ws"
 	"github.com/ringchat/ringchat/presence"
@@ -81,7 +82,7 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 func newEnvOn(t testing.TB, session *gocql.Session, opts ...envOption) *env {
 	t.Helper()
 	cfg := api.DefaultConfig()
-	cfg.Argon2 = api.Argon2Params{MemoryKiB: 1024, Time: 1, Threads: 1} // cheap hashes: tests register many users
+	cfg.Argon2 = chat.Argon2Params{MemoryKiB: 1024, Time: 1, Threads: 1} // cheap hashes: tests register many users
 	// A short lag so sync tests need not wait 5 s; the invariant is the same.
 	cfg.SendDeadline, cfg.SyncLag = time.Second, 1500*time.Millisecond
 	cfg.SendRate = 0 // tests send in bursts; TestSendRateLimit turns it on
@@ -113,8 +114,7 @@ func newEnvOn(t testing.TB, session *gocql.Session, opts ...envOption) *env {
 	if err := cl.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	deliver := delivery.Hub{Hub: hub, C: cl}
-	pres.SetOutputs(cl, deliver)
+	pres.SetOutputs(cl, cl)
 	feedCtx, stopFeed := context.WithCancel(context.Background())
 	feedDone := make(chan struct{})
 	go func() { defer close(feedDone); delivery.WatchSessionEnds(feedCtx, store, hub, log) }()
@@ -122,7 +122,7 @@ func newEnvOn(t testing.TB, session *gocql.Session, opts ...envOption) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := api.New(cfg, api.Deps{Store: store, IDs: gen, Hub: deliver, Objects: testObjects(t), Presence: pres, Log: log, SendIDKey: key})
+	s := api.New(cfg, api.Deps{Store: store, IDs: gen, Sockets: hub, Delivery: cl, Objects: testObjects(t), Presence: pres, Log: log, SendIDKey: key})
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

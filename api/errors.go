@@ -8,6 +8,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/ringchat/ringchat/chat"
 	"github.com/ringchat/ringchat/delivery/ws"
 	"github.com/ringchat/ringchat/repo"
 )
@@ -52,44 +53,14 @@ type errorDetail struct {
 	Message string    `json:"message"`
 }
 
-// retryAfterSeconds is what 503 and 429 answers tell clients to wait:
-// Retry-After on REST, retry_after_ms in a WebSocket error frame.
-const retryAfterSeconds = 1
-
-// retryAfter is how long a client should wait before retrying an answer of
-// code unchanged; 0 for codes a retry as is does not help.
-func retryAfter(code repo.Code) time.Duration {
-	switch statusOf[code] {
-	case http.StatusServiceUnavailable, http.StatusTooManyRequests:
-		return retryAfterSeconds * time.Second
-	}
-	return 0
-}
-
-// waitError is an error whose retry hint is its own wait rather than its
-// code's (a send that is early, not failed: retried when it is due).
-type waitError struct {
-	err  error
-	wait time.Duration
-}
-
-func (e *waitError) Error() string { return e.err.Error() }
-func (e *waitError) Unwrap() error { return e.err }
-
-// retryLater gives err, of a retryable code, the retry hint wait (whole
-// seconds, as Retry-After has them, at least one).
-func retryLater(err error, wait time.Duration) error {
-	return &waitError{err: err, wait: max(time.Second, (wait + time.Second - 1).Truncate(time.Second))}
-}
-
-// retryAfterOf is the retry hint for err: its own wait if it has one.
+// retryAfterOf is the retry hint of an answer of code for err: chat's for
+// the codes a retry helps (unavailable, rate_limited: Echo's own 503 and 429
+// included), none for the others.
 func retryAfterOf(code repo.Code, err error) time.Duration {
-	d := retryAfter(code)
-	var w *waitError
-	if d > 0 && errors.As(err, &w) {
-		return w.wait
+	if code != repo.CodeUnavailable && code != repo.CodeRateLimited {
+		return 0
 	}
-	return d
+	return max(chat.RetryAfter(err), time.Second)
 }
 
 // errorFrame is the data of a WebSocket error frame, built here from the same
@@ -172,7 +143,7 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 		return
 	}
 	code, msg, status := classify(err)
-	if status >= 500 && !errors.Is(err, errShed) {
+	if status >= 500 && !errors.Is(err, chat.ErrShed) {
 		s.log.Error("request failed", "method", c.Request().Method, "path", c.Path(), "code", code, "err", err)
 	}
 	if wait := retryAfterOf(code, err); wait > 0 {

@@ -10,19 +10,13 @@ import (
 	"github.com/labstack/echo/v4"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/ringchat/ringchat/chat"
 	"github.com/ringchat/ringchat/repo"
 	"github.com/ringchat/ringchat/snowflake"
 )
 
-// GroupConfig bounds groups and picks their fan-out (docs/fanout.md).
-type GroupConfig struct {
-	MaxMembers     int // default 1,000; one more is a 400
-	PushMaxMembers int // groups up to this size get inbox rows per member (push); larger ones pull
-	MaxPullGroups  int // most pull-mode groups one user may be added to (0: no bound)
-}
-
 func (s *Server) createGroup(c echo.Context, req createConversationRequest) error {
-	if err := validateText("name", req.Name, 1, 64); err != nil {
+	if err := chat.ValidateText("name", req.Name, 1, 64); err != nil {
 		return err
 	}
 	if req.ClientGroupID != "" && (len(req.ClientGroupID) > 64 || !utf8.ValidString(req.ClientGroupID)) {
@@ -37,7 +31,7 @@ func (s *Server) createGroup(c echo.Context, req createConversationRequest) erro
 	if len(others)+1 > s.cfg.Groups.MaxMembers {
 		return invalid("a group has at most %d members, creator included", s.cfg.Groups.MaxMembers)
 	}
-	convID, err := s.newID()
+	convID, err := s.app.NewID()
 	if err != nil {
 		return err
 	}
@@ -56,7 +50,7 @@ func (s *Server) createGroup(c echo.Context, req createConversationRequest) erro
 		}
 	}
 	for _, other := range others {
-		if err := s.blockedBy(ctx, other, me); err != nil {
+		if err := s.app.BlockedBy(ctx, other, me); err != nil {
 			return err
 		}
 	}
@@ -120,7 +114,7 @@ func (s *Server) resumeGroupCreate(c echo.Context, me int64, key string, convID 
 		if err != nil {
 			return true, err
 		}
-		if _, err := s.repairChanges(ctx, convID, memberIDs(members)); err != nil {
+		if _, err := s.repairChanges(ctx, convID, chat.MemberIDs(members)); err != nil {
 			return true, err
 		}
 	}
@@ -135,7 +129,7 @@ func (s *Server) resumeGroupCreate(c echo.Context, me int64, key string, convID 
 
 // existingGroup answers a finished create's retry with the group as it is now.
 func (s *Server) existingGroup(c echo.Context, convID int64) error {
-	conv, members, me, err := s.membership(c.Request().Context(), convID, session(c).UserID)
+	conv, members, me, err := s.app.Membership(c.Request().Context(), convID, session(c).UserID)
 	if err != nil {
 		return err
 	}
@@ -230,7 +224,7 @@ func (s *Server) group(c echo.Context) (repo.Conversation, []repo.Member, repo.M
 	if err != nil {
 		return repo.Conversation{}, nil, repo.Member{}, err
 	}
-	return s.membership(c.Request().Context(), convID, session(c).UserID)
+	return s.app.Membership(c.Request().Context(), convID, session(c).UserID)
 }
 
 func requireGroup(conv repo.Conversation) error {
@@ -271,13 +265,13 @@ func (s *Server) patchConversation(c echo.Context) error {
 	ctx := c.Request().Context()
 	var upd repo.GroupUpdate
 	if req.Name != nil {
-		if err := validateText("name", *req.Name, 1, 64); err != nil {
+		if err := chat.ValidateText("name", *req.Name, 1, 64); err != nil {
 			return err
 		}
 		upd.Name, conv.Name = req.Name, *req.Name
 	}
 	if req.Announcement != nil {
-		if err := validateText("announcement", *req.Announcement, 0, 1000); err != nil {
+		if err := chat.ValidateText("announcement", *req.Announcement, 0, 1000); err != nil {
 			return err
 		}
 		upd.Announcement, conv.Announcement = req.Announcement, *req.Announcement
@@ -293,7 +287,7 @@ func (s *Server) patchConversation(c echo.Context) error {
 		return err
 	}
 	out := conversationOut(conv, len(members), me.Role)
-	if err := s.emit(ctx, memberIDs(members), repo.EventConvUpdated, conv.ID, 0, map[string]any{"conversation": out, "by": idStr(me.UserID)}); err != nil {
+	if err := s.app.Emit(ctx, chat.MemberIDs(members), repo.EventConvUpdated, conv.ID, 0, map[string]any{"conversation": out, "by": idStr(me.UserID)}); err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, map[string]any{"conversation": out})
@@ -311,11 +305,11 @@ func (s *Server) deleteConversation(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	if err := s.store.DeleteGroup(ctx, conv.ID, memberIDs(members), s.now()); err != nil {
+	if err := s.store.DeleteGroup(ctx, conv.ID, chat.MemberIDs(members), s.now()); err != nil {
 		return err
 	}
 	out := conversationOut(conv, 0, "")
-	if err := s.emit(ctx, memberIDs(members), repo.EventConvUpdated, conv.ID, 0, map[string]any{"conversation": out, "deleted": true, "by": idStr(me.UserID)}); err != nil {
+	if err := s.app.Emit(ctx, chat.MemberIDs(members), repo.EventConvUpdated, conv.ID, 0, map[string]any{"conversation": out, "deleted": true, "by": idStr(me.UserID)}); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
@@ -332,7 +326,7 @@ func (s *Server) listMembers(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	limit, err := s.cfg.Limits.pageSize(c.QueryParam("limit"))
+	limit, err := s.pageSize(c.QueryParam("limit"))
 	if err != nil {
 		return err
 	}

@@ -2,36 +2,17 @@ package api
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"mime"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/ringchat/ringchat/repo"
-	"github.com/ringchat/ringchat/repo/objstore"
 )
-
-// Objects is what the API needs from the object store (repo/objstore.Store).
-type Objects interface {
-	PresignPut(ctx context.Context, key, contentType string, size int64, ttl time.Duration) (objstore.Presigned, error)
-	PresignGet(ctx context.Context, key string, ttl time.Duration) (objstore.Presigned, error)
-	Head(ctx context.Context, key string) (objstore.Object, error)
-	Delete(ctx context.Context, key string) error
-}
-
-// MediaConfig bounds uploads.
-type MediaConfig struct {
-	MaxBytes    int64         // default 16 MiB
-	UploadTTL   time.Duration // presigned PUT lifetime, default 10 min
-	DownloadTTL time.Duration // presigned GET lifetime, default 5 min
-	MaxPerMsg   int           // media items on one message, default 10
-}
 
 // mediaTypes is the allow-list: common image, video, audio and document types.
 var mediaTypes = []string{
@@ -95,7 +76,7 @@ func (s *Server) createMedia(c echo.Context) error {
 		return invalid("purpose must be message, avatar or group_photo")
 	}
 	me := session(c).UserID
-	id, err := s.newID()
+	id, err := s.app.NewID()
 	if err != nil {
 		return err
 	}
@@ -234,72 +215,4 @@ func (s *Server) grantHolds(ctx context.Context, g repo.MediaGrant, me int64) (b
 		return false, nil // granted ahead of a message that is not written (yet)
 	}
 	return err == nil && !msg.Recalled, err
-}
-
-// revokeMedia deletes the grants of a recalled message's media (its row as
-// read before the recall says which).
-func (s *Server) revokeMedia(ctx context.Context, msg repo.Message) error {
-	if msg.Media == "" || msg.Media == "[]" {
-		return nil
-	}
-	var descs []mediaDescriptor
-	if err := json.Unmarshal([]byte(msg.Media), &descs); err != nil {
-		return fmt.Errorf("media of message %d: %w", msg.ID, err)
-	}
-	for _, d := range descs {
-		id, err := strconv.ParseInt(d.ID, 10, 64)
-		if err != nil {
-			return fmt.Errorf("media id %q of message %d: %w", d.ID, msg.ID, err)
-		}
-		if err := s.store.RevokeMedia(ctx, id, msg.ConvID, msg.ID); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// mediaDescriptor is what a message carries for each attached item.
-type mediaDescriptor struct {
-	ID          string `json:"id"`
-	ContentType string `json:"content_type"`
-	Size        int64  `json:"size"`
-}
-
-// attachMedia checks media_ids (the sender's own ready message media) and
-// returns the descriptors as JSON for the message row.
-func (s *Server) attachMedia(ctx context.Context, sender int64, ids []string) (string, []int64, error) {
-	if len(ids) == 0 {
-		return "", nil, nil
-	}
-	if s.objects == nil {
-		return "", nil, repo.Errorf(repo.CodeUnavailable, "media storage is not configured on this server")
-	}
-	if len(ids) > s.cfg.Media.MaxPerMsg {
-		return "", nil, invalid("at most %d media items per message", s.cfg.Media.MaxPerMsg)
-	}
-	descs := make([]mediaDescriptor, 0, len(ids))
-	mediaIDs := make([]int64, 0, len(ids))
-	for i, raw := range ids {
-		id, err := parseID(fmt.Sprintf("media_ids[%d]", i), raw)
-		if err != nil {
-			return "", nil, err
-		}
-		if slices.Contains(mediaIDs, id) {
-			return "", nil, invalid("media %d is attached twice", id)
-		}
-		m, err := s.store.GetMedia(ctx, id)
-		if repo.IsCode(err, repo.CodeNotFound) || (err == nil && m.OwnerID != sender) {
-			return "", nil, invalid("media %d is not yours", id)
-		}
-		if err != nil {
-			return "", nil, err
-		}
-		if m.State != repo.MediaReady {
-			return "", nil, invalid("media %d is not complete: call POST /v1/media/%d/complete after uploading", id, id)
-		}
-		descs = append(descs, mediaDescriptor{ID: idStr(m.ID), ContentType: m.ContentType, Size: m.Size})
-		mediaIDs = append(mediaIDs, id)
-	}
-	b, err := json.Marshal(descs)
-	return string(b), mediaIDs, err
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/ringchat/ringchat/chat"
 	"github.com/ringchat/ringchat/repo"
 )
 
@@ -22,7 +23,7 @@ func (s *Server) putMember(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if _, err := s.repairChanges(c.Request().Context(), conv.ID, memberIDs(members)); err != nil {
+	if _, err := s.repairChanges(c.Request().Context(), conv.ID, chat.MemberIDs(members)); err != nil {
 		return err
 	}
 	var req putMemberRequest
@@ -43,7 +44,7 @@ func (s *Server) putMember(c echo.Context) error {
 	default:
 		return invalid("role must be owner, admin or member")
 	}
-	if existing, ok := findMember(members, target); ok {
+	if existing, ok := chat.FindMember(members, target); ok {
 		return s.changeRole(c, conv, members, me, existing, req.Role)
 	}
 	if err := requireRole(me, repo.RoleOwner, repo.RoleAdmin); err != nil {
@@ -65,14 +66,14 @@ func (s *Server) putMember(c echo.Context) error {
 	if _, err := s.parseUserIDs(ctx, []string{idStr(target)}, me.UserID); err != nil {
 		return err
 	}
-	if err := s.blockedBy(ctx, target, me.UserID); err != nil {
+	if err := s.app.BlockedBy(ctx, target, me.UserID); err != nil {
 		return err
 	}
 	switching := conv.Fanout == repo.FanoutPush && len(members)+1 > s.cfg.Groups.PushMaxMembers
 	if switching {
 		// The switch makes every member's syncs read this group: each of them,
 		// not only the newcomer, must have room under the bound.
-		if err := s.checkPullRoom(ctx, append(memberIDs(members), target)); err != nil {
+		if err := s.checkPullRoom(ctx, append(chat.MemberIDs(members), target)); err != nil {
 			return err
 		}
 	} else if conv.Fanout == repo.FanoutPull {
@@ -81,13 +82,13 @@ func (s *Server) putMember(c echo.Context) error {
 		}
 	}
 	if switching {
-		if err := s.store.SwitchToPull(ctx, conv.ID, append(memberIDs(members), target)); err != nil {
+		if err := s.store.SwitchToPull(ctx, conv.ID, append(chat.MemberIDs(members), target)); err != nil {
 			return err
 		}
 		conv.Fanout = repo.FanoutPull
 	}
 	m := repo.Member{ConvID: conv.ID, UserID: target, Role: role, JoinedAt: s.now()}
-	all := append(memberIDs(members), target)
+	all := append(chat.MemberIDs(members), target)
 	out := conversationOut(conv, len(all), role)
 	change, err := s.newChange(conv.ID, repo.EventMemberAdded, target, memberEvent(conv.ID, []int64{target}, me.UserID, out))
 	if err != nil {
@@ -130,7 +131,7 @@ func (s *Server) changeRole(c echo.Context, conv repo.Conversation, members []re
 		me.Role = repo.RoleAdmin
 		changed = append(changed, memberOut(me))
 	}
-	if err := s.emit(ctx, memberIDs(members), EventMemberUpdated, conv.ID, 0,
+	if err := s.app.Emit(ctx, chat.MemberIDs(members), EventMemberUpdated, conv.ID, 0,
 		map[string]any{"conversation_id": idStr(conv.ID), "members": changed, "by": idStr(me.UserID)}); err != nil {
 		return err
 	}
@@ -156,11 +157,11 @@ func (s *Server) deleteMember(c echo.Context) error {
 	if err := requireGroup(conv); err != nil {
 		return err
 	}
-	repaired, err := s.repairChanges(ctx, conv.ID, memberIDs(members))
+	repaired, err := s.repairChanges(ctx, conv.ID, chat.MemberIDs(members))
 	if err != nil {
 		return err
 	}
-	target, ok := findMember(members, targetID)
+	target, ok := chat.FindMember(members, targetID)
 	if !ok {
 		if repairedRemoval(repaired, targetID) {
 			return c.NoContent(http.StatusNoContent) // a retry: the first attempt removed them
@@ -184,7 +185,7 @@ func (s *Server) deleteMember(c echo.Context) error {
 			return err
 		}
 		heir.Role = repo.RoleOwner
-		if err := s.emit(ctx, memberIDs(members), EventMemberUpdated, conv.ID, 0,
+		if err := s.app.Emit(ctx, chat.MemberIDs(members), EventMemberUpdated, conv.ID, 0,
 			map[string]any{"conversation_id": idStr(conv.ID), "members": []memberJSON{memberOut(heir)}, "by": idStr(me.UserID)}); err != nil {
 			return err
 		}
@@ -199,7 +200,7 @@ func (s *Server) deleteMember(c echo.Context) error {
 	if err := s.store.RemoveMember(ctx, conv.ID, targetID, change); err != nil {
 		return err
 	}
-	if err := s.sendChange(ctx, *change, memberIDs(members)); err != nil {
+	if err := s.sendChange(ctx, *change, chat.MemberIDs(members)); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
@@ -213,11 +214,11 @@ func (s *Server) retryLeave(c echo.Context, me int64) error {
 	if err != nil {
 		return err
 	}
-	_, members, err := s.conversationAndMembers(ctx, convID)
+	_, members, err := s.app.ConversationAndMembers(ctx, convID)
 	if err != nil {
 		return err
 	}
-	repaired, err := s.repairChanges(ctx, convID, memberIDs(members))
+	repaired, err := s.repairChanges(ctx, convID, chat.MemberIDs(members))
 	if err != nil {
 		return err
 	}

@@ -19,7 +19,7 @@ func (s *Server) newChange(convID int64, kind string, userID int64, data any) (*
 	if err != nil {
 		return nil, err
 	}
-	id, err := s.newID()
+	id, err := s.app.NewID()
 	if err != nil {
 		return nil, err
 	}
@@ -33,7 +33,7 @@ func (s *Server) sendChange(ctx context.Context, ch repo.MembershipChange, membe
 	if !slices.Contains(recipients, ch.UserID) {
 		recipients = append(slices.Clip(recipients), ch.UserID)
 	}
-	if err := s.emit(ctx, recipients, ch.Kind, ch.ConvID, 0, json.RawMessage(ch.Payload)); err != nil {
+	if err := s.app.Emit(ctx, recipients, ch.Kind, ch.ConvID, 0, json.RawMessage(ch.Payload)); err != nil {
 		return err
 	}
 	return s.store.ChangeSent(ctx, ch.ConvID, ch.ID)

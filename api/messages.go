@@ -1,14 +1,45 @@
 package api
 
 import (
-	"context"
+	"fmt"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
-	"golang.org/x/sync/errgroup"
 
-	"github.com/ringchat/ringchat/repo"
+	"github.com/ringchat/ringchat/chat"
 )
+
+// sendRequest is the body of POST .../messages and of the message.send frame.
+type sendRequest struct {
+	ConversationID string   `json:"conversation_id"` // frames only; REST takes it from the path
+	ClientMsgID    string   `json:"client_msg_id"`
+	Body           string   `json:"body"`
+	MediaIDs       []string `json:"media_ids"`
+	ReplyTo        string   `json:"reply_to"`
+}
+
+// input parses the request's ids into chat's send of convID.
+func (r sendRequest) input(convID int64) (chat.SendInput, error) {
+	in := chat.SendInput{ConvID: convID, ClientMsgID: r.ClientMsgID, Body: r.Body}
+	if r.ReplyTo != "" {
+		id, err := parseID("reply_to", r.ReplyTo)
+		if err != nil {
+			return chat.SendInput{}, err
+		}
+		in.ReplyTo = id
+	}
+	if len(r.MediaIDs) > 0 {
+		in.MediaIDs = make([]int64, len(r.MediaIDs))
+		for i, raw := range r.MediaIDs {
+			id, err := parseID(fmt.Sprintf("media_ids[%d]", i), raw)
+			if err != nil {
+				return chat.SendInput{}, err
+			}
+			in.MediaIDs[i] = id
+		}
+	}
+	return in, nil
+}
 
 func (s *Server) sendMessage(c echo.Context) error {
 	return s.countedSend("rest", func() error { return s.sendMessageBody(c) })
@@ -19,33 +50,31 @@ func (s *Server) sendMessageBody(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if s.sendGate.full() { // refused before the body is read
-		return shedError()
+	if err := s.app.ShedSend(); err != nil { // refused before the body is read
+		return err
 	}
 	var req sendRequest
 	if err := bindJSON(c, &req); err != nil {
 		return err
 	}
-	// As over a WebSocket: a send under way is not cancelled when the client
-	// goes away, so it completes (and stays idempotent) instead of stopping
-	// half-written; one still waiting for a slot leaves with the request.
-	ctx := c.Request().Context()
-	work, cancel := detached(ctx)
-	defer cancel()
-	msg, created, err := s.send(ctx, work, session(c), convID, req, nil)
+	in, err := req.input(convID)
+	if err != nil {
+		return err
+	}
+	res, err := s.app.Send(c.Request().Context(), session(c), in)
 	if err != nil {
 		return err
 	}
 	status := http.StatusOK
-	if created {
+	if res.Created {
 		status = http.StatusCreated
 	}
-	return c.JSON(status, map[string]any{"message": messageOut(msg)})
+	return c.JSON(status, map[string]any{"message": chat.MessageOut(res.Message)})
 }
 
 type historyResponse struct {
-	Messages   []messageJSON `json:"messages"`
-	NextCursor string        `json:"next_cursor,omitempty"`
+	Messages   []chat.MessageJSON `json:"messages"`
+	NextCursor string             `json:"next_cursor,omitempty"`
 }
 
 // listMessages pages history: newest first from before= (or now), or oldest
@@ -55,7 +84,7 @@ func (s *Server) listMessages(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	limit, err := s.cfg.Limits.pageSize(c.QueryParam("limit"))
+	limit, err := s.pageSize(c.QueryParam("limit"))
 	if err != nil {
 		return err
 	}
@@ -63,39 +92,19 @@ func (s *Server) listMessages(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	// The membership check and the page read run at once (one round trip
-	// less per page); the page is returned only once membership is proven.
-	g, ctx := errgroup.WithContext(c.Request().Context())
-	g.Go(func() error {
-		_, err := s.store.Authorize(ctx, convID, session(c).UserID)
-		return err
-	})
-	var page repo.HistoryPage
-	kind := "before"
-	if after > 0 {
-		kind = "after"
-	} else if ceiling := repo.NewestPossibleID(s.now()) + 1; before == 0 || before > ceiling {
-		// From now, allowing for writers whose clocks run a little ahead. A
-		// position past that holds nothing: starting there would only walk empty
-		// buckets (and overflow near the int64 maximum).
-		before = ceiling
-	}
-	g.Go(func() (err error) {
-		if after > 0 {
-			page, err = s.store.HistoryAfter(ctx, convID, after, limit, s.now())
-		} else {
-			page, err = s.store.HistoryBefore(ctx, convID, before, limit)
-		}
-		return err
-	})
-	if err := g.Wait(); err != nil {
+	page, err := s.app.History(c.Request().Context(), session(c), convID, chat.HistoryQuery{Before: before, After: after, Limit: limit})
+	if err != nil {
 		return err
 	}
-	resp := historyResponse{Messages: make([]messageJSON, 0, len(page.Messages))}
+	resp := historyResponse{Messages: make([]chat.MessageJSON, 0, len(page.Messages))}
 	for _, m := range page.Messages {
-		resp.Messages = append(resp.Messages, messageOut(m))
+		resp.Messages = append(resp.Messages, chat.MessageOut(m))
 	}
 	if page.More {
+		kind := "before"
+		if after > 0 {
+			kind = "after"
+		}
 		resp.NextCursor = encodeCursor(kind, page.Next)
 	}
 	return c.JSON(http.StatusOK, resp)
@@ -125,14 +134,4 @@ func historyPosition(c echo.Context) (before, after int64, err error) {
 		}
 	}
 	return before, after, err
-}
-
-// detached is ctx without its cancellation but with its deadline (the
-// request timeout) and values.
-func detached(ctx context.Context) (context.Context, context.CancelFunc) {
-	work := context.WithoutCancel(ctx)
-	if deadline, ok := ctx.Deadline(); ok {
-		return context.WithDeadline(work, deadline)
-	}
-	return context.WithCancel(work)
 }

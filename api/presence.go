@@ -1,7 +1,6 @@
 package api
 
 import (
-	"context"
 	"net/http"
 	"strings"
 
@@ -10,13 +9,6 @@ import (
 
 	"github.com/ringchat/ringchat/presence"
 )
-
-// Presence answers presence queries (presence.Service).
-type Presence interface {
-	Query(ctx context.Context, userIDs []int64) ([]presence.Status, error)
-	// Visible is the one rule for who sees whose presence (presence.Service.Visible).
-	Visible(ctx context.Context, viewer, subject int64) (bool, error)
-}
 
 // visibilityParallelism bounds the rule's point reads of one query.
 const visibilityParallelism = 16

@@ -11,6 +11,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/ringchat/ringchat/chat"
 	"github.com/ringchat/ringchat/repo"
 )
 
@@ -63,7 +64,7 @@ func TestRetryHintOnBothTransports(t *testing.T) {
 // to whole seconds, on both transports alike.
 func TestOwnRetryHintOnBothTransports(t *testing.T) {
 	s := &Server{log: slog.New(slog.DiscardHandler)}
-	err := retryLater(repo.Errorf(repo.CodeUnavailable, "early"), 2300*time.Millisecond)
+	err := chat.RetryLater(repo.Errorf(repo.CodeUnavailable, "early"), 2300*time.Millisecond)
 	rec := httptest.NewRecorder()
 	s.errorHandler(err, echo.New().NewContext(httptest.NewRequest(http.MethodPost, "/v1/x", nil), rec))
 	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") != "3" {

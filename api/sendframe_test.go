@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/ringchat/ringchat/chat"
 )
 
 // A message.send frame's data as the benchmark sends it: 4 KB of 4-byte
@@ -14,11 +16,11 @@ var benchSendData = []byte(`{"conversation_id":"386335978249195520","client_msg_
 
 // BenchmarkSendData: the data decode and body checks of one message.send.
 func BenchmarkSendData(b *testing.B) {
-	l := DefaultLimits()
+	l := chat.DefaultLimits()
 	b.SetBytes(int64(len(benchSendData)))
 	for b.Loop() {
 		req, ok := decodeSendData(benchSendData)
-		if !ok || l.validateBody(req.Body, false) != nil {
+		if !ok || len(req.Body) > l.MessageBytes || chat.ValidateText("body", req.Body, 1, l.MessageChars) != nil {
 			b.Fatal("refused")
 		}
 	}
@@ -27,7 +29,7 @@ func BenchmarkSendData(b *testing.B) {
 // BenchmarkSendDataBefore is what the same took before decodeSendData and
 // the one-pass validateText.
 func BenchmarkSendDataBefore(b *testing.B) {
-	l := DefaultLimits()
+	l := chat.DefaultLimits()
 	b.SetBytes(int64(len(benchSendData)))
 	for b.Loop() {
 		var req sendRequest

@@ -72,8 +72,10 @@ func TestSocketClosedWithinRecheckIntervalWhenCloseOrderLost(t *testing.T) {
 }
 
 // With the default (long) interval, the socket's next message.send after
-// its last check went stale is refused and the socket closed with 1008;
-// the refused message reaches no one.
+// its last check went stale is refused and the socket closed with 1008; a
+// message refused by an error frame reaches no one. (The node's feed of
+// ended sessions may close the socket first, while a send is under way:
+// that send completes, so a close alone proves no refusal.)
 func TestMessageSendRefusedOnceSessionEndedWithoutCloseOrder(t *testing.T) {
 	e := newEnv(t)
 	a, b := e.newUser("rs"), e.newUser("rt")
@@ -111,7 +113,11 @@ func TestMessageSendRefusedOnceSessionEndedWithoutCloseOrder(t *testing.T) {
 			if ce.Code != 1008 {
 				t.Fatalf("socket ended with %d, want 1008", ce.Code)
 			}
-			refused = i
+			// Closed before send i was answered: by its own refusal, or by
+			// the node's feed of ended sessions while send i was under way,
+			// which completes by design (chat.App.Send). Only the sends
+			// after it are certainly refused, and none can follow a close.
+			return
 		case err != nil:
 			t.Fatalf("send %d: %v", i, err)
 		case f.Type == "error" && frameCode(f) == "unauthenticated":

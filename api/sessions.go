@@ -7,20 +7,18 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/ringchat/ringchat/chat"
 	"github.com/ringchat/ringchat/repo"
 )
 
 // Ending a session ends its device (one token per device), and with it every
 // socket of the device on every node: the same path as revoking a device.
 
-// closeRevoked is the WebSocket close code for an ended device (policy violation).
-const closeRevoked = 1008
-
 // endDevice retires a device in the store and closes its sockets everywhere.
 func (s *Server) endDevice(ctx context.Context, userID, deviceID int64, reason string) error {
 	err := s.store.RetireDevice(ctx, userID, deviceID)
 	// Closed even when the store failed half-way: the token may be gone already.
-	s.hub.CloseDevice(userID, deviceID, closeRevoked, reason)
+	s.delivery.EndDevice(userID, deviceID, reason)
 	return err
 }
 
@@ -28,7 +26,7 @@ func (s *Server) logout(c echo.Context) error {
 	ctx := c.Request().Context()
 	sess := session(c)
 	// This token first, so it is dead even if retiring the device fails.
-	if err := s.store.DeleteSession(ctx, sess.UserID, tokenHash(bearer(c.Request()))); err != nil {
+	if err := s.store.DeleteSession(ctx, sess.UserID, chat.TokenHash(bearer(c.Request()))); err != nil {
 		return err
 	}
 	if err := s.endDevice(ctx, sess.UserID, sess.DeviceID, "logged out"); err != nil {
@@ -77,7 +75,7 @@ func (s *Server) changePassword(c echo.Context) error {
 	if req.CurrentPassword == "" {
 		return invalid("current_password is required")
 	}
-	if err := validatePassword(req.NewPassword); err != nil {
+	if err := chat.ValidatePassword(req.NewPassword); err != nil {
 		return err
 	}
 	sess, now := session(c), s.now()
@@ -97,8 +95,8 @@ func (s *Server) changePassword(c echo.Context) error {
 	var ok bool
 	var hash string
 	busy := s.hashes.do(func() {
-		if ok = verifyPassword(req.CurrentPassword, u.PasswordHash); ok {
-			hash, err = hashPassword(req.NewPassword, s.cfg.Argon2)
+		if ok = chat.VerifyPassword(req.CurrentPassword, u.PasswordHash); ok {
+			hash, err = chat.HashPassword(req.NewPassword, s.cfg.Argon2)
 		}
 	})
 	if busy != nil {

@@ -2,17 +2,14 @@ package api
 
 import (
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/ringchat/ringchat/repo"
-	"github.com/ringchat/ringchat/snowflake"
 )
 
 type syncResponse struct {
@@ -24,44 +21,22 @@ type syncResponse struct {
 	Reset bool `json:"reset,omitempty"`
 }
 
-// safePoint is the id below which every send has finished writing (or failed):
-// ids are made before writing and a send must finish within SendDeadline.
-func (s *Server) safePoint(now time.Time) int64 {
-	return snowflake.MinIDAt(now.Add(-s.cfg.SyncLag))
-}
-
 func (s *Server) sync(c echo.Context) error {
-	limit, err := s.cfg.Limits.pageSize(c.QueryParam("limit"))
+	limit, err := s.pageSize(c.QueryParam("limit"))
 	if err != nil {
 		return err
 	}
-	now := s.now()
-	safe := s.safePoint(now)
-	var cursor repo.SyncCursor
+	var cursor *repo.SyncCursor
 	if cur := c.QueryParam("cursor"); cur != "" {
-		if cursor, err = decodeSyncCursor(cur); err != nil {
+		decoded, err := decodeSyncCursor(cur)
+		if err != nil {
 			return err
 		}
-	} else {
-		// No cursor: start from now. Starting at the safe point (not at now) means
-		// events of the last SyncLag come with the next call rather than never.
-		cursor.At = safe
+		cursor = &decoded
 	}
-	// While the local DC catches up, ctx reads across DCs (Server.timeout),
-	// so a cursor handed out now passes no write it missed (repo.CatchUp).
-	ctx := c.Request().Context()
-	gen, _ := c.Get(catchUpGenKey).(uint64)
-	page, err := s.store.Sync(ctx, session(c).UserID, cursor, limit, safe, now, renderMessage)
+	page, err := s.app.Sync(c.Request().Context(), session(c), cursor, limit)
 	if err != nil {
 		return err
-	}
-	if page.Events, err = s.completeEvents(ctx, page.Events); err != nil {
-		return err
-	}
-	if s.catchUp.Changed(gen) {
-		// A local node came back while this ran: it may have read that
-		// replica at the consistency it began with. The retry reads across DCs.
-		return repo.Errorf(repo.CodeUnavailable, "the data centre is catching up: retry the sync")
 	}
 	resp := syncResponse{Events: make([]eventJSON, 0, len(page.Events)), Cursor: encodeSyncCursor(page.Cursor),
 		HasMore: page.HasMore, Reset: page.Reset}
@@ -69,11 +44,6 @@ func (s *Server) sync(c echo.Context) error {
 		resp.Events = append(resp.Events, eventOut(e))
 	}
 	return c.JSON(http.StatusOK, resp)
-}
-
-func renderMessage(m repo.Message) string {
-	b, _ := json.Marshal(messageOut(m))
-	return string(b)
 }
 
 // A sync cursor is "sync:<at>" between rounds, and

@@ -7,6 +7,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/ringchat/ringchat/chat"
 	"github.com/ringchat/ringchat/repo"
 )
 
@@ -31,7 +32,7 @@ func (s *Server) patchMe(c echo.Context) error {
 	}
 	var upd repo.ProfileUpdate
 	if req.DisplayName != nil {
-		if err := validateText("display_name", *req.DisplayName, 1, 64); err != nil {
+		if err := chat.ValidateText("display_name", *req.DisplayName, 1, 64); err != nil {
 			return err
 		}
 		upd.DisplayName = req.DisplayName
@@ -90,7 +91,7 @@ func (s *Server) getUser(c echo.Context) error {
 
 func (s *Server) findUser(c echo.Context) error {
 	h := c.QueryParam("handle")
-	if err := validateHandle(h); err != nil {
+	if err := chat.ValidateHandle(h); err != nil {
 		return err
 	}
 	// Handles are guessable: bound how fast one address or one account can
@@ -131,7 +132,7 @@ func (s *Server) revokeDevice(c echo.Context) error {
 	uid := session(c).UserID
 	err = s.store.RevokeDevice(c.Request().Context(), uid, id)
 	if !repo.IsCode(err, repo.CodeNotFound) { // closed even if half-revoked
-		s.hub.CloseDevice(uid, id, closeRevoked, "device revoked")
+		s.delivery.EndDevice(uid, id, "device revoked")
 	}
 	if err != nil {
 		return err

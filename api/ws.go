@@ -3,25 +3,15 @@ package api
 import (
 	"context"
 	"encoding/json"
-	"net/http"
 	"time"
 
 	"github.com/gorilla/websocket"
 	"github.com/labstack/echo/v4"
 
+	"github.com/ringchat/ringchat/chat"
 	"github.com/ringchat/ringchat/delivery/ws"
 	"github.com/ringchat/ringchat/repo"
 )
-
-// Hub is what the API needs from the WebSocket layer (delivery/ws.Hub on one
-// node; delivery.Hub, which routes to the other nodes, in a cluster).
-type Hub interface {
-	Serve(w http.ResponseWriter, r *http.Request, id ws.Identity, h ws.Handler) error
-	Deliver(userIDs []int64, frame []byte) int
-	// DeliverSent is Deliver for a message whose id was made at sentAt.
-	DeliverSent(userIDs []int64, frame []byte, sentAt time.Time) int
-	CloseDevice(userID, deviceID int64, code int, reason string)
-}
 
 // serveWS authenticates the socket by bearer header or single-use ticket, then
 // hands it to the hub until it closes.
@@ -36,9 +26,9 @@ func (s *Server) serveWS(c echo.Context) error {
 	var hash []byte
 	var err error
 	if t := c.QueryParam("ticket"); t != "" {
-		sess, hash, err = s.store.ConsumeTicket(r.Context(), tokenHash(t))
+		sess, hash, err = s.store.ConsumeTicket(r.Context(), chat.TokenHash(t))
 	} else {
-		hash = tokenHash(bearer(r))
+		hash = chat.TokenHash(bearer(r))
 		sess, err = s.sessionOf(r)
 	}
 	if err != nil {
@@ -48,9 +38,9 @@ func (s *Server) serveWS(c echo.Context) error {
 	h := frameHandler{s: s, sess: sess}
 	var served error
 	if hash != nil {
-		served = s.hub.Serve(c.Response(), r, id, boundHandler{frameHandler: h, tokenHash: hash})
+		served = s.sockets.Serve(c.Response(), r, id, boundHandler{frameHandler: h, tokenHash: hash})
 	} else { // an older node's ticket: no session to watch
-		served = s.hub.Serve(c.Response(), r, id, h)
+		served = s.sockets.Serve(c.Response(), r, id, h)
 	}
 	if err := served; err != nil {
 		s.log.Debug("websocket ended", "user", sess.UserID, "device", sess.DeviceID, "err", err)
@@ -132,8 +122,8 @@ func (h frameHandler) messageSend(ctx context.Context, c *ws.Client, f ws.Frame)
 
 // sendFrame sends and acknowledges a message.send frame, or returns why not.
 func (h frameHandler) sendFrame(ctx context.Context, c *ws.Client, f ws.Frame) error {
-	if h.s.sendGate.full() { // refused before the 4 KB body is decoded
-		return shedError()
+	if err := h.s.app.ShedSend(); err != nil { // refused before the 4 KB body is decoded
+		return err
 	}
 	// The read loop has closed any text frame that is not UTF-8 (1007).
 	req, ok := decodeSendData(f.Data)
@@ -146,20 +136,21 @@ func (h frameHandler) sendFrame(ctx context.Context, c *ws.Client, f ws.Frame) e
 	if err != nil {
 		return err
 	}
-	// The work is not cancelled when the socket closes: a send under way
-	// completes (and stays idempotent), so a shutdown never leaves it
+	in, err := req.input(convID)
+	if err != nil {
+		return err
+	}
+	// A send under way is not cancelled when the socket closes (chat.App.Send):
+	// it completes and stays idempotent, so a shutdown never leaves it
 	// half-written. A send still waiting for a slot leaves with the socket.
-	work, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.s.cfg.RequestTimeout)
-	defer cancel()
-	var rendered []byte
-	msg, _, err := h.s.send(ctx, work, h.sess, convID, req, &rendered)
+	res, err := h.s.app.Send(ctx, h.sess, in)
 	switch {
 	case err != nil:
 		return err
-	case rendered != nil: // the JSON the push carried: the body is not encoded again
-		c.ReplyRaw(f.Ref, "ack", ackOpen, rendered, ackClose)
+	case res.Payload != nil: // the JSON the push carried: the body is not encoded again
+		c.ReplyRaw(f.Ref, "ack", ackOpen, res.Payload, ackClose)
 	default:
-		c.Reply(f.Ref, "ack", map[string]any{"message": messageOut(msg)})
+		c.Reply(f.Ref, "ack", map[string]any{"message": chat.MessageOut(res.Message)})
 	}
 	return nil
 }

@@ -28,16 +28,17 @@ type Liveness interface {
 	Online(ctx context.Context, userIDs []int64) (map[int64]bool, error)
 }
 
-// Deliverer pushes an encoded frame to users' connected devices, on any node.
-type Deliverer interface {
-	Deliver(userIDs []int64, frame []byte) int
+// Pusher pushes an event to users' connected devices, on any node
+// (delivery.Node.Push; chat.Delivery has the same method).
+type Pusher interface {
+	Push(userIDs []int64, kind string, eventID int64, data []byte, sentAt time.Time) int
 }
 
 // Service is presence for one chatd node.
 type Service struct {
 	store *repo.Store
 	live  Liveness
-	out   Deliverer
+	out   Pusher
 	log   *slog.Logger
 }
 
@@ -47,7 +48,7 @@ func New(store *repo.Store, log *slog.Logger) *Service {
 }
 
 // SetOutputs connects liveness and delivery (they are built after the service).
-func (s *Service) SetOutputs(live Liveness, out Deliverer) { s.live, s.out = live, out }
+func (s *Service) SetOutputs(live Liveness, out Pusher) { s.live, s.out = live, out }
 
 // MaxQuery bounds one presence query.
 const MaxQuery = 100
@@ -91,7 +92,8 @@ func (s *Service) Changed(userID int64, online bool, lastSeen time.Time) {
 	if len(audience) == 0 {
 		return
 	}
-	s.out.Deliver(audience, Frame(Status{UserID: userID, Online: online, LastSeen: lastSeen}))
+	data, _ := json.Marshal(ToJSON(Status{UserID: userID, Online: online, LastSeen: lastSeen}))
+	s.out.Push(audience, "presence", 0, data, time.Time{})
 }
 
 // The rule (docs/chat.md "Presence"), the same for GET /v1/presence and for
@@ -181,10 +183,4 @@ func ToJSON(st Status) JSON {
 		j.LastSeen = &t
 	}
 	return j
-}
-
-// Frame is the WebSocket presence event.
-func Frame(st Status) []byte {
-	b, _ := json.Marshal(map[string]any{"type": "presence", "data": ToJSON(st)})
-	return b
 }

@@ -106,3 +106,16 @@ func (st *Store) MediaGrants(ctx context.Context, mediaID int64) ([]MediaGrant, 
 	}
 	return grants, nil
 }
+
+// Object is what a HEAD of a stored object tells (repo/objstore).
+type Object struct {
+	Size        int64
+	ContentType string
+}
+
+// Presigned is a URL a client uses directly, with the headers it must send.
+type Presigned struct {
+	URL     string
+	Headers map[string]string
+	Expires time.Time
+}

@@ -106,7 +106,7 @@ func parseConfig(args []string) (config, error) {
 	num(&c.API.Auth.Tracked, "auth-tracked", 20000, "client addresses (and, apart, handles) a node keeps rate limiters for; past it, the bucket soonest full again is forgotten")
 	str(&c.API.Auth.ClientIPHeader, "client-ip-header", "", "header a trusted proxy sets to the client address (last entry used), e.g. X-Forwarded-For; empty: the TCP peer")
 	dur(&c.Retention.HandleClaim, "handle-claim-grace", time.Minute, "a handle claim whose account was never written is taken over by a new registration after this long")
-	str(&c.API.Limits.BodyBytes, "max-request-body", "64K", "largest request body")
+	str(&c.API.BodyBytes, "max-request-body", "64K", "largest request body")
 	dur(&c.Retention.Session, "session-ttl", 30*24*time.Hour, "bearer token lifetime")
 	dur(&c.Retention.Inbox, "inbox-retention", 30*24*time.Hour, "how far back sync reaches (inbox row TTL)")
 	dur(&c.Retention.Dedupe, "dedupe-ttl", 24*time.Hour, "how long a client_msg_id stays idempotent")

@@ -41,7 +41,7 @@ func TestRequestsNeedingAnIDOnceTheLeaseIsGoneGet503(t *testing.T) {
 	}
 	store := repo.NewStore(session, repo.Layout{MessageBucket: time.Hour, InboxBucket: time.Hour}, repo.DefaultRetention())
 	hub := ws.NewHub(ws.Config{}, log)
-	srv := api.New(api.DefaultConfig(), api.Deps{Store: store, IDs: gen, Hub: delivery.Hub{Hub: hub, C: delivery.New(delivery.Config{Log: log}, store, hub)}, Log: log})
+	srv := api.New(api.DefaultConfig(), api.Deps{Store: store, IDs: gen, Sockets: hub, Delivery: delivery.New(delivery.Config{Log: log}, store, hub), Log: log})
 	hs := httptest.NewServer(srv.Handler())
 	defer hs.Close()
 	register := func(handle string) (int, string) {

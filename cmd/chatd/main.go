@@ -129,8 +129,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	cfg.WS.OnDisconnect = func(id ws.Identity) { cl.Disconnected(id) }
 	hub := ws.NewHub(cfg.WS, log)
 	cl = delivery.New(cfg.Cluster, store, hub)
-	deliver := delivery.Hub{Hub: hub, C: cl}
-	pres.SetOutputs(cl, deliver)
+	pres.SetOutputs(cl, cl)
 	if err := cl.Start(startCtx); err != nil {
 		return fmt.Errorf("join cluster: %w", err)
 	}
@@ -141,7 +140,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("send id key: %w", err)
 	}
-	srv := api.New(cfg.API, api.Deps{Store: store, IDs: gen, Hub: deliver, Objects: objects, Presence: pres, Metrics: metrics, Log: log, SendIDKey: sendKey, CatchUp: catchUp})
+	srv := api.New(cfg.API, api.Deps{Store: store, IDs: gen, Sockets: hub, Delivery: cl, Objects: objects, Presence: pres, Metrics: metrics, Log: log, SendIDKey: sendKey, CatchUp: catchUp})
 	registerGauges(metrics, hub, cl)
 	registerLeaseGauges(metrics, lease)
 	metrics.Gauge("ringchat_sync_across_dcs", "1 while requests read at EACH_QUORUM: nodes of the local DC were lost lately and may lack writes made elsewhere (--replica-catchup).",

@@ -14,7 +14,7 @@ import (
 )
 
 // A raw run writes, per message, what chatd writes for a direct message
-// (api/send.go, docs/benchmark.md), with the same repo code, at once as
+// (chat/send.go, docs/benchmark.md), with the same repo code, at once as
 // chatd does: the message row, the conversation's chat-list cell, both
 // members' chat-list rows, and both inbox rows (each naming the message, no
 // body); since 2026-12-02 in chatd's statements: one read of both

@@ -87,6 +87,18 @@ var rules = []rule{{
 	deep:   true,
 	why:    "the helpers start chatd processes, drop keyspaces and inject faults; no binary may link them (or package testing)",
 }, {
+	name: "the use cases know no transport",
+	from: []string{"/chat"},
+	deny: []string{"/api/...", "/delivery/...", echo, websocket, "net/http/..."},
+	deep: true,
+	why:  "chat holds the product's rules for every door (REST, frames, a CLI, push workers): it takes plain values and returns repo codes; the adapters map them to statuses and frames, and delivery reaches it through chat.Delivery",
+}, {
+	name:  "the use cases' tests stay below the transports",
+	from:  []string{"/chat"},
+	deny:  []string{"/api/...", echo, websocket},
+	tests: true,
+	why:   "a rule is tested through chat's own calls here, or through the doors in api/ and cmd/chatd/",
+}, {
 	name:  "the hub knows no product",
 	from:  []string{"/delivery/ws"},
 	deny:  []string{"/api/...", "/delivery", "/repo/...", "/presence", "/snowflake", "/schema"},
@@ -95,9 +107,9 @@ var rules = []rule{{
 }, {
 	name:  "routing between nodes sits below the API",
 	from:  []string{"/delivery/..."},
-	deny:  []string{"/api/...", "/presence"},
+	deny:  []string{"/api/...", "/presence", "/chat"},
 	tests: true,
-	why:   "the transports and the rules call delivery, never the other way; presence reaches it through its own interfaces",
+	why:   "the transports and the rules call delivery, never the other way; chat and presence reach it through their own interfaces",
 }, {
 	name:   "the driver stays at the storage edge",
 	from:   []string{"/..."},
@@ -122,7 +134,7 @@ var rules = []rule{{
 	from:   []string{"/..."},
 	except: []string{"/repo/objstore", "/deploy/..."},
 	deny:   []string{"github.com/aws/..."},
-	why:    "media presigning sits behind one small interface (api.Objects); the dev bucket tool is apart",
+	why:    "media presigning sits behind one small interface (chat.Objects); the dev bucket tool is apart",
 }}
 
 // pkg is what go list says of one package.

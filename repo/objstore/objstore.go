@@ -32,19 +32,6 @@ type Config struct {
 	SecretKey string
 }
 
-// Object is what a HEAD of a stored object tells.
-type Object struct {
-	Size        int64
-	ContentType string
-}
-
-// Presigned is a URL a client uses directly, with the headers it must send.
-type Presigned struct {
-	URL     string
-	Headers map[string]string
-	Expires time.Time
-}
-
 // Store presigns and inspects objects in one bucket.
 type Store struct {
 	client  *s3.Client
@@ -81,13 +68,13 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 
 // PresignPut signs an upload of exactly size bytes of contentType: both are
 // signed headers, so the store refuses an upload of other bytes.
-func (s *Store) PresignPut(ctx context.Context, key, contentType string, size int64, ttl time.Duration) (Presigned, error) {
+func (s *Store) PresignPut(ctx context.Context, key, contentType string, size int64, ttl time.Duration) (repo.Presigned, error) {
 	req, err := s.presign.PresignPutObject(ctx, &s3.PutObjectInput{
 		Bucket: aws.String(s.bucket), Key: aws.String(key),
 		ContentType: aws.String(contentType), ContentLength: aws.Int64(size),
 	}, s3.WithPresignExpires(ttl))
 	if err != nil {
-		return Presigned{}, translate("presign put", err)
+		return repo.Presigned{}, translate("presign put", err)
 	}
 	headers := map[string]string{}
 	for name, vals := range req.SignedHeader {
@@ -95,26 +82,26 @@ func (s *Store) PresignPut(ctx context.Context, key, contentType string, size in
 			headers[http.CanonicalHeaderKey(name)] = vals[0]
 		}
 	}
-	return Presigned{URL: req.URL, Headers: headers, Expires: time.Now().Add(ttl).UTC()}, nil
+	return repo.Presigned{URL: req.URL, Headers: headers, Expires: time.Now().Add(ttl).UTC()}, nil
 }
 
 // PresignGet signs a download.
-func (s *Store) PresignGet(ctx context.Context, key string, ttl time.Duration) (Presigned, error) {
+func (s *Store) PresignGet(ctx context.Context, key string, ttl time.Duration) (repo.Presigned, error) {
 	req, err := s.presign.PresignGetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)},
 		s3.WithPresignExpires(ttl))
 	if err != nil {
-		return Presigned{}, translate("presign get", err)
+		return repo.Presigned{}, translate("presign get", err)
 	}
-	return Presigned{URL: req.URL, Headers: map[string]string{}, Expires: time.Now().Add(ttl).UTC()}, nil
+	return repo.Presigned{URL: req.URL, Headers: map[string]string{}, Expires: time.Now().Add(ttl).UTC()}, nil
 }
 
 // Head describes a stored object; CodeNotFound when there is none.
-func (s *Store) Head(ctx context.Context, key string) (Object, error) {
+func (s *Store) Head(ctx context.Context, key string) (repo.Object, error) {
 	out, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)})
 	if err != nil {
-		return Object{}, translate("head object", err)
+		return repo.Object{}, translate("head object", err)
 	}
-	return Object{Size: aws.ToInt64(out.ContentLength), ContentType: aws.ToString(out.ContentType)}, nil
+	return repo.Object{Size: aws.ToInt64(out.ContentLength), ContentType: aws.ToString(out.ContentType)}, nil
 }
 
 // Delete removes an object (no error if it is already gone).

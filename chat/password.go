@@ -1,4 +1,4 @@
-package api
+package chat
 
 import (
 	"crypto/rand"
@@ -19,8 +19,8 @@ type Argon2Params struct {
 	Threads   uint8
 }
 
-// DefaultArgon2 is the production default.
-var DefaultArgon2 = Argon2Params{MemoryKiB: 19 * 1024, Time: 2, Threads: 1}
+// DefaultArgon2 returns the production default.
+func DefaultArgon2() Argon2Params { return Argon2Params{MemoryKiB: 19 * 1024, Time: 2, Threads: 1} }
 
 const (
 	saltLen = 16

@@ -1,4 +1,4 @@
-package api
+package chat
 
 import (
 	"context"
@@ -32,7 +32,7 @@ const withdrawParallelism = 16
 //
 // The read is the one withdrawing recalled content always cost; references
 // reuse it for the body instead of storing a copy per member.
-func (s *Server) completeEvents(ctx context.Context, events []repo.Event) ([]repo.Event, error) {
+func (a *App) completeEvents(ctx context.Context, events []repo.Event) ([]repo.Event, error) {
 	type ref struct{ conv, msg int64 }
 	found := map[ref]repo.Message{}
 	var mu sync.Mutex
@@ -46,7 +46,7 @@ func (s *Server) completeEvents(ctx context.Context, events []repo.Event) ([]rep
 		}
 		checked[r] = true
 		g.Go(func() error {
-			m, err := s.store.GetMessage(gctx, r.conv, r.msg)
+			m, err := a.store.GetMessage(gctx, r.conv, r.msg)
 			if repo.IsCode(err, repo.CodeNotFound) {
 				return nil
 			}
@@ -84,7 +84,7 @@ func renderEvent(kind string, m repo.Message) string {
 	if kind == repo.EventMessageNew {
 		return renderMessage(m)
 	}
-	b, _ := json.Marshal(map[string]any{"message": messageOut(m)})
+	b, _ := json.Marshal(map[string]any{"message": MessageOut(m)})
 	return string(b)
 }
 

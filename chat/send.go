@@ -1,10 +1,9 @@
-package api
+package chat
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
-	"slices"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -12,15 +11,6 @@ import (
 	"github.com/ringchat/ringchat/repo"
 	"github.com/ringchat/ringchat/snowflake"
 )
-
-// sendRequest is the body of POST .../messages and of the message.send frame.
-type sendRequest struct {
-	ConversationID string   `json:"conversation_id"` // frames only; REST takes it from the path
-	ClientMsgID    string   `json:"client_msg_id"`
-	Body           string   `json:"body"`
-	MediaIDs       []string `json:"media_ids"`
-	ReplyTo        string   `json:"reply_to"`
-}
 
 // pullChatMoveEvery bounds how often one node moves a pull-mode group's rows
 // in its members' chat lists; pullMoveSlots how many such moves one node runs
@@ -40,47 +30,86 @@ func pullMoveEvery(members int) time.Duration {
 	return pullChatMoveEvery * time.Duration(max(1, members/pullMoveMembers))
 }
 
-// send stores a message and its inbox events, then pushes it to connected
-// devices. It returns created=false for a retry of an earlier send (same
-// client_msg_id), with the earlier message. A send over the node's bound
-// waits for a slot while waitCtx lasts (the client is there), ctx bounding
-// the work (sendgate.go).
+// SendInput is one message to send. MediaIDs and ReplyTo are ids the
+// adapter has parsed (0: no reply).
+type SendInput struct {
+	ConvID      int64
+	ClientMsgID string
+	Body        string
+	MediaIDs    []int64
+	ReplyTo     int64
+}
+
+// SendResult is a send's outcome. Payload is the message's JSON as stored
+// and pushed (MessageOut's), so an adapter answers without encoding the body
+// again; nil when the send rendered none (a retry answered with a recalled
+// message).
+type SendResult struct {
+	Message repo.Message
+	Created bool // false: a retry of an earlier send, answered with it
+	Payload []byte
+}
+
+// Send stores a message and its inbox events, then pushes it to every
+// member's connected devices on any node, at most once per socket.
 //
 // Acknowledged means durable: it returns success only after the message row
-// and every member's inbox row are written at the configured consistency,
-// within SendDeadline of the id's creation (docs/sync.md says why).
+// and every push-mode member's inbox row are written at the configured
+// consistency, within SendDeadline of the id's creation (docs/sync.md says
+// why). A retry with the same ClientMsgID returns the same message (Created
+// false), a recalled one without writing anything. A send over the node's
+// bound waits for a slot while ctx lives; once admitted it completes whatever
+// happens to ctx (within ctx's deadline, or RequestTimeout without one), so
+// a client that leaves never leaves it half-written.
 //
-// rendered, if not nil, gets the returned message's JSON when the send
-// rendered it (nil otherwise: a retry answered with a recalled message).
-func (s *Server) send(waitCtx, ctx context.Context, sess repo.Session, convID int64, req sendRequest, rendered *[]byte) (repo.Message, bool, error) {
-	if err := validateClientMsgID(req.ClientMsgID); err != nil {
-		return repo.Message{}, false, err
+// Codes: invalid_argument (client_msg_id, body bounds, media not the
+// sender's, not ready or too many, reply_to not in the conversation or
+// recalled, a UUIDv7 too old or a minute ahead); too_large (body bytes);
+// permission_denied (not a member; the direct peer blocks the sender);
+// not_found (no conversation); conflict (client_msg_id used in another
+// conversation, or mapping to another message); rate_limited (the sender's
+// rate on this node); unavailable (shed at the node's bound, the deadline
+// overrun, the id lease gone, a UUIDv7 ahead by less than a minute, each
+// with its retry hint: RetryAfter).
+func (a *App) Send(ctx context.Context, me repo.Session, in SendInput) (SendResult, error) {
+	if err := validateClientMsgID(in.ClientMsgID); err != nil {
+		return SendResult{}, err
 	}
-	if err := s.sendLimit.allow(sess.UserID, s.now()); err != nil {
-		return repo.Message{}, false, err
+	if err := a.sendLimit.allow(me.UserID, a.now()); err != nil {
+		return SendResult{}, err
 	}
-	if err := s.cfg.Limits.validateBody(req.Body, len(req.MediaIDs) > 0); err != nil {
-		return repo.Message{}, false, err
+	if err := a.cfg.Limits.validateBody(in.Body, len(in.MediaIDs) > 0); err != nil {
+		return SendResult{}, err
 	}
-	var replyTo int64
-	if req.ReplyTo != "" {
-		id, err := parseID("reply_to", req.ReplyTo)
-		if err != nil {
-			return repo.Message{}, false, err
-		}
-		replyTo = id
-	}
-	return s.admitSend(waitCtx, ctx, func() (repo.Message, bool, error) {
-		return s.storeSend(ctx, sess, convID, req, replyTo, rendered)
+	work, cancel := a.detached(ctx)
+	defer cancel()
+	var res SendResult
+	var err error
+	res.Message, res.Created, err = a.admitSend(ctx, work, func() (repo.Message, bool, error) {
+		return a.storeSend(work, me, in, &res.Payload)
 	})
+	if err != nil {
+		return SendResult{}, err
+	}
+	return res, nil
+}
+
+// detached is ctx without its cancellation but with its values and its
+// deadline, or RequestTimeout from now if it has none (a socket's frame).
+func (a *App) detached(ctx context.Context) (context.Context, context.CancelFunc) {
+	work := context.WithoutCancel(ctx)
+	if deadline, ok := ctx.Deadline(); ok {
+		return context.WithDeadline(work, deadline)
+	}
+	return context.WithTimeout(work, a.cfg.RequestTimeout)
 }
 
 // admitSend runs store once the gate admits it. The slot is given back even
 // if store panics (the socket recovers a frame's panic and lives on), and
 // only the ring's failure shrinks the bound: a send cut short by its own
 // caller (a client that left, a socket closing) says nothing about the ring.
-func (s *Server) admitSend(waitCtx, ctx context.Context, store func() (repo.Message, bool, error)) (msg repo.Message, created bool, err error) {
-	leave, err := s.sendGate.enter(waitCtx, time.Now(), s.sendWaitBudget(ctx))
+func (a *App) admitSend(waitCtx, ctx context.Context, store func() (repo.Message, bool, error)) (msg repo.Message, created bool, err error) {
+	leave, err := a.sendGate.enter(waitCtx, time.Now(), a.sendWaitBudget(ctx))
 	if err != nil {
 		return repo.Message{}, false, err
 	}
@@ -94,56 +123,57 @@ func (s *Server) admitSend(waitCtx, ctx context.Context, store func() (repo.Mess
 
 // sendWaitBudget is how long a send may wait for a slot: what its request
 // has left beyond SendDeadline, so the send still has all of it once admitted.
-func (s *Server) sendWaitBudget(ctx context.Context) time.Duration {
-	left := s.cfg.RequestTimeout
+func (a *App) sendWaitBudget(ctx context.Context) time.Duration {
+	left := a.cfg.RequestTimeout
 	if d, ok := ctx.Deadline(); ok {
 		left = time.Until(d)
 	}
-	return left - s.cfg.SendDeadline
+	return left - a.cfg.SendDeadline
 }
 
 // storeSend is a validated, admitted send: audience and block checks, the
 // idempotency claim (or, for a UUIDv7 client_msg_id, its derived id), the
 // writes, and the push.
-func (s *Server) storeSend(ctx context.Context, sess repo.Session, convID int64, req sendRequest, replyTo int64, rendered *[]byte) (repo.Message, bool, error) {
-	conv, recipients, err := s.sendAudience(ctx, convID, sess.UserID)
+func (a *App) storeSend(ctx context.Context, me repo.Session, in SendInput, rendered *[]byte) (repo.Message, bool, error) {
+	convID := in.ConvID
+	conv, recipients, err := a.sendAudience(ctx, convID, me.UserID)
 	if err != nil {
 		return repo.Message{}, false, err
 	}
 	var positions *[2]repo.DirectPosition
 	if conv.Kind == repo.KindDirect {
-		if positions, err = s.directPositions(ctx, convID, sess.UserID, recipients); err != nil {
+		if positions, err = a.directPositions(ctx, convID, me.UserID, recipients); err != nil {
 			return repo.Message{}, false, err
 		}
 	}
-	media, mediaIDs, err := s.attachMedia(ctx, sess.UserID, req.MediaIDs)
+	media, err := a.attachMedia(ctx, me.UserID, in.MediaIDs)
 	if err != nil {
 		return repo.Message{}, false, err
 	}
-	w := sendWrite{conv: conv, recipients: recipients, mediaIDs: mediaIDs, positions: positions, rendered: rendered,
-		msg: repo.Message{ConvID: convID, SenderID: sess.UserID, ClientMsgID: req.ClientMsgID,
-			Body: req.Body, Media: media, ReplyTo: replyTo}}
-	if clientMs, ok := uuidV7Millis(req.ClientMsgID); ok && s.sendKey != nil {
-		return s.storeDerived(ctx, w, clientMs)
+	w := sendWrite{conv: conv, recipients: recipients, mediaIDs: in.MediaIDs, positions: positions, rendered: rendered,
+		msg: repo.Message{ConvID: convID, SenderID: me.UserID, ClientMsgID: in.ClientMsgID,
+			Body: in.Body, Media: media, ReplyTo: in.ReplyTo}}
+	if clientMs, ok := uuidV7Millis(in.ClientMsgID); ok && a.sendKey != nil {
+		return a.storeDerived(ctx, w, clientMs)
 	}
-	return s.storeClaimed(ctx, w)
+	return a.storeClaimed(ctx, w)
 }
 
 // storeClaimed makes a send idempotent with a lightweight transaction on
 // send_dedupe: client_msg_ids that carry no time.
-func (s *Server) storeClaimed(ctx context.Context, w sendWrite) (repo.Message, bool, error) {
-	msgID, err := s.newID()
+func (a *App) storeClaimed(ctx context.Context, w sendWrite) (repo.Message, bool, error) {
+	msgID, err := a.newID()
 	if err != nil {
 		return repo.Message{}, false, err
 	}
-	if s.cfg.DebugSendDelay > 0 {
-		time.Sleep(s.cfg.DebugSendDelay)
+	if a.cfg.DebugSendDelay > 0 {
+		time.Sleep(a.cfg.DebugSendDelay)
 	}
-	w.deadline = snowflake.Time(msgID).Add(s.cfg.SendDeadline)
+	w.deadline = snowflake.Time(msgID).Add(a.cfg.SendDeadline)
 	sctx, cancel := context.WithDeadline(ctx, w.deadline)
 	defer cancel()
 
-	claim, err := s.store.ClaimSend(sctx, w.msg.SenderID, w.msg.ClientMsgID, w.conv.ID, msgID)
+	claim, err := a.store.ClaimSend(sctx, w.msg.SenderID, w.msg.ClientMsgID, w.conv.ID, msgID)
 	if err != nil {
 		return repo.Message{}, false, err
 	}
@@ -156,7 +186,7 @@ func (s *Server) storeClaimed(ctx context.Context, w sendWrite) (repo.Message, b
 		// be missing: the message row unless it is stored, and the inbox event under
 		// a fresh id so a device whose sync cursor has passed the old id still gets
 		// it. Devices that already had it drop the repeat by message id.
-		if m, err := s.store.GetMessage(sctx, w.conv.ID, claim.MsgID); err == nil {
+		if m, err := a.store.GetMessage(sctx, w.conv.ID, claim.MsgID); err == nil {
 			w.msg, w.stored = m, true
 		} else if !repo.IsCode(err, repo.CodeNotFound) {
 			return repo.Message{}, false, err
@@ -166,12 +196,12 @@ func (s *Server) storeClaimed(ctx context.Context, w sendWrite) (repo.Message, b
 			// so no copy of the content comes back into anyone's inbox.
 			return w.msg, false, nil
 		}
-		if w.eventID, err = s.newID(); err != nil {
+		if w.eventID, err = a.newID(); err != nil {
 			return repo.Message{}, false, err
 		}
-		w.deadline, w.behindCursors = snowflake.Time(w.eventID).Add(s.cfg.SendDeadline), true
+		w.deadline, w.behindCursors = snowflake.Time(w.eventID).Add(a.cfg.SendDeadline), true
 	}
-	msg, err := s.writeSend(ctx, w)
+	msg, err := a.writeSend(ctx, w)
 	return msg, claim.Won, err
 }
 
@@ -202,7 +232,7 @@ type sendWrite struct {
 
 // writeSend writes a send's rows at once and, when all are written within
 // the deadline, pushes it.
-func (s *Server) writeSend(ctx context.Context, w sendWrite) (repo.Message, error) {
+func (a *App) writeSend(ctx context.Context, w sendWrite) (repo.Message, error) {
 	sctx, cancel := context.WithDeadline(ctx, w.deadline)
 	defer cancel()
 	msg, convID, conv := w.msg, w.conv.ID, w.conv
@@ -211,7 +241,7 @@ func (s *Server) writeSend(ctx context.Context, w sendWrite) (repo.Message, erro
 		// Checked only for a message not stored yet: a retry returns what was
 		// accepted, even if its target was recalled since. A refusal leaves the
 		// claim unused, so the same client_msg_id with a valid reply_to still works.
-		if err := s.checkReplyTo(sctx, convID, msg.ReplyTo); err != nil {
+		if err := a.checkReplyTo(sctx, convID, msg.ReplyTo); err != nil {
 			return repo.Message{}, err
 		}
 	}
@@ -221,11 +251,11 @@ func (s *Server) writeSend(ctx context.Context, w sendWrite) (repo.Message, erro
 		if w.stored {
 			break
 		}
-		if err := s.store.GrantMedia(sctx, id, convID, msg.ID); err != nil {
+		if err := a.store.GrantMedia(sctx, id, convID, msg.ID); err != nil {
 			return repo.Message{}, err
 		}
 	}
-	payload, err := json.Marshal(messageOut(msg))
+	payload, err := json.Marshal(MessageOut(msg))
 	if err != nil {
 		return repo.Message{}, err
 	}
@@ -255,15 +285,15 @@ func (s *Server) writeSend(ctx context.Context, w sendWrite) (repo.Message, erro
 		// A stored row needs no repair, and rewriting its body could race a recall.
 		close(written)
 	case w.writeMicros != 0:
-		g.Go(func() error { return put(s.store.PutMessageAt(gctx, msg, w.writeMicros)) })
+		g.Go(func() error { return put(a.store.PutMessageAt(gctx, msg, w.writeMicros)) })
 	default:
-		g.Go(func() error { return put(s.store.PutMessage(gctx, msg)) })
+		g.Go(func() error { return put(a.store.PutMessage(gctx, msg)) })
 	}
 	switch {
 	case w.positions != nil:
-		g.Go(func() error { return s.store.MoveDirect(gctx, convID, msg.ID, *w.positions) })
+		g.Go(func() error { return a.store.MoveDirect(gctx, convID, msg.ID, *w.positions) })
 	default:
-		g.Go(func() error { return s.store.TouchConversation(gctx, convID, msg.ID) })
+		g.Go(func() error { return a.store.TouchConversation(gctx, convID, msg.ID) })
 		// A pull-mode group's move costs a read and a batch per member (up to the
 		// group bound): one per pullMoveEvery per node, so a busy group's place
 		// in its members' lists lags its newest message by less than that. It
@@ -273,12 +303,12 @@ func (s *Server) writeSend(ctx context.Context, w sendWrite) (repo.Message, erro
 		// timeline, written again by the next message's move.
 		switch {
 		case conv.Fanout != repo.FanoutPull:
-			g.Go(func() error { return s.store.TouchChats(gctx, convID, w.recipients, msg.ID) })
-		case s.chatMoves.allowEvery([2]int64{convID, 0}, time.Now(), pullMoveEvery(len(w.recipients))):
+			g.Go(func() error { return a.store.TouchChats(gctx, convID, w.recipients, msg.ID) })
+		case a.chatMoves.allowEvery([2]int64{convID, 0}, time.Now(), pullMoveEvery(len(w.recipients))):
 			// One move per group at a time: a move slower than its interval
 			// (a loaded ring) is not joined by the next one.
-			s.pullMoves.start(convID, "pull group's chat-list move failed; its next message moves it", func(ctx context.Context) error {
-				return s.store.TouchChats(ctx, convID, w.recipients, msg.ID)
+			a.pullMoves.start(convID, "pull group's chat-list move failed; its next message moves it", func(ctx context.Context) error {
+				return a.store.TouchChats(ctx, convID, w.recipients, msg.ID)
 			})
 		}
 	}
@@ -293,7 +323,7 @@ func (s *Server) writeSend(ctx context.Context, w sendWrite) (repo.Message, erro
 		// members never change: a reference renders the message as it is now,
 		// and a removed group member must not read an edit made after their
 		// removal (guarantee 4; an edit rewrites only current members' rows).
-		if conv.Kind != repo.KindDirect || !s.cfg.InboxReferences {
+		if conv.Kind != repo.KindDirect || !a.cfg.InboxReferences {
 			row.Payload = string(payload)
 		}
 		g.Go(func() error {
@@ -305,14 +335,14 @@ func (s *Server) writeSend(ctx context.Context, w sendWrite) (repo.Message, erro
 					return repo.Errorf(repo.CodeUnavailable, "send not written, retry with the same client_msg_id")
 				}
 			}
-			return s.store.AppendEvent(gctx, w.recipients, row)
+			return a.store.AppendEvent(gctx, w.recipients, row)
 		})
 	}
 	if err := g.Wait(); err != nil {
 		return repo.Message{}, err
 	}
-	if s.cfg.DebugAckDelay > 0 {
-		time.Sleep(s.cfg.DebugAckDelay)
+	if a.cfg.DebugAckDelay > 0 {
+		time.Sleep(a.cfg.DebugAckDelay)
 	}
 	if time.Now().After(w.deadline) {
 		// Too late for the sync invariant: do not acknowledge; the retry re-appends with a fresh id.
@@ -321,12 +351,12 @@ func (s *Server) writeSend(ctx context.Context, w sendWrite) (repo.Message, erro
 	if w.stored {
 		// A recall may have landed while this retry wrote its copy: sync withdraws
 		// that copy (completeEvents), and the push must not carry it either.
-		if now, err := s.store.GetMessage(sctx, convID, msg.ID); err != nil || now.Recalled {
+		if now, err := a.store.GetMessage(sctx, convID, msg.ID); err != nil || now.Recalled {
 			return now, err
 		}
 	}
-	s.hub.DeliverSent(w.recipients, appendPush(ev, payload), snowflake.Time(ev.ID))
-	s.metrics.Fanout(len(w.recipients))
+	a.delivery.Push(w.recipients, ev.Kind, ev.ID, payload, snowflake.Time(ev.ID))
+	a.metrics.Fanout(len(w.recipients))
 	if w.rendered != nil {
 		*w.rendered = payload
 	}
@@ -336,8 +366,8 @@ func (s *Server) writeSend(ctx context.Context, w sendWrite) (repo.Message, erro
 // checkReplyTo fails with invalid_argument unless replyTo is a message of the
 // conversation that is not recalled (an id of another conversation is simply
 // not found here: the key includes the conversation).
-func (s *Server) checkReplyTo(ctx context.Context, convID, replyTo int64) error {
-	target, err := s.store.GetMessage(ctx, convID, replyTo)
+func (a *App) checkReplyTo(ctx context.Context, convID, replyTo int64) error {
+	target, err := a.store.GetMessage(ctx, convID, replyTo)
 	switch {
 	case repo.IsCode(err, repo.CodeNotFound):
 		return invalid("reply_to: message %d is not in this conversation", replyTo)
@@ -347,86 +377,4 @@ func (s *Server) checkReplyTo(ctx context.Context, convID, replyTo int64) error 
 		return invalid("reply_to: message %d was recalled", replyTo)
 	}
 	return nil
-}
-
-// sendAudience returns the conversation (its kind and fan-out mode matter
-// here) and every member's id, and fails unless sender is a member. Direct
-// conversations come from the node's cache after their first send.
-func (s *Server) sendAudience(ctx context.Context, convID, sender int64) (repo.Conversation, []int64, error) {
-	if ids, ok := s.direct.get(convID); ok {
-		if ids[0] != sender && ids[1] != sender {
-			return repo.Conversation{}, nil, repo.Errorf(repo.CodePermissionDenied, "not a member of this conversation")
-		}
-		return repo.Conversation{ID: convID, Kind: repo.KindDirect, Fanout: repo.FanoutPush}, ids[:], nil
-	}
-	// The row first, then the members: a list is cached under the members
-	// version seen before it was read (groupMembers), never after.
-	conv, err := s.store.GetConversation(ctx, convID)
-	if repo.IsCode(err, repo.CodeNotFound) {
-		err = repo.Errorf(repo.CodeNotFound, "conversation not found")
-	}
-	if err != nil {
-		return repo.Conversation{}, nil, err
-	}
-	ids, cached := s.groups.get(convID, conv.MembersVersion)
-	if !cached {
-		members, err := s.store.ListMembers(ctx, convID)
-		if err != nil {
-			return repo.Conversation{}, nil, err
-		}
-		s.direct.remember(conv, members)
-		ids = memberIDs(members)
-		switch {
-		case conv.Kind != repo.KindGroup:
-		case conv.MembersVersion == 0:
-			// A group made before v0015: its first version, written in the
-			// background, makes its list cacheable without a membership
-			// change. A bump is always safe: it only retires lists read before it.
-			if s.cfg.GroupCache > 0 {
-				s.firstVersions.start(convID, "first members version not written; the group's list is read per send until a later one is", func(ctx context.Context) error {
-					return s.store.BumpMembers(ctx, convID)
-				})
-			}
-		default:
-			s.groups.remember(convID, conv.MembersVersion, ids)
-		}
-	}
-	if !slices.Contains(ids, sender) {
-		return repo.Conversation{}, nil, repo.Errorf(repo.CodePermissionDenied, "not a member of this conversation")
-	}
-	return conv, ids, nil
-}
-
-// conversationAndMembers reads a conversation's row and member list at once.
-func (s *Server) conversationAndMembers(ctx context.Context, convID int64) (repo.Conversation, []repo.Member, error) {
-	var conv repo.Conversation
-	var members []repo.Member
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() (err error) {
-		conv, err = s.store.GetConversation(gctx, convID)
-		if repo.IsCode(err, repo.CodeNotFound) {
-			err = repo.Errorf(repo.CodeNotFound, "conversation not found")
-		}
-		return err
-	})
-	g.Go(func() (err error) {
-		members, err = s.store.ListMembers(gctx, convID)
-		return err
-	})
-	return conv, members, g.Wait()
-}
-
-// membership reads a conversation and its members at once and finds userID
-// among them: not_found for no such conversation, permission_denied for a
-// non-member.
-func (s *Server) membership(ctx context.Context, convID, userID int64) (repo.Conversation, []repo.Member, repo.Member, error) {
-	conv, members, err := s.conversationAndMembers(ctx, convID)
-	if err != nil {
-		return repo.Conversation{}, nil, repo.Member{}, err
-	}
-	me, ok := findMember(members, userID)
-	if !ok {
-		return repo.Conversation{}, nil, repo.Member{}, repo.Errorf(repo.CodePermissionDenied, "not a member of this conversation")
-	}
-	return conv, members, me, nil
 }

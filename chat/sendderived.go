@@ -1,4 +1,4 @@
-package api
+package chat
 
 import (
 	"context"
@@ -27,32 +27,32 @@ import (
 //     recall would grant the revoked media again);
 //   - further ahead than the clock skew: not yet (aheadError); older than
 //     the dedupe TTL: refused.
-func (s *Server) storeDerived(ctx context.Context, w sendWrite, clientMs int64) (repo.Message, bool, error) {
-	now := s.now()
+func (a *App) storeDerived(ctx context.Context, w sendWrite, clientMs int64) (repo.Message, bool, error) {
+	now := a.now()
 	ms := idMillis(clientMs, w.conv.ID)
 	if ahead := time.Duration(ms-now.UnixMilli()) * time.Millisecond; ahead > repo.ClockSkew {
 		return repo.Message{}, false, aheadError(ahead)
 	}
-	oldest := now.Add(-s.store.Retention().Dedupe)
+	oldest := now.Add(-a.store.Retention().Dedupe)
 	if clientMs < oldest.UnixMilli() || clientMs < snowflake.Epoch {
 		return repo.Message{}, false, invalid("client_msg_id is a UUIDv7 whose time is more than %s old, longer than a send stays idempotent: send with a new client_msg_id",
-			s.store.Retention().Dedupe)
+			a.store.Retention().Dedupe)
 	}
-	w.msg.ID, w.writeMicros = s.sendKey.messageID(w.msg.SenderID, w.msg.ClientMsgID, ms)
-	eventID, err := s.newID()
+	w.msg.ID, w.writeMicros = a.sendKey.messageID(w.msg.SenderID, w.msg.ClientMsgID, ms)
+	eventID, err := a.newID()
 	if err != nil {
 		return repo.Message{}, false, err
 	}
-	if s.cfg.DebugSendDelay > 0 {
-		time.Sleep(s.cfg.DebugSendDelay)
+	if a.cfg.DebugSendDelay > 0 {
+		time.Sleep(a.cfg.DebugSendDelay)
 	}
 	w.eventID = eventID
-	eventDeadline := snowflake.Time(eventID).Add(s.cfg.SendDeadline)
-	fresh := !snowflake.Time(w.msg.ID).Before(now.Add(-freshWindow(s.cfg.SendDeadline)))
+	eventDeadline := snowflake.Time(eventID).Add(a.cfg.SendDeadline)
+	fresh := !snowflake.Time(w.msg.ID).Before(now.Add(-freshWindow(a.cfg.SendDeadline)))
 	if fresh {
 		// Pull-mode sync reads the timeline by message id: the row must be
 		// written within the deadline of the id's time as well as the event's.
-		w.deadline = minTime(snowflake.Time(w.msg.ID).Add(s.cfg.SendDeadline), eventDeadline)
+		w.deadline = minTime(snowflake.Time(w.msg.ID).Add(a.cfg.SendDeadline), eventDeadline)
 	} else {
 		w.deadline, w.behindCursors = eventDeadline, true
 	}
@@ -60,7 +60,7 @@ func (s *Server) storeDerived(ctx context.Context, w sendWrite, clientMs int64) 
 	// recall would grant the recalled media again before the row says recalled.
 	if !fresh || w.conv.Kind != repo.KindDirect || len(w.mediaIDs) > 0 {
 		rctx, cancel := context.WithDeadline(ctx, w.deadline)
-		stored, err := s.store.GetMessage(rctx, w.conv.ID, w.msg.ID)
+		stored, err := a.store.GetMessage(rctx, w.conv.ID, w.msg.ID)
 		cancel()
 		switch {
 		case repo.IsCode(err, repo.CodeNotFound):
@@ -78,7 +78,7 @@ func (s *Server) storeDerived(ctx context.Context, w sendWrite, clientMs int64) 
 			w.deadline, w.behindCursors = eventDeadline, true
 		}
 	}
-	msg, err := s.writeSend(ctx, w)
+	msg, err := a.writeSend(ctx, w)
 	return msg, !w.stored, err
 }
 
@@ -107,6 +107,6 @@ func aheadError(ahead time.Duration) error {
 		return invalid("client_msg_id is a UUIDv7 whose time is %s ahead of the server's clock (at most %s allowed): the device clock is wrong; set it right. Keep this client_msg_id for this message: it is accepted once the server's clock reaches its time",
 			ahead.Round(time.Millisecond), repo.ClockSkew)
 	}
-	return retryLater(repo.Errorf(repo.CodeUnavailable, "client_msg_id is a UUIDv7 whose time is %s ahead of the server's clock (at most %s allowed): retry with the same client_msg_id after the retry hint, and set the device clock right",
+	return RetryLater(repo.Errorf(repo.CodeUnavailable, "client_msg_id is a UUIDv7 whose time is %s ahead of the server's clock (at most %s allowed): retry with the same client_msg_id after the retry hint, and set the device clock right",
 		ahead.Round(time.Millisecond), repo.ClockSkew), min(ahead-repo.ClockSkew, aheadRetryMax))
 }

@@ -1,4 +1,4 @@
-package api
+package chat
 
 import (
 	"container/list"
@@ -50,12 +50,23 @@ type sendWaiter struct {
 	at      time.Time
 }
 
-// errShed marks a send refused by the gate: counted by a metric, not logged
+// ErrShed marks a send refused by the gate: counted by a metric, not logged
 // one by one (under overload there are thousands a second).
-var errShed = errors.New("send shed at the node's bound")
+var ErrShed = errors.New("send shed at the node's bound")
 
 func shedError() error {
-	return &repo.Error{Code: repo.CodeUnavailable, Message: "this server is at its send capacity; retry with the same client_msg_id after the retry hint", Cause: errShed}
+	return &repo.Error{Code: repo.CodeUnavailable, Message: "this server is at its send capacity; retry with the same client_msg_id after the retry hint", Cause: ErrShed}
+}
+
+// ShedSend refuses (unavailable, with the retry hint) and counts a send the
+// node would refuse now, its bound reached and its queue full, and is nil
+// otherwise: an adapter asks before it reads or decodes a 4 KB body, so a
+// refusal under overload costs next to nothing. Send asks again.
+func (a *App) ShedSend() error {
+	if a.sendGate.full() {
+		return shedError()
+	}
+	return nil
 }
 
 // newSendGate returns a gate whose bound adapts between 4 and ceiling,

@@ -1,4 +1,4 @@
-package api
+package chat
 
 import (
 	lru "github.com/hashicorp/golang-lru/v2"

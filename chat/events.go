@@ -1,8 +1,9 @@
-package api
+package chat
 
 import (
 	"context"
 	"encoding/json"
+	"time"
 
 	"github.com/ringchat/ringchat/repo"
 	"github.com/ringchat/ringchat/snowflake"
@@ -11,28 +12,42 @@ import (
 // emit stores an event in each recipient's inbox (what sync returns) and pushes
 // it to their connected devices. Like a send, the inbox rows must be written
 // within SendDeadline of the event id, or sync could skip them (docs/sync.md).
-func (s *Server) emit(ctx context.Context, recipients []int64, kind string, convID, msgID int64, data any) error {
-	return s.emitStored(ctx, recipients, recipients, kind, convID, msgID, data)
+func (a *App) emit(ctx context.Context, recipients []int64, kind string, convID, msgID int64, data any) error {
+	return a.emitStored(ctx, recipients, recipients, kind, convID, msgID, data)
 }
 
 // emitStored stores the event in the inboxes of stored and pushes it to the
 // connected devices of pushed (which should include stored).
-func (s *Server) emitStored(ctx context.Context, stored, pushed []int64, kind string, convID, msgID int64, data any) error {
+func (a *App) emitStored(ctx context.Context, stored, pushed []int64, kind string, convID, msgID int64, data any) error {
 	payload, err := json.Marshal(data)
 	if err != nil {
 		return err
 	}
-	id, err := s.newID()
+	id, err := a.newID()
 	if err != nil {
 		return err
 	}
 	ev := repo.Event{ID: id, Kind: kind, ConvID: convID, MsgID: msgID, Payload: string(payload)}
-	ectx, cancel := context.WithDeadline(ctx, snowflake.Time(ev.ID).Add(s.cfg.SendDeadline))
+	ectx, cancel := context.WithDeadline(ctx, snowflake.Time(ev.ID).Add(a.cfg.SendDeadline))
 	defer cancel()
-	if err := s.store.AppendEvent(ectx, stored, ev); err != nil {
+	if err := a.store.AppendEvent(ectx, stored, ev); err != nil {
 		return err
 	}
-	s.hub.Deliver(pushed, encodePush(ev))
+	a.delivery.Push(pushed, kind, id, payload, time.Time{})
+	return nil
+}
+
+// pushOnly sends an event to connected devices without storing it.
+func (a *App) pushOnly(recipients []int64, kind string, data any) error {
+	payload, err := json.Marshal(data)
+	if err != nil {
+		return err
+	}
+	id, err := a.newID()
+	if err != nil {
+		return err
+	}
+	a.delivery.Push(recipients, kind, id, payload, time.Time{})
 	return nil
 }
 

@@ -1,4 +1,4 @@
-package api
+package chat
 
 import (
 	"crypto/hmac"
@@ -91,13 +91,21 @@ func idMillis(clientMs, convID int64) int64 {
 // isDeterministic tells a message whose id was derived from its client id
 // (a UUIDv7 send) from one whose id a generator made (its first inbox event
 // has the message's id; a derived id's events have ids of their own).
-func (s *Server) isDeterministic(m repo.Message) bool {
-	ms, ok := uuidV7Millis(m.ClientMsgID)
-	if !ok || s.sendKey == nil {
-		return false
+func (a *App) isDeterministic(m repo.Message) bool {
+	id, ok := a.DerivedMessageID(m.SenderID, m.ConvID, m.ClientMsgID)
+	return ok && id == m.ID
+}
+
+// DerivedMessageID is the message id a send of sender with clientMsgID gets
+// in convID when clientMsgID is a UUIDv7 (docs/sync.md); ok is false for
+// another client id, or when this node derives none (no send id key).
+func (a *App) DerivedMessageID(sender, convID int64, clientMsgID string) (id int64, ok bool) {
+	ms, ok := uuidV7Millis(clientMsgID)
+	if !ok || a.sendKey == nil {
+		return 0, false
 	}
-	id, _ := s.sendKey.messageID(m.SenderID, m.ClientMsgID, idMillis(ms, m.ConvID))
-	return id == m.ID
+	id, _ = a.sendKey.messageID(sender, clientMsgID, idMillis(ms, convID))
+	return id, true
 }
 
 // freshWindow is how far behind now a UUIDv7's time may be for its send to

@@ -1,0 +1,67 @@
+package chat
+
+import (
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gocql/gocql"
+
+	"github.com/ringchat/ringchat/repo"
+	"github.com/ringchat/ringchat/repo/cqltest"
+	"github.com/ringchat/ringchat/schema"
+	"github.com/ringchat/ringchat/snowflake"
+)
+
+// The app's own tests run it against the real Cassandra node, on one
+// keyspace for the package; its rules are tested through the REST and
+// WebSocket doors in api/ and cmd/chatd/.
+
+var shared struct {
+	once    sync.Once
+	session *gocql.Session
+	name    string
+	err     error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if shared.session != nil {
+		shared.session.Close()
+		cqltest.DropKeyspace(shared.name)
+	}
+	os.Exit(code)
+}
+
+// pushed records what the app pushes: the sockets are delivery's, tested there.
+type pushed struct {
+	mu     sync.Mutex
+	events []string
+}
+
+func (p *pushed) Push(_ []int64, kind string, _ int64, _ []byte, _ time.Time) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.events = append(p.events, kind)
+	return 0
+}
+
+func (p *pushed) EndDevice(int64, int64, string) {}
+
+// newTestApp is an app with the default config on the shared keyspace.
+func newTestApp(t *testing.T) *App {
+	t.Helper()
+	shared.once.Do(func() {
+		shared.session, shared.name, shared.err = cqltest.CreateKeyspace("chat", schema.DefaultSettings())
+	})
+	if shared.err != nil {
+		t.Fatalf("test keyspace: %v", shared.err)
+	}
+	gen, err := snowflake.NewGenerator(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := repo.NewStore(shared.session, repo.Layout{}, repo.DefaultRetention())
+	return New(DefaultConfig(), Deps{Store: store, IDs: gen, Delivery: &pushed{}})
+}
