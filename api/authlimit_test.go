@@ -13,14 +13,14 @@ import (
 	"github.com/ringchat/ringchat/repo"
 )
 
-func withAuth(a api.AuthConfig) envOption {
+func withAuth(a chat.AuthConfig) envOption {
 	return func(c *api.Config, _ *repo.Retention, _ *ws.Config) { c.Auth = a }
 }
 
 // Login is limited per handle (failures only, so the owner's own logins
 // never count) and per client address; both answer 429 with Retry-After.
 func TestLoginRateLimits(t *testing.T) {
-	e := newEnv(t, withAuth(api.AuthConfig{HashConcurrency: 64, AddressRate: 1, AddressBurst: 12, HandleRate: 1, HandleBurst: 3, Tracked: 100}))
+	e := newEnv(t, withAuth(chat.AuthConfig{HashConcurrency: 64, AddressRate: 1, AddressBurst: 12, HandleRate: 1, HandleBurst: 3, Tracked: 100}))
 	victim := uniqueHandle("rl")
 	expect(t, e.do("POST", "/v1/auth/register", "", map[string]any{"handle": victim, "password": "correct horse"}), 201)
 	login := func(handle, password string) resp {
@@ -46,7 +46,7 @@ func TestLoginRateLimits(t *testing.T) {
 }
 
 func TestRegisterAndHandleLookupRateLimits(t *testing.T) {
-	e := newEnv(t, withAuth(api.AuthConfig{HashConcurrency: 64, AddressRate: 1, AddressBurst: 3, HandleRate: 1, HandleBurst: 2, Tracked: 100}))
+	e := newEnv(t, withAuth(chat.AuthConfig{HashConcurrency: 64, AddressRate: 1, AddressBurst: 3, HandleRate: 1, HandleBurst: 2, Tracked: 100}))
 	var u *client
 	for i := 0; i < 3; i++ {
 		h := uniqueHandle("rr")
@@ -66,7 +66,7 @@ func TestRegisterAndHandleLookupRateLimits(t *testing.T) {
 // Retry-After, instead of queueing its 19 MiB.
 func TestPasswordHashingIsBounded(t *testing.T) {
 	e := newEnv(t, func(c *api.Config, _ *repo.Retention, _ *ws.Config) {
-		c.Auth = api.AuthConfig{HashConcurrency: 1}
+		c.Auth = chat.AuthConfig{HashConcurrency: 1}
 		c.Argon2 = chat.Argon2Params{MemoryKiB: 16 * 1024, Time: 3, Threads: 1} // slow enough to overlap
 	})
 	h := uniqueHandle("hb")

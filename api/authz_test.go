@@ -12,8 +12,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
-
-	"github.com/ringchat/ringchat/api"
+	"github.com/ringchat/ringchat/api/socket"
 )
 
 // The authorization matrix: every registered route and every client frame
@@ -400,7 +399,7 @@ func roles(out ...string) map[role]string {
 
 func TestFrameAuthorizationMatrix(t *testing.T) {
 	w := newWorld(t)
-	types := append(api.FrameTypes(), "ping")
+	types := append(socket.FrameTypes(), "ping")
 	for _, typ := range types {
 		if _, ok := frameRows[typ]; !ok {
 			t.Errorf("frame type %q has no row in the frame matrix", typ)

@@ -1,41 +1,45 @@
 package api
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/ringchat/ringchat/chat"
 	"github.com/ringchat/ringchat/repo"
 )
 
 type chatJSON struct {
-	Conversation conversationJSON  `json:"conversation"`
-	Peer         *userJSON         `json:"peer"` // direct conversations: the other member
-	LastMessage  *chat.MessageJSON `json:"last_message"`
-	UnreadCount  int               `json:"unread_count"`
-	UnreadCapped bool              `json:"unread_capped"` // true: "at least unread_count"
-	MutedUntil   *time.Time        `json:"muted_until"`
-	Pinned       bool              `json:"pinned"`
-	Archived     bool              `json:"archived"`
+	Conversation chat.ConversationJSON `json:"conversation"`
+	Peer         *userJSON             `json:"peer"` // direct conversations: the other member
+	LastMessage  *chat.MessageJSON     `json:"last_message"`
+	UnreadCount  int                   `json:"unread_count"`
+	UnreadCapped bool                  `json:"unread_capped"` // true: "at least unread_count"
+	MutedUntil   *time.Time            `json:"muted_until"`
+	Pinned       bool                  `json:"pinned"`
+	Archived     bool                  `json:"archived"`
 }
 
-// chatEntryParallelism bounds the point reads one page does at once.
-const chatEntryParallelism = 8
+func chatOut(e chat.ChatEntry) chatJSON {
+	out := chatJSON{Conversation: e.View.JSON(), UnreadCount: e.UnreadCount, UnreadCapped: e.UnreadCapped,
+		MutedUntil: chat.TimeOrNull(e.Settings.MutedUntil), Pinned: e.Settings.Pinned, Archived: e.Settings.Archived}
+	if e.Peer != nil {
+		p := publicUser(*e.Peer)
+		out.Peer = &p
+	}
+	if e.LastMessage != nil {
+		m := chat.MessageOut(*e.LastMessage)
+		out.LastMessage = &m
+	}
+	return out
+}
 
-// listConversations is the chat list: pinned first, then by latest activity,
-// read as slices of chats_by_activity (repo/chatpositions.go). A page costs
-// at most 2 x limit list rows and, per row, a fixed number of point reads
-// (settings, position, conversation, membership, newest message, watermark,
-// peer) plus an unread count of at most a few hundred rows: neither history
-// length nor how many conversations the user has matters.
+// listConversations is the chat list (chat.App.ChatList): pinned first, then
+// by latest activity; archived=true lists the archived ones.
 func (s *Server) listConversations(c echo.Context) error {
 	limit, err := s.pageSize(c.QueryParam("limit"))
 	if err != nil {
@@ -51,153 +55,21 @@ func (s *Server) listConversations(c echo.Context) error {
 		if err != nil {
 			return err
 		}
-		if !slices.Contains(sections, k.Section) {
-			return invalid("cursor belongs to another list")
-		}
 		after = &k
 	}
-	ctx := c.Request().Context()
-	me := session(c).UserID
-	if after == nil {
-		if err := s.store.EnsureChatList(ctx, me); err != nil {
-			return err
-		}
+	entries, next, err := s.app.ChatList(c.Request().Context(), session(c), sections, after, limit)
+	if err != nil {
+		return err
 	}
-	out := []chatJSON{}
-	budget := 2 * limit // rows examined, stale ones included
-	var last repo.ChatKey
-	more := false
-	for _, sec := range sections {
-		var from *repo.ChatKey
-		if after != nil {
-			if sec < after.Section {
-				continue
-			}
-			if sec == after.Section {
-				from = after
-			}
-		}
-		for len(out) < limit && budget > 0 {
-			n := min(limit-len(out), budget)
-			keys, err := s.store.ChatsPage(ctx, me, sec, from, n)
-			if err != nil {
-				return err
-			}
-			budget -= len(keys)
-			chats, err := s.chatEntries(ctx, me, keys)
-			if err != nil {
-				return err
-			}
-			out = append(out, chats...)
-			if len(keys) > 0 {
-				last = keys[len(keys)-1]
-				from = &last
-			}
-			if len(keys) < n {
-				break // section done
-			}
-		}
-		if len(out) >= limit || budget <= 0 {
-			more = true
-			break
-		}
+	out := make([]chatJSON, len(entries))
+	for i, e := range entries {
+		out[i] = chatOut(e)
 	}
 	resp := map[string]any{"conversations": out}
-	if more && last.ConvID != 0 {
-		resp["next_cursor"] = encodeChatCursor(last)
+	if next != nil {
+		resp["next_cursor"] = encodeChatCursor(*next)
 	}
 	return c.JSON(http.StatusOK, resp)
-}
-
-// chatEntries builds the entries of list rows, in order, leaving out stale rows.
-func (s *Server) chatEntries(ctx context.Context, me int64, keys []repo.ChatKey) ([]chatJSON, error) {
-	chats := make([]*chatJSON, len(keys))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(chatEntryParallelism)
-	for i, k := range keys {
-		g.Go(func() error {
-			chat, err := s.chatEntry(gctx, me, k)
-			chats[i] = chat
-			return err
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return nil, err
-	}
-	out := make([]chatJSON, 0, len(keys))
-	for _, c := range chats {
-		if c != nil {
-			out = append(out, *c)
-		}
-	}
-	return out, nil
-}
-
-// chatEntry is one list entry, or nil when the row is stale (repaired here).
-func (s *Server) chatEntry(ctx context.Context, me int64, k repo.ChatKey) (*chatJSON, error) {
-	row, err := s.store.GetUserConversation(ctx, me, k.ConvID)
-	member := err == nil
-	if err != nil && !repo.IsCode(err, repo.CodeNotFound) {
-		return nil, err
-	}
-	if live, err := s.store.CheckChat(ctx, me, k, member); err != nil || !live {
-		return nil, err
-	}
-	conv, err := s.store.GetConversation(ctx, k.ConvID)
-	if repo.IsCode(err, repo.CodeNotFound) {
-		return nil, nil // deleted meanwhile
-	}
-	if err != nil {
-		return nil, err
-	}
-	mine, err := s.store.GetMember(ctx, k.ConvID, me)
-	if repo.IsCode(err, repo.CodeNotFound) {
-		return nil, nil // removed meanwhile
-	}
-	if err != nil {
-		return nil, err
-	}
-	count, peerID := 2, row.PeerID
-	if conv.Kind != repo.KindDirect || peerID == 0 {
-		members, err := s.store.ListMembers(ctx, k.ConvID) // at most the group bound
-		if err != nil {
-			return nil, err
-		}
-		count = len(members)
-		for _, m := range members {
-			if conv.Kind == repo.KindDirect && m.UserID != me {
-				peerID = m.UserID
-			}
-		}
-	}
-	entry := &chatJSON{Conversation: conversationOut(conv, count, mine.Role), MutedUntil: optTime(row.MutedUntil),
-		Pinned: row.Pinned, Archived: row.Archived}
-	if conv.Kind == repo.KindDirect && peerID != 0 {
-		u, err := s.store.GetUser(ctx, peerID)
-		if err != nil && !repo.IsCode(err, repo.CodeNotFound) {
-			return nil, err
-		}
-		if err == nil {
-			p := publicUser(u)
-			entry.Peer = &p
-		}
-	}
-	lastID, err := s.store.NewestMessageID(ctx, k.ConvID)
-	if err != nil || lastID == 0 {
-		return entry, err
-	}
-	if m, err := s.store.GetMessage(ctx, k.ConvID, lastID); err == nil {
-		j := chat.MessageOut(m)
-		entry.LastMessage = &j
-	} else if !repo.IsCode(err, repo.CodeNotFound) {
-		return nil, err
-	}
-	marks, err := s.store.GetWatermarks(ctx, k.ConvID, me)
-	if err != nil {
-		return nil, err
-	}
-	entry.UnreadCount, entry.UnreadCapped, err = s.store.CountUnread(ctx, k.ConvID, me, marks.Read, lastID)
-	return entry, err
 }
 
 func encodeChatCursor(k repo.ChatKey) string {
@@ -252,22 +124,9 @@ func (s *Server) putMySettings(c echo.Context) error {
 			*dst = &b
 		}
 	}
-	ctx := c.Request().Context()
-	me := session(c).UserID
-	if _, err := s.store.Authorize(ctx, convID, me); err != nil {
-		return err
-	}
-	if err := s.store.UpdateSettings(ctx, me, convID, set); err != nil {
-		return err
-	}
-	row, err := s.store.GetUserConversation(ctx, me, convID)
+	row, err := s.app.SetChatSettings(c.Request().Context(), session(c), convID, set)
 	if err != nil {
 		return err
 	}
-	if set.Pinned != nil || set.Archived != nil {
-		if err := s.store.SetChatSection(ctx, me, convID, repo.SectionOf(row.Pinned, row.Archived)); err != nil {
-			return err
-		}
-	}
-	return c.JSON(http.StatusOK, map[string]any{"muted_until": optTime(row.MutedUntil), "pinned": row.Pinned, "archived": row.Archived})
+	return c.JSON(http.StatusOK, map[string]any{"muted_until": chat.TimeOrNull(row.MutedUntil), "pinned": row.Pinned, "archived": row.Archived})
 }

@@ -1,10 +1,13 @@
 package api
 
 import (
+	"fmt"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/ringchat/ringchat/api/wire"
+	"github.com/ringchat/ringchat/chat"
 	"github.com/ringchat/ringchat/repo"
 )
 
@@ -18,68 +21,73 @@ type createConversationRequest struct {
 	ClientGroupID string `json:"client_group_id"`
 }
 
+// group parses a group create's ids into chat's input.
+func (r createConversationRequest) group() (chat.GroupInput, error) {
+	in := chat.GroupInput{Name: r.Name, ClientGroupID: r.ClientGroupID, MemberIDs: make([]int64, len(r.MemberIDs))}
+	for i, raw := range r.MemberIDs {
+		id, err := parseID(fmt.Sprintf("member_ids[%d]", i), raw)
+		if err != nil {
+			return chat.GroupInput{}, err
+		}
+		in.MemberIDs[i] = id
+	}
+	var err error
+	in.PhotoMediaID, err = wire.OptionalID("photo_media_id", r.PhotoMediaID)
+	return in, err
+}
+
+// createConversation is chat.App.CreateDirect or chat.App.CreateGroup.
 func (s *Server) createConversation(c echo.Context) error {
 	var req createConversationRequest
 	if err := bindJSON(c, &req); err != nil {
 		return err
 	}
-	me := session(c).UserID
+	ctx, me := c.Request().Context(), session(c)
+	var view chat.ConversationView
+	var created bool
 	switch req.Kind {
 	case repo.KindDirect:
+		if len(req.MemberIDs) != 1 {
+			return invalid("a direct conversation has exactly one other member in member_ids")
+		}
+		other, err := parseID("member_ids[0]", req.MemberIDs[0])
+		if err != nil {
+			return err
+		}
+		if view, created, err = s.app.CreateDirect(ctx, me, other); err != nil {
+			return err
+		}
 	case repo.KindGroup:
-		return s.createGroup(c, req)
+		in, err := req.group()
+		if err != nil {
+			return err
+		}
+		if view, created, err = s.app.CreateGroup(ctx, me, in); err != nil {
+			return err
+		}
 	default:
 		return invalid("kind must be \"direct\" or \"group\"")
-	}
-	if len(req.MemberIDs) != 1 {
-		return invalid("a direct conversation has exactly one other member in member_ids")
-	}
-	other, err := parseID("member_ids[0]", req.MemberIDs[0])
-	if err != nil {
-		return err
-	}
-	if other == me {
-		return invalid("a direct conversation needs another user")
-	}
-	ctx := c.Request().Context()
-	if _, err := s.store.GetUser(ctx, other); err != nil {
-		if repo.IsCode(err, repo.CodeNotFound) {
-			return repo.Errorf(repo.CodeNotFound, "user %d not found", other)
-		}
-		return err
-	}
-	if err := s.app.BlockedBy(ctx, other, me); err != nil {
-		return err
-	}
-	newID, err := s.app.NewID()
-	if err != nil {
-		return err
-	}
-	conv, created, err := s.store.GetOrCreateDirect(ctx, me, other, newID)
-	if err != nil {
-		return err
 	}
 	status := http.StatusOK
 	if created {
 		status = http.StatusCreated
 	}
-	return c.JSON(status, map[string]any{"conversation": conversationOut(conv, 2, repo.RoleMember)})
+	return c.JSON(status, map[string]any{"conversation": view.JSON()})
 }
 
-func conversationOut(conv repo.Conversation, members int, role string) conversationJSON {
-	return conversationJSON{ID: idStr(conv.ID), Kind: conv.Kind, Name: conv.Name,
-		PhotoMediaID: optID(conv.PhotoMediaID), Announcement: conv.Announcement,
-		CreatedAt: conv.CreatedAt.UTC(), MemberCount: members, MyRole: role}
+// convPath reads a conversation route's id.
+func convPath(c echo.Context) (int64, error) {
+	return parseID("conversation id", c.Param("conv_id"))
 }
 
 func (s *Server) getConversation(c echo.Context) error {
-	convID, err := parseID("conversation id", c.Param("conv_id"))
+	convID, err := convPath(c)
 	if err != nil {
 		return err
 	}
-	conv, members, me, err := s.app.Membership(c.Request().Context(), convID, session(c).UserID)
+	view, err := s.app.Conversation(c.Request().Context(), session(c), convID)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, map[string]any{"conversation": conversationOut(conv, len(members), me.Role)})
+	return c.JSON(http.StatusOK, map[string]any{"conversation": view.JSON()})
 }

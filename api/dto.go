@@ -2,37 +2,13 @@ package api
 
 import (
 	"encoding/json"
-	"strconv"
 	"time"
 
+	"github.com/ringchat/ringchat/chat"
 	"github.com/ringchat/ringchat/repo"
 )
 
 // Wire types: ids are decimal strings so JavaScript keeps them exact; times are RFC 3339 UTC.
-
-func idStr(id int64) string {
-	if id == 0 {
-		return ""
-	}
-	return strconv.FormatInt(id, 10)
-}
-
-// optID renders an optional id: null when unset.
-func optID(id int64) *string {
-	if id == 0 {
-		return nil
-	}
-	s := strconv.FormatInt(id, 10)
-	return &s
-}
-
-func optTime(t time.Time) *time.Time {
-	if t.IsZero() {
-		return nil
-	}
-	u := t.UTC()
-	return &u
-}
 
 type userJSON struct {
 	ID            string    `json:"id"`
@@ -52,8 +28,8 @@ func privateUser(u repo.User) userJSON {
 }
 
 func publicUser(u repo.User) userJSON {
-	return userJSON{ID: idStr(u.ID), Handle: u.Handle, DisplayName: u.DisplayName,
-		AvatarMediaID: optID(u.AvatarMediaID), CreatedAt: u.CreatedAt.UTC()}
+	return userJSON{ID: chat.IDString(u.ID), Handle: u.Handle, DisplayName: u.DisplayName,
+		AvatarMediaID: chat.IDOrNull(u.AvatarMediaID), CreatedAt: u.CreatedAt.UTC()}
 }
 
 type deviceJSON struct {
@@ -62,17 +38,6 @@ type deviceJSON struct {
 	CreatedAt time.Time `json:"created_at"`
 	LastSeen  time.Time `json:"last_seen"`
 	Current   bool      `json:"current"`
-}
-
-type conversationJSON struct {
-	ID           string    `json:"id"`
-	Kind         string    `json:"kind"`
-	Name         string    `json:"name"`
-	PhotoMediaID *string   `json:"photo_media_id"`
-	Announcement string    `json:"announcement"`
-	CreatedAt    time.Time `json:"created_at"`
-	MemberCount  int       `json:"member_count"`
-	MyRole       string    `json:"my_role"`
 }
 
 // eventJSON is one event as sync returns it; WebSocket frames carry the same
@@ -92,5 +57,5 @@ func eventOut(e repo.Event) eventJSON {
 		// object, not a page that fails to encode (a 500 for the whole sync).
 		data = json.RawMessage("{}")
 	}
-	return eventJSON{ID: idStr(e.ID), Type: e.Kind, ConversationID: idStr(e.ConvID), Data: data}
+	return eventJSON{ID: chat.IDString(e.ID), Type: e.Kind, ConversationID: chat.IDString(e.ConvID), Data: data}
 }

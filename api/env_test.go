@@ -81,6 +81,19 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 
 func newEnvOn(t testing.TB, session *gocql.Session, opts ...envOption) *env {
 	t.Helper()
+	return startEnv(t, session, true, opts...)
+}
+
+// newEnvWithoutFeed is newEnv with no feed of ended sessions on the node:
+// a socket learns of its session's end only by checking it itself.
+func newEnvWithoutFeed(t testing.TB, opts ...envOption) *env {
+	t.Helper()
+	session, _ := keyspace(t)
+	return startEnv(t, session, false, opts...)
+}
+
+func startEnv(t testing.TB, session *gocql.Session, feed bool, opts ...envOption) *env {
+	t.Helper()
 	cfg := api.DefaultConfig()
 	cfg.Argon2 = chat.Argon2Params{MemoryKiB: 1024, Time: 1, Threads: 1} // cheap hashes: tests register many users
 	// A short lag so sync tests need not wait 5 s; the invariant is the same.
@@ -117,7 +130,11 @@ func newEnvOn(t testing.TB, session *gocql.Session, opts ...envOption) *env {
 	pres.SetOutputs(cl, cl)
 	feedCtx, stopFeed := context.WithCancel(context.Background())
 	feedDone := make(chan struct{})
-	go func() { defer close(feedDone); delivery.WatchSessionEnds(feedCtx, store, hub, log) }()
+	if feed {
+		go func() { defer close(feedDone); delivery.WatchSessionEnds(feedCtx, store, hub, log) }()
+	} else {
+		close(feedDone)
+	}
 	key, err := store.SendIDKey(context.Background())
 	if err != nil {
 		t.Fatal(err)

@@ -9,7 +9,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/ringchat/ringchat/chat"
-	"github.com/ringchat/ringchat/delivery/ws"
 	"github.com/ringchat/ringchat/repo"
 )
 
@@ -61,24 +60,6 @@ func retryAfterOf(code repo.Code, err error) time.Duration {
 		return 0
 	}
 	return max(chat.RetryAfter(err), time.Second)
-}
-
-// errorFrame is the data of a WebSocket error frame, built here from the same
-// codes as the REST answers so both carry the same retry hint.
-type errorFrame struct {
-	Code         repo.Code `json:"code"`
-	Message      string    `json:"message"`
-	RetryAfterMs int64     `json:"retry_after_ms,omitempty"`
-}
-
-func frameError(err error) errorFrame {
-	code, msg, _ := classify(err)
-	return errorFrame{Code: code, Message: msg, RetryAfterMs: retryAfterOf(code, err).Milliseconds()}
-}
-
-// replyError answers a client frame with an error frame for err.
-func replyError(c *ws.Client, ref string, err error) {
-	c.Reply(ref, "error", frameError(err))
 }
 
 // countSend counts a send's outcome by transport: "ok", or the code its

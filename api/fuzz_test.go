@@ -1,9 +1,7 @@
 package api
 
 import (
-	"encoding/json"
 	"net/http/httptest"
-	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -11,7 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/ringchat/ringchat/delivery/ws"
+	"github.com/ringchat/ringchat/api/wire"
 	"github.com/ringchat/ringchat/repo"
 )
 
@@ -107,7 +105,7 @@ func FuzzBodies(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	targets := []func() any{
-		func() any { return new(sendRequest) }, func() any { return new(createConversationRequest) },
+		func() any { return new(wire.SendRequest) }, func() any { return new(createConversationRequest) },
 		func() any { return new(registerRequest) }, func() any { return new(loginRequest) },
 		func() any { return new(patchMeRequest) }, func() any { return new(createMediaRequest) },
 		func() any { return new(patchGroupRequest) }, func() any { return new(putMemberRequest) },
@@ -128,41 +126,6 @@ func FuzzBodies(f *testing.F) {
 			if goTypeLeak.MatchString(msg) {
 				t.Fatalf("%q: message %q names Go internals", body, msg)
 			}
-		}
-	})
-}
-
-// FuzzConvFrame decodes the data of conversation frames (typing, delivered, read).
-func FuzzConvFrame(f *testing.F) {
-	for _, s := range []string{`{"conversation_id":"1","up_to":"2"}`, `{"conversation_id":1}`, `null`, `"x"`, `{}`} {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, data []byte) {
-		var req convFrame
-		id, err := frameHandler{}.parseConvFrame(ws.Frame{Type: "typing", Data: data}, &req)
-		if err == nil && id <= 0 {
-			t.Fatalf("%q: id %d accepted", data, id)
-		}
-	})
-}
-
-// FuzzSendData: whenever the one-pass decoder reads a message.send frame's
-// data, encoding/json reads the same request from it.
-func FuzzSendData(f *testing.F) {
-	for _, s := range []string{`{"conversation_id":"1","client_msg_id":"0193b0c4-7d7e-7c3a-9a1b-3c2d1e0f4a5b","body":"hi 😀"}`,
-		` { "body" : "a\"b\u00e9\ud83d\ude00" , "conversation_id":"1" } `, `{"body":"x","body":"y"}`, `{"Body":"x"}`,
-		`{"body":"\ud800"}`, "{\"body\":\"\xff\"}", `{"body":5}`, `{"body":null}`, `{"media_ids":["1"],"body":""}`,
-		`{"b\u006fdy":"x"}`, `{}`, `null`, `[]`, `{"body":"x"} `, `{"body":"x"}x`, "{\"body\":\"a\tb\"}", `{"body":"a\qb"}`} {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, data []byte) {
-		fast, ok := decodeSendData(data)
-		if !ok {
-			return
-		}
-		var slow sendRequest
-		if err := json.Unmarshal(data, &slow); err != nil || !reflect.DeepEqual(fast, slow) {
-			t.Fatalf("%q: one pass %+v, encoding/json %+v (%v)", data, fast, slow, err)
 		}
 	})
 }

@@ -8,7 +8,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/ringchat/ringchat/api"
+	"github.com/ringchat/ringchat/chat"
 )
 
 // The per-handle login limit: failures only, reserved before the password
@@ -16,7 +16,7 @@ import (
 // never flushed by a flood of new keys.
 
 func loginLimitEnv(t *testing.T, tracked int) *env {
-	return newEnv(t, withAuth(api.AuthConfig{HashConcurrency: 64, HandleRate: 0.001, HandleBurst: 3,
+	return newEnv(t, withAuth(chat.AuthConfig{HashConcurrency: 64, HandleRate: 0.001, HandleBurst: 3,
 		Tracked: tracked, ClientIPHeader: "X-Forwarded-For"}))
 }
 

@@ -1,45 +1,13 @@
 package api
 
 import (
-	"fmt"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/ringchat/ringchat/api/wire"
 	"github.com/ringchat/ringchat/chat"
 )
-
-// sendRequest is the body of POST .../messages and of the message.send frame.
-type sendRequest struct {
-	ConversationID string   `json:"conversation_id"` // frames only; REST takes it from the path
-	ClientMsgID    string   `json:"client_msg_id"`
-	Body           string   `json:"body"`
-	MediaIDs       []string `json:"media_ids"`
-	ReplyTo        string   `json:"reply_to"`
-}
-
-// input parses the request's ids into chat's send of convID.
-func (r sendRequest) input(convID int64) (chat.SendInput, error) {
-	in := chat.SendInput{ConvID: convID, ClientMsgID: r.ClientMsgID, Body: r.Body}
-	if r.ReplyTo != "" {
-		id, err := parseID("reply_to", r.ReplyTo)
-		if err != nil {
-			return chat.SendInput{}, err
-		}
-		in.ReplyTo = id
-	}
-	if len(r.MediaIDs) > 0 {
-		in.MediaIDs = make([]int64, len(r.MediaIDs))
-		for i, raw := range r.MediaIDs {
-			id, err := parseID(fmt.Sprintf("media_ids[%d]", i), raw)
-			if err != nil {
-				return chat.SendInput{}, err
-			}
-			in.MediaIDs[i] = id
-		}
-	}
-	return in, nil
-}
 
 func (s *Server) sendMessage(c echo.Context) error {
 	return s.countedSend("rest", func() error { return s.sendMessageBody(c) })
@@ -53,11 +21,11 @@ func (s *Server) sendMessageBody(c echo.Context) error {
 	if err := s.app.ShedSend(); err != nil { // refused before the body is read
 		return err
 	}
-	var req sendRequest
+	var req wire.SendRequest
 	if err := bindJSON(c, &req); err != nil {
 		return err
 	}
-	in, err := req.input(convID)
+	in, err := req.Input(convID)
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/labstack/echo/v4"
+	"github.com/ringchat/ringchat/api/socket"
 	"gopkg.in/yaml.v3"
 )
 
@@ -103,7 +104,7 @@ func TestWebSocketDocListsEveryFrameType(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for typ := range frameHandlers {
+	for _, typ := range socket.FrameTypes() {
 		if !strings.Contains(string(raw), "| `"+typ+"` |") {
 			t.Errorf("client frame type %q is not in docs/websocket.md", typ)
 		}

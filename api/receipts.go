@@ -5,6 +5,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/ringchat/ringchat/chat"
 	"github.com/ringchat/ringchat/repo"
 )
 
@@ -48,7 +49,7 @@ func (s *Server) getReceipts(c echo.Context) error {
 func idStrs(ids []int64) []string {
 	out := make([]string, len(ids))
 	for i, id := range ids {
-		out[i] = idStr(id)
+		out[i] = chat.IDString(id)
 	}
 	return out
 }

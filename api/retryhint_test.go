@@ -11,6 +11,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/ringchat/ringchat/api/socket"
 	"github.com/ringchat/ringchat/chat"
 	"github.com/ringchat/ringchat/repo"
 )
@@ -30,7 +31,7 @@ func TestRetryHintOnBothTransports(t *testing.T) {
 		if rec.Code != status {
 			t.Fatalf("%s: REST status %d, want %d", code, rec.Code, status)
 		}
-		raw, _ := json.Marshal(frameError(err))
+		raw, _ := json.Marshal(socket.ErrorFrame(err))
 		var frame map[string]any
 		if err := json.Unmarshal(raw, &frame); err != nil {
 			t.Fatal(err)
@@ -70,7 +71,7 @@ func TestOwnRetryHintOnBothTransports(t *testing.T) {
 	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") != "3" {
 		t.Fatalf("REST %d Retry-After %q; want 503 and 3", rec.Code, rec.Header().Get("Retry-After"))
 	}
-	if f := frameError(err); f.RetryAfterMs != 3000 || f.Code != repo.CodeUnavailable {
+	if f := socket.ErrorFrame(err); f.RetryAfterMs != 3000 || f.Code != repo.CodeUnavailable {
 		t.Fatalf("frame %+v; want unavailable, retry_after_ms 3000", f)
 	}
 }

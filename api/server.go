@@ -6,7 +6,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
@@ -25,13 +24,11 @@ type Config struct {
 	// AccessLogLevel is the level of the per-request log line below 500;
 	// answers of 500 and more log at warn.
 	AccessLogLevel slog.Level
-	// Auth bounds the password endpoints: hashing and attempt rates (authlimit.go).
-	Auth AuthConfig
 }
 
 // DefaultConfig returns the documented defaults.
 func DefaultConfig() Config {
-	return Config{Config: chat.DefaultConfig(), BodyBytes: "64K", AccessLogLevel: slog.LevelDebug, Auth: DefaultAuthConfig()}
+	return Config{Config: chat.DefaultConfig(), BodyBytes: "64K", AccessLogLevel: slog.LevelDebug}
 }
 
 // Sockets serves WebSocket connections (delivery/ws.Hub).
@@ -59,26 +56,12 @@ type Deps struct {
 // Server is one chatd node's HTTP surface: it decodes requests, calls the
 // use cases of chat.App, and encodes their answers.
 type Server struct {
-	cfg      Config
-	app      *chat.App
-	store    *repo.Store
-	ids      chat.IDs
-	sockets  Sockets
-	delivery chat.Delivery
-	objects  chat.Objects
-	presence chat.Presence
-	metrics  *obs.Metrics
-	log      *slog.Logger
-	echo     *echo.Echo
-	now      func() time.Time
-
-	hashes hashPool
-	// dummyHash, verified when a login names no account, is made with the
-	// configured Argon2 cost, so a failed lookup costs what a failed
-	// password check does and response times do not tell which handles
-	// exist.
-	dummyHash string
-	authLimit *authLimits
+	cfg     Config
+	app     *chat.App
+	sockets Sockets
+	metrics *obs.Metrics
+	log     *slog.Logger
+	echo    *echo.Echo
 }
 
 // New builds the server and its routes.
@@ -88,10 +71,7 @@ func New(cfg Config, d Deps) *Server {
 	if d.Metrics != nil {
 		deps.Metrics = d.Metrics
 	}
-	s := &Server{cfg: cfg, app: chat.New(cfg.Config, deps), store: d.Store, ids: d.IDs, sockets: d.Sockets, delivery: d.Delivery,
-		objects: d.Objects, presence: d.Presence, metrics: d.Metrics, log: d.Log,
-		now:    func() time.Time { return time.Now().UTC() },
-		hashes: newHashPool(cfg.Auth.HashConcurrency), authLimit: newAuthLimits(cfg.Auth)}
+	s := &Server{cfg: cfg, app: chat.New(cfg.Config, deps), sockets: d.Sockets, metrics: d.Metrics, log: d.Log}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.errorHandler
@@ -104,8 +84,6 @@ func New(cfg Config, d Deps) *Server {
 	s.echo = e
 	s.routes()
 	d.Metrics.SendResults([]string{"rest", "ws"}, sendResults())
-	// An error here is crypto/rand failing, which registration would hit too.
-	s.dummyHash, _ = chat.HashPassword("not-a-real-password", cfg.Argon2)
 	return s
 }
 

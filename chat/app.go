@@ -66,6 +66,8 @@ type Config struct {
 	// of copying it (docs/sync.md). Off while any node of a version before
 	// references still serves sync: those cannot render such rows.
 	InboxReferences bool
+	// Auth bounds the password operations: hashing and attempt rates (authlimit.go).
+	Auth AuthConfig
 }
 
 // MediaConfig bounds uploads.
@@ -105,6 +107,7 @@ func DefaultConfig() Config {
 		SendLatencyTarget: time.Second,
 		SendQueue:         512,
 		InboxReferences:   true,
+		Auth:              DefaultAuthConfig(),
 		Groups:            GroupConfig{MaxMembers: 1000, PushMaxMembers: 100, MaxPullGroups: 500},
 		Media:             MediaConfig{MaxBytes: 16 << 20, UploadTTL: 10 * time.Minute, DownloadTTL: 5 * time.Minute, MaxPerMsg: 10},
 	}
@@ -196,6 +199,13 @@ type App struct {
 	receipts      *receiptCoalescer
 	typingLimit   *relayLimiter
 	changeLock    messageLocks // orders one message's edit and recall announces on this node
+	hashes        hashPool
+	authLimit     *authLimits
+	// dummyHash, verified when a login names no account, is made with the
+	// configured Argon2 cost, so a failed lookup costs what a failed
+	// password check does and response times do not tell which handles
+	// exist.
+	dummyHash string
 }
 
 // New builds the app. It registers the send admission's gauges with d.Metrics.
@@ -213,7 +223,10 @@ func New(cfg Config, d Deps) *App {
 		sendLimit:     newSendLimiter(cfg.SendRate, cfg.SendBurst), direct: newDirectMembers(cfg.DirectCache),
 		groups:      newGroupMembers(cfg.GroupCache),
 		sendGate:    newSendGate(cfg.SendConcurrency, cfg.SendQueue, cfg.SendLatencyTarget),
-		typingLimit: newRelayLimiter(cfg.TypingEvery)}
+		typingLimit: newRelayLimiter(cfg.TypingEvery),
+		hashes:      newHashPool(cfg.Auth.HashConcurrency), authLimit: newAuthLimits(cfg.Auth)}
+	// An error here is crypto/rand failing, which registration would hit too.
+	a.dummyHash, _ = hashPassword("not-a-real-password", cfg.Argon2)
 	if len(d.SendIDKey) > 0 {
 		a.sendKey = sendIDKey(d.SendIDKey)
 	}

@@ -7,8 +7,8 @@ import (
 	"github.com/ringchat/ringchat/repo"
 )
 
-// BlockedBy fails with permission_denied when other blocks me.
-func (a *App) BlockedBy(ctx context.Context, other, me int64) error {
+// blockedBy fails with permission_denied when other blocks me.
+func (a *App) blockedBy(ctx context.Context, other, me int64) error {
 	blocked, err := a.store.Blocks(ctx, other, me)
 	if err != nil {
 		return err
@@ -33,7 +33,7 @@ func (a *App) directPositions(ctx context.Context, convID, sender int64, members
 	if len(members) != 2 || members[0] == members[1] {
 		for _, peer := range members {
 			if peer != sender {
-				if err := a.BlockedBy(ctx, peer, sender); err != nil {
+				if err := a.blockedBy(ctx, peer, sender); err != nil {
 					return nil, err
 				}
 			}

@@ -164,7 +164,7 @@ func (a *App) blockedInDirect(ctx context.Context, conv repo.Conversation, membe
 	}
 	for _, m := range members {
 		if m.UserID != me {
-			if err := a.BlockedBy(ctx, m.UserID, me); err != nil {
+			if err := a.blockedBy(ctx, m.UserID, me); err != nil {
 				return err
 			}
 		}

@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gocql/gocql"
-
 	"github.com/ringchat/ringchat/repo"
 	"github.com/ringchat/ringchat/repo/cqltest"
 	"github.com/ringchat/ringchat/schema"
@@ -18,21 +16,9 @@ import (
 // keyspace for the package; its rules are tested through the REST and
 // WebSocket doors in api/ and cmd/chatd/.
 
-var shared struct {
-	once    sync.Once
-	session *gocql.Session
-	name    string
-	err     error
-}
+var shared = cqltest.NewShared("chat", schema.DefaultSettings())
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if shared.session != nil {
-		shared.session.Close()
-		cqltest.DropKeyspace(shared.name)
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(shared.Run(m)) }
 
 // pushed records what the app pushes: the sockets are delivery's, tested there.
 type pushed struct {
@@ -52,16 +38,10 @@ func (p *pushed) EndDevice(int64, int64, string) {}
 // newTestApp is an app with the default config on the shared keyspace.
 func newTestApp(t *testing.T) *App {
 	t.Helper()
-	shared.once.Do(func() {
-		shared.session, shared.name, shared.err = cqltest.CreateKeyspace("chat", schema.DefaultSettings())
-	})
-	if shared.err != nil {
-		t.Fatalf("test keyspace: %v", shared.err)
-	}
 	gen, err := snowflake.NewGenerator(1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := repo.NewStore(shared.session, repo.Layout{}, repo.DefaultRetention())
+	store := repo.NewStore(shared.Session(t), repo.Layout{}, repo.DefaultRetention())
 	return New(DefaultConfig(), Deps{Store: store, IDs: gen, Delivery: &pushed{}})
 }

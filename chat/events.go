@@ -19,11 +19,7 @@ func (a *App) emit(ctx context.Context, recipients []int64, kind string, convID,
 // emitStored stores the event in the inboxes of stored and pushes it to the
 // connected devices of pushed (which should include stored).
 func (a *App) emitStored(ctx context.Context, stored, pushed []int64, kind string, convID, msgID int64, data any) error {
-	payload, err := json.Marshal(data)
-	if err != nil {
-		return err
-	}
-	id, err := a.newID()
+	id, payload, err := a.newEvent(data)
 	if err != nil {
 		return err
 	}
@@ -37,13 +33,19 @@ func (a *App) emitStored(ctx context.Context, stored, pushed []int64, kind strin
 	return nil
 }
 
-// pushOnly sends an event to connected devices without storing it.
-func (a *App) pushOnly(recipients []int64, kind string, data any) error {
+// newEvent takes an event id and encodes the event's data.
+func (a *App) newEvent(data any) (int64, []byte, error) {
 	payload, err := json.Marshal(data)
 	if err != nil {
-		return err
+		return 0, nil, err
 	}
 	id, err := a.newID()
+	return id, payload, err
+}
+
+// pushOnly sends an event to connected devices without storing it.
+func (a *App) pushOnly(recipients []int64, kind string, data any) error {
+	id, payload, err := a.newEvent(data)
 	if err != nil {
 		return err
 	}

@@ -24,7 +24,7 @@ func (a *App) attachMedia(ctx context.Context, sender int64, ids []int64) (strin
 		return "", nil
 	}
 	if a.objects == nil {
-		return "", repo.Errorf(repo.CodeUnavailable, "media storage is not configured on this server")
+		return "", errNoObjects()
 	}
 	if len(ids) > a.cfg.Media.MaxPerMsg {
 		return "", invalid("at most %d media items per message", a.cfg.Media.MaxPerMsg)
@@ -44,7 +44,7 @@ func (a *App) attachMedia(ctx context.Context, sender int64, ids []int64) (strin
 		if m.State != repo.MediaReady {
 			return "", invalid("media %d is not complete: call POST /v1/media/%d/complete after uploading", id, id)
 		}
-		descs = append(descs, mediaDescriptor{ID: idStr(m.ID), ContentType: m.ContentType, Size: m.Size})
+		descs = append(descs, mediaDescriptor{ID: IDString(m.ID), ContentType: m.ContentType, Size: m.Size})
 	}
 	b, err := json.Marshal(descs)
 	return string(b), err

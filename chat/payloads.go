@@ -10,15 +10,16 @@ import (
 
 // Wire types: ids are decimal strings so JavaScript keeps them exact; times are RFC 3339 UTC.
 
-func idStr(id int64) string {
+// IDString renders an id as the API does: a decimal string, "" for 0.
+func IDString(id int64) string {
 	if id == 0 {
 		return ""
 	}
 	return strconv.FormatInt(id, 10)
 }
 
-// optID renders an optional id: null when unset.
-func optID(id int64) *string {
+// IDOrNull renders an optional id: null when unset.
+func IDOrNull(id int64) *string {
 	if id == 0 {
 		return nil
 	}
@@ -26,7 +27,8 @@ func optID(id int64) *string {
 	return &s
 }
 
-func optTime(t time.Time) *time.Time {
+// TimeOrNull renders an optional time in UTC: null when unset.
+func TimeOrNull(t time.Time) *time.Time {
 	if t.IsZero() {
 		return nil
 	}
@@ -55,7 +57,48 @@ func MessageOut(m repo.Message) MessageJSON {
 	if len(media) == 0 {
 		media = json.RawMessage("[]")
 	}
-	return MessageJSON{ID: idStr(m.ID), ConversationID: idStr(m.ConvID), SenderID: idStr(m.SenderID),
-		ClientMsgID: m.ClientMsgID, Body: m.Body, Media: media, ReplyTo: optID(m.ReplyTo),
-		CreatedAt: m.CreatedAt.UTC(), EditedAt: optTime(m.EditedAt), Recalled: m.Recalled}
+	return MessageJSON{ID: IDString(m.ID), ConversationID: IDString(m.ConvID), SenderID: IDString(m.SenderID),
+		ClientMsgID: m.ClientMsgID, Body: m.Body, Media: media, ReplyTo: IDOrNull(m.ReplyTo),
+		CreatedAt: m.CreatedAt.UTC(), EditedAt: TimeOrNull(m.EditedAt), Recalled: m.Recalled}
+}
+
+// ConversationJSON is a conversation as one member sees it, in answers and
+// in the events that carry it (member.added, conversation.updated).
+type ConversationJSON struct {
+	ID           string    `json:"id"`
+	Kind         string    `json:"kind"`
+	Name         string    `json:"name"`
+	PhotoMediaID *string   `json:"photo_media_id"`
+	Announcement string    `json:"announcement"`
+	CreatedAt    time.Time `json:"created_at"`
+	MemberCount  int       `json:"member_count"`
+	MyRole       string    `json:"my_role"`
+}
+
+// ConversationOut renders a conversation for a member of role among members.
+func ConversationOut(conv repo.Conversation, members int, role string) ConversationJSON {
+	return ConversationJSON{ID: IDString(conv.ID), Kind: conv.Kind, Name: conv.Name,
+		PhotoMediaID: IDOrNull(conv.PhotoMediaID), Announcement: conv.Announcement,
+		CreatedAt: conv.CreatedAt.UTC(), MemberCount: members, MyRole: role}
+}
+
+// MemberJSON is a member as answers and member.updated events show it.
+type MemberJSON struct {
+	UserID   string `json:"user_id"`
+	Role     string `json:"role"`
+	JoinedAt string `json:"joined_at"`
+}
+
+// MemberOut renders a member.
+func MemberOut(m repo.Member) MemberJSON {
+	return MemberJSON{UserID: IDString(m.UserID), Role: m.Role, JoinedAt: m.JoinedAt.UTC().Format("2006-01-02T15:04:05.000Z07:00")}
+}
+
+// memberEvent is a member.added or member.removed event's data.
+func memberEvent(convID int64, users []int64, by int64, conv ConversationJSON) map[string]any {
+	ids := make([]string, len(users))
+	for i, u := range users {
+		ids[i] = IDString(u)
+	}
+	return map[string]any{"conversation_id": IDString(convID), "user_ids": ids, "by": IDString(by), "conversation": conv}
 }

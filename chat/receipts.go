@@ -106,8 +106,8 @@ func (a *App) sendReceipt(ctx context.Context, conv repo.Conversation, members [
 			}
 		}
 	}
-	data := map[string]any{"conversation_id": idStr(conv.ID), "user_id": idStr(marks.UserID),
-		"delivered_up_to": idStr(marks.Delivered), "read_up_to": idStr(marks.Read)}
+	data := map[string]any{"conversation_id": IDString(conv.ID), "user_id": IDString(marks.UserID),
+		"delivered_up_to": IDString(marks.Delivered), "read_up_to": IDString(marks.Read)}
 	return a.emitStored(ctx, stored, pushed, EventReceipt, conv.ID, marks.Delivered, data)
 }
 

@@ -74,5 +74,5 @@ func (a *App) Typing(ctx context.Context, me repo.Session, convID int64) error {
 			}
 		}
 	}
-	return a.pushOnly(others, "typing", map[string]any{"conversation_id": idStr(convID), "user_id": idStr(typist)})
+	return a.pushOnly(others, "typing", map[string]any{"conversation_id": IDString(convID), "user_id": IDString(typist)})
 }

@@ -12,41 +12,20 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gocql/gocql"
-
 	"github.com/ringchat/ringchat/delivery/ws"
 	"github.com/ringchat/ringchat/repo"
 	"github.com/ringchat/ringchat/repo/cqltest"
 	"github.com/ringchat/ringchat/schema"
 )
 
-// The tests share one keyspace (creating one takes seconds); each works in
-// its own cluster name and users.
-var shared struct {
-	once    sync.Once
-	session *gocql.Session
-	name    string
-	err     error
-}
+// The tests share one keyspace; each works in its own cluster name and users.
+var shared = cqltest.NewShared("cluster", schema.DefaultSettings())
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if shared.session != nil {
-		shared.session.Close()
-		cqltest.DropKeyspace(shared.name)
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(shared.Run(m)) }
 
 func testStore(t *testing.T) *repo.Store {
 	t.Helper()
-	shared.once.Do(func() {
-		shared.session, shared.name, shared.err = cqltest.CreateKeyspace("cluster", schema.DefaultSettings())
-	})
-	if shared.err != nil {
-		t.Fatal(shared.err)
-	}
-	return repo.NewStore(shared.session, repo.Layout{MessageBucket: time.Hour, InboxBucket: time.Minute}, repo.DefaultRetention())
+	return repo.NewStore(shared.Session(t), repo.Layout{MessageBucket: time.Hour, InboxBucket: time.Minute}, repo.DefaultRetention())
 }
 
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

@@ -18,8 +18,7 @@ import (
 // would hide it from the alert on nodes that run but are not registered), and
 // the count comes back with the ring.
 func TestLiveNodesIsZeroWhileTheRegistryIsUnreadable(t *testing.T) {
-	testStore(t) // the shared keyspace
-	session, proxy := cqltest.ProxiedSession(t, shared.name, 300*time.Millisecond)
+	session, proxy := cqltest.ProxiedSession(t, shared.Name(t), 300*time.Millisecond)
 	store := repo.NewStore(session, repo.Layout{MessageBucket: time.Hour, InboxBucket: time.Minute}, repo.DefaultRetention())
 	log := quietLog()
 	c := New(Config{Name: fmt.Sprintf("cut%08x", rand.Uint32()), Instance: "self", InternalAddr: "127.0.0.1:1",

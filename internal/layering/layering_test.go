@@ -99,6 +99,11 @@ var rules = []rule{{
 	tests: true,
 	why:   "a rule is tested through chat's own calls here, or through the doors in api/ and cmd/chatd/",
 }, {
+	name: "the frame adapter speaks no HTTP",
+	from: []string{"/api/socket", "/api/wire"},
+	deny: []string{echo, "net/http/...", "/api"},
+	why:  "a frame is decoded, handed to one chat use case and answered with an ack or an error frame (api/socket/errors.go); statuses and Echo are the REST adapter's, and the upgrade is served by api",
+}, {
 	name:  "the hub knows no product",
 	from:  []string{"/delivery/ws"},
 	deny:  []string{"/api/...", "/delivery", "/repo/...", "/presence", "/snowflake", "/schema"},

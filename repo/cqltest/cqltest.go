@@ -206,3 +206,54 @@ func ProxiedSession(t testing.TB, keyspace string, timeout time.Duration) (*gocq
 	t.Cleanup(s.Close)
 	return s, proxy
 }
+
+// Shared is one keyspace the tests of a test binary share (making one takes
+// seconds): made on first use, dropped by Close, which TestMain calls after
+// m.Run.
+type Shared struct {
+	prefix   string
+	settings schema.Settings
+	once     sync.Once
+	session  *gocql.Session
+	name     string
+	err      error
+}
+
+// NewShared is a Shared keyspace named after prefix, migrated with st.
+func NewShared(prefix string, st schema.Settings) *Shared {
+	return &Shared{prefix: prefix, settings: st}
+}
+
+// Session is the shared keyspace's session; a keyspace that cannot be made
+// fails the test.
+func (s *Shared) Session(t testing.TB) *gocql.Session {
+	t.Helper()
+	s.once.Do(func() { s.session, s.name, s.err = CreateKeyspace(s.prefix, s.settings) })
+	if s.err != nil {
+		t.Fatalf("test keyspace: %v", s.err)
+	}
+	return s.session
+}
+
+// Name is the shared keyspace's name (making it on first use).
+func (s *Shared) Name(t testing.TB) string {
+	t.Helper()
+	s.Session(t)
+	return s.name
+}
+
+// Run runs the package's tests and then drops the keyspace: TestMain's
+// os.Exit(shared.Run(m)).
+func (s *Shared) Run(m *testing.M) int {
+	code := m.Run()
+	s.Close()
+	return code
+}
+
+// Close drops the keyspace if one was made.
+func (s *Shared) Close() {
+	if s.session != nil {
+		s.session.Close()
+		DropKeyspace(s.name)
+	}
+}

@@ -1,9 +1,10 @@
-package api
+package socket
 
 import (
 	"encoding/json"
 	"unicode/utf8"
 
+	"github.com/ringchat/ringchat/api/wire"
 	"github.com/ringchat/ringchat/internal/jsonscan"
 )
 
@@ -15,7 +16,7 @@ import (
 // string that is not valid UTF-8 -- which messageSend decodes with
 // encoding/json, the contract's answer (FuzzSendData holds the two to one
 // answer). A string with an escape is unquoted by encoding/json alone.
-func decodeSendData(data []byte) (req sendRequest, ok bool) {
+func decodeSendData(data []byte) (req wire.SendRequest, ok bool) {
 	var seen [3]bool
 	end, ok := jsonscan.Object(data, jsonscan.Space(data, 0), func(key []byte, escaped bool, at int) (int, bool) {
 		var dst *string

@@ -1,4 +1,4 @@
-package api
+package chat
 
 import (
 	"context"
@@ -14,12 +14,12 @@ import (
 // other) sends it again: a stored change always reaches the members.
 
 // newChange builds the change record of a member.added or member.removed event.
-func (s *Server) newChange(convID int64, kind string, userID int64, data any) (*repo.MembershipChange, error) {
+func (a *App) newChange(convID int64, kind string, userID int64, data any) (*repo.MembershipChange, error) {
 	payload, err := json.Marshal(data)
 	if err != nil {
 		return nil, err
 	}
-	id, err := s.app.NewID()
+	id, err := a.newID()
 	if err != nil {
 		return nil, err
 	}
@@ -28,21 +28,21 @@ func (s *Server) newChange(convID int64, kind string, userID int64, data any) (*
 
 // sendChange sends a stored change to the members (and the user it is about)
 // under a fresh event id, then forgets it.
-func (s *Server) sendChange(ctx context.Context, ch repo.MembershipChange, members []int64) error {
+func (a *App) sendChange(ctx context.Context, ch repo.MembershipChange, members []int64) error {
 	recipients := members
 	if !slices.Contains(recipients, ch.UserID) {
 		recipients = append(slices.Clip(recipients), ch.UserID)
 	}
-	if err := s.app.Emit(ctx, recipients, ch.Kind, ch.ConvID, 0, json.RawMessage(ch.Payload)); err != nil {
+	if err := a.emit(ctx, recipients, ch.Kind, ch.ConvID, 0, json.RawMessage(ch.Payload)); err != nil {
 		return err
 	}
-	return s.store.ChangeSent(ctx, ch.ConvID, ch.ID)
+	return a.store.ChangeSent(ctx, ch.ConvID, ch.ID)
 }
 
 // repairChanges sends the conversation's changes whose event was not sent,
 // and returns them.
-func (s *Server) repairChanges(ctx context.Context, convID int64, members []int64) ([]repo.MembershipChange, error) {
-	pending, err := s.store.PendingChanges(ctx, convID)
+func (a *App) repairChanges(ctx context.Context, convID int64, members []int64) ([]repo.MembershipChange, error) {
+	pending, err := a.store.PendingChanges(ctx, convID)
 	if err != nil {
 		return nil, err
 	}
@@ -50,12 +50,12 @@ func (s *Server) repairChanges(ctx context.Context, convID int64, members []int6
 		// A change whose event was not sent may not have replaced the
 		// members version either (it failed after its rows were written):
 		// lists read before it must stop serving sends before it is answered.
-		if err := s.store.BumpMembers(ctx, convID); err != nil {
+		if err := a.store.BumpMembers(ctx, convID); err != nil {
 			return nil, err
 		}
 	}
 	for _, ch := range pending {
-		if err := s.sendChange(ctx, ch, members); err != nil {
+		if err := a.sendChange(ctx, ch, members); err != nil {
 			return nil, err
 		}
 	}

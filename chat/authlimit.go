@@ -1,9 +1,7 @@
-package api
+package chat
 
 import (
 	"container/heap"
-	"net"
-	"net/http"
 	"runtime"
 	"strings"
 	"sync"
@@ -35,7 +33,8 @@ type AuthConfig struct {
 	Tracked int
 	// ClientIPHeader names a header a trusted proxy sets to the client's
 	// address (its last comma-separated entry is used); "" uses the TCP
-	// peer, which is right unless chatd sits behind a proxy.
+	// peer, which is right unless chatd sits behind a proxy. The HTTP
+	// adapter reads it; the limits are keyed by the address it gives.
 	ClientIPHeader string
 }
 
@@ -192,22 +191,20 @@ type authLimits struct {
 	byHandle *keyedLimiter
 	// byHandleAny counts a handle's failed logins from every address.
 	byHandleAny *keyedLimiter
-	ipHeader    string
 }
 
 func newAuthLimits(c AuthConfig) *authLimits {
 	return &authLimits{byAddress: newKeyedLimiter(c.AddressRate, c.AddressBurst, c.Tracked),
 		byHandle:    newKeyedLimiter(c.HandleRate, c.HandleBurst, c.Tracked),
-		byHandleAny: newKeyedLimiter(handleAnyFactor*c.HandleRate, handleAnyFactor*c.HandleBurst, c.Tracked),
-		ipHeader:    c.ClientIPHeader}
+		byHandleAny: newKeyedLimiter(handleAnyFactor*c.HandleRate, handleAnyFactor*c.HandleBurst, c.Tracked)}
 }
 
-// loginFailure reserves one failed login of handle from the request's
-// address, before the password is checked, so concurrent guesses cannot
-// spend more than the budget; refund it when the login succeeds.
-func (a *authLimits) loginFailure(r *http.Request, handle string, now time.Time) (refund func(), err error) {
+// loginFailure reserves one failed login of handle from the client address
+// addr, before the password is checked, so concurrent guesses cannot spend
+// more than the budget; refund it when the login succeeds.
+func (a *authLimits) loginFailure(addr, handle string, now time.Time) (refund func(), err error) {
 	anyKey := "login|" + strings.ToLower(handle)
-	pairKey := anyKey + "|" + a.clientAddr(r)
+	pairKey := anyKey + "|" + addr
 	if !a.byHandle.take(pairKey, now) {
 		return nil, rateLimited("login")
 	}
@@ -222,33 +219,10 @@ func rateLimited(what string) error {
 	return repo.Errorf(repo.CodeRateLimited, "too many %s attempts: slow down", what)
 }
 
-// address spends one of the client address's attempts at what.
-func (a *authLimits) address(r *http.Request, what string, now time.Time) error {
-	if !a.byAddress.take(what+"|"+a.clientAddr(r), now) {
+// address spends one of the client address addr's attempts at what.
+func (a *authLimits) address(addr, what string, now time.Time) error {
+	if !a.byAddress.take(what+"|"+addr, now) {
 		return rateLimited(what)
 	}
 	return nil
-}
-
-// clientAddr is the limiter's key for the request's client: its IPv4
-// address, or its IPv6 /64 (one subscriber usually holds a whole /64).
-func (a *authLimits) clientAddr(r *http.Request) string {
-	raw := r.RemoteAddr
-	if a.ipHeader != "" {
-		if h := r.Header.Get(a.ipHeader); h != "" {
-			raw = strings.TrimSpace(h[strings.LastIndexByte(h, ',')+1:])
-		}
-	}
-	host := raw
-	if h, _, err := net.SplitHostPort(raw); err == nil {
-		host = h
-	}
-	ip := net.ParseIP(host)
-	if ip == nil {
-		return host
-	}
-	if v4 := ip.To4(); v4 != nil {
-		return v4.String()
-	}
-	return ip.Mask(net.CIDRMask(64, 128)).String()
 }
