@@ -64,8 +64,6 @@ type endStamps struct {
 	anchor time.Time // wall and monotonic reading when they last agreed
 }
 
-var sessionEndClock endStamps
-
 func (c *endStamps) now() []time.Time {
 	now := time.Now()
 	c.mu.Lock()
@@ -93,7 +91,7 @@ func sessionEndBucket(t time.Time) int64 {
 // acknowledged before the session row is deleted: a session gone from
 // sessions is then always in the feed.
 func (st *Store) recordSessionEnd(ctx context.Context, userID int64, tokenHash []byte) error {
-	stamps := sessionEndClock.now()
+	stamps := st.endClock.now()
 	ctx, cancel := context.WithTimeout(ctx, SessionEndWriteTimeout)
 	defer cancel()
 	ttl := ttlSeconds(st.retention.SessionEnds)

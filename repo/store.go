@@ -58,11 +58,12 @@ type Store struct {
 	s         gocqlx.Session
 	layout    Layout
 	retention Retention
+	endClock  *endStamps // session ends' stamps (sessionends.go)
 }
 
 // NewStore wraps a session bound to the ringchat keyspace.
 func NewStore(session *gocql.Session, layout Layout, retention Retention) *Store {
-	return &Store{raw: session, s: gocqlx.NewSession(session), layout: layout, retention: retention}
+	return &Store{raw: session, s: gocqlx.NewSession(session), layout: layout, retention: retention, endClock: &endStamps{}}
 }
 
 // Layout returns the store's bucket sizes.

@@ -123,7 +123,11 @@ func Pending(ctx context.Context, s *gocql.Session) ([]Version, error) {
 
 // Migrate applies every pending version in order, then records st in
 // ringchat_settings (the first values written stick).
-func Migrate(ctx context.Context, s *gocql.Session, st Settings) ([]string, error) {
+func Migrate(ctx context.Context, s *gocql.Session, st Settings, opts ...MigrateOption) ([]string, error) {
+	var o migrateOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	if err := execDDL(ctx, s, cqlMigrationsTable); err != nil {
 		return nil, fmt.Errorf("create schema_migrations: %w", err)
 	}
@@ -140,8 +144,8 @@ func Migrate(ctx context.Context, s *gocql.Session, st Settings) ([]string, erro
 			if err := execDDL(ctx, s, stmt); err != nil {
 				return names, fmt.Errorf("apply %s statement %d: %w", v.Name, i+1, err)
 			}
-			if afterStatement != nil {
-				if err := afterStatement(v.Name, i+1); err != nil {
+			if o.afterStatement != nil {
+				if err := o.afterStatement(v.Name, i+1); err != nil {
 					return names, fmt.Errorf("apply %s statement %d: %w", v.Name, i+1, err)
 				}
 			}
@@ -228,8 +232,19 @@ func CheckCurrent(ctx context.Context, s *gocql.Session) error {
 		ks, strings.Join(names, " "), ks)
 }
 
-// afterStatement is a test hook run after each applied statement (nil in chatd).
-var afterStatement func(version string, stmt int) error
+// MigrateOption changes how Migrate runs.
+type MigrateOption func(*migrateOptions)
+
+type migrateOptions struct {
+	afterStatement func(version string, stmt int) error
+}
+
+// AfterStatement runs fn after each applied statement (stmt counts from 1);
+// an error from it stops Migrate there, as a crash would. For tests of an
+// interrupted migration; chatd and ringchat-migrate pass none.
+func AfterStatement(fn func(version string, stmt int) error) MigrateOption {
+	return func(o *migrateOptions) { o.afterStatement = fn }
+}
 
 var alterAdd = regexp.MustCompile(`(?is)^ALTER\s+TABLE\s+([a-z_][a-z0-9_]*)\s+ADD\s+([a-z_][a-z0-9_]*)\s+(.+)$`)
 

@@ -2,6 +2,7 @@ package schema_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"regexp"
@@ -176,12 +177,16 @@ func TestMigrateResumesAfterCrashMidVersion(t *testing.T) {
 		version string
 		stmt    int
 	}{{"0003_cluster", 4}, {"0004_groups", 1}, {"0004_groups", 2}, {"0005_contacts", 1}, {"0006_chat_list", 1}} {
-		schema.FailAfter(cut.version, cut.stmt)
-		if _, err := schema.Migrate(ctx, s, st); err == nil || !strings.Contains(err.Error(), cut.version) {
+		crash := schema.AfterStatement(func(v string, i int) error {
+			if v == cut.version && i == cut.stmt {
+				return errors.New("simulated crash")
+			}
+			return nil
+		})
+		if _, err := schema.Migrate(ctx, s, st, crash); err == nil || !strings.Contains(err.Error(), cut.version) {
 			t.Fatalf("migrate with a crash after %s statement %d: %v", cut.version, cut.stmt, err)
 		}
 	}
-	schema.FailAfter("", 0)
 	if _, err := schema.Migrate(ctx, s, st); err != nil {
 		t.Fatalf("re-run after crashes: %v", err)
 	}

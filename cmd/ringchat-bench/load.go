@@ -27,10 +27,13 @@ type device struct {
 
 // run is one load run's shared state.
 type run struct {
-	stats      *Stats
-	pending    sync.Map      // ref -> *inflight
-	firstError atomic.Value  // the first error frame's data, for the report
-	audience   map[int64]int // conversation -> connected devices that must get each message
+	stats *Stats
+	// readBuffers hold a frame while a device reads it: 100,000 idle
+	// sockets hold none.
+	readBuffers sync.Pool
+	pending     sync.Map      // ref -> *inflight
+	firstError  atomic.Value  // the first error frame's data, for the report
+	audience    map[int64]int // conversation -> connected devices that must get each message
 	// expected and received deliveries per message id, to find losses and repeats.
 	mu       sync.Mutex
 	expect   map[string]int
@@ -128,21 +131,22 @@ func (d *device) read() {
 		if err != nil {
 			return
 		}
-		buf := readBuffers.Get().(*bytes.Buffer)
+		buf, _ := d.r.readBuffers.Get().(*bytes.Buffer)
+		if buf == nil {
+			buf = new(bytes.Buffer)
+		}
 		buf.Reset()
 		_, err = buf.ReadFrom(rd)
 		now := time.Now().UnixNano()
 		if err == nil {
 			d.handle(buf.Bytes(), now)
 		}
-		readBuffers.Put(buf)
+		d.r.readBuffers.Put(buf)
 		if err != nil {
 			return
 		}
 	}
 }
-
-var readBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // handle counts one frame received at now. Nothing of raw is kept.
 func (d *device) handle(raw []byte, now int64) {

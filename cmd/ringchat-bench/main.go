@@ -49,6 +49,7 @@ type options struct {
 	rate, groupShare                                   float64
 	duration, drain, surgeFor, settle, quiet           time.Duration
 	history                                            historyOptions
+	sync                                               syncOptions
 }
 
 func main() {
@@ -76,6 +77,7 @@ func main() {
 	flag.DurationVar(&o.drain, "drain", 5*time.Second, "after the last send, wait at most this long for answers and deliveries")
 	flag.StringVar(&o.chatdPIDs, "chatd-pid", "", "chatd's pids, comma-separated, for CPU and memory (summed)")
 	flag.IntVar(&o.cassPID, "cassandra-pid", 0, "Cassandra's pid (0: not sampled)")
+	o.sync.flags()
 	flag.IntVar(&o.history.messages, "history-messages", 10_000_000, "history: messages stored before reading")
 	flag.IntVar(&o.history.convs, "history-convs", 1000, "history: conversations they are spread over")
 	flag.IntVar(&o.history.bodyBytes, "history-size", 200, "history: stored message body bytes")

@@ -20,23 +20,30 @@ import (
 // readers each syncing the whole backlog over REST, again and again, in pages
 // of -sync-limit, timing every call. Queries per synced event come from
 // chatd's /metrics.
-var (
-	syncPending = flag.Int("sync-pending", 1000, "sync: events waiting for the reader")
-	syncLimit   = flag.Int("sync-limit", 100, "sync: page size of a sync call")
-	syncLag     = flag.Duration("sync-lag", 5*time.Second, "sync: chatd's --sync-lag (the backlog is read once it is below the safe point)")
-)
+
+// syncOptions are the sync workload's flags.
+type syncOptions struct {
+	pending, limit int
+	lag            time.Duration
+}
+
+func (o *syncOptions) flags() {
+	flag.IntVar(&o.pending, "sync-pending", 1000, "sync: events waiting for the reader")
+	flag.IntVar(&o.limit, "sync-limit", 100, "sync: page size of a sync call")
+	flag.DurationVar(&o.lag, "sync-lag", 5*time.Second, "sync: chatd's --sync-lag (the backlog is read once it is below the safe point)")
+}
 
 func runSync(ctx context.Context, p *Population, o options, res *Result, smp sampler, progress func(string)) error {
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: o.inflight}}
 	sender, reader, conv := p.Tokens[0], p.Tokens[1], p.Convs[0]
 	var start syncAnswer
-	if err := syncCall(ctx, client, o.url, reader, "", &start); err != nil {
+	if err := syncCall(ctx, client, o.url, o.sync.limit, reader, "", &start); err != nil {
 		return err
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(16)
 	run := strconv.FormatInt(time.Now().UnixNano(), 36)
-	for i := range *syncPending {
+	for i := range o.sync.pending {
 		g.Go(func() error {
 			body, _ := json.Marshal(map[string]string{"client_msg_id": "sync-" + run + "-" + strconv.Itoa(i), "body": paddedBody(int64(i), o.size)})
 			for attempt := 0; ; attempt++ {
@@ -61,8 +68,8 @@ func runSync(ctx context.Context, p *Population, o options, res *Result, smp sam
 	if err := g.Wait(); err != nil {
 		return fmt.Errorf("sync: seed the backlog: %w", err)
 	}
-	progress(fmt.Sprintf("sync: %d messages sent; waiting out the sync lag", *syncPending))
-	time.Sleep(*syncLag + time.Second)
+	progress(fmt.Sprintf("sync: %d messages sent; waiting out the sync lag", o.sync.pending))
+	time.Sleep(o.sync.lag + time.Second)
 	smp.sample()
 	stats := newStats()
 	var calls, events, failed atomic.Int64
@@ -75,7 +82,7 @@ func runSync(ctx context.Context, p *Population, o options, res *Result, smp sam
 		for rctx.Err() == nil {
 			var page syncAnswer
 			began := time.Now()
-			err := syncCall(rctx, client, o.url, reader, cursor, &page)
+			err := syncCall(rctx, client, o.url, o.sync.limit, reader, cursor, &page)
 			if err != nil {
 				if rctx.Err() == nil && failed.Add(1) == 1 {
 					firstErr.Store(err.Error())
@@ -108,8 +115,8 @@ type syncAnswer struct {
 	HasMore bool              `json:"has_more"`
 }
 
-func syncCall(ctx context.Context, c *http.Client, base, token, cursor string, out *syncAnswer) error {
-	u := base + "/v1/sync?limit=" + strconv.Itoa(*syncLimit)
+func syncCall(ctx context.Context, c *http.Client, base string, limit int, token, cursor string, out *syncAnswer) error {
+	u := base + "/v1/sync?limit=" + strconv.Itoa(limit)
 	if cursor != "" {
 		u += "&cursor=" + url.QueryEscape(cursor)
 	}

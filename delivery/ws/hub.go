@@ -66,6 +66,7 @@
 package ws
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -115,99 +116,18 @@ type Handler interface {
 	HandleFrame(ctx context.Context, c *Client, f Frame)
 }
 
-// Config bounds each socket. Zero values take the defaults.
-type Config struct {
-	// SendQueue is how many frames a socket may hold accepted but not yet
-	// written before it is cut off as slow (default 256). The queue is
-	// allocated as frames arrive, so an idle socket costs nothing for it.
-	SendQueue int
-	// WriteTimeout bounds one frame's write (default 10s).
-	WriteTimeout time.Duration
-	// PingInterval is how often the server pings (default 25s).
-	PingInterval time.Duration
-	// PongTimeout closes a socket from which nothing was read this long
-	// (default 60s). Keep it above PingInterval.
-	PongTimeout time.Duration
-	// MaxFrameBytes is the largest client frame; a larger one closes the
-	// socket with 1009 (default 16 KiB).
-	MaxFrameBytes int64
-	// CheckOrigin vets the upgrade request's Origin header. The default
-	// accepts every origin: browsers authenticate with single-use tickets,
-	// not cookies, so a foreign page cannot ride on a user's session.
-	CheckOrigin func(*http.Request) bool
-	// OnConnect, if set, is called once a socket is registered, on a
-	// goroutine of its own while the socket already reads frames (perhaps
-	// after Serve returned). OnDisconnect, if set, is called after it is
-	// unregistered, always after its OnConnect returned, on the socket's
-	// reader goroutine; Shutdown waits for OnDisconnect.
-	OnConnect    func(Identity)
-	OnDisconnect func(Identity)
-	// SessionBound is how long ago a socket's session (see Bounded) may
-	// have been verified for the socket to act on a client frame; older, it
-	// reads its session first (default 5s). While the node reads the feed
-	// of ended sessions, the feed keeps every socket verified.
-	SessionBound time.Duration
-	// SessionCheckInterval is how often a socket bound to a session
-	// re-reads it, jittered by a quarter either way, while the feed does
-	// not verify it (default 30s): the longest a socket outlives a logout
-	// whose close order was lost when the feed cannot be read.
-	SessionCheckInterval time.Duration
-	// SessionBackstop is how old a socket's own last check may grow while
-	// the feed vouches for it before the socket reads its session anyway
-	// (default 5m), on its next periodic tick: an end the feed never
-	// delivers (replicated to this DC after the readers' overlap) closes the
-	// socket within SessionBackstop + 1.25 × SessionCheckInterval, not at
-	// its token's expiry. Slow, as the feed is the fast path: 100,000
-	// sockets read 333 sessions a second at 5m.
-	SessionBackstop time.Duration
-}
-
-func (c Config) withDefaults() Config {
-	if c.SendQueue <= 0 {
-		c.SendQueue = 256
-	}
-	if c.WriteTimeout <= 0 {
-		c.WriteTimeout = 10 * time.Second
-	}
-	if c.PingInterval <= 0 {
-		c.PingInterval = 25 * time.Second
-	}
-	if c.PongTimeout <= 0 {
-		c.PongTimeout = 60 * time.Second
-	}
-	if c.SessionBound <= 0 {
-		c.SessionBound = 5 * time.Second
-	}
-	if c.SessionCheckInterval <= 0 {
-		c.SessionCheckInterval = 30 * time.Second
-	}
-	if c.SessionBackstop <= 0 {
-		c.SessionBackstop = 5 * time.Minute
-	}
-	if c.MaxFrameBytes <= 0 {
-		c.MaxFrameBytes = 16 << 10
-	}
-	if c.CheckOrigin == nil {
-		c.CheckOrigin = func(*http.Request) bool { return true }
-	}
-	return c
-}
-
 const (
 	// readBufferSize is held by every socket for its life. Client frames are
 	// small, and bufio reads a payload larger than this straight into the
 	// message buffer, so a small buffer costs no extra system calls.
 	readBufferSize = 512
-	// writeBufferSize is borrowed from writeBuffers for one frame's write:
+	// writeBufferSize is borrowed from Hub.writeBuffers for one frame's write:
 	// large enough that a full-size message (4 KB body plus envelope) goes
 	// out as one WebSocket frame in one system call.
 	writeBufferSize = 8 << 10
 	// shardCount spreads the user index over this many locks.
 	shardCount = 64
 )
-
-// writeBuffers is shared by every hub: an idle socket holds no write buffer.
-var writeBuffers sync.Pool
 
 type shard struct {
 	mu    sync.RWMutex
@@ -234,6 +154,11 @@ type Hub struct {
 	epoch   time.Time                // the hub clock's zero (see clock)
 	covered atomic.Pointer[coverage] // the feed of ended sessions' reach; nil: never read
 
+	// writeBuffers lend a socket a write buffer for one frame's write, and
+	// readBuffers hold a frame while it is read: idle sockets hold neither.
+	writeBuffers sync.Pool
+	readBuffers  sync.Pool
+
 	stopPings chan struct{} // closed by Shutdown; ends the pinger
 	pingsDone chan struct{}
 	stopOnce  sync.Once
@@ -252,11 +177,12 @@ func NewHub(cfg Config, log *slog.Logger) *Hub {
 		log = slog.New(slog.DiscardHandler)
 	}
 	h := &Hub{cfg: cfg, log: log, epoch: time.Now()}
+	h.readBuffers.New = func() any { return new(bytes.Buffer) }
 	h.upgrader = websocket.Upgrader{
 		HandshakeTimeout: 10 * time.Second,
 		ReadBufferSize:   readBufferSize,
 		WriteBufferSize:  writeBufferSize,
-		WriteBufferPool:  &writeBuffers,
+		WriteBufferPool:  &h.writeBuffers,
 		CheckOrigin:      cfg.CheckOrigin,
 	}
 	for i := range h.shards {
@@ -265,30 +191,6 @@ func NewHub(cfg Config, log *slog.Logger) *Hub {
 	h.stopPings, h.pingsDone = make(chan struct{}), make(chan struct{})
 	go h.pinger()
 	return h
-}
-
-// pinger pings every socket once per PingInterval, one shard at a time so
-// the pings (and the writer goroutines they start) are spread over the
-// interval rather than all at once.
-func (h *Hub) pinger() {
-	defer close(h.pingsDone)
-	tick := time.NewTicker(max(h.cfg.PingInterval/shardCount, time.Millisecond))
-	defer tick.Stop()
-	for next := 0; ; next = (next + 1) % shardCount {
-		select {
-		case <-h.stopPings:
-			return
-		case <-tick.C:
-		}
-		s := &h.shards[next]
-		s.mu.RLock()
-		for _, cs := range s.users {
-			for _, c := range cs {
-				c.ping()
-			}
-		}
-		s.mu.RUnlock()
-	}
 }
 
 func (h *Hub) shard(userID int64) *shard {
@@ -441,39 +343,4 @@ func (h *Hub) Count() int { return int(h.conns.Load()) }
 // Stats returns the hub's counters.
 func (h *Hub) Stats() Stats {
 	return Stats{Connections: h.conns.Load(), Dropped: h.dropped.Load()}
-}
-
-func (h *Hub) all(fn func(*Client)) {
-	for i := range h.shards {
-		s := &h.shards[i]
-		s.mu.RLock()
-		for _, cs := range s.users {
-			for _, c := range cs {
-				fn(c)
-			}
-		}
-		s.mu.RUnlock()
-	}
-}
-
-// Shutdown refuses new sockets (Serve answers 503), closes every open one
-// with 1012 so clients reconnect to another node, and waits until all of
-// them have ended, their OnDisconnect hooks included. A frame being handled
-// finishes first. If ctx ends first, Shutdown drops the remaining
-// connections without waiting further and returns ctx's error.
-func (h *Hub) Shutdown(ctx context.Context) error {
-	h.lifeMu.Lock()
-	h.closing.Store(true)
-	h.lifeMu.Unlock()
-	h.stopOnce.Do(func() { close(h.stopPings); <-h.pingsDone })
-	h.all(func(c *Client) { c.close(CloseServiceRestart, "server restarting") })
-	done := make(chan struct{})
-	go func() { h.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		h.all(func(c *Client) { _ = c.conn.Close() })
-		return ctx.Err()
-	}
 }

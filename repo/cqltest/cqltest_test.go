@@ -16,8 +16,10 @@ import (
 // A keyspace whose migration fails is dropped again, not left on the node
 // (every failed run used to leave one behind).
 func TestFailedMigrationLeavesNoKeyspace(t *testing.T) {
-	defer func(m func(context.Context, *gocql.Session, schema.Settings) ([]string, error)) { migrate = m }(migrate)
-	migrate = func(ctx context.Context, s *gocql.Session, _ schema.Settings) ([]string, error) {
+	defer func(m func(context.Context, *gocql.Session, schema.Settings, ...schema.MigrateOption) ([]string, error)) {
+		migrate = m
+	}(migrate)
+	migrate = func(ctx context.Context, s *gocql.Session, _ schema.Settings, _ ...schema.MigrateOption) ([]string, error) {
 		// Part of a schema, then a failure, as a migration timing out does.
 		if err := s.Query(`CREATE TABLE IF NOT EXISTS half (id int PRIMARY KEY)`).WithContext(ctx).Exec(); err != nil {
 			return nil, err
