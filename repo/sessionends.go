@@ -59,6 +59,9 @@ type SessionEnd struct {
 // the stamp is also followed on the monotonic clock from the last time the
 // two agreed; while they disagree by more than ClockSkew/2, a row is
 // written at both times, and a reader whose clock follows either finds it.
+// Each Store keeps its own (Store.endClock), from its first session end on:
+// chatd makes one Store per process, so it follows the clock as a process
+// does; a Store made after a step would not see that step.
 type endStamps struct {
 	mu     sync.Mutex
 	anchor time.Time // wall and monotonic reading when they last agreed
