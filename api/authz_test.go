@@ -179,6 +179,12 @@ var authzRows = []authzRow{
 		}
 		return "/v1/me/devices/" + w.e.login(w.user(r).handle).deviceID
 	}, want: "401 401 401 404 204 204 204 204 204"},
+	// The calling device's own push target: no role reaches another's.
+	{method: "PUT", route: "/v1/me/push", path: fixed("/v1/me/push"),
+		body: func(*world, role) any { return map[string]any{"kind": "webhook", "url": "http://127.0.0.1:9/hook"} },
+		want: "401 401 401 200 200 200 200 200 200"},
+	{method: "GET", route: "/v1/me/push", path: fixed("/v1/me/push"), want: "401 401 401 200 200 200 200 200 200"},
+	{method: "DELETE", route: "/v1/me/push", path: fixed("/v1/me/push"), want: "401 401 401 204 204 204 204 204 204"},
 	{method: "GET", route: "/v1/users/:user_id", path: otherUser("/v1/users/"), want: "401 401 401 200 200 200 200 200 200"},
 	{method: "GET", route: "/v1/users", path: func(w *world, _ role) string { return "/v1/users?handle=" + w.users[owner].handle },
 		want: "401 401 401 200 200 200 200 200 200"},

@@ -99,6 +99,8 @@ func startEnv(t testing.TB, session *gocql.Session, feed bool, opts ...envOption
 	// A short lag so sync tests need not wait 5 s; the invariant is the same.
 	cfg.SendDeadline, cfg.SyncLag = time.Second, 1500*time.Millisecond
 	cfg.SendRate = 0 // tests send in bursts; TestSendRateLimit turns it on
+	// Sends write outbox rows as a deployment with push does; no worker runs here.
+	cfg.Notify = chat.NotifyConfig{Kinds: []string{"webhook"}, InsecureTargets: true}
 	// Tests log in from one address, many at once; the auth tests turn the bounds on.
 	cfg.Auth.AddressRate, cfg.Auth.HandleRate, cfg.Auth.HashConcurrency = 0, 0, 64
 	ret := repo.DefaultRetention()

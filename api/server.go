@@ -107,6 +107,9 @@ func (s *Server) routes() {
 	a.PATCH("/me", s.patchMe)
 	a.GET("/me/devices", s.listDevices)
 	a.DELETE("/me/devices/:device_id", s.revokeDevice)
+	a.GET("/me/push", s.getPushTarget)
+	a.PUT("/me/push", s.putPushTarget)
+	a.DELETE("/me/push", s.deletePushTarget)
 	a.GET("/users/:user_id", s.getUser)
 	a.GET("/users", s.findUser)
 	a.GET("/contacts", s.listContacts)
@@ -184,3 +187,7 @@ func (s *Server) timeout(next echo.HandlerFunc) echo.HandlerFunc {
 		return next(c)
 	}
 }
+
+// App is the node's use cases, for the workers chatd runs beside the
+// doors (the notification workers).
+func (s *Server) App() *chat.App { return s.app }

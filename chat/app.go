@@ -68,6 +68,8 @@ type Config struct {
 	InboxReferences bool
 	// Auth bounds the password operations: hashing and attempt rates (authlimit.go).
 	Auth AuthConfig
+	// Notify says which push kinds are carried; off: no outbox rows (push.go).
+	Notify NotifyConfig
 }
 
 // MediaConfig bounds uploads.

@@ -289,10 +289,20 @@ func (a *App) writeSend(ctx context.Context, w sendWrite) (repo.Message, error) 
 	default:
 		g.Go(func() error { return put(a.store.PutMessage(gctx, msg)) })
 	}
+	// The outbox row makes the pushes for members without a live socket
+	// (docs/notifications.md); written with the rest, it is there once the
+	// send is acknowledged. A retry writes the same row again.
+	var outbox []repo.OutboxEntry
+	if a.cfg.Notify.On() {
+		outbox = []repo.OutboxEntry{{EventID: w.eventID, MsgID: msg.ID, ConvID: convID, SenderID: msg.SenderID, Event: repo.NotifyMessage}}
+	}
 	switch {
 	case w.positions != nil:
-		g.Go(func() error { return a.store.MoveDirect(gctx, convID, msg.ID, *w.positions) })
+		g.Go(func() error { return a.store.MoveDirect(gctx, convID, msg.ID, *w.positions, outbox...) })
 	default:
+		if outbox != nil {
+			g.Go(func() error { return a.store.PutOutbox(gctx, outbox[0]) })
+		}
 		g.Go(func() error { return a.store.TouchConversation(gctx, convID, msg.ID) })
 		// A pull-mode group's move costs a read and a batch per member (up to the
 		// group bound): one per pullMoveEvery per node, so a busy group's place

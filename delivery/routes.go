@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -25,8 +26,16 @@ func (c *Node) lock(userID int64) (map[int64]int, func()) {
 
 func (c *Node) stripe(userID int64) int { return int(uint64(userID) % uint64(len(c.userLocks))) }
 
-func (c *Node) route() repo.Route {
-	return repo.Route{NodeID: c.cfg.NodeID, Instance: c.cfg.Instance}
+// route is this node's route for userID, naming the devices whose sockets
+// the hub holds (a device with a push target and no route is offline).
+func (c *Node) route(userID int64) repo.Route {
+	var devices []int64
+	for _, d := range c.hub.ConnectedDevices(userID) {
+		if !slices.Contains(devices, d) {
+			devices = append(devices, d)
+		}
+	}
+	return repo.Route{NodeID: c.cfg.NodeID, Instance: c.cfg.Instance, Devices: devices}
 }
 
 // presence is a transition decided under the user's lock and told after it
@@ -121,7 +130,7 @@ func (c *Node) connected(id ws.Identity) presence {
 	defer cancel()
 	// Every connect writes it, not only the first: a write that failed (or a
 	// route another node's cleanup removed) is repaired by the next socket.
-	if err := c.store.PutRoute(ctx, id.UserID, c.route(), 2*c.cfg.RouteRefresh); err != nil {
+	if err := c.store.PutRoute(ctx, id.UserID, c.route(id.UserID), 2*c.cfg.RouteRefresh); err != nil {
 		c.cfg.Log.Warn("write route", "user", id.UserID, "err", err)
 	}
 	if !first {
@@ -146,6 +155,13 @@ func (c *Node) disconnected(id ws.Identity) presence {
 	counts, unlock := c.lock(id.UserID)
 	defer unlock()
 	if counts[id.UserID]--; counts[id.UserID] > 0 {
+		// Still connected here, maybe without this device: the route names
+		// the devices left, so the one that went gets its pushes.
+		ctx, cancel := context.WithTimeout(context.Background(), upkeepTimeout)
+		defer cancel()
+		if err := c.store.PutRoute(ctx, id.UserID, c.route(id.UserID), 2*c.cfg.RouteRefresh); err != nil {
+			c.cfg.Log.Warn("rewrite route", "user", id.UserID, "err", err)
+		}
 		return presence{}
 	}
 	delete(counts, id.UserID)
@@ -226,7 +242,7 @@ func (c *Node) refreshRoute(userID int64) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), upkeepTimeout)
 	defer cancel()
-	if err := c.store.PutRoute(ctx, userID, c.route(), 2*c.cfg.RouteRefresh); err != nil {
+	if err := c.store.PutRoute(ctx, userID, c.route(userID), 2*c.cfg.RouteRefresh); err != nil {
 		c.cfg.Log.Warn("refresh route", "user", userID, "err", err)
 	}
 }

@@ -19,15 +19,18 @@ type Node struct {
 type Route struct {
 	NodeID   int    `db:"node_id"`
 	Instance string `db:"instance"`
+	// Devices are the user's devices with a socket there; nil: not known (a
+	// node older than schema 0016), which counts as every device.
+	Devices []int64 `db:"devices"`
 }
 
 const (
 	cqlUpsertNode  = `INSERT INTO nodes (cluster, node_id, instance, internal_addr, started_at) VALUES (?, ?, ?, ?, ?) USING TTL ?`
 	cqlDeleteNode  = `DELETE FROM nodes WHERE cluster = ? AND node_id = ?`
 	cqlListNodes   = `SELECT node_id, instance, internal_addr, started_at FROM nodes WHERE cluster = ? LIMIT 1024`
-	cqlUpsertRoute = `INSERT INTO routes_by_user (user_id, node_id, instance) VALUES (?, ?, ?) USING TTL ?`
+	cqlUpsertRoute = `INSERT INTO routes_by_user (user_id, node_id, instance, devices) VALUES (?, ?, ?, ?) USING TTL ?`
 	cqlDeleteRoute = `DELETE FROM routes_by_user WHERE user_id = ? AND node_id = ?`
-	cqlListRoutes  = `SELECT node_id, instance FROM routes_by_user WHERE user_id = ? LIMIT 1024`
+	cqlListRoutes  = `SELECT node_id, instance, devices FROM routes_by_user WHERE user_id = ? LIMIT 1024`
 	cqlSetLastSeen = `INSERT INTO last_seen (user_id, last_seen) VALUES (?, ?)`
 	cqlGetLastSeen = `SELECT last_seen FROM last_seen WHERE user_id = ?`
 )
@@ -50,9 +53,10 @@ func (st *Store) ListNodes(ctx context.Context, cluster string) ([]Node, error) 
 	return ns, translate("list nodes", err)
 }
 
-// PutRoute records that a node holds sockets of userID, for ttl.
+// PutRoute records that a node holds sockets of userID, for ttl. r.Devices
+// is written whole (an empty set is stored as null: every device).
 func (st *Store) PutRoute(ctx context.Context, userID int64, r Route, ttl time.Duration) error {
-	return translate("put route", st.query(ctx, cqlUpsertRoute, userID, r.NodeID, r.Instance, ttlSeconds(ttl)).ExecRelease())
+	return translate("put route", st.query(ctx, cqlUpsertRoute, userID, r.NodeID, r.Instance, r.Devices, ttlSeconds(ttl)).ExecRelease())
 }
 
 // DeleteRoute removes a node's route for userID.

@@ -107,9 +107,14 @@ func (st *Store) SetBlocksPeer(ctx context.Context, convID int64, p DirectPositi
 // message and, per member already listed, the move (activityMove: a
 // delete, an insert and the position, which readers repair if half of it is
 // lost). A member not listed yet is listed as TouchChats would, on its own.
-func (st *Store) MoveDirect(ctx context.Context, convID, msgID int64, pos [2]DirectPosition) error {
+// outbox rows ride in the same batch: a notification costs the send no
+// statement of its own.
+func (st *Store) MoveDirect(ctx context.Context, convID, msgID int64, pos [2]DirectPosition, outbox ...OutboxEntry) error {
 	b := st.raw.NewBatch(gocql.UnloggedBatch).WithContext(ctx)
 	b.Query(cqlTouchConv, idTimestamp(msgID), msgID, convID)
+	for _, e := range outbox {
+		addOutbox(b, e)
+	}
 	for _, p := range pos {
 		switch {
 		case !p.Listed:

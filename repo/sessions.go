@@ -206,6 +206,12 @@ func (st *Store) pruneDeadDevices(ctx context.Context, userID int64, now time.Ti
 // than that. Dead rows are left alone: a login again indexes its token
 // before storing it, so a row without a session may be one under way.
 func (st *Store) deviceLive(ctx context.Context, userID, deviceID int64) (bool, error) {
+	return st.DeviceLive(ctx, userID, deviceID)
+}
+
+// DeviceLive is deviceLive for the notification workers: a device whose
+// every session ended or expired is notified no more.
+func (st *Store) DeviceLive(ctx context.Context, userID, deviceID int64) (bool, error) {
 	var hashes [][]byte
 	err := st.query(ctx, cqlDeviceTokensN, userID, deviceID, pruneTokensPerDevice+1).SelectRelease(&hashes)
 	if err != nil {
@@ -289,6 +295,10 @@ func (st *Store) RevokeDevice(ctx context.Context, userID, deviceID int64) error
 // token before the tokens are listed here; then every token it holds.
 // Deleting what is already gone is not an error, so a retry finishes the job.
 func (st *Store) RetireDevice(ctx context.Context, userID, deviceID int64) error {
+	// The push target first: a device that is gone is never notified again.
+	if err := st.DeletePushTarget(ctx, userID, deviceID); err != nil {
+		return err
+	}
 	if err := st.query(ctx, cqlDeleteDevice, userID, deviceID).ExecRelease(); err != nil {
 		return translate("delete device", err)
 	}

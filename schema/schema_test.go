@@ -37,7 +37,7 @@ func TestVersionsParse(t *testing.T) {
 			if strings.HasPrefix(up, "CREATE ") && !strings.Contains(up[:min(60, len(up))], " IF NOT EXISTS ") {
 				t.Errorf("%s: CREATE without IF NOT EXISTS cannot be re-run: %q", v.Name, st[:min(60, len(st))])
 			}
-			if strings.HasPrefix(up, "ALTER TABLE ") && !regexp.MustCompile(`^ALTER TABLE \w+ (ADD \w+ \w+|WITH .*)$`).MatchString(strings.Join(strings.Fields(up), " ")) {
+			if strings.HasPrefix(up, "ALTER TABLE ") && !regexp.MustCompile(`^ALTER TABLE \w+ (ADD \w+ [\w<>,]+|WITH .*)$`).MatchString(strings.Join(strings.Fields(up), " ")) {
 				t.Errorf("%s: only ALTER TABLE ... ADD col type and ... WITH are re-runnable: %q", v.Name, st)
 			}
 			if strings.Contains(strings.ToUpper(st), "ALLOW FILTERING") || strings.Contains(st, "MATERIALIZED") {

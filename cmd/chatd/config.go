@@ -37,6 +37,7 @@ type config struct {
 	ClockSkew     time.Duration // the most any two nodes' clocks differ
 	Shutdown      time.Duration
 	HTTP          httpLimits // public and admin listeners
+	Notify        notifyConfig
 }
 
 // httpLimits bound what one client connection may hold: a client that
@@ -138,7 +139,11 @@ func parseConfig(args []string) (config, error) {
 	dur(&c.LeaseTTL, "node-lease-ttl", 30*time.Second, "Snowflake node-id lease TTL")
 	dur(&c.CatchUpWindow, "replica-catchup", repo.DefaultCatchUpWindow, "with a keyspace in several DCs: once nodes of --local-dc that could make up a local read quorum were lost, from the return of one until this long after the last came back, requests read at EACH_QUORUM, so a device is not handed a sync cursor past writes they missed (0: never)")
 	dur(&c.Shutdown, "shutdown-timeout", 15*time.Second, "bound on graceful shutdown")
+	c.Notify.flags(fe)
 	if err := fe.Parse(args); err != nil {
+		return config{}, err
+	}
+	if err := c.Notify.apply(&c.API.Notify); err != nil {
 		return config{}, err
 	}
 	if err := c.API.AccessLogLevel.UnmarshalText([]byte(accessLevel)); err != nil {

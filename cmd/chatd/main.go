@@ -19,6 +19,7 @@ import (
 
 	"github.com/ringchat/ringchat/api"
 	"github.com/ringchat/ringchat/api/obs"
+	"github.com/ringchat/ringchat/chat"
 	"github.com/ringchat/ringchat/delivery"
 	"github.com/ringchat/ringchat/delivery/ws"
 	"github.com/ringchat/ringchat/presence"
@@ -141,6 +142,17 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 		return fmt.Errorf("send id key: %w", err)
 	}
 	srv := api.New(cfg.API, api.Deps{Store: store, IDs: gen, Sockets: hub, Delivery: cl, Objects: objects, Presence: pres, Metrics: metrics, Log: log, SendIDKey: sendKey, CatchUp: catchUp})
+	if cfg.API.Notify.On() {
+		senders, err := cfg.Notify.senders(startCtx, cfg.API.Notify)
+		if err != nil {
+			return err
+		}
+		notifier := srv.App().NewNotifier(chat.NotifierConfig{Cluster: cfg.Cluster.Name, Holder: cfg.Cluster.Instance,
+			Lease: cfg.Notify.lease, Settle: cfg.API.SyncLag, Attempts: cfg.Notify.attempts, RetryMax: cfg.Notify.retryMax,
+			Parallel: cfg.Notify.parallel, Nodes: cl.LiveCount}, senders, cl)
+		go notifier.Run()
+		defer notifier.Stop()
+	}
 	registerGauges(metrics, hub, cl)
 	registerLeaseGauges(metrics, lease)
 	metrics.Gauge("ringchat_sync_across_dcs", "1 while requests read at EACH_QUORUM: nodes of the local DC were lost lately and may lack writes made elsewhere (--replica-catchup).",

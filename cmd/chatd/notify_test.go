@@ -1,0 +1,319 @@
+package main
+
+import (
+	"fmt"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/gocql/gocql"
+
+	"github.com/ringchat/ringchat/internal/testcluster"
+	"github.com/ringchat/ringchat/notify/webhook/webhooktest"
+	"github.com/ringchat/ringchat/repo"
+	"github.com/ringchat/ringchat/repo/cqltest"
+	"github.com/ringchat/ringchat/snowflake"
+)
+
+// Notifications end to end (docs/notifications.md): real chatd processes,
+// the real Cassandra node, and a local integration endpoint that checks the
+// Standard Webhooks signature and replay window of every delivery.
+
+func notifyEnv(t *testing.T) map[string]string {
+	env := clusterEnv(t)
+	env["RINGCHAT_PUSH_KINDS"] = "webhook"
+	env["RINGCHAT_PUSH_INSECURE_TARGETS"] = "true"
+	env["RINGCHAT_NOTIFY_LEASE"] = "3s"
+	env["RINGCHAT_NOTIFY_ATTEMPTS"] = "3"
+	env["RINGCHAT_NOTIFY_RETRY_MAX"] = "2s"
+	// A bucket is worked this long after its end (the sync lag): short, to keep the test short.
+	env["RINGCHAT_SEND_DEADLINE"], env["RINGCHAT_SYNC_LAG"] = "1s", "2500ms"
+	return env
+}
+
+// pushTo registers a webhook target for c's device on srv.
+func pushTo(t *testing.T, c *testcluster.Client, srv *webhooktest.Server) {
+	t.Helper()
+	path := "/u" + c.UserID
+	st, body := c.Do("PUT", "/v1/me/push", map[string]any{"kind": "webhook", "url": srv.URL + path})
+	if st != 200 {
+		t.Fatalf("register push target: %d %v", st, body)
+	}
+	secret, _ := body["secret"].(string)
+	srv.Expect(path, secret)
+}
+
+// notifyDB reads the shard cursors: once a shard's cursor is past a bucket,
+// every notice of it has been worked, so "none arrived" is a fact, not a wait.
+type notifyDB struct {
+	t *testing.T
+	s *gocql.Session
+}
+
+func openNotifyDB(t *testing.T, keyspace string) *notifyDB {
+	s, err := repo.Connect(cqltest.Config(keyspace))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return &notifyDB{t: t, s: s}
+}
+
+// waitWorked polls until the shard of convID has finished the bucket of msgID.
+func (db *notifyDB) waitWorked(convID, msgID string) {
+	db.t.Helper()
+	conv, _ := strconv.ParseInt(convID, 10, 64)
+	msg, _ := strconv.ParseInt(msgID, 10, 64)
+	bucket, shard := repo.OutboxPlace(msg, conv)
+	deadline := time.Now().Add(40 * time.Second)
+	for {
+		var cursor int64
+		err := db.s.Query(`SELECT cursor FROM notify_shards WHERE cluster = 'default' AND shard = ? AND lease = false`, shard).Scan(&cursor)
+		if err == nil && cursor > bucket {
+			return
+		}
+		if time.Now().After(deadline) {
+			db.t.Fatalf("shard %d did not finish bucket %d (cursor %d, %v)", shard, bucket, cursor, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func waitDeliveries(t *testing.T, srv *webhooktest.Server, path string, n int) []webhooktest.Delivery {
+	t.Helper()
+	deadline := time.Now().Add(40 * time.Second)
+	for {
+		var got []webhooktest.Delivery
+		for _, d := range srv.Deliveries() {
+			if d.Payload.Data.UserID == path {
+				got = append(got, d)
+			}
+		}
+		if len(got) >= n {
+			return got
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d deliveries for user %s, want %d (refused: %v)", len(got), path, n, srv.Refused())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// alignToBucket waits for the start of an outbox bucket, so a burst sent at
+// once falls in one (a burst is what one bucket of a conversation holds).
+func alignToBucket() {
+	w := repo.NotifyBucket.Milliseconds()
+	if left := w - time.Now().UnixMilli()%w; left < w-100 {
+		time.Sleep(time.Duration(left+20) * time.Millisecond)
+	}
+}
+
+func countFor(srv *webhooktest.Server, userID string) int {
+	n := 0
+	for _, d := range srv.Deliveries() {
+		if d.Payload.Data.UserID == userID {
+			n++
+		}
+	}
+	return n
+}
+
+func TestOfflineDeviceGetsOneCoalescedPushOnlineNoneMutedNone(t *testing.T) {
+	env := notifyEnv(t)
+	node := testcluster.Start(t, env)
+	db := openNotifyDB(t, env["RINGCHAT_KEYSPACE"])
+	srv := webhooktest.New()
+	defer srv.Close()
+	a := testcluster.Register(t, node, "nta")
+	b := testcluster.Register(t, node, "ntb")
+	conv := a.Direct(b)
+	pushTo(t, b, srv)
+
+	// Offline: a burst of three makes exactly one notice, with the count,
+	// the newest message's preview, and the sender as title.
+	alignToBucket()
+	var last string
+	for i := range 3 {
+		st, id := a.Send(conv, testcluster.UUIDv7(time.Now()), fmt.Sprintf("burst %d", i))
+		if st != 201 && st != 200 {
+			t.Fatalf("send: %d", st)
+		}
+		last = id
+	}
+	db.waitWorked(conv, last)
+	got := waitDeliveries(t, srv, b.UserID, 1)
+	if len(got) != 1 {
+		t.Fatalf("%d notices for one burst, want 1: %+v", len(got), got)
+	}
+	d := got[0].Payload.Data
+	if d.Count != 3 || d.MessageID != last || d.ConversationID != conv || d.Body != "burst 2 (+2 more)" || d.Title != a.Handle || d.DeviceID != b.DeviceID {
+		t.Fatalf("notice %+v", d)
+	}
+	if d.Badge < 3 {
+		t.Errorf("badge %d, want the unread total (at least 3)", d.Badge)
+	}
+
+	// Online: a device with a live socket gets the message there and no push.
+	sock := b.Dial()
+	waitRoutes(t, node, b.UserID, 1)
+	_, online := a.Send(conv, testcluster.UUIDv7(time.Now()), "while online")
+	sock.WaitFor(10*time.Second, "the live message", func([]testcluster.Frame) bool { return sock.MessageIDs()[online] > 0 })
+	db.waitWorked(conv, online)
+	if n := countFor(srv, b.UserID); n != 1 {
+		t.Fatalf("an online device was pushed to: %d notices", n)
+	}
+	sock.Close()
+	waitNoRoutes(t, db, b.UserID)
+
+	// Muted: nothing; unmuted again: the next message is pushed.
+	if st, body := b.Do("PUT", "/v1/conversations/"+conv+"/me", map[string]any{"muted_until": time.Now().Add(time.Hour).UTC().Format(time.RFC3339)}); st != 200 {
+		t.Fatalf("mute: %d %v", st, body)
+	}
+	_, muted := a.Send(conv, testcluster.UUIDv7(time.Now()), "while muted")
+	db.waitWorked(conv, muted)
+	if n := countFor(srv, b.UserID); n != 1 {
+		t.Fatalf("a muted conversation was pushed: %d notices", n)
+	}
+	if st, body := b.Do("PUT", "/v1/conversations/"+conv+"/me", map[string]any{"muted_until": nil}); st != 200 {
+		t.Fatalf("unmute: %d %v", st, body)
+	}
+	_, after := a.Send(conv, testcluster.UUIDv7(time.Now()), "unmuted")
+	if got := waitDeliveries(t, srv, b.UserID, 2); got[1].Payload.Data.MessageID != after {
+		t.Fatalf("after unmuting: %+v", got[1].Payload.Data)
+	}
+
+	// The sender's own devices are never notified of their own messages.
+	pushTo(t, a, srv)
+	_, own := a.Send(conv, testcluster.UUIDv7(time.Now()), "mine")
+	db.waitWorked(conv, own)
+	if n := countFor(srv, a.UserID); n != 0 {
+		t.Fatalf("the sender got %d notices of their own message", n)
+	}
+
+	// Logout ends the target with the device: no more notices.
+	if st, _ := b.Do("POST", "/v1/auth/logout", nil); st != 204 {
+		t.Fatalf("logout: %d", st)
+	}
+	_, gone := a.Send(conv, testcluster.UUIDv7(time.Now()), "after logout")
+	db.waitWorked(conv, gone)
+	if n := countFor(srv, b.UserID); n != 3 {
+		t.Fatalf("%d notices after logout, want the 3 before it", n)
+	}
+}
+
+func waitNoRoutes(t *testing.T, db *notifyDB, userID string) {
+	t.Helper()
+	uid, _ := strconv.ParseInt(userID, 10, 64)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		var n int
+		if err := db.s.Query(`SELECT COUNT(*) FROM routes_by_user WHERE user_id = ?`, uid).Scan(&n); err == nil && n == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("user %s still has routes", userID)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// A provider failing is retried with backoff, then dead-lettered; one asking
+// to wait is waited for.
+func TestFailingPushRetriedThenDeadLettered(t *testing.T) {
+	env := notifyEnv(t)
+	node := testcluster.Start(t, env)
+	db := openNotifyDB(t, env["RINGCHAT_KEYSPACE"])
+	srv := webhooktest.New()
+	defer srv.Close()
+	a := testcluster.Register(t, node, "nfa")
+	b := testcluster.Register(t, node, "nfb")
+	conv := a.Direct(b)
+	pushTo(t, b, srv)
+
+	srv.Inject(webhooktest.Answer{Status: 503, RetryAfter: "1"}, webhooktest.Answer{Status: 500})
+	_, first := a.Send(conv, testcluster.UUIDv7(time.Now()), "retried")
+	if got := waitDeliveries(t, srv, b.UserID, 1); got[0].Payload.Data.MessageID != first {
+		t.Fatalf("delivered %+v", got[0].Payload.Data)
+	}
+	before := srv.Requests()
+	srv.Inject(webhooktest.Answer{Status: 500}, webhooktest.Answer{Status: 500}, webhooktest.Answer{Status: 500})
+	_, dead := a.Send(conv, testcluster.UUIDv7(time.Now()), "dead")
+	db.waitWorked(conv, dead)
+	if n := srv.Requests() - before; n != 3 {
+		t.Fatalf("%d attempts, want RINGCHAT_NOTIFY_ATTEMPTS=3", n)
+	}
+	msg, _ := strconv.ParseInt(dead, 10, 64)
+	day := snowflake.Time(msg).Unix() / 86400
+	var reason string
+	var attempts int
+	if err := db.s.Query(`SELECT reason, attempts FROM notify_dead_letters WHERE day = ?`, day).Scan(&reason, &attempts); err != nil || attempts != 3 {
+		t.Fatalf("dead letter: %q %d %v", reason, attempts, err)
+	}
+	if v := metric(t, "http://"+node.Admin, "ringchat_notify_dead_lettered_total"); v != 1 {
+		t.Fatalf("dead-lettered metric %v", v)
+	}
+	if countFor(srv, b.UserID) != 1 {
+		t.Fatalf("a dead-lettered notice was delivered")
+	}
+}
+
+// kill -9 of the node holding a shard with a pending bucket loses no
+// notice: the other node takes the lapsed lease and works it from the cursor.
+func TestKilledShardHolderLosesNoNotice(t *testing.T) {
+	env := notifyEnv(t)
+	env["RINGCHAT_SYNC_LAG"] = "5s" // time to kill the holder before the bucket settles
+	nodes := startNodes(t, env, 2)
+	db := openNotifyDB(t, env["RINGCHAT_KEYSPACE"])
+	srv := webhooktest.New()
+	defer srv.Close()
+	a := testcluster.Register(t, nodes[0], "nka")
+	b := testcluster.Register(t, nodes[0], "nkb")
+	conv := a.Direct(b)
+	pushTo(t, b, srv)
+	_, id := a.Send(conv, testcluster.UUIDv7(time.Now()), "survives")
+	convID, _ := strconv.ParseInt(conv, 10, 64)
+	msgID, _ := strconv.ParseInt(id, 10, 64)
+	_, shard := repo.OutboxPlace(msgID, convID)
+	// Shards move while the nodes find their share (the first took all 16):
+	// poll until one holds it.
+	var holder string
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		err := db.s.Query(`SELECT holder FROM notify_shards WHERE cluster = 'default' AND shard = ? AND lease = true`, shard).Scan(&holder)
+		if err == nil && holder != "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("shard %d has no holder: %v", shard, err)
+		}
+	}
+	killed := false
+	for _, n := range nodes {
+		if nodeInstanceOf(t, db, n) == holder {
+			n.Kill()
+			killed = true
+		}
+	}
+	if !killed {
+		t.Fatalf("no node holds shard %d as %q", shard, holder)
+	}
+	if got := waitDeliveries(t, srv, b.UserID, 1); got[0].Payload.Data.MessageID != id {
+		t.Fatalf("delivered %+v", got[0].Payload.Data)
+	}
+}
+
+// nodeInstanceOf finds a node's instance in the registry by its internal address.
+func nodeInstanceOf(t *testing.T, db *notifyDB, n *testcluster.Node) string {
+	t.Helper()
+	iter := db.s.Query(`SELECT instance, internal_addr FROM nodes WHERE cluster = 'default'`).Iter()
+	var instance, addr string
+	for iter.Scan(&instance, &addr) {
+		if addr == n.Internal {
+			_ = iter.Close()
+			return instance
+		}
+	}
+	if err := iter.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return ""
+}
