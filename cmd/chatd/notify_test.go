@@ -118,16 +118,23 @@ func countFor(srv *webhooktest.Server, userID string) int {
 	return n
 }
 
-func TestOfflineDeviceGetsOneCoalescedPushOnlineNoneMutedNone(t *testing.T) {
+// notifyPair starts a node with push on, the integration endpoint, and two
+// users in a DM whose second has a webhook target.
+func notifyPair(t *testing.T, prefix string) (*testcluster.Node, *notifyDB, *webhooktest.Server, *testcluster.Client, *testcluster.Client, string) {
 	env := notifyEnv(t)
 	node := testcluster.Start(t, env)
 	db := openNotifyDB(t, env["RINGCHAT_KEYSPACE"])
 	srv := webhooktest.New()
-	defer srv.Close()
-	a := testcluster.Register(t, node, "nta")
-	b := testcluster.Register(t, node, "ntb")
+	t.Cleanup(srv.Close)
+	a := testcluster.Register(t, node, prefix+"a")
+	b := testcluster.Register(t, node, prefix+"b")
 	conv := a.Direct(b)
 	pushTo(t, b, srv)
+	return node, db, srv, a, b, conv
+}
+
+func TestOfflineDeviceGetsOneCoalescedPushOnlineNoneMutedNone(t *testing.T) {
+	node, db, srv, a, b, conv := notifyPair(t, "nt")
 
 	// Offline: a burst of three makes exactly one notice, with the count,
 	// the newest message's preview, and the sender as title.
@@ -220,15 +227,7 @@ func waitNoRoutes(t *testing.T, db *notifyDB, userID string) {
 // A provider failing is retried with backoff, then dead-lettered; one asking
 // to wait is waited for.
 func TestFailingPushRetriedThenDeadLettered(t *testing.T) {
-	env := notifyEnv(t)
-	node := testcluster.Start(t, env)
-	db := openNotifyDB(t, env["RINGCHAT_KEYSPACE"])
-	srv := webhooktest.New()
-	defer srv.Close()
-	a := testcluster.Register(t, node, "nfa")
-	b := testcluster.Register(t, node, "nfb")
-	conv := a.Direct(b)
-	pushTo(t, b, srv)
+	node, db, srv, a, b, conv := notifyPair(t, "nf")
 
 	srv.Inject(webhooktest.Answer{Status: 503, RetryAfter: "1"}, webhooktest.Answer{Status: 500})
 	_, first := a.Send(conv, testcluster.UUIDv7(time.Now()), "retried")
