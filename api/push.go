@@ -42,9 +42,8 @@ func (s *Server) putPushTarget(c echo.Context) error {
 	if err := bindJSON(c, &in); err != nil {
 		return err
 	}
-	if in.Secret != "" || in.UpdatedAt != nil {
-		return invalid("secret and updated_at are chosen by the server")
-	}
+	// secret and updated_at are the server's (readOnly): a client sending
+	// back what it was given is not refused, and they are not taken.
 	pi := chat.PushTargetInput{Kind: in.Kind, Token: in.Token, Topic: in.Topic, Previews: in.Previews}
 	switch in.Environment {
 	case "", "production":
@@ -56,10 +55,9 @@ func (s *Server) putPushTarget(c echo.Context) error {
 	switch in.Kind {
 	case "webpush":
 		pi.Endpoint = in.Endpoint
-		if in.Keys == nil {
-			return invalid("keys.p256dh and keys.auth are required for webpush")
+		if in.Keys != nil { // missing keys are refused by the use case, after "push is off"
+			pi.P256DH, pi.Auth = in.Keys.P256DH, in.Keys.Auth
 		}
-		pi.P256DH, pi.Auth = in.Keys.P256DH, in.Keys.Auth
 	case "webhook":
 		pi.Endpoint = in.URL
 	}

@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	lru "github.com/hashicorp/golang-lru/v2"
+
 	"github.com/ringchat/ringchat/notify"
 	"github.com/ringchat/ringchat/repo"
 )
@@ -40,8 +42,11 @@ type NotifierConfig struct {
 	Attempts  int
 	RetryBase time.Duration
 	RetryMax  time.Duration
-	// Parallel bounds the notices in flight per shard (default 32).
+	// Parallel bounds the notices made and in flight per shard (default 32).
 	Parallel int
+	// AttemptTimeout bounds one delivery (default 5 s): a slow target holds
+	// its bucket no longer; a failed delivery is retried from a later bucket.
+	AttemptTimeout time.Duration
 	// Nodes says how many chatd nodes share the shards (the registry); nil: 1.
 	Nodes func() int
 }
@@ -70,6 +75,9 @@ func (c *NotifierConfig) defaults() {
 	if c.Parallel <= 0 {
 		c.Parallel = 32
 	}
+	if c.AttemptTimeout <= 0 {
+		c.AttemptTimeout = 5 * time.Second
+	}
 	if c.Nodes == nil {
 		c.Nodes = func() int { return 1 }
 	}
@@ -83,8 +91,18 @@ type Notifier struct {
 	conns   Connections
 	log     *slog.Logger
 
-	mu   sync.Mutex
-	held map[int]*shardWork
+	mu          sync.Mutex
+	held        map[int]*shardWork
+	freeSince   map[int]time.Time
+	released    map[int]time.Time // shards this node gave up, and when
+	lastRelease time.Time
+	// notified remembers messages whose notices this node made lately: a
+	// send retried by its client writes a second outbox row, and its
+	// devices must not be alerted twice.
+	notified *lru.Cache[int64, time.Time]
+	// zones caches loaded time zones for quiet hours: LoadLocation reads the
+	// zone database each time (bounded by the names it accepts, about 600).
+	zones sync.Map // name -> *time.Location
 
 	stop chan struct{}
 	done chan struct{}
@@ -94,14 +112,16 @@ type Notifier struct {
 type notifyCounts struct {
 	queued, sent, retried, gone, dead, skipped atomic.Int64
 	failed                                     sync.Map // reason -> *atomic.Int64
-	lagMillis                                  atomic.Int64
+	lags                                       [repo.NotifyShards]atomic.Int64
 }
 
 // NewNotifier makes the node's workers; Run starts them.
 func (a *App) NewNotifier(cfg NotifierConfig, senders []notify.Sender, conns Connections) *Notifier {
 	cfg.defaults()
+	notified, _ := lru.New[int64, time.Time](100_000)
 	n := &Notifier{app: a, cfg: cfg, senders: map[notify.Kind]notify.Sender{}, conns: conns, log: a.log,
-		held: map[int]*shardWork{}, stop: make(chan struct{}), done: make(chan struct{})}
+		held: map[int]*shardWork{}, freeSince: map[int]time.Time{}, released: map[int]time.Time{}, notified: notified,
+		stop: make(chan struct{}), done: make(chan struct{})}
 	for _, s := range senders {
 		n.senders[s.Kind()] = s
 	}
@@ -125,60 +145,103 @@ func (n *Notifier) Run() {
 	}
 }
 
-// Stop ends the workers and gives their shards up, so another node takes
-// them at once instead of after the lease.
+// Stop ends the workers and hands their shards over (each finishes the
+// bucket under way first), so another node takes them at once.
 func (n *Notifier) Stop() {
 	close(n.stop)
 	<-n.done
 }
 
-// balance claims free shards up to this node's share and gives up those over it.
+// releaseEvery spaces the shards a node gives up: each hand-over costs the
+// next holder a cursor read, and a node that gives up a shard nobody takes
+// (the other nodes run no notifier) claims it back after a lease.
+const releaseEvery = 30 * time.Second
+
+// balance claims a free shard, at most one a tick, while this node holds
+// less than its share of the nodes that work shards, or when the shard has
+// been free for a lease (nobody else is taking it); it gives one up when it
+// holds more than its share. Only shards the plain read shows free cost a
+// lightweight transaction.
 func (n *Notifier) balance() {
-	nodes := max(n.cfg.Nodes(), 1)
-	share := (repo.NotifyShards + nodes - 1) / nodes
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	holders, err := n.app.store.ShardHolders(ctx, n.cfg.Cluster)
+	if err != nil {
+		n.log.Warn("read notify shard holders", "err", err)
+		return
+	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	for s, w := range n.held {
-		if w.lost.Load() {
+		select {
+		case <-w.done: // lost, or released: claimable again
 			delete(n.held, s)
+		default:
+		}
+	}
+	working := map[string]bool{n.cfg.Holder: true}
+	for _, h := range holders {
+		working[h] = true
+	}
+	// A node working no shard yet is not among the holders: the registry's
+	// count makes room for it, one release at a time.
+	nodes := max(len(working), min(n.cfg.Nodes(), repo.NotifyShards))
+	share := (repo.NotifyShards + len(working) - 1) / len(working)
+	probe := (repo.NotifyShards + nodes - 1) / nodes
+	now := time.Now()
+	for s := range repo.NotifyShards {
+		if _, ok := holders[s]; ok {
+			delete(n.freeSince, s)
+		} else if _, ok := n.freeSince[s]; !ok {
+			n.freeSince[s] = now
 		}
 	}
 	for _, s := range rand.Perm(repo.NotifyShards) {
-		if len(n.held) >= share {
-			break
-		}
-		if _, ok := n.held[s]; ok {
+		if _, held := n.held[s]; held || holders[s] != "" {
 			continue
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		if len(n.held) >= share && now.Sub(n.freeSince[s]) < n.cfg.Lease {
+			continue
+		}
+		if now.Sub(n.released[s]) < n.cfg.Lease {
+			continue // given up for another node to take: not claimed back at once
+		}
 		won, err := n.app.store.ClaimShard(ctx, n.cfg.Cluster, s, n.cfg.Holder, n.cfg.Lease)
-		cancel()
 		if err != nil {
 			n.log.Warn("claim notify shard", "shard", s, "err", err)
 			return
 		}
 		if won {
-			w := &shardWork{n: n, shard: s, quit: make(chan struct{})}
+			w := newShardWork(n, s, now)
 			n.held[s] = w
 			go w.run()
 		}
+		return // one claim a tick
 	}
-	for s, w := range n.held {
-		if len(n.held) <= share {
-			break
+	if (len(n.held) > share || len(n.held) > probe) && now.Sub(n.lastRelease) >= releaseEvery {
+		for s, w := range n.held {
+			n.lastRelease, n.released[s] = now, now
+			delete(n.held, s)
+			go w.release()
+			return
 		}
-		w.release()
-		delete(n.held, s)
 	}
 }
 
 func (n *Notifier) releaseAll() {
 	n.mu.Lock()
-	defer n.mu.Unlock()
+	ws := make([]*shardWork, 0, len(n.held))
 	for s, w := range n.held {
-		w.release()
+		ws = append(ws, w)
 		delete(n.held, s)
 	}
+	n.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, w := range ws {
+		wg.Add(1)
+		go func() { defer wg.Done(); w.release() }()
+	}
+	wg.Wait()
 }
 
 // Held lists the shards this node works (tests, metrics).
@@ -192,6 +255,20 @@ func (n *Notifier) Held() []int {
 		}
 	}
 	return out
+}
+
+func (n *Notifier) setLag(shard int, ms int64) { n.n.lags[shard].Store(ms) }
+
+func (n *Notifier) zone(name string) (*time.Location, error) {
+	if l, ok := n.zones.Load(name); ok {
+		return l.(*time.Location), nil
+	}
+	l, err := time.LoadLocation(name)
+	if err != nil {
+		return nil, err
+	}
+	n.zones.Store(name, l)
+	return l, nil
 }
 
 func (n *Notifier) register() {
@@ -212,8 +289,14 @@ func (n *Notifier) register() {
 		v := n.failCounter(r)
 		c("ringchat_notify_failed_"+r+"_total", "failed notice deliveries: "+r, v)
 	}
-	m.Gauge("ringchat_notify_outbox_lag_seconds", "how far behind now the oldest bucket this node is working ends",
-		func() float64 { return float64(n.n.lagMillis.Load()) / 1000 })
+	m.Gauge("ringchat_notify_outbox_lag_seconds", "how far behind now ends the oldest bucket a shard of this node is working (the most over its shards)",
+		func() float64 {
+			var most int64
+			for i := range n.n.lags {
+				most = max(most, n.n.lags[i].Load())
+			}
+			return float64(most) / 1000
+		})
 }
 
 // failReasons label failed deliveries: a provider's refusal, a wait it

@@ -1,13 +1,13 @@
 package chat
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
 	"strconv"
-	"strings"
+	"sync"
 	"time"
-	"unicode/utf8"
 
 	"golang.org/x/sync/errgroup"
 
@@ -18,103 +18,168 @@ import (
 const (
 	outboxPage = 500
 	// outboxPages bounds one bucket's read (a shard's 2 s at 100,000 msg/s).
-	outboxPages  = 400
-	previewRunes = 200
-	noticeTTL    = 24 * time.Hour
+	outboxPages = 400
+	noticeTTL   = 24 * time.Hour
+	// notifiedFor is how long a message's notices are remembered against a
+	// client's retry of the send (which writes a second outbox row).
+	notifiedFor = 10 * time.Minute
 )
 
-// workBucket makes and delivers the notices of one bucket of the shard;
-// false: not finished (the store failed or the lease is gone), worked again.
+// workBucket makes every notice of one bucket of the shard, then delivers
+// them once each. false: a notice could not be made (nothing of the bucket
+// was delivered then), a retry row could not be written, or the lease is
+// gone; the bucket is worked again, and what was delivered is not again.
 func (w *shardWork) workBucket(ctx context.Context, bucket int64) bool {
-	store := w.n.app.store
-	byConv := map[int64][]repo.OutboxEntry{}
-	var convs []int64
-	after := int64(0)
-	for range outboxPages {
-		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		rows, err := store.ReadOutbox(rctx, bucket, w.shard, after, outboxPage)
-		cancel()
-		if err != nil {
-			w.n.log.Warn("read outbox", "shard", w.shard, "bucket", bucket, "err", err)
-			return false
-		}
-		for _, r := range rows {
-			if _, ok := byConv[r.ConvID]; !ok {
-				convs = append(convs, r.ConvID)
-			}
-			byConv[r.ConvID] = append(byConv[r.ConvID], r)
-			after = r.EventID
-		}
-		w.n.n.queued.Add(int64(len(rows)))
-		if len(rows) < outboxPage {
-			break
-		}
+	rows, ok := w.readBucket(ctx, bucket)
+	if !ok {
+		return false
+	}
+	notices, err := w.n.bucketNotices(ctx, rows)
+	if err != nil {
+		w.n.log.Warn("make notices", "shard", w.shard, "bucket", bucket, "err", err)
+		return false
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(w.n.cfg.Parallel)
-	for _, conv := range convs {
-		notices, err := w.n.notices(gctx, conv, byConv[conv])
-		if err != nil {
-			w.n.log.Warn("make notices", "conv", conv, "err", err)
-			return false
+	for _, nt := range notices {
+		if !w.deliveredOnce(bucket, nt.key()) {
+			continue
 		}
-		for _, nt := range notices {
-			g.Go(func() error {
-				if !w.valid() {
-					return errLeaseGone
-				}
-				w.n.deliver(gctx, nt)
-				return nil
-			})
+		g.Go(func() error {
+			if !w.valid() {
+				return errLeaseGone
+			}
+			if err := w.n.deliver(gctx, nt); err != nil {
+				w.undeliver(bucket, nt.key())
+				return err
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		w.n.log.Warn("deliver notices", "shard", w.shard, "bucket", bucket, "err", err)
+		return false
+	}
+	now := time.Now()
+	for _, r := range rows {
+		if r.DeviceID == 0 {
+			w.n.notified.Add(r.MsgID, now)
 		}
 	}
-	return g.Wait() == nil && w.valid()
+	return w.valid()
 }
 
 var errLeaseGone = fmt.Errorf("notify shard lease gone")
 
-// notice is one device's coalesced notice, with the target it goes to.
-type notice struct {
-	target repo.PushTarget
-	n      notify.Notification
+func (w *shardWork) readBucket(ctx context.Context, bucket int64) ([]repo.OutboxEntry, bool) {
+	var rows []repo.OutboxEntry
+	after := int64(0)
+	for page := range outboxPages {
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		got, err := w.n.app.store.ReadOutbox(rctx, bucket, w.shard, after, outboxPage)
+		cancel()
+		if err != nil {
+			w.n.log.Warn("read outbox", "shard", w.shard, "bucket", bucket, "err", err)
+			return nil, false
+		}
+		rows = append(rows, got...)
+		if len(got) < outboxPage {
+			break
+		}
+		after = got[len(got)-1].EventID
+		if page == outboxPages-1 {
+			w.n.log.Error("outbox bucket over its read bound; the rest is not notified", "shard", w.shard, "bucket", bucket, "rows", len(rows))
+		}
+	}
+	w.n.n.queued.Add(int64(len(rows)))
+	return rows, true
 }
 
-// notices decides who gets what for one conversation's rows of a bucket:
-// every member but the sender who was a member when the message was sent,
-// per device with a push target, no live socket, and neither the
+// giveUpBucket dead-letters a bucket whose notices could not be made in
+// bucketTries attempts, so the shard moves on.
+func (w *shardWork) giveUpBucket(ctx context.Context, bucket int64) {
+	rows, _ := w.readBucket(ctx, bucket)
+	w.n.log.Error("notify bucket given up after repeated failures", "shard", w.shard, "bucket", bucket, "rows", len(rows))
+	for _, r := range rows {
+		w.n.deadLetter(ctx, notice{target: repo.PushTarget{UserID: r.UserID, DeviceID: r.DeviceID},
+			row: r, n: notify.Notification{ConversationID: strconv.FormatInt(r.ConvID, 10), MessageID: strconv.FormatInt(r.MsgID, 10)}},
+			fmt.Errorf("bucket %d of shard %d could not be worked", bucket, w.shard), r.Attempt)
+	}
+}
+
+// notice is one device's coalesced notice, with the target it goes to and
+// what a retry row needs to make it again.
+type notice struct {
+	target  repo.PushTarget
+	n       notify.Notification
+	row     repo.OutboxEntry // the newest message's row: conv, sender, event
+	attempt int              // deliveries made before this one
+}
+
+func (nt notice) key() string { return nt.n.ID + "/" + strconv.Itoa(nt.attempt) }
+
+// bucketNotices makes the notices of a bucket's rows: per conversation for
+// the messages, per device for the retry rows; made in parallel, with the
+// reads shared by the whole bucket (bucketCache).
+func (n *Notifier) bucketNotices(ctx context.Context, rows []repo.OutboxEntry) ([]notice, error) {
+	byConv := map[int64][]repo.OutboxEntry{}
+	var convs []int64
+	var retries []repo.OutboxEntry
+	for _, r := range rows {
+		if r.DeviceID != 0 {
+			retries = append(retries, r)
+			continue
+		}
+		if at, ok := n.notified.Get(r.MsgID); ok && time.Since(at) < notifiedFor {
+			continue // a retried send's second row
+		}
+		if _, ok := byConv[r.ConvID]; !ok {
+			convs = append(convs, r.ConvID)
+		}
+		byConv[r.ConvID] = append(byConv[r.ConvID], r)
+	}
+	bc := newBucketCache(n)
+	var mu sync.Mutex
+	var out []notice
+	add := func(ns []notice) {
+		mu.Lock()
+		out = append(out, ns...)
+		mu.Unlock()
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(n.cfg.Parallel)
+	for _, conv := range convs {
+		g.Go(func() error {
+			ns, err := n.convNotices(gctx, bc, conv, byConv[conv])
+			add(ns)
+			return err
+		})
+	}
+	for _, r := range retries {
+		g.Go(func() error {
+			ns, err := n.retryNotice(gctx, bc, r)
+			add(ns)
+			return err
+		})
+	}
+	return out, g.Wait()
+}
+
+// convNotices decides who gets what for one conversation's rows of a
+// bucket: every member but the sender who was a member when the message was
+// sent, per device with a push target, no live socket, and neither the
 // conversation muted nor quiet hours; one notice per device for all of the
 // conversation's messages in the bucket.
-func (n *Notifier) notices(ctx context.Context, convID int64, rows []repo.OutboxEntry) ([]notice, error) {
-	store := n.app.store
-	conv, err := store.GetConversation(ctx, convID)
-	if repo.IsCode(err, repo.CodeNotFound) {
-		return nil, nil
-	}
-	if err != nil || conv.Deleted {
+func (n *Notifier) convNotices(ctx context.Context, bc *bucketCache, convID int64, rows []repo.OutboxEntry) ([]notice, error) {
+	conv, msgs, err := n.messages(ctx, convID, rows)
+	if err != nil || len(msgs) == 0 {
 		return nil, err
 	}
-	msgs := make([]repo.Message, 0, len(rows))
-	for _, r := range rows {
-		m, err := store.GetMessage(ctx, convID, r.MsgID)
-		if repo.IsCode(err, repo.CodeNotFound) {
-			continue // never written (a send not acknowledged)
-		}
-		if err != nil {
-			return nil, err
-		}
-		if !m.Recalled && !slices.ContainsFunc(msgs, func(x repo.Message) bool { return x.ID == m.ID }) {
-			msgs = append(msgs, m)
-		}
-	}
-	if len(msgs) == 0 {
-		return nil, nil
-	}
-	members, err := store.ListMembers(ctx, convID)
+	members, err := n.app.store.ListMembers(ctx, convID)
 	if err != nil {
 		return nil, err
 	}
 	var out []notice
-	now := n.app.now()
 	for _, mb := range members {
 		var mine []repo.Message
 		for _, m := range msgs {
@@ -125,7 +190,14 @@ func (n *Notifier) notices(ctx context.Context, convID int64, rows []repo.Outbox
 		if len(mine) == 0 {
 			continue
 		}
-		ns, err := n.userNotices(ctx, conv, mb.UserID, mine, now)
+		newest := mine[len(mine)-1]
+		row := rows[0]
+		for _, r := range rows {
+			if r.MsgID == newest.ID {
+				row = r
+			}
+		}
+		ns, err := n.userNotices(ctx, bc, conv, mb.UserID, 0, newest, len(mine), row, 0)
 		if err != nil {
 			return nil, err
 		}
@@ -134,16 +206,66 @@ func (n *Notifier) notices(ctx context.Context, convID int64, rows []repo.Outbox
 	return out, nil
 }
 
-func (n *Notifier) userNotices(ctx context.Context, conv repo.Conversation, userID int64, msgs []repo.Message, now time.Time) ([]notice, error) {
+// messages reads a bucket's messages of one conversation: not the
+// recalled, nor the never written (a send that was not acknowledged).
+func (n *Notifier) messages(ctx context.Context, convID int64, rows []repo.OutboxEntry) (repo.Conversation, []repo.Message, error) {
 	store := n.app.store
-	targets, err := store.PushTargets(ctx, userID)
+	conv, err := store.GetConversation(ctx, convID)
+	if repo.IsCode(err, repo.CodeNotFound) || (err == nil && conv.Deleted) {
+		return conv, nil, nil
+	}
+	if err != nil {
+		return conv, nil, err
+	}
+	var msgs []repo.Message
+	for _, r := range rows {
+		if slices.ContainsFunc(msgs, func(x repo.Message) bool { return x.ID == r.MsgID }) {
+			continue
+		}
+		m, err := store.GetMessage(ctx, convID, r.MsgID)
+		if repo.IsCode(err, repo.CodeNotFound) {
+			continue
+		}
+		if err != nil {
+			return conv, nil, err
+		}
+		if !m.Recalled {
+			msgs = append(msgs, m)
+		}
+	}
+	slices.SortFunc(msgs, func(a, b repo.Message) int { return cmp.Compare(a.ID, b.ID) })
+	return conv, msgs, nil
+}
+
+// retryNotice makes a failed notice again for its one device, as things
+// are now: a device that came online, a conversation muted since, a member
+// removed since, a message recalled since get nothing.
+func (n *Notifier) retryNotice(ctx context.Context, bc *bucketCache, r repo.OutboxEntry) ([]notice, error) {
+	conv, msgs, err := n.messages(ctx, r.ConvID, []repo.OutboxEntry{r})
+	if err != nil || len(msgs) == 0 {
+		return nil, err
+	}
+	if _, err := n.app.store.GetMember(ctx, r.ConvID, r.UserID); repo.IsCode(err, repo.CodeNotFound) {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
+	return n.userNotices(ctx, bc, conv, r.UserID, r.DeviceID, msgs[0], max(r.Count, 1), r, r.Attempt)
+}
+
+// userNotices makes the notices of one user's devices (only device's, if
+// not 0) for count messages up to newest.
+func (n *Notifier) userNotices(ctx context.Context, bc *bucketCache, conv repo.Conversation, userID, device int64,
+	newest repo.Message, count int, row repo.OutboxEntry, attempt int) ([]notice, error) {
+	targets, err := bc.targets(ctx, userID)
 	if err != nil || len(targets) == 0 {
 		return nil, err
 	}
-	uc, err := store.GetUserConversation(ctx, userID, conv.ID)
+	uc, err := n.app.store.GetUserConversation(ctx, userID, conv.ID)
 	if err != nil && !repo.IsCode(err, repo.CodeNotFound) {
 		return nil, err
 	}
+	now := n.app.now()
 	if uc.MutedUntil.After(now) {
 		n.n.skipped.Add(int64(len(targets)))
 		return nil, nil
@@ -152,98 +274,45 @@ func (n *Notifier) userNotices(ctx context.Context, conv repo.Conversation, user
 	if err != nil {
 		return nil, err
 	}
-	newest := msgs[len(msgs)-1]
 	var out []notice
 	for _, t := range targets {
-		if _, ok := n.senders[notify.Kind(t.Kind)]; !ok {
+		if device != 0 && t.DeviceID != device {
 			continue
 		}
-		if online[userID].Has(t.DeviceID) || InQuietHours(t, now) {
+		if _, ok := n.senders[notify.Kind(t.Kind)]; !ok {
+			// This node carries no sender of the kind (--push-kinds differs
+			// between nodes): counted, and said in the log, not silent.
+			n.n.skipped.Add(1)
+			n.log.Warn("push target of a kind this node does not carry", "kind", t.Kind, "user", userID, "device", t.DeviceID)
+			continue
+		}
+		if online[userID].Has(t.DeviceID) || InQuietHours(t, now, n.zone) {
 			n.n.skipped.Add(1)
 			continue
 		}
-		live, err := store.DeviceLive(ctx, userID, t.DeviceID)
+		live, err := bc.deviceLive(ctx, userID, t.DeviceID)
 		if err != nil {
 			return nil, err
 		}
 		if !live {
-			// Every session of the device ended or expired: it is logged out.
-			n.n.skipped.Add(1)
-			_ = store.DeletePushTarget(ctx, userID, t.DeviceID)
+			n.n.skipped.Add(1) // every session ended or expired: logged out
 			continue
 		}
-		title, body, err := n.text(ctx, conv, newest, len(msgs), t.Previews)
+		title, body, err := n.text(ctx, bc, conv, newest, count, t.Previews)
 		if err != nil {
 			return nil, err
 		}
-		badge, err := n.badge(ctx, userID)
+		badge, err := bc.badge(ctx, userID)
 		if err != nil {
 			return nil, err
 		}
 		id := strconv.FormatInt(newest.ID, 10)
-		out = append(out, notice{target: t, n: notify.Notification{
+		out = append(out, notice{target: t, row: row, attempt: attempt, n: notify.Notification{
 			ID: id + "-" + strconv.FormatInt(t.DeviceID, 10), UserID: strconv.FormatInt(userID, 10),
 			DeviceID: strconv.FormatInt(t.DeviceID, 10), ConversationID: strconv.FormatInt(conv.ID, 10),
 			CollapseKey: "c" + strconv.FormatInt(conv.ID, 10), Event: repo.NotifyMessage, MessageID: id,
-			Title: title, Body: body, Count: len(msgs), Badge: badge, TTL: noticeTTL, Sent: now,
+			Title: title, Body: body, Count: count, Badge: badge, TTL: noticeTTL, Sent: now,
 		}})
 	}
 	return out, nil
-}
-
-// text is a notice's title (the sender, or the group's name) and body (a
-// preview of the newest message, or a count when previews are off).
-func (n *Notifier) text(ctx context.Context, conv repo.Conversation, newest repo.Message, count int, previews bool) (string, string, error) {
-	sender, err := n.app.store.GetUser(ctx, newest.SenderID)
-	if err != nil && !repo.IsCode(err, repo.CodeNotFound) {
-		return "", "", err
-	}
-	who := sender.DisplayName
-	if who == "" {
-		who = sender.Handle
-	}
-	title := who
-	if conv.Kind != repo.KindDirect && conv.Name != "" {
-		title = conv.Name
-	}
-	if !previews {
-		if count == 1 {
-			return title, "New message", nil
-		}
-		return title, strconv.Itoa(count) + " new messages", nil
-	}
-	body := preview(newest)
-	if conv.Kind != repo.KindDirect {
-		body = who + ": " + body
-	}
-	if count > 1 {
-		body = fmt.Sprintf("%s (+%d more)", body, count-1)
-	}
-	return title, body, nil
-}
-
-func preview(m repo.Message) string {
-	b := strings.TrimSpace(m.Body)
-	if b == "" && len(m.Media) > 0 {
-		return "Sent an attachment"
-	}
-	if utf8.RuneCountInString(b) > previewRunes {
-		r := []rune(b)
-		b = string(r[:previewRunes]) + "…"
-	}
-	return b
-}
-
-// badge is the user's unread total over the first page of their chat list
-// (each conversation's count is itself capped; so is the page).
-func (n *Notifier) badge(ctx context.Context, userID int64) (int, error) {
-	entries, _, err := n.app.ChatList(ctx, repo.Session{UserID: userID}, []int{repo.SectionPinned, repo.SectionMain}, nil, 50)
-	if err != nil {
-		return 0, err
-	}
-	total := 0
-	for _, e := range entries {
-		total += e.UnreadCount
-	}
-	return total, nil
 }

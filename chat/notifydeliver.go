@@ -3,6 +3,7 @@ package chat
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"strconv"
 	"time"
@@ -11,72 +12,79 @@ import (
 	"github.com/ringchat/ringchat/repo"
 )
 
-// sendTimeout bounds one provider call.
-const sendTimeout = 15 * time.Second
-
-// deliver sends one notice, retrying transient failures with exponential
-// backoff and full jitter, waiting out a provider's Retry-After, removing a
-// target its provider calls gone, and dead-lettering it past the bound.
-func (n *Notifier) deliver(ctx context.Context, nt notice) {
+// deliver makes one delivery of a notice. A failure that may pass is
+// retried from a later bucket (a retry row: after the provider's
+// Retry-After, or exponential backoff with jitter), so a failing target
+// never holds its bucket back; a refusal, or the last allowed attempt,
+// dead-letters it; a target its provider calls gone is removed. The error
+// is only for an outcome that could not be recorded (the retry row).
+func (n *Notifier) deliver(ctx context.Context, nt notice) error {
 	sender := n.senders[notify.Kind(nt.target.Kind)]
 	t := notify.Target{Kind: notify.Kind(nt.target.Kind), Token: nt.target.Token, Topic: nt.target.Topic,
 		Sandbox: nt.target.Sandbox, Endpoint: nt.target.Endpoint, P256DH: nt.target.P256DH, Auth: nt.target.Auth,
 		Secret: nt.target.Secret}
-	var last error
-	for attempt := 1; attempt <= n.cfg.Attempts; attempt++ {
-		sctx, cancel := context.WithTimeout(ctx, sendTimeout)
-		err := sender.Send(sctx, t, nt.n)
-		cancel()
-		if err == nil {
-			n.n.sent.Add(1)
-			return
+	sctx, cancel := context.WithTimeout(ctx, n.cfg.AttemptTimeout)
+	err := sender.Send(sctx, t, nt.n)
+	cancel()
+	attempts := nt.attempt + 1
+	var ra *notify.RetryAfterError
+	var perm *notify.PermanentError
+	switch {
+	case err == nil:
+		n.n.sent.Add(1)
+		return nil
+	case ctx.Err() != nil:
+		return ctx.Err() // the lease is gone: the next holder works the bucket
+	case errors.Is(err, notify.ErrGone):
+		n.n.gone.Add(1)
+		dctx, dcancel := context.WithTimeout(ctx, 3*time.Second)
+		defer dcancel()
+		if derr := n.app.store.DeleteGoneTarget(dctx, nt.target); derr != nil {
+			n.log.Warn("remove gone push target", "user", nt.target.UserID, "device", nt.target.DeviceID, "err", derr)
 		}
-		if ctx.Err() != nil {
-			return // the shard was given up: its next holder sends it
+		return nil
+	case errors.As(err, &perm):
+		n.failCounter("permanent").Add(1)
+		n.deadLetter(ctx, nt, err, attempts)
+		return nil
+	case errors.As(err, &ra):
+		n.failCounter("retry_after").Add(1)
+		if ra.After > n.cfg.RetryMax || attempts >= n.cfg.Attempts {
+			n.deadLetter(ctx, nt, err, attempts)
+			return nil
 		}
-		last = err
-		var wait time.Duration
-		var ra *notify.RetryAfterError
-		var perm *notify.PermanentError
-		switch {
-		case errors.Is(err, notify.ErrGone):
-			n.n.gone.Add(1)
-			dctx, dcancel := context.WithTimeout(ctx, 3*time.Second)
-			if derr := n.app.store.DeleteGoneTarget(dctx, nt.target); derr != nil {
-				n.log.Warn("remove gone push target", "user", nt.target.UserID, "device", nt.target.DeviceID, "err", derr)
-			}
-			dcancel()
-			return
-		case errors.As(err, &perm):
-			n.failCounter("permanent").Add(1)
-			n.deadLetter(ctx, nt, err, attempt)
-			return
-		case errors.As(err, &ra):
-			n.failCounter("retry_after").Add(1)
-			if ra.After > n.cfg.RetryMax {
-				n.deadLetter(ctx, nt, err, attempt)
-				return
-			}
-			wait = ra.After
-		default:
-			n.failCounter("transient").Add(1)
-			wait = backoff(n.cfg.RetryBase, n.cfg.RetryMax, attempt)
+		return n.retryLater(ctx, nt, attempts, ra.After)
+	default:
+		n.failCounter("transient").Add(1)
+		if attempts >= n.cfg.Attempts {
+			n.deadLetter(ctx, nt, err, attempts)
+			return nil
 		}
-		if attempt == n.cfg.Attempts {
-			break
-		}
-		n.n.retried.Add(1)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(wait):
-		}
+		return n.retryLater(ctx, nt, attempts, backoff(n.cfg.RetryBase, n.cfg.RetryMax, attempts))
 	}
-	n.deadLetter(ctx, nt, last, n.cfg.Attempts)
 }
 
-// backoff is full jitter over an exponential bound: retries of many notices
-// failing at once spread out instead of coming back together.
+// retryLater writes the notice's retry row into the bucket of now + wait.
+func (n *Notifier) retryLater(ctx context.Context, nt notice, attempts int, wait time.Duration) error {
+	id, err := n.app.newID()
+	if err != nil {
+		return err
+	}
+	row := nt.row
+	row.EventID, row.UserID, row.DeviceID, row.Attempt, row.Count = id, nt.target.UserID, nt.target.DeviceID, attempts, nt.n.Count
+	row.MsgID, _ = strconv.ParseInt(nt.n.MessageID, 10, 64)
+	wctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	if err := n.app.store.RetryOutbox(wctx, time.Now().Add(wait), row); err != nil {
+		return fmt.Errorf("schedule notice retry: %w", err)
+	}
+	n.n.retried.Add(1)
+	return nil
+}
+
+// backoff is exponential with jitter: the bound doubles from base per
+// attempt up to most, and the wait is drawn from its upper half, so retries
+// of many notices failing at once spread out instead of coming back together.
 func backoff(base, most time.Duration, attempt int) time.Duration {
 	bound := base << min(attempt-1, 20)
 	if bound > most || bound <= 0 {

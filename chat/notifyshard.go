@@ -2,6 +2,7 @@ package chat
 
 import (
 	"context"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -10,58 +11,124 @@ import (
 
 // shardWork is one held shard: a lease renewed every third of its TTL, and
 // the settled buckets worked in order from the shard's cursor.
+//
+// Its life: quit asks it to stop after the bucket under way (a release,
+// which hands the shard over once that bucket's cursor is written); gone
+// says the lease can no longer be trusted and cancels the work at once.
+// done is closed when the worker has returned, and only then may the shard
+// be claimed again by this node.
 type shardWork struct {
 	n     *Notifier
 	shard int
-	lost  atomic.Bool
-	quit  chan struct{}
-	// trusted is when the lease was last renewed; work stops once it is a
-	// lease old (another node may hold the shard by then).
-	trusted atomic.Int64
+
+	quit, gone, done   chan struct{}
+	quitOnce, goneOnce sync.Once
+	lost               atomic.Bool
+	trustMu            sync.Mutex
+	trusted            time.Time // when the last renewal that succeeded was sent (monotonic)
+	cursor             int64     // first bucket not finished; 0 until read
+	failures           int       // consecutive failed attempts at the cursor's bucket
+	delivered          map[string]bool
+	deliveredAt        int64 // the bucket delivered belongs to
+	deliveredMu        sync.Mutex
 }
 
-// maxBacklog is how far back a shard resumes: outbox rows live a day.
-const maxBacklog = 23 * time.Hour
+const (
+	// startBacklog is how far back a shard that was never worked starts.
+	startBacklog = 10 * time.Minute
+	// bucketTries bounds the attempts at one bucket whose notices cannot be
+	// made (the store failing on it every time): then its rows are
+	// dead-lettered, so one bad bucket cannot stop the shard for good.
+	bucketTries = 20
+)
+
+func newShardWork(n *Notifier, shard int, claimedAt time.Time) *shardWork {
+	return &shardWork{n: n, shard: shard, quit: make(chan struct{}), gone: make(chan struct{}), done: make(chan struct{}),
+		trusted: claimedAt}
+}
+
+func (w *shardWork) stop() { w.quitOnce.Do(func() { close(w.quit) }) }
+
+func (w *shardWork) markLost() {
+	w.lost.Store(true)
+	w.goneOnce.Do(func() { close(w.gone) })
+	w.stop()
+}
+
+// valid reports whether the lease is still trusted: renewed within two
+// thirds of its TTL, counted on the monotonic clock from when the renewal
+// was sent, so a wall-clock step neither extends nor ends it.
+func (w *shardWork) valid() bool {
+	if w.lost.Load() {
+		return false
+	}
+	w.trustMu.Lock()
+	age := time.Since(w.trusted)
+	w.trustMu.Unlock()
+	if age > w.n.cfg.Lease*2/3 {
+		w.n.log.Warn("notify shard lease not renewed in time; giving it up", "shard", w.shard, "age", age)
+		w.markLost()
+		return false
+	}
+	return true
+}
 
 func (w *shardWork) run() {
-	w.trusted.Store(time.Now().UnixNano())
+	defer close(w.done)
 	go w.keep()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-w.gone:
+			cancel()
+		case <-w.done:
+		}
+	}()
+	pause := 250 * time.Millisecond
 	for {
+		select {
+		case <-w.quit:
+			return
+		default:
+		}
 		if !w.valid() {
 			return
 		}
-		if !w.workSettled() {
-			select {
-			case <-w.quit:
-				return
-			case <-time.After(250 * time.Millisecond):
-			}
+		worked, failed := w.workSettled(ctx)
+		switch {
+		case worked:
+			pause = 250 * time.Millisecond
+			continue
+		case failed:
+			pause = min(2*pause, 30*time.Second)
+		}
+		t := time.NewTimer(pause)
+		select {
+		case <-w.quit:
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		if !failed {
+			pause = 250 * time.Millisecond
 		}
 	}
 }
 
-func (w *shardWork) valid() bool {
-	select {
-	case <-w.quit:
-		return false
-	default:
-	}
-	if time.Since(time.Unix(0, w.trusted.Load())) > w.n.cfg.Lease*2/3 {
-		w.lost.Store(true)
-	}
-	return !w.lost.Load()
-}
-
-// keep renews the lease until released or lost.
+// keep renews the lease until the worker returns or the lease is lost.
 func (w *shardWork) keep() {
 	t := time.NewTicker(w.n.cfg.Lease / 3)
 	defer t.Stop()
 	for {
 		select {
-		case <-w.quit:
+		case <-w.done:
+			return
+		case <-w.gone:
 			return
 		case <-t.C:
 		}
+		sent := time.Now()
 		ctx, cancel := context.WithTimeout(context.Background(), w.n.cfg.Lease/3)
 		ok, err := w.n.app.store.RenewShard(ctx, w.n.cfg.Cluster, w.shard, w.n.cfg.Holder, w.n.cfg.Lease)
 		cancel()
@@ -70,22 +137,28 @@ func (w *shardWork) keep() {
 			w.n.log.Warn("renew notify shard", "shard", w.shard, "err", err)
 		case !ok:
 			w.n.log.Warn("notify shard taken by another node", "shard", w.shard)
-			w.lost.Store(true)
+			w.markLost()
 			return
 		default:
-			w.trusted.Store(time.Now().UnixNano())
+			w.trustMu.Lock()
+			w.trusted = sent
+			w.trustMu.Unlock()
 		}
 	}
 }
 
+// release hands the shard over: the bucket under way is finished (for at
+// most a third of the lease), its cursor written, then the lease deleted,
+// so the next holder starts where this one stopped instead of working the
+// bucket again. A worker that does not finish in time is cut off first.
 func (w *shardWork) release() {
+	w.stop()
 	select {
-	case <-w.quit:
-		return
-	default:
+	case <-w.done:
+	case <-time.After(w.n.cfg.Lease / 3):
+		w.markLost()
+		<-w.done
 	}
-	close(w.quit)
-	w.lost.Store(true)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	if err := w.n.app.store.ReleaseShard(ctx, w.n.cfg.Cluster, w.shard, w.n.cfg.Holder); err != nil {
@@ -93,53 +166,77 @@ func (w *shardWork) release() {
 	}
 }
 
-// workSettled works the next settled bucket; false: none is settled yet (or
-// the store failed: try again shortly).
-func (w *shardWork) workSettled() bool {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() {
-		select {
-		case <-w.quit:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
+// workSettled works the next settled bucket. worked: the cursor moved;
+// failed: the store or the bucket failed (back off).
+func (w *shardWork) workSettled(ctx context.Context) (worked, failed bool) {
 	store, cfg := w.n.app.store, w.n.cfg
-	rctx, rcancel := context.WithTimeout(ctx, 3*time.Second)
-	cursor, err := store.ShardCursor(rctx, cfg.Cluster, w.shard)
-	rcancel()
-	if err != nil {
-		w.n.log.Warn("read notify cursor", "shard", w.shard, "err", err)
-		return false
-	}
 	width := repo.NotifyBucket.Milliseconds()
 	now := time.Now()
 	settled := repo.OutboxBucket(now.Add(-cfg.Settle)) - width // the newest bucket whose end is Settle ago
-	if floor := repo.OutboxBucket(now.Add(-maxBacklog)); cursor < floor {
-		// A shard never worked starts at what is settling now; one left for
-		// longer than the rows live resumes where rows still are.
-		if cursor == 0 {
-			cursor = settled
-		} else {
-			cursor = floor
+	if w.cursor == 0 {
+		// Read once per claim: while the lease holds, only this worker moves it.
+		rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		cursor, err := store.ShardCursor(rctx, cfg.Cluster, w.shard)
+		cancel()
+		if err != nil {
+			w.n.log.Warn("read notify cursor", "shard", w.shard, "err", err)
+			return false, true
 		}
+		// A shard never worked starts a little back; one left longer than
+		// the rows live resumes where rows still are.
+		if cursor == 0 {
+			cursor = repo.OutboxBucket(now.Add(-cfg.Settle - startBacklog))
+		}
+		w.cursor = max(cursor, repo.OutboxBucket(now.Add(-maxBacklog)))
 	}
-	if cursor > settled {
-		return false
+	if w.cursor > settled {
+		w.n.setLag(w.shard, 0)
+		return false, false
 	}
-	w.n.n.lagMillis.Store(now.UnixMilli() - (cursor + width))
-	if !w.workBucket(ctx, cursor) {
-		return false
+	w.n.setLag(w.shard, now.UnixMilli()-(w.cursor+width))
+	if !w.workBucket(ctx, w.cursor) {
+		if w.failures++; w.failures < bucketTries || !w.valid() {
+			return false, true
+		}
+		w.giveUpBucket(ctx, w.cursor)
 	}
-	wctx, wcancel := context.WithTimeout(ctx, 3*time.Second)
-	defer wcancel()
+	wctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
 	if !w.valid() {
-		return false
+		return false, true
 	}
-	if err := store.SetShardCursor(wctx, cfg.Cluster, w.shard, cursor+width); err != nil {
+	if err := store.SetShardCursor(wctx, cfg.Cluster, w.shard, w.cursor+width); err != nil {
 		w.n.log.Warn("write notify cursor", "shard", w.shard, "err", err)
+		return false, true
+	}
+	w.cursor += width
+	w.failures = 0
+	return true, false
+}
+
+// maxBacklog is how far back a shard resumes: outbox rows live a day.
+const maxBacklog = 23 * time.Hour
+
+// deliveredOnce records that a notice of bucket was resolved, so working
+// the same bucket again (after a failure part-way) sends it no second time.
+func (w *shardWork) deliveredOnce(bucket int64, id string) bool {
+	w.deliveredMu.Lock()
+	defer w.deliveredMu.Unlock()
+	if w.deliveredAt != bucket {
+		w.delivered, w.deliveredAt = map[string]bool{}, bucket
+	}
+	if w.delivered[id] {
 		return false
 	}
+	w.delivered[id] = true
 	return true
+}
+
+// undeliver forgets id: its delivery could not be resolved and is tried again.
+func (w *shardWork) undeliver(bucket int64, id string) {
+	w.deliveredMu.Lock()
+	defer w.deliveredMu.Unlock()
+	if w.deliveredAt == bucket {
+		delete(w.delivered, id)
+	}
 }

@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/ringchat/ringchat/repo"
 )
@@ -52,11 +51,26 @@ var (
 const maxTargetURL = 2048
 
 // SetPushTarget registers (or replaces) the calling device's push target. A
-// webhook target gets a new signing secret, returned here and never again.
+// webhook target gets a signing secret, returned here (GET leaves it out).
 func (a *App) SetPushTarget(ctx context.Context, me repo.Session, in PushTargetInput) (repo.PushTarget, error) {
 	t, err := a.pushTarget(me, in)
 	if err != nil {
 		return repo.PushTarget{}, err
+	}
+	if t.Kind == "webhook" {
+		// The same URL keeps its secret (a change of quiet hours must not
+		// break the integration's verification); a new URL gets a new one.
+		old, err := a.store.GetPushTarget(ctx, me.UserID, me.DeviceID)
+		switch {
+		case err == nil && old.Kind == t.Kind && old.Endpoint == t.Endpoint && old.Secret != "":
+			t.Secret = old.Secret
+		case err != nil && !repo.IsCode(err, repo.CodeNotFound):
+			return repo.PushTarget{}, err
+		default:
+			if t.Secret, err = webhookSecret(); err != nil {
+				return repo.PushTarget{}, err
+			}
+		}
 	}
 	if err := a.store.PutPushTarget(ctx, t); err != nil {
 		return repo.PushTarget{}, err
@@ -99,9 +113,6 @@ func (a *App) pushTarget(me repo.Session, in PushTargetInput) (repo.PushTarget, 
 		t.Endpoint, t.P256DH, t.Auth, err = webPushTarget(in, n.InsecureTargets)
 	case "webhook":
 		t.Endpoint, err = targetURL("url", in.Endpoint, n.InsecureTargets)
-		if err == nil {
-			t.Secret, err = webhookSecret()
-		}
 	}
 	if err != nil {
 		return repo.PushTarget{}, err
@@ -112,9 +123,10 @@ func (a *App) pushTarget(me repo.Session, in PushTargetInput) (repo.PushTarget, 
 	return t, nil
 }
 
+// fcmToken: FCM's registration tokens are printable ASCII.
 func fcmToken(tok string) (string, error) {
-	if tok == "" || len(tok) > 4096 || strings.IndexFunc(tok, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0 {
-		return "", invalid("token must be an FCM registration token (1 to 4,096 characters, no spaces)")
+	if tok == "" || len(tok) > 4096 || strings.IndexFunc(tok, func(r rune) bool { return r <= ' ' || r > '~' }) >= 0 {
+		return "", invalid("token must be an FCM registration token (1 to 4,096 printable ASCII characters, no spaces)")
 	}
 	return tok, nil
 }
@@ -160,10 +172,13 @@ func targetURL(field, raw string, insecure bool) (string, error) {
 	if u.Scheme != "https" && !(insecure && u.Scheme == "http") {
 		return "", invalid("%s must be an https URL", field)
 	}
-	if !insecure && repo.PrivateHost(u.Hostname()) {
-		return "", invalid("%s must not name a private or local address", field)
+	if u.Hostname() == "" || (!insecure && repo.PrivateHost(u.Hostname())) {
+		return "", invalid("%s must name a public host", field)
 	}
-	return u.String(), nil
+	if out := u.String(); len(out) <= maxTargetURL {
+		return out, nil
+	}
+	return "", invalid("%s must be at most %d characters", field, maxTargetURL)
 }
 
 func webhookSecret() (string, error) {
@@ -186,7 +201,11 @@ func quietHours(in PushTargetInput) (start, end int, zone string, err error) {
 	if !ok1 || !ok2 {
 		return 0, 0, "", invalid("quiet_hours.start and end must both be HH:MM (24 h)")
 	}
-	if in.TimeZone == "" || len(in.TimeZone) > 64 {
+	if s == e {
+		return 0, 0, "", invalid("quiet_hours.start and end must differ")
+	}
+	// "Local" would mean the server's zone, whatever the device's.
+	if in.TimeZone == "" || in.TimeZone == "Local" || len(in.TimeZone) > 64 {
 		return 0, 0, "", invalid("quiet_hours.time_zone must be an IANA time zone such as Europe/Paris")
 	}
 	if _, lerr := time.LoadLocation(in.TimeZone); lerr != nil {
@@ -204,12 +223,13 @@ func minuteOfDay(s string) (int, bool) {
 }
 
 // InQuietHours reports whether at falls in t's quiet hours (which may wrap
-// midnight: 22:00 to 07:00).
-func InQuietHours(t repo.PushTarget, at time.Time) bool {
+// midnight: 22:00 to 07:00); zone loads a time zone (time.LoadLocation, or
+// a cache of it).
+func InQuietHours(t repo.PushTarget, at time.Time, zone func(string) (*time.Location, error)) bool {
 	if t.QuietStart == t.QuietEnd || t.TimeZone == "" {
 		return false
 	}
-	loc, err := time.LoadLocation(t.TimeZone)
+	loc, err := zone(t.TimeZone)
 	if err != nil {
 		return false
 	}

@@ -26,6 +26,24 @@ func (c *Node) lock(userID int64) (map[int64]int, func()) {
 
 func (c *Node) stripe(userID int64) int { return int(uint64(userID) % uint64(len(c.userLocks))) }
 
+// putRoute writes this node's route for userID naming the hub's devices of
+// the user and also (the connecting one), unless that names none (the
+// sockets closed before this hook ran): a route with no devices would be
+// read as every device connected, and the closing socket's own hook
+// deletes or rewrites the route.
+func (c *Node) putRoute(ctx context.Context, userID int64, also ...int64) error {
+	r := c.route(userID)
+	for _, d := range also {
+		if !slices.Contains(r.Devices, d) {
+			r.Devices = append(r.Devices, d)
+		}
+	}
+	if len(r.Devices) == 0 {
+		return nil
+	}
+	return c.store.PutRoute(ctx, userID, r, 2*c.cfg.RouteRefresh)
+}
+
 // route is this node's route for userID, naming the devices whose sockets
 // the hub holds (a device with a push target and no route is offline).
 func (c *Node) route(userID int64) repo.Route {
@@ -130,7 +148,7 @@ func (c *Node) connected(id ws.Identity) presence {
 	defer cancel()
 	// Every connect writes it, not only the first: a write that failed (or a
 	// route another node's cleanup removed) is repaired by the next socket.
-	if err := c.store.PutRoute(ctx, id.UserID, c.route(id.UserID), 2*c.cfg.RouteRefresh); err != nil {
+	if err := c.putRoute(ctx, id.UserID, id.DeviceID); err != nil {
 		c.cfg.Log.Warn("write route", "user", id.UserID, "err", err)
 	}
 	if !first {
@@ -159,7 +177,7 @@ func (c *Node) disconnected(id ws.Identity) presence {
 		// the devices left, so the one that went gets its pushes.
 		ctx, cancel := context.WithTimeout(context.Background(), upkeepTimeout)
 		defer cancel()
-		if err := c.store.PutRoute(ctx, id.UserID, c.route(id.UserID), 2*c.cfg.RouteRefresh); err != nil {
+		if err := c.putRoute(ctx, id.UserID); err != nil {
 			c.cfg.Log.Warn("rewrite route", "user", id.UserID, "err", err)
 		}
 		return presence{}
@@ -242,7 +260,7 @@ func (c *Node) refreshRoute(userID int64) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), upkeepTimeout)
 	defer cancel()
-	if err := c.store.PutRoute(ctx, userID, c.route(userID), 2*c.cfg.RouteRefresh); err != nil {
+	if err := c.putRoute(ctx, userID); err != nil {
 		c.cfg.Log.Warn("refresh route", "user", userID, "err", err)
 	}
 }

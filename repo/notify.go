@@ -95,6 +95,12 @@ type OutboxEntry struct {
 	ConvID   int64  `db:"conv_id"`
 	SenderID int64  `db:"sender_id"`
 	Event    string `db:"event"`
+	// A retry row (RetryOutbox) names the one device it is for, how many
+	// deliveries were made, and how many messages the notice stands for.
+	UserID   int64 `db:"user_id"`
+	DeviceID int64 `db:"device_id"`
+	Attempt  int   `db:"attempt"`
+	Count    int   `db:"count"`
 }
 
 // Outbox events.
@@ -116,7 +122,8 @@ func OutboxBucket(at time.Time) int64 {
 
 const (
 	cqlPutOutbox  = `INSERT INTO notify_outbox (bucket, shard, event_id, msg_id, conv_id, sender_id, event) VALUES (?, ?, ?, ?, ?, ?, ?)`
-	cqlReadOutbox = `SELECT event_id, msg_id, conv_id, sender_id, event FROM notify_outbox WHERE bucket = ? AND shard = ? AND event_id > ? LIMIT ?`
+	cqlReadOutbox = `SELECT event_id, msg_id, conv_id, sender_id, event, user_id, device_id, attempt, count FROM notify_outbox WHERE bucket = ? AND shard = ? AND event_id > ? LIMIT ?`
+	cqlPutRetry   = `INSERT INTO notify_outbox (bucket, shard, event_id, msg_id, conv_id, sender_id, event, user_id, device_id, attempt, count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 )
 
 func outboxArgs(e OutboxEntry) []any {
@@ -127,6 +134,16 @@ func outboxArgs(e OutboxEntry) []any {
 // PutOutbox writes one outbox row.
 func (st *Store) PutOutbox(ctx context.Context, e OutboxEntry) error {
 	return translate("put outbox row", st.query(ctx, cqlPutOutbox, outboxArgs(e)...).ExecRelease())
+}
+
+// RetryOutbox writes a retry row for one device's notice into the bucket
+// of at, in the shard of its conversation (a later bucket than the one being
+// worked: the shard's cursor never waits for a failing target).
+func (st *Store) RetryOutbox(ctx context.Context, at time.Time, e OutboxEntry) error {
+	_, shard := OutboxPlace(e.EventID, e.ConvID)
+	err := st.query(ctx, cqlPutRetry, OutboxBucket(at), shard, e.EventID, e.MsgID, e.ConvID, e.SenderID, e.Event,
+		e.UserID, e.DeviceID, e.Attempt, e.Count).ExecRelease()
+	return translate("put outbox retry", err)
 }
 
 // addOutbox puts e's row into a batch.
@@ -147,15 +164,39 @@ const (
 	cqlRenewShard   = `UPDATE notify_shards USING TTL ? SET holder = ? WHERE cluster = ? AND shard = ? AND lease = true IF holder = ?`
 	cqlReleaseShard = `DELETE FROM notify_shards WHERE cluster = ? AND shard = ? AND lease = true IF holder = ?`
 	cqlShardCursor  = `SELECT cursor FROM notify_shards WHERE cluster = ? AND shard = ? AND lease = false`
+	cqlShardHolders = `SELECT shard, holder FROM notify_shards WHERE cluster = ? AND shard IN ? AND lease = true`
 	// Stamped with the cursor itself, so a slower, older holder's write can
 	// never move it back.
 	cqlSetShardCursor = `UPDATE notify_shards USING TIMESTAMP ? SET cursor = ? WHERE cluster = ? AND shard = ? AND lease = false`
 )
 
-// ClaimShard takes a shard's lease for ttl if nobody holds it.
+// ClaimShard takes a shard's lease for ttl if nobody holds it. A claim
+// whose first attempt was applied but timed out finds itself the holder:
+// that is a win too.
 func (st *Store) ClaimShard(ctx context.Context, cluster string, shard int, holder string, ttl time.Duration) (bool, error) {
-	ok, err := st.lwt(ctx, acrossDCs, cqlClaimShard, cluster, shard, holder, ttlSeconds(ttl)).MapScanCAS(map[string]any{})
+	row := map[string]any{}
+	ok, err := st.lwt(ctx, acrossDCs, cqlClaimShard, cluster, shard, holder, ttlSeconds(ttl)).MapScanCAS(row)
+	if err == nil && !ok && row["holder"] == holder {
+		ok = true
+	}
 	return ok, translate("claim notify shard", err)
+}
+
+// ShardHolders reads who holds each shard's lease (a plain read: it only
+// says which shards are worth an LWT to claim).
+func (st *Store) ShardHolders(ctx context.Context, cluster string) (map[int]string, error) {
+	shards := make([]int, NotifyShards)
+	for i := range shards {
+		shards[i] = i
+	}
+	out := map[int]string{}
+	iter := st.rawQuery(ctx, cqlShardHolders, cluster, shards).Iter()
+	var shard int
+	var holder string
+	for iter.Scan(&shard, &holder) {
+		out[shard] = holder
+	}
+	return out, translate("read notify shard holders", iter.Close())
 }
 
 // RenewShard extends holder's lease; false: it is not holder's any more.
@@ -197,12 +238,13 @@ type DeadLetter struct {
 	FailedAt                        time.Time
 }
 
-const cqlPutDeadLetter = `INSERT INTO notify_dead_letters (day, failed_at, user_id, device_id, conv_id, msg_id, kind, reason, attempts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
+const cqlPutDeadLetter = `INSERT INTO notify_dead_letters (hour, shard, failed_at, user_id, device_id, conv_id, msg_id, kind, reason, attempts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 // PutDeadLetter records a notice given up on, for operators.
 func (st *Store) PutDeadLetter(ctx context.Context, d DeadLetter) error {
-	day := int(d.FailedAt.Unix() / 86400)
-	err := st.query(ctx, cqlPutDeadLetter, day, gocql.UUIDFromTime(d.FailedAt), d.UserID, d.DeviceID, d.ConvID, d.MsgID,
+	hour := int(d.FailedAt.Unix() / 3600)
+	_, shard := OutboxPlace(0, d.ConvID)
+	err := st.query(ctx, cqlPutDeadLetter, hour, shard, gocql.UUIDFromTime(d.FailedAt), d.UserID, d.DeviceID, d.ConvID, d.MsgID,
 		d.Kind, d.Reason, d.Attempts).ExecRelease()
 	return translate("put dead letter", err)
 }

@@ -12,7 +12,6 @@ import (
 	"github.com/ringchat/ringchat/notify/webhook/webhooktest"
 	"github.com/ringchat/ringchat/repo"
 	"github.com/ringchat/ringchat/repo/cqltest"
-	"github.com/ringchat/ringchat/snowflake"
 )
 
 // Notifications end to end (docs/notifications.md): real chatd processes,
@@ -237,19 +236,30 @@ func TestFailingPushRetriedThenDeadLettered(t *testing.T) {
 	before := srv.Requests()
 	srv.Inject(webhooktest.Answer{Status: 500}, webhooktest.Answer{Status: 500}, webhooktest.Answer{Status: 500})
 	_, dead := a.Send(conv, testcluster.UUIDv7(time.Now()), "dead")
-	db.waitWorked(conv, dead)
-	if n := srv.Requests() - before; n != 3 {
-		t.Fatalf("%d attempts, want RINGCHAT_NOTIFY_ATTEMPTS=3", n)
-	}
-	msg, _ := strconv.ParseInt(dead, 10, 64)
-	day := snowflake.Time(msg).Unix() / 86400
+	convID, _ := strconv.ParseInt(conv, 10, 64)
+	_, shard := repo.OutboxPlace(0, convID)
+	// Each failed attempt is retried from a later bucket; the third is the last.
 	var reason string
 	var attempts int
-	if err := db.s.Query(`SELECT reason, attempts FROM notify_dead_letters WHERE day = ?`, day).Scan(&reason, &attempts); err != nil || attempts != 3 {
-		t.Fatalf("dead letter: %q %d %v", reason, attempts, err)
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		hour := time.Now().Unix() / 3600
+		err := db.s.Query(`SELECT reason, attempts FROM notify_dead_letters WHERE hour = ? AND shard = ? AND failed_at > maxTimeuuid('1970-01-01')`,
+			hour, shard).Scan(&reason, &attempts)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no dead letter for %s: %v (refused %v)", dead, err, srv.Refused())
+		}
+	}
+	if attempts != 3 || srv.Requests()-before != 3 {
+		t.Fatalf("dead-lettered after %d attempts, %d requests; want RINGCHAT_NOTIFY_ATTEMPTS=3 of each (%q)", attempts, srv.Requests()-before, reason)
 	}
 	if v := metric(t, "http://"+node.Admin, "ringchat_notify_dead_lettered_total"); v != 1 {
 		t.Fatalf("dead-lettered metric %v", v)
+	}
+	if v := metric(t, "http://"+node.Admin, "ringchat_notify_retried_total"); v < 4 {
+		t.Fatalf("retried metric %v, want the 2 retries of each notice", v)
 	}
 	if countFor(srv, b.UserID) != 1 {
 		t.Fatalf("a dead-lettered notice was delivered")

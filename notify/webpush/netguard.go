@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+
+	"github.com/ringchat/ringchat/repo"
 	"strings"
 	"time"
 )
@@ -24,26 +26,7 @@ func defaultLookup(ctx context.Context, host string) ([]netip.Addr, error) {
 
 // blockedAddr says whether a is an address a client-supplied URL must not
 // reach: chatd's own host and networks, and the cloud metadata service.
-func blockedAddr(a netip.Addr) bool {
-	a = a.Unmap()
-	if !a.IsValid() || a.IsLoopback() || a.IsPrivate() || a.IsUnspecified() ||
-		a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast() ||
-		a.IsInterfaceLocalMulticast() || a.IsMulticast() {
-		return true
-	}
-	if a.Is4() {
-		b := a.As4()
-		return b[0] == 0 || // 0.0.0.0/8, "this network"
-			(b[0] == 100 && b[1]&0xc0 == 64) || // 100.64.0.0/10, carrier-grade NAT
-			b == [4]byte{255, 255, 255, 255}
-	}
-	// 64:ff9b::/96 (NAT64) carries an IPv4 address that a gateway would reach.
-	b := a.As16()
-	if [12]byte(b[:12]) == [12]byte{0, 0x64, 0xff, 0x9b} {
-		return blockedAddr(netip.AddrFrom4([4]byte(b[12:])))
-	}
-	return false
-}
+func blockedAddr(a netip.Addr) bool { return repo.NonPublicAddr(a) }
 
 // literalBlocked checks, without any network call, a host that is an IP
 // literal or a localhost name (RFC 6761).
