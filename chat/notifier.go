@@ -44,8 +44,9 @@ type NotifierConfig struct {
 	RetryMax  time.Duration
 	// Parallel bounds the notices made and in flight per shard (default 32).
 	Parallel int
-	// AttemptTimeout bounds one delivery (default 5 s): a slow target holds
-	// its bucket no longer; a failed delivery is retried from a later bucket.
+	// AttemptTimeout bounds one delivery (default a bucket's width, 2 s, and
+	// at most a third of the lease): a slow target holds its bucket no
+	// longer; a failed delivery is retried from a later bucket.
 	AttemptTimeout time.Duration
 	// Nodes says how many chatd nodes share the shards (the registry); nil: 1.
 	Nodes func() int
@@ -76,8 +77,9 @@ func (c *NotifierConfig) defaults() {
 		c.Parallel = 32
 	}
 	if c.AttemptTimeout <= 0 {
-		c.AttemptTimeout = 5 * time.Second
+		c.AttemptTimeout = repo.NotifyBucket
 	}
+	c.AttemptTimeout = min(c.AttemptTimeout, c.Lease/3)
 	if c.Nodes == nil {
 		c.Nodes = func() int { return 1 }
 	}
@@ -93,6 +95,7 @@ type Notifier struct {
 
 	mu          sync.Mutex
 	held        map[int]*shardWork
+	releasing   sync.WaitGroup // hand-overs under way, which Stop waits for
 	freeSince   map[int]time.Time
 	released    map[int]time.Time // shards this node gave up, and when
 	lastRelease time.Time
@@ -100,6 +103,8 @@ type Notifier struct {
 	// send retried by its client writes a second outbox row, and its
 	// devices must not be alerted twice.
 	notified *lru.Cache[int64, time.Time]
+	// paused holds targets (user, device) whose last delivery timed out, and until when.
+	paused *lru.Cache[[2]int64, time.Time]
 	// zones caches loaded time zones for quiet hours: LoadLocation reads the
 	// zone database each time (bounded by the names it accepts, about 600).
 	zones sync.Map // name -> *time.Location
@@ -119,8 +124,9 @@ type notifyCounts struct {
 func (a *App) NewNotifier(cfg NotifierConfig, senders []notify.Sender, conns Connections) *Notifier {
 	cfg.defaults()
 	notified, _ := lru.New[int64, time.Time](100_000)
+	paused, _ := lru.New[[2]int64, time.Time](10_000)
 	n := &Notifier{app: a, cfg: cfg, senders: map[notify.Kind]notify.Sender{}, conns: conns, log: a.log,
-		held: map[int]*shardWork{}, freeSince: map[int]time.Time{}, released: map[int]time.Time{}, notified: notified,
+		held: map[int]*shardWork{}, freeSince: map[int]time.Time{}, released: map[int]time.Time{}, notified: notified, paused: paused,
 		stop: make(chan struct{}), done: make(chan struct{})}
 	for _, s := range senders {
 		n.senders[s.Kind()] = s
@@ -197,7 +203,9 @@ func (n *Notifier) balance() {
 		}
 	}
 	for _, s := range rand.Perm(repo.NotifyShards) {
-		if _, held := n.held[s]; held || holders[s] != "" {
+		// A lease in our own name without a worker here is a claim or a
+		// renewal that answered too late: claimed again, it counts as won.
+		if _, held := n.held[s]; held || (holders[s] != "" && holders[s] != n.cfg.Holder) {
 			continue
 		}
 		if len(n.held) >= share && now.Sub(n.freeSince[s]) < n.cfg.Lease {
@@ -212,7 +220,14 @@ func (n *Notifier) balance() {
 			return
 		}
 		if won {
-			w := newShardWork(n, s, now)
+			// Trust starts with a renewal sent now: the row claimed may be an
+			// older write of ours whose TTL is partly spent.
+			sent := time.Now()
+			if ok, err := n.app.store.RenewShard(ctx, n.cfg.Cluster, s, n.cfg.Holder, n.cfg.Lease); err != nil || !ok {
+				n.log.Warn("renew claimed notify shard", "shard", s, "ok", ok, "err", err)
+				return
+			}
+			w := newShardWork(n, s, sent)
 			n.held[s] = w
 			go w.run()
 		}
@@ -222,7 +237,8 @@ func (n *Notifier) balance() {
 		for s, w := range n.held {
 			n.lastRelease, n.released[s] = now, now
 			delete(n.held, s)
-			go w.release()
+			n.releasing.Add(1)
+			go func() { defer n.releasing.Done(); w.release() }()
 			return
 		}
 	}
@@ -236,12 +252,11 @@ func (n *Notifier) releaseAll() {
 		delete(n.held, s)
 	}
 	n.mu.Unlock()
-	var wg sync.WaitGroup
 	for _, w := range ws {
-		wg.Add(1)
-		go func() { defer wg.Done(); w.release() }()
+		n.releasing.Add(1)
+		go func() { defer n.releasing.Done(); w.release() }()
 	}
-	wg.Wait()
+	n.releasing.Wait()
 }
 
 // Held lists the shards this node works (tests, metrics).

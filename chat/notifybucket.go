@@ -26,17 +26,18 @@ const (
 )
 
 // workBucket makes every notice of one bucket of the shard, then delivers
-// them once each. false: a notice could not be made (nothing of the bucket
-// was delivered then), a retry row could not be written, or the lease is
-// gone; the bucket is worked again, and what was delivered is not again.
+// them once each. A conversation whose notices cannot be made is put off to
+// a later bucket (deferRows) instead of failing the rest. false: the outbox
+// could not be read, an outcome could not be recorded, or the lease is gone;
+// the bucket is worked again, and what was delivered is not again.
 func (w *shardWork) workBucket(ctx context.Context, bucket int64) bool {
 	rows, ok := w.readBucket(ctx, bucket)
 	if !ok {
 		return false
 	}
-	notices, err := w.n.bucketNotices(ctx, rows)
+	notices, made, err := w.n.bucketNotices(ctx, rows)
 	if err != nil {
-		w.n.log.Warn("make notices", "shard", w.shard, "bucket", bucket, "err", err)
+		w.n.log.Warn("put off notices", "shard", w.shard, "bucket", bucket, "err", err)
 		return false
 	}
 	g, gctx := errgroup.WithContext(ctx)
@@ -61,10 +62,8 @@ func (w *shardWork) workBucket(ctx context.Context, bucket int64) bool {
 		return false
 	}
 	now := time.Now()
-	for _, r := range rows {
-		if r.DeviceID == 0 {
-			w.n.notified.Add(r.MsgID, now)
-		}
+	for _, id := range made {
+		w.n.notified.Add(id, now)
 	}
 	return w.valid()
 }
@@ -95,18 +94,6 @@ func (w *shardWork) readBucket(ctx context.Context, bucket int64) ([]repo.Outbox
 	return rows, true
 }
 
-// giveUpBucket dead-letters a bucket whose notices could not be made in
-// bucketTries attempts, so the shard moves on.
-func (w *shardWork) giveUpBucket(ctx context.Context, bucket int64) {
-	rows, _ := w.readBucket(ctx, bucket)
-	w.n.log.Error("notify bucket given up after repeated failures", "shard", w.shard, "bucket", bucket, "rows", len(rows))
-	for _, r := range rows {
-		w.n.deadLetter(ctx, notice{target: repo.PushTarget{UserID: r.UserID, DeviceID: r.DeviceID},
-			row: r, n: notify.Notification{ConversationID: strconv.FormatInt(r.ConvID, 10), MessageID: strconv.FormatInt(r.MsgID, 10)}},
-			fmt.Errorf("bucket %d of shard %d could not be worked", bucket, w.shard), r.Attempt)
-	}
-}
-
 // notice is one device's coalesced notice, with the target it goes to and
 // what a retry row needs to make it again.
 type notice struct {
@@ -120,8 +107,10 @@ func (nt notice) key() string { return nt.n.ID + "/" + strconv.Itoa(nt.attempt) 
 
 // bucketNotices makes the notices of a bucket's rows: per conversation for
 // the messages, per device for the retry rows; made in parallel, with the
-// reads shared by the whole bucket (bucketCache).
-func (n *Notifier) bucketNotices(ctx context.Context, rows []repo.OutboxEntry) ([]notice, error) {
+// reads shared by the whole bucket (bucketCache). made: the messages whose
+// notices were made (remembered against a retried send's second row). A
+// conversation or retry that fails is put off (deferRows); err: that failed.
+func (n *Notifier) bucketNotices(ctx context.Context, rows []repo.OutboxEntry) (out []notice, made []int64, err error) {
 	byConv := map[int64][]repo.OutboxEntry{}
 	var convs []int64
 	var retries []repo.OutboxEntry
@@ -140,29 +129,75 @@ func (n *Notifier) bucketNotices(ctx context.Context, rows []repo.OutboxEntry) (
 	}
 	bc := newBucketCache(n)
 	var mu sync.Mutex
-	var out []notice
-	add := func(ns []notice) {
+	var failed []repo.OutboxEntry
+	var lastErr error
+	keep := func(ns []notice, ids []int64, rows []repo.OutboxEntry, err error) {
 		mu.Lock()
-		out = append(out, ns...)
-		mu.Unlock()
+		defer mu.Unlock()
+		if err != nil {
+			failed, lastErr = append(failed, rows...), err
+			return
+		}
+		out, made = append(out, ns...), append(made, ids...)
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(n.cfg.Parallel)
 	for _, conv := range convs {
 		g.Go(func() error {
-			ns, err := n.convNotices(gctx, bc, conv, byConv[conv])
-			add(ns)
-			return err
+			ns, ids, err := n.convNotices(gctx, bc, conv, byConv[conv])
+			keep(ns, ids, byConv[conv], err)
+			return nil
 		})
 	}
 	for _, r := range retries {
 		g.Go(func() error {
 			ns, err := n.retryNotice(gctx, bc, r)
-			add(ns)
-			return err
+			keep(ns, nil, []repo.OutboxEntry{r}, err)
+			return nil
 		})
 	}
-	return out, g.Wait()
+	_ = g.Wait()
+	if len(failed) > 0 {
+		n.log.Warn("notices not made; put off to a later bucket", "rows", len(failed), "err", lastErr)
+		if err := n.deferRows(ctx, failed, lastErr); err != nil {
+			return nil, nil, err
+		}
+	}
+	return out, made, nil
+}
+
+// deferTries bounds how often a message's notices are put off because they
+// could not be made; then its row is dead-lettered.
+const deferTries = 10
+
+// deferRows writes rows whose notices could not be made into a later bucket
+// of their shard (after a backoff), so a conversation the store fails on
+// holds back neither the others nor the cursor.
+func (n *Notifier) deferRows(ctx context.Context, rows []repo.OutboxEntry, cause error) error {
+	for _, r := range rows {
+		tries := deferTries
+		if r.DeviceID != 0 {
+			tries = n.cfg.Attempts
+		}
+		if r.Attempt+1 >= tries {
+			n.deadLetter(ctx, notice{target: repo.PushTarget{UserID: r.UserID, DeviceID: r.DeviceID}, row: r,
+				n: notify.Notification{ConversationID: strconv.FormatInt(r.ConvID, 10), MessageID: strconv.FormatInt(r.MsgID, 10)}},
+				fmt.Errorf("notice could not be made: %w", cause), r.Attempt+1)
+			continue
+		}
+		id, err := n.app.newID()
+		if err != nil {
+			return err
+		}
+		r.EventID, r.Attempt = id, r.Attempt+1
+		wctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		err = n.app.store.RetryOutbox(wctx, time.Now().Add(backoff(n.cfg.RetryBase, n.cfg.RetryMax, r.Attempt)), r)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("put off notices: %w", err)
+		}
+	}
+	return nil
 }
 
 // convNotices decides who gets what for one conversation's rows of a
@@ -170,14 +205,14 @@ func (n *Notifier) bucketNotices(ctx context.Context, rows []repo.OutboxEntry) (
 // sent, per device with a push target, no live socket, and neither the
 // conversation muted nor quiet hours; one notice per device for all of the
 // conversation's messages in the bucket.
-func (n *Notifier) convNotices(ctx context.Context, bc *bucketCache, convID int64, rows []repo.OutboxEntry) ([]notice, error) {
+func (n *Notifier) convNotices(ctx context.Context, bc *bucketCache, convID int64, rows []repo.OutboxEntry) ([]notice, []int64, error) {
 	conv, msgs, err := n.messages(ctx, convID, rows)
 	if err != nil || len(msgs) == 0 {
-		return nil, err
+		return nil, nil, err
 	}
 	members, err := n.app.store.ListMembers(ctx, convID)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var out []notice
 	for _, mb := range members {
@@ -199,11 +234,15 @@ func (n *Notifier) convNotices(ctx context.Context, bc *bucketCache, convID int6
 		}
 		ns, err := n.userNotices(ctx, bc, conv, mb.UserID, 0, newest, len(mine), row, 0)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		out = append(out, ns...)
 	}
-	return out, nil
+	ids := make([]int64, len(msgs))
+	for i, m := range msgs {
+		ids[i] = m.ID
+	}
+	return out, ids, nil
 }
 
 // messages reads a bucket's messages of one conversation: not the
@@ -249,6 +288,14 @@ func (n *Notifier) retryNotice(ctx context.Context, bc *bucketCache, r repo.Outb
 		return nil, nil
 	} else if err != nil {
 		return nil, err
+	}
+	// A newer message has its own notice, with the same collapse key: this
+	// older one must not replace it on the device.
+	if newest, err := n.app.store.NewestMessageID(ctx, r.ConvID); err != nil {
+		return nil, err
+	} else if newest > r.MsgID {
+		n.n.skipped.Add(1)
+		return nil, nil
 	}
 	return n.userNotices(ctx, bc, conv, r.UserID, r.DeviceID, msgs[0], max(r.Count, 1), r, r.Attempt)
 }

@@ -23,10 +23,20 @@ func (n *Notifier) deliver(ctx context.Context, nt notice) error {
 	t := notify.Target{Kind: notify.Kind(nt.target.Kind), Token: nt.target.Token, Topic: nt.target.Topic,
 		Sandbox: nt.target.Sandbox, Endpoint: nt.target.Endpoint, P256DH: nt.target.P256DH, Auth: nt.target.Auth,
 		Secret: nt.target.Secret}
+	attempts := nt.attempt + 1
+	key := [2]int64{nt.target.UserID, nt.target.DeviceID}
+	if until, ok := n.paused.Get(key); ok && time.Now().Before(until) {
+		// The target timed out lately: no attempt now (each would hold its
+		// bucket for the whole timeout), the notice waits out the pause.
+		return n.retryLater(ctx, nt, nt.attempt, time.Until(until))
+	}
 	sctx, cancel := context.WithTimeout(ctx, n.cfg.AttemptTimeout)
 	err := sender.Send(sctx, t, nt.n)
+	timedOut := errors.Is(sctx.Err(), context.DeadlineExceeded)
 	cancel()
-	attempts := nt.attempt + 1
+	if timedOut && ctx.Err() == nil {
+		n.paused.Add(key, time.Now().Add(targetPause))
+	}
 	var ra *notify.RetryAfterError
 	var perm *notify.PermanentError
 	switch {
@@ -63,6 +73,11 @@ func (n *Notifier) deliver(ctx context.Context, nt notice) error {
 		return n.retryLater(ctx, nt, attempts, backoff(n.cfg.RetryBase, n.cfg.RetryMax, attempts))
 	}
 }
+
+// targetPause is how long a target that let a delivery time out gets no
+// attempt: a black-holed webhook then costs its shard one timeout a pause,
+// not one per bucket it appears in.
+const targetPause = time.Minute
 
 // retryLater writes the notice's retry row into the bucket of now + wait.
 func (n *Notifier) retryLater(ctx context.Context, nt notice, attempts int, wait time.Duration) error {

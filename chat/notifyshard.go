@@ -33,14 +33,8 @@ type shardWork struct {
 	deliveredMu        sync.Mutex
 }
 
-const (
-	// startBacklog is how far back a shard that was never worked starts.
-	startBacklog = 10 * time.Minute
-	// bucketTries bounds the attempts at one bucket whose notices cannot be
-	// made (the store failing on it every time): then its rows are
-	// dead-lettered, so one bad bucket cannot stop the shard for good.
-	bucketTries = 20
-)
+// startBacklog is how far back a shard that was never worked starts.
+const startBacklog = 10 * time.Minute
 
 func newShardWork(n *Notifier, shard int, claimedAt time.Time) *shardWork {
 	return &shardWork{n: n, shard: shard, quit: make(chan struct{}), gone: make(chan struct{}), done: make(chan struct{}),
@@ -57,7 +51,8 @@ func (w *shardWork) markLost() {
 
 // valid reports whether the lease is still trusted: renewed within two
 // thirds of its TTL, counted on the monotonic clock from when the renewal
-// was sent, so a wall-clock step neither extends nor ends it.
+// was sent, so a wall-clock step neither extends nor ends it (keep ends the
+// work when it runs out; this is the check before a write).
 func (w *shardWork) valid() bool {
 	if w.lost.Load() {
 		return false
@@ -65,16 +60,12 @@ func (w *shardWork) valid() bool {
 	w.trustMu.Lock()
 	age := time.Since(w.trusted)
 	w.trustMu.Unlock()
-	if age > w.n.cfg.Lease*2/3 {
-		w.n.log.Warn("notify shard lease not renewed in time; giving it up", "shard", w.shard, "age", age)
-		w.markLost()
-		return false
-	}
-	return true
+	return age <= w.n.cfg.Lease*2/3
 }
 
 func (w *shardWork) run() {
 	defer close(w.done)
+	defer w.n.setLag(w.shard, 0)
 	go w.keep()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -116,20 +107,35 @@ func (w *shardWork) run() {
 	}
 }
 
-// keep renews the lease until the worker returns or the lease is lost.
+// keep renews the lease every sixth of its TTL until the worker returns or
+// the lease is lost, and ends the work the moment trust runs out (two
+// thirds of the TTL after the last renewal that succeeded was sent), not
+// when some check next looks. A worker whose trust ran out deletes its
+// lease if it still holds it, so the shard is free at once.
 func (w *shardWork) keep() {
-	t := time.NewTicker(w.n.cfg.Lease / 3)
+	every, trustFor := w.n.cfg.Lease/6, w.n.cfg.Lease*2/3
+	t := time.NewTicker(every)
 	defer t.Stop()
+	w.trustMu.Lock()
+	expiry := time.NewTimer(trustFor - time.Since(w.trusted))
+	w.trustMu.Unlock()
+	defer expiry.Stop()
 	for {
 		select {
 		case <-w.done:
 			return
 		case <-w.gone:
 			return
+		case <-expiry.C:
+			w.n.log.Warn("notify shard lease not renewed in time; giving it up", "shard", w.shard)
+			w.markLost()
+			<-w.done
+			w.deleteLease()
+			return
 		case <-t.C:
 		}
 		sent := time.Now()
-		ctx, cancel := context.WithTimeout(context.Background(), w.n.cfg.Lease/3)
+		ctx, cancel := context.WithTimeout(context.Background(), every)
 		ok, err := w.n.app.store.RenewShard(ctx, w.n.cfg.Cluster, w.shard, w.n.cfg.Holder, w.n.cfg.Lease)
 		cancel()
 		switch {
@@ -143,7 +149,16 @@ func (w *shardWork) keep() {
 			w.trustMu.Lock()
 			w.trusted = sent
 			w.trustMu.Unlock()
+			expiry.Reset(trustFor - time.Since(sent))
 		}
+	}
+}
+
+func (w *shardWork) deleteLease() {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if err := w.n.app.store.ReleaseShard(ctx, w.n.cfg.Cluster, w.shard, w.n.cfg.Holder); err != nil {
+		w.n.log.Warn("release notify shard", "shard", w.shard, "err", err)
 	}
 }
 
@@ -159,11 +174,7 @@ func (w *shardWork) release() {
 		w.markLost()
 		<-w.done
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	if err := w.n.app.store.ReleaseShard(ctx, w.n.cfg.Cluster, w.shard, w.n.cfg.Holder); err != nil {
-		w.n.log.Warn("release notify shard", "shard", w.shard, "err", err)
-	}
+	w.deleteLease()
 }
 
 // workSettled works the next settled bucket. worked: the cursor moved;
@@ -195,10 +206,7 @@ func (w *shardWork) workSettled(ctx context.Context) (worked, failed bool) {
 	}
 	w.n.setLag(w.shard, now.UnixMilli()-(w.cursor+width))
 	if !w.workBucket(ctx, w.cursor) {
-		if w.failures++; w.failures < bucketTries || !w.valid() {
-			return false, true
-		}
-		w.giveUpBucket(ctx, w.cursor)
+		return false, true // the store failed: the same bucket again, after a pause
 	}
 	wctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
@@ -210,7 +218,6 @@ func (w *shardWork) workSettled(ctx context.Context) (worked, failed bool) {
 		return false, true
 	}
 	w.cursor += width
-	w.failures = 0
 	return true, false
 }
 

@@ -76,8 +76,9 @@ func (n *notifyConfig) apply(c *chat.NotifyConfig) error {
 	default:
 		return fmt.Errorf("push-insecure-targets: %q is neither true nor false", n.insecure)
 	}
-	if n.attempts < 1 || n.retryMax <= 0 || n.lease < 3*time.Second || n.parallel < 1 {
-		return fmt.Errorf("notify-attempts and notify-parallel must be at least 1, notify-retry-max positive, notify-lease at least 3s")
+	// Retry rows must be worked before outbox rows expire (a day).
+	if n.attempts < 1 || n.retryMax <= 0 || n.retryMax > 12*time.Hour || n.lease < 3*time.Second || n.parallel < 1 {
+		return fmt.Errorf("notify-attempts and notify-parallel must be at least 1, notify-retry-max from 1ns to 12h, notify-lease at least 3s")
 	}
 	return nil
 }

@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-
-	"github.com/ringchat/ringchat/repo"
 	"strings"
 	"time"
+
+	"github.com/ringchat/ringchat/repo"
 )
 
 // ErrPrivateEndpoint is wrapped (inside a *notify.PermanentError) when a
