@@ -443,6 +443,99 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/me/push": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * This device's push target
+         * @description The target the calling device registered; a webhook's secret is never shown again.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Push target */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["PushTarget"];
+                    };
+                };
+                401: components["responses"]["Unauthenticated"];
+                404: components["responses"]["NotFound"];
+                503: components["responses"]["Unavailable"];
+            };
+        };
+        /**
+         * Register this device's push target
+         * @description Replaces the calling device's push target (one per device): an FCM token, an APNs token with its topic and environment, a Web Push subscription, or a webhook URL (whose signing secret is answered here, and kept while the URL stays the same). The target is removed when the device is revoked or logs out, and when its provider says it is gone. 503 when this server carries no push kinds (docs/notifications.md).
+         */
+        put: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["PushTarget"];
+                };
+            };
+            responses: {
+                /** @description Registered */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["PushTarget"];
+                    };
+                };
+                400: components["responses"]["InvalidArgument"];
+                401: components["responses"]["Unauthenticated"];
+                413: components["responses"]["TooLarge"];
+                503: components["responses"]["Unavailable"];
+            };
+        };
+        post?: never;
+        /** Remove this device's push target */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Removed (or there was none) */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                401: components["responses"]["Unauthenticated"];
+                503: components["responses"]["Unavailable"];
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/users/{user_id}": {
         parameters: {
             query?: never;
@@ -1876,6 +1969,41 @@ export interface components {
         };
         UserEnvelope: {
             user: components["schemas"]["User"];
+        };
+        PushTarget: {
+            /** @enum {string} */
+            kind: "fcm" | "apns" | "webpush" | "webhook";
+            /** @description FCM registration token, or APNs device token (hex) */
+            token?: string;
+            /** @description APNs topic: the app's bundle id */
+            topic?: string;
+            /**
+             * @description APNs environment
+             * @enum {string}
+             */
+            environment?: "production" | "development";
+            /** @description Web Push subscription endpoint (https) */
+            endpoint?: string;
+            keys?: {
+                /** @description the subscription's P-256 public key, base64url */
+                p256dh: string;
+                /** @description the subscription's 16-byte auth secret, base64url */
+                auth: string;
+            };
+            /** @description webhook URL (https; not a private address) */
+            url?: string;
+            /** @description webhook signing secret (whsec_...), answered by PUT and kept while the URL stays the same; GET leaves it out */
+            readonly secret?: string;
+            /** @description false: notices say New message instead of a preview (default true) */
+            previews?: boolean;
+            quiet_hours?: {
+                start: string;
+                end: string;
+                /** @description IANA time zone */
+                time_zone: string;
+            };
+            /** Format: date-time */
+            readonly updated_at?: string;
         };
         Device: {
             id: components["schemas"]["ID"];
