@@ -114,9 +114,14 @@ func (n *Notifier) bucketNotices(ctx context.Context, rows []repo.OutboxEntry) (
 	byConv := map[int64][]repo.OutboxEntry{}
 	var convs []int64
 	var retries []repo.OutboxEntry
+	var added []repo.OutboxEntry
 	for _, r := range rows {
 		if r.DeviceID != 0 {
 			retries = append(retries, r)
+			continue
+		}
+		if r.Event == repo.NotifyAdded {
+			added = append(added, r)
 			continue
 		}
 		if at, ok := n.notified.Get(r.MsgID); ok && time.Since(at) < notifiedFor {
@@ -149,9 +154,13 @@ func (n *Notifier) bucketNotices(ctx context.Context, rows []repo.OutboxEntry) (
 			return nil
 		})
 	}
-	for _, r := range retries {
+	for _, r := range append(retries, added...) {
 		g.Go(func() error {
-			ns, err := n.retryNotice(gctx, bc, r)
+			build := n.retryNotice
+			if r.Event == repo.NotifyAdded {
+				build = n.addedNotices
+			}
+			ns, err := build(gctx, bc, r)
 			keep(ns, nil, []repo.OutboxEntry{r}, err)
 			return nil
 		})
@@ -232,7 +241,7 @@ func (n *Notifier) convNotices(ctx context.Context, bc *bucketCache, convID int6
 				row = r
 			}
 		}
-		ns, err := n.userNotices(ctx, bc, conv, mb.UserID, 0, newest, len(mine), row, 0)
+		ns, err := n.userNotices(ctx, bc, n.messageSpec(bc, conv, mb.UserID, 0, mine, row, 0))
 		if err != nil {
 			return nil, nil, err
 		}
@@ -297,69 +306,7 @@ func (n *Notifier) retryNotice(ctx context.Context, bc *bucketCache, r repo.Outb
 		n.n.skipped.Add(1)
 		return nil, nil
 	}
-	return n.userNotices(ctx, bc, conv, r.UserID, r.DeviceID, msgs[0], max(r.Count, 1), r, r.Attempt)
-}
-
-// userNotices makes the notices of one user's devices (only device's, if
-// not 0) for count messages up to newest.
-func (n *Notifier) userNotices(ctx context.Context, bc *bucketCache, conv repo.Conversation, userID, device int64,
-	newest repo.Message, count int, row repo.OutboxEntry, attempt int) ([]notice, error) {
-	targets, err := bc.targets(ctx, userID)
-	if err != nil || len(targets) == 0 {
-		return nil, err
-	}
-	uc, err := n.app.store.GetUserConversation(ctx, userID, conv.ID)
-	if err != nil && !repo.IsCode(err, repo.CodeNotFound) {
-		return nil, err
-	}
-	now := n.app.now()
-	if uc.MutedUntil.After(now) {
-		n.n.skipped.Add(int64(len(targets)))
-		return nil, nil
-	}
-	online, err := n.conns.OnlineDevices(ctx, []int64{userID})
-	if err != nil {
-		return nil, err
-	}
-	var out []notice
-	for _, t := range targets {
-		if device != 0 && t.DeviceID != device {
-			continue
-		}
-		if _, ok := n.senders[notify.Kind(t.Kind)]; !ok {
-			// This node carries no sender of the kind (--push-kinds differs
-			// between nodes): counted, and said in the log, not silent.
-			n.n.skipped.Add(1)
-			n.log.Warn("push target of a kind this node does not carry", "kind", t.Kind, "user", userID, "device", t.DeviceID)
-			continue
-		}
-		if online[userID].Has(t.DeviceID) || InQuietHours(t, now, n.zone) {
-			n.n.skipped.Add(1)
-			continue
-		}
-		live, err := bc.deviceLive(ctx, userID, t.DeviceID)
-		if err != nil {
-			return nil, err
-		}
-		if !live {
-			n.n.skipped.Add(1) // every session ended or expired: logged out
-			continue
-		}
-		title, body, err := n.text(ctx, bc, conv, newest, count, t.Previews)
-		if err != nil {
-			return nil, err
-		}
-		badge, err := bc.badge(ctx, userID)
-		if err != nil {
-			return nil, err
-		}
-		id := strconv.FormatInt(newest.ID, 10)
-		out = append(out, notice{target: t, row: row, attempt: attempt, n: notify.Notification{
-			ID: id + "-" + strconv.FormatInt(t.DeviceID, 10), UserID: strconv.FormatInt(userID, 10),
-			DeviceID: strconv.FormatInt(t.DeviceID, 10), ConversationID: strconv.FormatInt(conv.ID, 10),
-			CollapseKey: "c" + strconv.FormatInt(conv.ID, 10), Event: repo.NotifyMessage, MessageID: id,
-			Title: title, Body: body, Count: count, Badge: badge, TTL: noticeTTL, Sent: now,
-		}})
-	}
-	return out, nil
+	sp := n.messageSpec(bc, conv, r.UserID, r.DeviceID, msgs, r, r.Attempt)
+	sp.count = max(r.Count, 1)
+	return n.userNotices(ctx, bc, sp)
 }

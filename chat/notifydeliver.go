@@ -87,7 +87,9 @@ func (n *Notifier) retryLater(ctx context.Context, nt notice, attempts int, wait
 	}
 	row := nt.row
 	row.EventID, row.UserID, row.DeviceID, row.Attempt, row.Count = id, nt.target.UserID, nt.target.DeviceID, attempts, nt.n.Count
-	row.MsgID, _ = strconv.ParseInt(nt.n.MessageID, 10, 64)
+	if nt.n.MessageID != "" { // an added notice keeps its change id
+		row.MsgID, _ = strconv.ParseInt(nt.n.MessageID, 10, 64)
+	}
 	wctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	if err := n.app.store.RetryOutbox(wctx, time.Now().Add(wait), row); err != nil {

@@ -240,3 +240,15 @@ func InQuietHours(t repo.PushTarget, at time.Time, zone func(string) (*time.Loca
 	}
 	return m >= t.QuietStart || m < t.QuietEnd
 }
+
+// notifyAdded writes the outbox row that tells target (0: every member but
+// actor, a new group) they were added: before the change itself, so an
+// acknowledged change has it, and a change that then fails makes no notice
+// (the worker finds no such member).
+func (a *App) notifyAdded(ctx context.Context, change *repo.MembershipChange, actor, target int64) error {
+	if !a.cfg.Notify.On() {
+		return nil
+	}
+	return a.store.PutAddedOutbox(ctx, repo.OutboxEntry{EventID: change.ID, MsgID: change.ID, ConvID: change.ConvID,
+		SenderID: actor, UserID: target})
+}

@@ -103,9 +103,10 @@ type OutboxEntry struct {
 	Count    int   `db:"count"`
 }
 
-// Outbox events.
+// Outbox and notice events.
 const (
 	NotifyMessage = "message"
+	NotifyMention = "mention" // a notice only: a message naming the member (@handle)
 	NotifyAdded   = "added"
 )
 
@@ -144,6 +145,17 @@ func (st *Store) RetryOutbox(ctx context.Context, at time.Time, e OutboxEntry) e
 	err := st.query(ctx, cqlPutRetry, OutboxBucket(at), shard, e.EventID, e.MsgID, e.ConvID, e.SenderID, e.Event,
 		e.UserID, e.DeviceID, e.Attempt, e.Count).ExecRelease()
 	return translate("put outbox retry", err)
+}
+
+const cqlPutAddedOutbox = `INSERT INTO notify_outbox (bucket, shard, event_id, msg_id, conv_id, sender_id, event, user_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+
+// PutAddedOutbox writes the row of a group's membership change that adds
+// e.UserID (0: every member but the one who made the change, a new group),
+// placed by its change id.
+func (st *Store) PutAddedOutbox(ctx context.Context, e OutboxEntry) error {
+	bucket, shard := OutboxPlace(e.EventID, e.ConvID)
+	err := st.query(ctx, cqlPutAddedOutbox, bucket, shard, e.EventID, e.MsgID, e.ConvID, e.SenderID, NotifyAdded, e.UserID).ExecRelease()
+	return translate("put outbox row", err)
 }
 
 // addOutbox puts e's row into a batch.

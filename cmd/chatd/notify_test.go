@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -325,4 +326,53 @@ func nodeInstanceOf(t *testing.T, db *notifyDB, n *testcluster.Node) string {
 		t.Fatal(err)
 	}
 	return ""
+}
+
+// Being added to a group is a notice; a mention reaches a muted group, other
+// messages do not.
+func TestAddedAndMentionNotices(t *testing.T) {
+	env := notifyEnv(t)
+	node := testcluster.Start(t, env)
+	db := openNotifyDB(t, env["RINGCHAT_KEYSPACE"])
+	srv := webhooktest.New()
+	t.Cleanup(srv.Close)
+	a := testcluster.Register(t, node, "nma")
+	b := testcluster.Register(t, node, "nmb")
+	c := testcluster.Register(t, node, "nmc")
+	pushTo(t, b, srv)
+	pushTo(t, c, srv)
+
+	st, body := a.Do("POST", "/v1/conversations", map[string]any{"kind": "group", "name": "crew", "member_ids": []string{b.UserID}})
+	if st != 201 {
+		t.Fatalf("create group: %d %v", st, body)
+	}
+	group := body["conversation"].(map[string]any)["id"].(string)
+	got := waitDeliveries(t, srv, b.UserID, 1)
+	if d := got[0].Payload.Data; d.Event != "added" || d.Title != "crew" || d.ConversationID != group || d.Body != a.Handle+" added you to the group" {
+		t.Fatalf("added notice %+v", d)
+	}
+	if st, body := a.Do("PUT", "/v1/conversations/"+group+"/members/"+c.UserID, nil); st != 200 {
+		t.Fatalf("add member: %d %v", st, body)
+	}
+	if got := waitDeliveries(t, srv, c.UserID, 1); got[0].Payload.Data.Event != "added" {
+		t.Fatalf("added notice %+v", got[0].Payload.Data)
+	}
+
+	if st, body := b.Do("PUT", "/v1/conversations/"+group+"/me", map[string]any{"muted_until": time.Now().Add(time.Hour).UTC().Format(time.RFC3339)}); st != 200 {
+		t.Fatalf("mute: %d %v", st, body)
+	}
+	_, plain := a.Send(group, testcluster.UUIDv7(time.Now()), "nothing for b")
+	db.waitWorked(group, plain)
+	if n := countFor(srv, b.UserID); n != 1 {
+		t.Fatalf("a muted member got %d notices, want only the added one", n)
+	}
+	_, mention := a.Send(group, testcluster.UUIDv7(time.Now()), "look @"+strings.ToUpper(b.Handle)+", here")
+	got = waitDeliveries(t, srv, b.UserID, 2)
+	if d := got[1].Payload.Data; d.Event != "mention" || d.MessageID != mention || !strings.HasSuffix(d.Body, "look @"+strings.ToUpper(b.Handle)+", here") {
+		t.Fatalf("mention notice %+v", d)
+	}
+	// c is not muted: both messages reach them as plain messages.
+	if got := waitDeliveries(t, srv, c.UserID, 3); got[1].Payload.Data.Event != "message" || got[2].Payload.Data.Event != "message" {
+		t.Fatalf("c's notices %+v %+v", got[1].Payload.Data, got[2].Payload.Data)
+	}
 }
