@@ -101,10 +101,10 @@ func (a *App) CreateGroup(ctx context.Context, me repo.Session, in GroupInput) (
 		return ConversationView{}, false, err
 	}
 	change.ID = conv.ID // one record however often the create is retried
-	if err := a.notifyAdded(ctx, change, me.UserID, 0); err != nil {
+	if err := a.store.CreateGroup(ctx, conv, me.UserID, others, fanout, change); err != nil {
 		return ConversationView{}, false, err
 	}
-	if err := a.store.CreateGroup(ctx, conv, me.UserID, others, fanout, change); err != nil {
+	if err := a.notifyAdded(ctx, change, me.UserID, 0); err != nil {
 		return ConversationView{}, false, err
 	}
 	if err := a.sendChange(ctx, *change, all); err != nil {

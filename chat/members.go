@@ -85,10 +85,10 @@ func (a *App) PutMember(ctx context.Context, me repo.Session, convID, target int
 	if err != nil {
 		return repo.Member{}, err
 	}
-	if err := a.notifyAdded(ctx, change, me.UserID, target); err != nil {
+	if err := a.store.AddMember(ctx, conv.ID, target, role, m.JoinedAt, conv.Fanout, change); err != nil {
 		return repo.Member{}, err
 	}
-	if err := a.store.AddMember(ctx, conv.ID, target, role, m.JoinedAt, conv.Fanout, change); err != nil {
+	if err := a.notifyAdded(ctx, change, me.UserID, target); err != nil {
 		return repo.Member{}, err
 	}
 	if err := a.sendChange(ctx, *change, all); err != nil {

@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"math/rand/v2"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -44,9 +46,10 @@ type NotifierConfig struct {
 	RetryMax  time.Duration
 	// Parallel bounds the notices made and in flight per shard (default 32).
 	Parallel int
-	// AttemptTimeout bounds one delivery (default a bucket's width, 2 s, and
-	// at most a third of the lease): a slow target holds its bucket no
-	// longer; a failed delivery is retried from a later bucket.
+	// AttemptTimeout bounds one delivery (default 5 s, at most a third of
+	// the lease); a target that times out is paused for a minute, so it
+	// holds a bucket this long once a minute; a failed delivery is retried
+	// from a later bucket.
 	AttemptTimeout time.Duration
 	// Nodes says how many chatd nodes share the shards (the registry); nil: 1.
 	Nodes func() int
@@ -77,7 +80,7 @@ func (c *NotifierConfig) defaults() {
 		c.Parallel = 32
 	}
 	if c.AttemptTimeout <= 0 {
-		c.AttemptTimeout = repo.NotifyBucket
+		c.AttemptTimeout = 5 * time.Second
 	}
 	c.AttemptTimeout = min(c.AttemptTimeout, c.Lease/3)
 	if c.Nodes == nil {
@@ -98,13 +101,14 @@ type Notifier struct {
 	releasing   sync.WaitGroup // hand-overs under way, which Stop waits for
 	freeSince   map[int]time.Time
 	released    map[int]time.Time // shards this node gave up, and when
+	claims      uint64            // claims made: each lease's holder is Holder/claims
 	lastRelease time.Time
 	// notified remembers messages whose notices this node made lately: a
 	// send retried by its client writes a second outbox row, and its
 	// devices must not be alerted twice.
 	notified *lru.Cache[int64, time.Time]
 	// paused holds targets (user, device) whose last delivery timed out, and until when.
-	paused *lru.Cache[[2]int64, time.Time]
+	paused *lru.Cache[pauseKey, time.Time]
 	// zones caches loaded time zones for quiet hours: LoadLocation reads the
 	// zone database each time (bounded by the names it accepts, about 600).
 	zones sync.Map // name -> *time.Location
@@ -124,7 +128,7 @@ type notifyCounts struct {
 func (a *App) NewNotifier(cfg NotifierConfig, senders []notify.Sender, conns Connections) *Notifier {
 	cfg.defaults()
 	notified, _ := lru.New[int64, time.Time](100_000)
-	paused, _ := lru.New[[2]int64, time.Time](10_000)
+	paused, _ := lru.New[pauseKey, time.Time](100_000)
 	n := &Notifier{app: a, cfg: cfg, senders: map[notify.Kind]notify.Sender{}, conns: conns, log: a.log,
 		held: map[int]*shardWork{}, freeSince: map[int]time.Time{}, released: map[int]time.Time{}, notified: notified, paused: paused,
 		stop: make(chan struct{}), done: make(chan struct{})}
@@ -187,7 +191,7 @@ func (n *Notifier) balance() {
 	}
 	working := map[string]bool{n.cfg.Holder: true}
 	for _, h := range holders {
-		working[h] = true
+		working[nodeOf(h)] = true
 	}
 	// A node working no shard yet is not among the holders: the registry's
 	// count makes room for it, one release at a time.
@@ -203,9 +207,7 @@ func (n *Notifier) balance() {
 		}
 	}
 	for _, s := range rand.Perm(repo.NotifyShards) {
-		// A lease in our own name without a worker here is a claim or a
-		// renewal that answered too late: claimed again, it counts as won.
-		if _, held := n.held[s]; held || (holders[s] != "" && holders[s] != n.cfg.Holder) {
+		if _, held := n.held[s]; held || holders[s] != "" {
 			continue
 		}
 		if len(n.held) >= share && now.Sub(n.freeSince[s]) < n.cfg.Lease {
@@ -214,7 +216,11 @@ func (n *Notifier) balance() {
 		if now.Sub(n.released[s]) < n.cfg.Lease {
 			continue // given up for another node to take: not claimed back at once
 		}
-		won, err := n.app.store.ClaimShard(ctx, n.cfg.Cluster, s, n.cfg.Holder, n.cfg.Lease)
+		// Each claim holds the lease under a name of its own: a worker
+		// that is gone can never renew or delete a later claim's lease.
+		n.claims++
+		holder := n.cfg.Holder + "/" + strconv.FormatUint(n.claims, 10)
+		won, err := n.app.store.ClaimShard(ctx, n.cfg.Cluster, s, holder, n.cfg.Lease)
 		if err != nil {
 			n.log.Warn("claim notify shard", "shard", s, "err", err)
 			return
@@ -223,11 +229,11 @@ func (n *Notifier) balance() {
 			// Trust starts with a renewal sent now: the row claimed may be an
 			// older write of ours whose TTL is partly spent.
 			sent := time.Now()
-			if ok, err := n.app.store.RenewShard(ctx, n.cfg.Cluster, s, n.cfg.Holder, n.cfg.Lease); err != nil || !ok {
+			if ok, err := n.app.store.RenewShard(ctx, n.cfg.Cluster, s, holder, n.cfg.Lease); err != nil || !ok {
 				n.log.Warn("renew claimed notify shard", "shard", s, "ok", ok, "err", err)
 				return
 			}
-			w := newShardWork(n, s, sent)
+			w := newShardWork(n, s, holder, sent)
 			n.held[s] = w
 			go w.run()
 		}
@@ -273,6 +279,12 @@ func (n *Notifier) Held() []int {
 }
 
 func (n *Notifier) setLag(shard int, ms int64) { n.n.lags[shard].Store(ms) }
+
+// nodeOf is the node part of a lease's holder (Holder/claim).
+func nodeOf(holder string) string {
+	node, _, _ := strings.Cut(holder, "/")
+	return node
+}
 
 func (n *Notifier) zone(name string) (*time.Location, error) {
 	if l, ok := n.zones.Load(name); ok {

@@ -35,7 +35,10 @@ func (w *shardWork) workBucket(ctx context.Context, bucket int64) bool {
 	if !ok {
 		return false
 	}
-	notices, made, err := w.n.bucketNotices(ctx, rows)
+	notices, made, err := w.n.bucketNotices(ctx, rows, onceSet{
+		once:   func(key string) bool { return w.deliveredOnce(bucket, key) },
+		forget: func(key string) { w.undeliver(bucket, key) },
+	})
 	if err != nil {
 		w.n.log.Warn("put off notices", "shard", w.shard, "bucket", bucket, "err", err)
 		return false
@@ -110,7 +113,7 @@ func (nt notice) key() string { return nt.n.ID + "/" + strconv.Itoa(nt.attempt) 
 // reads shared by the whole bucket (bucketCache). made: the messages whose
 // notices were made (remembered against a retried send's second row). A
 // conversation or retry that fails is put off (deferRows); err: that failed.
-func (n *Notifier) bucketNotices(ctx context.Context, rows []repo.OutboxEntry) (out []notice, made []int64, err error) {
+func (n *Notifier) bucketNotices(ctx context.Context, rows []repo.OutboxEntry, done onceSet) (out []notice, made []int64, err error) {
 	byConv := map[int64][]repo.OutboxEntry{}
 	var convs []int64
 	var retries []repo.OutboxEntry
@@ -166,13 +169,24 @@ func (n *Notifier) bucketNotices(ctx context.Context, rows []repo.OutboxEntry) (
 		})
 	}
 	_ = g.Wait()
+	if ctx.Err() != nil {
+		return nil, nil, ctx.Err() // the lease is gone: the next holder makes them
+	}
 	if len(failed) > 0 {
 		n.log.Warn("notices not made; put off to a later bucket", "rows", len(failed), "err", lastErr)
-		if err := n.deferRows(ctx, failed, lastErr); err != nil {
+		if err := n.deferRows(ctx, failed, lastErr, done); err != nil {
 			return nil, nil, err
 		}
 	}
 	return out, made, nil
+}
+
+// onceSet records what a bucket has done, so working it again does not do
+// it twice: once reports whether key is new (and records it), forget
+// undoes that for work that failed.
+type onceSet struct {
+	once   func(key string) bool
+	forget func(key string)
 }
 
 // deferTries bounds how often a message's notices are put off because they
@@ -182,8 +196,13 @@ const deferTries = 10
 // deferRows writes rows whose notices could not be made into a later bucket
 // of their shard (after a backoff), so a conversation the store fails on
 // holds back neither the others nor the cursor.
-func (n *Notifier) deferRows(ctx context.Context, rows []repo.OutboxEntry, cause error) error {
+func (n *Notifier) deferRows(ctx context.Context, rows []repo.OutboxEntry, cause error, done onceSet) error {
 	for _, r := range rows {
+		// A bucket worked again puts off (or dead-letters) no row twice.
+		key := "defer/" + strconv.FormatInt(r.EventID, 10)
+		if !done.once(key) {
+			continue
+		}
 		tries := deferTries
 		if r.DeviceID != 0 {
 			tries = n.cfg.Attempts
@@ -196,6 +215,7 @@ func (n *Notifier) deferRows(ctx context.Context, rows []repo.OutboxEntry, cause
 		}
 		id, err := n.app.newID()
 		if err != nil {
+			done.forget(key)
 			return err
 		}
 		r.EventID, r.Attempt = id, r.Attempt+1
@@ -203,6 +223,7 @@ func (n *Notifier) deferRows(ctx context.Context, rows []repo.OutboxEntry, cause
 		err = n.app.store.RetryOutbox(wctx, time.Now().Add(backoff(n.cfg.RetryBase, n.cfg.RetryMax, r.Attempt)), r)
 		cancel()
 		if err != nil {
+			done.forget(key)
 			return fmt.Errorf("put off notices: %w", err)
 		}
 	}
@@ -299,14 +320,20 @@ func (n *Notifier) retryNotice(ctx context.Context, bc *bucketCache, r repo.Outb
 		return nil, err
 	}
 	// A newer message has its own notice, with the same collapse key: this
-	// older one must not replace it on the device.
-	if newest, err := n.app.store.NewestMessageID(ctx, r.ConvID); err != nil {
-		return nil, err
-	} else if newest > r.MsgID {
-		n.n.skipped.Add(1)
-		return nil, nil
+	// older one must not replace it on the device. A mention is kept: the
+	// newer message's notice may not pass a mute.
+	if r.Event != repo.NotifyMention {
+		if newest, err := n.app.store.NewestMessageID(ctx, r.ConvID); err != nil {
+			return nil, err
+		} else if newest > r.MsgID {
+			n.n.skipped.Add(1)
+			return nil, nil
+		}
 	}
 	sp := n.messageSpec(bc, conv, r.UserID, r.DeviceID, msgs, r, r.Attempt)
 	sp.count = max(r.Count, 1)
+	if r.Event == repo.NotifyMention {
+		sp.event, sp.mentions = repo.NotifyMention, nil
+	}
 	return n.userNotices(ctx, bc, sp)
 }

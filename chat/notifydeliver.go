@@ -24,18 +24,28 @@ func (n *Notifier) deliver(ctx context.Context, nt notice) error {
 		Sandbox: nt.target.Sandbox, Endpoint: nt.target.Endpoint, P256DH: nt.target.P256DH, Auth: nt.target.Auth,
 		Secret: nt.target.Secret}
 	attempts := nt.attempt + 1
-	key := [2]int64{nt.target.UserID, nt.target.DeviceID}
+	// Paused per registration: a device that registers again is tried at once.
+	key := pauseKey{nt.target.UserID, nt.target.DeviceID, nt.target.UpdatedAt.UnixMilli()}
 	if until, ok := n.paused.Get(key); ok && time.Now().Before(until) {
 		// The target timed out lately: no attempt now (each would hold its
-		// bucket for the whole timeout), the notice waits out the pause.
-		return n.retryLater(ctx, nt, nt.attempt, time.Until(until))
+		// bucket for the whole timeout), the notice waits out the pause. It
+		// counts as an attempt, so a target that never answers ends in
+		// dead letters, not in retries for ever.
+		if attempts >= n.cfg.Attempts {
+			n.deadLetter(ctx, nt, fmt.Errorf("push target timed out and stayed paused"), attempts)
+			return nil
+		}
+		return n.retryLater(ctx, nt, attempts, time.Until(until))
 	}
 	sctx, cancel := context.WithTimeout(ctx, n.cfg.AttemptTimeout)
 	err := sender.Send(sctx, t, nt.n)
-	timedOut := errors.Is(sctx.Err(), context.DeadlineExceeded)
+	timedOut := err != nil && errors.Is(sctx.Err(), context.DeadlineExceeded)
 	cancel()
-	if timedOut && ctx.Err() == nil {
+	switch {
+	case timedOut && ctx.Err() == nil:
 		n.paused.Add(key, time.Now().Add(targetPause))
+	case err == nil:
+		n.paused.Remove(key)
 	}
 	var ra *notify.RetryAfterError
 	var perm *notify.PermanentError
@@ -74,6 +84,9 @@ func (n *Notifier) deliver(ctx context.Context, nt notice) error {
 	}
 }
 
+// pauseKey is one registration of a device's target.
+type pauseKey struct{ user, device, registered int64 }
+
 // targetPause is how long a target that let a delivery time out gets no
 // attempt: a black-holed webhook then costs its shard one timeout a pause,
 // not one per bucket it appears in.
@@ -89,6 +102,9 @@ func (n *Notifier) retryLater(ctx context.Context, nt notice, attempts int, wait
 	row.EventID, row.UserID, row.DeviceID, row.Attempt, row.Count = id, nt.target.UserID, nt.target.DeviceID, attempts, nt.n.Count
 	if nt.n.MessageID != "" { // an added notice keeps its change id
 		row.MsgID, _ = strconv.ParseInt(nt.n.MessageID, 10, 64)
+	}
+	if nt.n.Event == repo.NotifyMention {
+		row.Event = repo.NotifyMention // a mention stays one (it passes a mute)
 	}
 	wctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()

@@ -18,8 +18,9 @@ import (
 // done is closed when the worker has returned, and only then may the shard
 // be claimed again by this node.
 type shardWork struct {
-	n     *Notifier
-	shard int
+	n      *Notifier
+	shard  int
+	holder string // this claim's name in notify_shards
 
 	quit, gone, done   chan struct{}
 	quitOnce, goneOnce sync.Once
@@ -36,8 +37,8 @@ type shardWork struct {
 // startBacklog is how far back a shard that was never worked starts.
 const startBacklog = 10 * time.Minute
 
-func newShardWork(n *Notifier, shard int, claimedAt time.Time) *shardWork {
-	return &shardWork{n: n, shard: shard, quit: make(chan struct{}), gone: make(chan struct{}), done: make(chan struct{}),
+func newShardWork(n *Notifier, shard int, holder string, claimedAt time.Time) *shardWork {
+	return &shardWork{n: n, shard: shard, holder: holder, quit: make(chan struct{}), gone: make(chan struct{}), done: make(chan struct{}),
 		trusted: claimedAt}
 }
 
@@ -136,7 +137,7 @@ func (w *shardWork) keep() {
 		}
 		sent := time.Now()
 		ctx, cancel := context.WithTimeout(context.Background(), every)
-		ok, err := w.n.app.store.RenewShard(ctx, w.n.cfg.Cluster, w.shard, w.n.cfg.Holder, w.n.cfg.Lease)
+		ok, err := w.n.app.store.RenewShard(ctx, w.n.cfg.Cluster, w.shard, w.holder, w.n.cfg.Lease)
 		cancel()
 		switch {
 		case err != nil:
@@ -157,7 +158,7 @@ func (w *shardWork) keep() {
 func (w *shardWork) deleteLease() {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	if err := w.n.app.store.ReleaseShard(ctx, w.n.cfg.Cluster, w.shard, w.n.cfg.Holder); err != nil {
+	if err := w.n.app.store.ReleaseShard(ctx, w.n.cfg.Cluster, w.shard, w.holder); err != nil {
 		w.n.log.Warn("release notify shard", "shard", w.shard, "err", err)
 	}
 }

@@ -20,17 +20,18 @@ const (
 // bucketCache shares the reads one bucket's notices repeat: a user's
 // targets, a device's session state, a sender, a user's badge.
 type bucketCache struct {
-	n     *Notifier
-	mu    sync.Mutex
-	tgts  map[int64][]repo.PushTarget
-	live  map[[2]int64]bool
-	users map[int64]repo.User
-	marks map[int64]int
+	n      *Notifier
+	mu     sync.Mutex
+	tgts   map[int64][]repo.PushTarget
+	live   map[[2]int64]bool
+	users  map[int64]repo.User
+	marks  map[int64]int
+	tokens map[int64]map[string]bool // message id -> the handles it names
 }
 
 func newBucketCache(n *Notifier) *bucketCache {
 	return &bucketCache{n: n, tgts: map[int64][]repo.PushTarget{}, live: map[[2]int64]bool{},
-		users: map[int64]repo.User{}, marks: map[int64]int{}}
+		users: map[int64]repo.User{}, marks: map[int64]int{}, tokens: map[int64]map[string]bool{}}
 }
 
 // cached returns m[k], or what read gives (stored for the rest of the bucket).
@@ -67,6 +68,26 @@ func (bc *bucketCache) user(ctx context.Context, userID int64) (repo.User, error
 		}
 		return u, err
 	})
+}
+
+// mentioner is the sender of the newest of msgs that names handle; each
+// message's handles are found once per bucket, not once per member.
+func (bc *bucketCache) mentioner(msgs []repo.Message, handle string) (int64, bool) {
+	if handle == "" {
+		return 0, false
+	}
+	h := []byte(handle)
+	for i := range h {
+		h[i] = asciiLower(h[i])
+	}
+	for i := len(msgs) - 1; i >= 0; i-- {
+		m := msgs[i]
+		toks, _ := cached(bc, bc.tokens, m.ID, func() (map[string]bool, error) { return mentionTokens(m.Body), nil })
+		if toks[string(h)] {
+			return m.SenderID, true
+		}
+	}
+	return 0, false
 }
 
 // badge is the user's unread total over their first badgeChats chats (each

@@ -1,12 +1,13 @@
 package chat
 
 import (
+	"cmp"
 	"context"
 	"strconv"
-	"strings"
 
 	"github.com/ringchat/ringchat/notify"
 	"github.com/ringchat/ringchat/repo"
+	"github.com/ringchat/ringchat/snowflake"
 )
 
 // noticeSpec is what one user's devices are told.
@@ -51,21 +52,27 @@ func (n *Notifier) addedNotices(ctx context.Context, bc *bucketCache, r repo.Out
 	if err != nil {
 		return nil, err
 	}
+	// Only who joined by this change: not a member added later (who gets
+	// their own notice), nor one removed and added again since.
+	changedAt := snowflake.Time(r.MsgID).Add(repo.ClockSkew)
 	var users []int64
 	if r.UserID != 0 {
-		if _, err := store.GetMember(ctx, r.ConvID, r.UserID); repo.IsCode(err, repo.CodeNotFound) {
+		m, err := store.GetMember(ctx, r.ConvID, r.UserID)
+		if repo.IsCode(err, repo.CodeNotFound) {
 			return nil, nil
 		} else if err != nil {
 			return nil, err
 		}
-		users = []int64{r.UserID}
+		if !m.JoinedAt.After(changedAt) {
+			users = []int64{r.UserID}
+		}
 	} else {
 		ms, err := store.ListMembers(ctx, r.ConvID)
 		if err != nil {
 			return nil, err
 		}
 		for _, m := range ms {
-			if m.UserID != r.SenderID {
+			if m.UserID != r.SenderID && !m.JoinedAt.After(changedAt) {
 				users = append(users, m.UserID)
 			}
 		}
@@ -76,11 +83,8 @@ func (n *Notifier) addedNotices(ctx context.Context, bc *bucketCache, r repo.Out
 			stem: "a" + strconv.FormatInt(r.MsgID, 10), count: 1, row: r, attempt: r.Attempt,
 			text: func(ctx context.Context, _ bool) (string, string, error) {
 				actor, err := bc.user(ctx, r.SenderID)
-				who := actor.DisplayName
-				if who == "" {
-					who = actor.Handle
-				}
-				return conv.Name, who + " added you to the group", err
+				who := cmp.Or(actor.DisplayName, actor.Handle, "Someone")
+				return cmp.Or(conv.Name, "Group"), who + " added you to the group", err
 			}})
 		if err != nil {
 			return nil, err
@@ -99,13 +103,14 @@ func (n *Notifier) userNotices(ctx context.Context, bc *bucketCache, sp noticeSp
 	if err != nil || len(targets) == 0 {
 		return nil, err
 	}
+	var by int64 // who mentioned the user, if anyone did
 	if len(sp.mentions) > 0 {
 		u, err := bc.user(ctx, sp.userID)
 		if err != nil {
 			return nil, err
 		}
-		if mentioned(sp.mentions, u.Handle) {
-			sp.event = repo.NotifyMention
+		if m, ok := bc.mentioner(sp.mentions, u.Handle); ok {
+			sp.event, by = repo.NotifyMention, m
 		}
 	}
 	uc, err := n.app.store.GetUserConversation(ctx, sp.userID, sp.conv.ID)
@@ -113,9 +118,21 @@ func (n *Notifier) userNotices(ctx context.Context, bc *bucketCache, sp noticeSp
 		return nil, err
 	}
 	now := n.app.now()
-	if uc.MutedUntil.After(now) && sp.event != repo.NotifyMention {
-		n.n.skipped.Add(int64(len(targets)))
-		return nil, nil
+	if uc.MutedUntil.After(now) {
+		// A mention reaches a muted conversation, unless by someone the
+		// user blocks.
+		pass := sp.event == repo.NotifyMention
+		if pass && by != 0 {
+			blocked, err := n.app.store.Blocks(ctx, sp.userID, by)
+			if err != nil {
+				return nil, err
+			}
+			pass = !blocked
+		}
+		if !pass {
+			n.n.skipped.Add(int64(len(targets)))
+			return nil, nil
+		}
 	}
 	online, err := n.conns.OnlineDevices(ctx, []int64{sp.userID})
 	if err != nil {
@@ -163,34 +180,53 @@ func (n *Notifier) userNotices(ctx context.Context, bc *bucketCache, sp noticeSp
 	return out, nil
 }
 
-// mentioned reports whether any message names handle as @handle (any case),
-// not as the start of a longer handle or an address.
-func mentioned(msgs []repo.Message, handle string) bool {
-	if handle == "" {
-		return false
-	}
-	want := "@" + strings.ToLower(handle)
-	for _, m := range msgs {
-		body := strings.ToLower(m.Body)
-		for i := strings.Index(body, want); i >= 0; {
-			end := i + len(want)
-			before := i == 0 || !handleByte(body[i-1])
-			// A full stop right after ends the sentence, not the handle.
-			after := end == len(body) || !handleByte(body[end]) ||
-				(body[end] == '.' && (end+1 == len(body) || !handleByte(body[end+1])))
-			if before && after {
-				return true
-			}
-			next := strings.Index(body[end:], want)
-			if next < 0 {
-				break
-			}
-			i = end + next
+// mentionTokens are the handles a body names as @handle, lower-cased
+// (ASCII only: a Unicode case fold would turn look-alikes into ASCII
+// handles). A handle runs over a-z, 0-9, _ and . (a full stop that ends it
+// ends the sentence); an @ inside a word (an address) names nobody, nor
+// does a handle followed by @.
+func mentionTokens(body string) map[string]bool {
+	var out map[string]bool
+	for i := 0; i < len(body); i++ {
+		if body[i] != '@' || (i > 0 && wordByte(body[i-1])) {
+			continue
 		}
+		j := i + 1
+		for j < len(body) && (handleByte(asciiLower(body[j]))) {
+			j++
+		}
+		end := j
+		for end > i+1 && body[end-1] == '.' {
+			end-- // trailing full stops end the sentence
+		}
+		if end-i-1 < 3 || (j < len(body) && body[j] == '@') {
+			i = j - 1
+			continue
+		}
+		if out == nil {
+			out = map[string]bool{}
+		}
+		b := []byte(body[i+1 : end])
+		for k := range b {
+			b[k] = asciiLower(b[k])
+		}
+		out[string(b)] = true
+		i = j - 1
 	}
-	return false
+	return out
+}
+
+func asciiLower(b byte) byte {
+	if b >= 'A' && b <= 'Z' {
+		return b + 'a' - 'A'
+	}
+	return b
 }
 
 func handleByte(b byte) bool {
 	return b == '_' || b == '.' || b >= 'a' && b <= 'z' || b >= '0' && b <= '9'
 }
+
+// wordByte: a byte that makes an @ after it part of a word (an address),
+// including any byte of a non-ASCII character.
+func wordByte(b byte) bool { return handleByte(asciiLower(b)) || b >= 0x80 }

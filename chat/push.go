@@ -241,14 +241,20 @@ func InQuietHours(t repo.PushTarget, at time.Time, zone func(string) (*time.Loca
 	return m >= t.QuietStart || m < t.QuietEnd
 }
 
-// notifyAdded writes the outbox row that tells target (0: every member but
-// actor, a new group) they were added: before the change itself, so an
-// acknowledged change has it, and a change that then fails makes no notice
-// (the worker finds no such member).
+// notifyAdded writes the outbox row that tells target (0: every member of
+// a new group but actor) they were added, once the change is stored and
+// before it is answered, under a fresh id: its bucket is one not worked yet
+// however long the change took (the change id was made before the checks).
+// A change answered with an error may still have been stored: its retry
+// writes the row again, and the worker tells the member once per node.
 func (a *App) notifyAdded(ctx context.Context, change *repo.MembershipChange, actor, target int64) error {
 	if !a.cfg.Notify.On() {
 		return nil
 	}
-	return a.store.PutAddedOutbox(ctx, repo.OutboxEntry{EventID: change.ID, MsgID: change.ID, ConvID: change.ConvID,
+	id, err := a.newID()
+	if err != nil {
+		return err
+	}
+	return a.store.PutAddedOutbox(ctx, repo.OutboxEntry{EventID: id, MsgID: change.ID, ConvID: change.ConvID,
 		SenderID: actor, UserID: target})
 }
