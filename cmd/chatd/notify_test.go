@@ -1,7 +1,11 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -10,7 +14,11 @@ import (
 	"github.com/gocql/gocql"
 
 	"github.com/ringchat/ringchat/internal/testcluster"
+	"github.com/ringchat/ringchat/notify/apns/apnstest"
+	"github.com/ringchat/ringchat/notify/fcm/fcmtest"
 	"github.com/ringchat/ringchat/notify/webhook/webhooktest"
+	"github.com/ringchat/ringchat/notify/webpush"
+	"github.com/ringchat/ringchat/notify/webpush/webpushtest"
 	"github.com/ringchat/ringchat/repo"
 	"github.com/ringchat/ringchat/repo/cqltest"
 )
@@ -374,5 +382,115 @@ func TestAddedAndMentionNotices(t *testing.T) {
 	// c is not muted: both messages reach them as plain messages.
 	if got := waitDeliveries(t, srv, c.UserID, 3); got[1].Payload.Data.Event != "message" || got[2].Payload.Data.Event != "message" {
 		t.Fatalf("c's notices %+v %+v", got[1].Payload.Data, got[2].Payload.Data)
+	}
+}
+
+// FCM through chatd: the service-account key from --fcm-credentials-file,
+// the local FCM server trusted through --push-ca-file; a token FCM calls
+// unregistered is removed.
+func TestFCMPushThroughChatd(t *testing.T) {
+	fcm := fcmtest.NewServer(t)
+	dir := t.TempDir()
+	keyFile, caFile := filepath.Join(dir, "key.json"), filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(keyFile, fcm.NewServiceAccount("ringchat-test"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(caFile, fcm.CertificatePEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := notifyEnv(t)
+	env["RINGCHAT_PUSH_KINDS"] = "fcm"
+	env["RINGCHAT_FCM_CREDENTIALS_FILE"], env["RINGCHAT_FCM_ENDPOINT"], env["RINGCHAT_PUSH_CA_FILE"] = keyFile, fcm.URL(), caFile
+	node := testcluster.Start(t, env)
+	a := testcluster.Register(t, node, "nfc")
+	b := testcluster.Register(t, node, "nfd")
+	conv := a.Direct(b)
+	token := fcm.NewToken("ringchat-test")
+	if st, body := b.Do("PUT", "/v1/me/push", map[string]any{"kind": "fcm", "token": token}); st != 200 {
+		t.Fatalf("register: %d %v", st, body)
+	}
+	_, id := a.Send(conv, testcluster.UUIDv7(time.Now()), "to the phone")
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	msgs, err := fcm.WaitMessages(ctx, 1)
+	if err != nil {
+		t.Fatalf("no FCM message: %v\n%s", err, node.Logs())
+	}
+	m := msgs[0]
+	if m.Token != token || m.Notification == nil || m.Notification.Title != a.Handle || m.Notification.Body != "to the phone" ||
+		m.Data["conversation_id"] != conv || m.Data["message_id"] != id || m.Android == nil || m.Android.CollapseKey != "c"+conv {
+		t.Fatalf("FCM message %+v", m)
+	}
+
+	fcm.UnregisterToken(token)
+	a.Send(conv, testcluster.UUIDv7(time.Now()), "nobody there")
+	for deadline := time.Now().Add(40 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		if st, _ := b.Do("GET", "/v1/me/push", nil); st == 404 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("an unregistered FCM token was not removed")
+		}
+	}
+}
+
+// APNs and Web Push through chatd, with their credentials from the flags and
+// the local servers trusted through --push-ca-file.
+func TestAPNsAndWebPushThroughChatd(t *testing.T) {
+	ap := apnstest.NewServer(t)
+	key := ap.NewKey(t)
+	wp := webpushtest.New(t)
+	vapidPublic, vapidPrivate, err := webpush.GenerateKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	keyFile, caFile := filepath.Join(dir, "key.p8"), filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(keyFile, key.P8, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(caFile, append(ap.CertificatePEM(), wp.CertificatePEM()...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := notifyEnv(t)
+	env["RINGCHAT_PUSH_KINDS"], env["RINGCHAT_PUSH_CA_FILE"] = "apns,webpush", caFile
+	env["RINGCHAT_APNS_KEY_FILE"], env["RINGCHAT_APNS_KEY_ID"], env["RINGCHAT_APNS_TEAM_ID"], env["RINGCHAT_APNS_ENDPOINT"] = keyFile, key.KeyID, key.TeamID, ap.URL()
+	env["RINGCHAT_VAPID_PUBLIC_KEY"], env["RINGCHAT_VAPID_PRIVATE_KEY"], env["RINGCHAT_VAPID_SUBJECT"] = vapidPublic, vapidPrivate, "mailto:ops@example.com"
+	node := testcluster.Start(t, env)
+	a := testcluster.Register(t, node, "npa")
+	phone := testcluster.Register(t, node, "npb")
+	browser := testcluster.Login(t, node, phone.Handle) // a second device of the same user
+	conv := a.Direct(phone)
+
+	token := strings.Repeat("0f", 32)
+	ap.AddDevice(token, "com.example.chat")
+	if st, body := phone.Do("PUT", "/v1/me/push", map[string]any{"kind": "apns", "token": token, "topic": "com.example.chat"}); st != 200 {
+		t.Fatalf("register apns: %d %v", st, body)
+	}
+	sub := wp.NewSubscription()
+	if st, body := browser.Do("PUT", "/v1/me/push", map[string]any{"kind": "webpush", "endpoint": sub.Endpoint,
+		"keys": map[string]any{"p256dh": sub.P256DH, "auth": sub.Auth}}); st != 200 {
+		t.Fatalf("register webpush: %d %v", st, body)
+	}
+	_, id := a.Send(conv, testcluster.UUIDv7(time.Now()), "to both devices")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	pushes, err := wp.WaitPushes(ctx, 1)
+	if err != nil {
+		t.Fatalf("no Web Push: %v\n%s", err, node.Logs())
+	}
+	var p webpush.Payload
+	if err := json.Unmarshal(pushes[0].Plaintext, &p); err != nil || p.MessageID != id || p.Body != "to both devices" || p.ConversationID != conv {
+		t.Fatalf("Web Push payload %s (%v)", pushes[0].Plaintext, err)
+	}
+	for deadline := time.Now().Add(40 * time.Second); len(ap.Accepted()) == 0; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no APNs notification (requests %+v)\n%s", ap.Requests(), node.Logs())
+		}
+	}
+	r := ap.Accepted()[0]
+	if r.Token != token || r.Topic != "com.example.chat" || r.CollapseID != "c"+conv || r.Payload["message_id"] != id {
+		t.Fatalf("APNs request %+v", r)
 	}
 }

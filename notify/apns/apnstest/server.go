@@ -8,6 +8,7 @@ package apnstest
 import (
 	"crypto/ecdsa"
 	"crypto/x509"
+	"encoding/pem"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -94,6 +95,12 @@ func (s *Server) CAPool() *x509.CertPool {
 // Client is an HTTP/2 client that trusts the server, for posting hand-made
 // requests.
 func (s *Server) Client() *http.Client { return s.srv.Client() }
+
+// CertificatePEM is the server's certificate, for a process that must trust
+// it (chatd's --push-ca-file).
+func (s *Server) CertificatePEM() []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.srv.Certificate().Raw})
+}
 
 // Close shuts the server down and closes its connections. It is idempotent.
 func (s *Server) Close() { s.srv.Close() }

@@ -11,6 +11,7 @@ package fcmtest
 
 import (
 	"context"
+	"encoding/pem"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -97,6 +98,12 @@ func (s *Server) TokenURL() string { return s.srv.URL + tokenPath }
 
 // Client is an HTTP client that trusts the server's certificate.
 func (s *Server) Client() *http.Client { return s.srv.Client() }
+
+// CertificatePEM is the server's certificate, for a process that must trust
+// it (chatd's --push-ca-file).
+func (s *Server) CertificatePEM() []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.srv.Certificate().Raw})
+}
 
 // SetTokenLifetime sets how long access tokens issued from now on last
 // (expires_in, whole seconds, at least one; the default is an hour), so a test

@@ -12,6 +12,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/pem"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -96,6 +97,12 @@ func (s *Server) URL() string { return s.srv.URL }
 
 // Client returns an *http.Client that trusts the server's certificate.
 func (s *Server) Client() *http.Client { return s.srv.Client() }
+
+// CertificatePEM is the server's certificate, for a process that must trust
+// it (chatd's --push-ca-file).
+func (s *Server) CertificatePEM() []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.srv.Certificate().Raw})
+}
 
 // Close shuts the server down; it may be called more than once.
 func (s *Server) Close() { s.srv.Close() }
