@@ -73,42 +73,49 @@ func (db *notifyDB) waitWorked(convID, msgID string) {
 	conv, _ := strconv.ParseInt(convID, 10, 64)
 	msg, _ := strconv.ParseInt(msgID, 10, 64)
 	bucket, shard := repo.OutboxPlace(msg, conv)
-	deadline := time.Now().Add(40 * time.Second)
-	for {
-		var cursor int64
-		err := db.s.Query(`SELECT cursor FROM notify_shards WHERE cluster = 'default' AND shard = ? AND lease = false`, shard).Scan(&cursor)
-		if err == nil && cursor > bucket {
-			return
-		}
+	var cursor int64
+	var err error
+	eventually(db.t, 40*time.Second, func() bool {
+		err = db.s.Query(`SELECT cursor FROM notify_shards WHERE cluster = 'default' AND shard = ? AND lease = false`, shard).Scan(&cursor)
+		return err == nil && cursor > bucket
+	}, func() string {
+		return fmt.Sprintf("shard %d did not finish bucket %d (cursor %d, %v)", shard, bucket, cursor, err)
+	})
+}
+
+// eventually polls cond until it holds, failing the test with failure()
+// after timeout.
+func eventually(t testing.TB, timeout time.Duration, cond func() bool, failure func() string) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
 		if time.Now().After(deadline) {
-			db.t.Fatalf("shard %d did not finish bucket %d (cursor %d, %v)", shard, bucket, cursor, err)
+			t.Fatal(failure())
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
 func waitDeliveries(t *testing.T, srv *webhooktest.Server, path string, n int) []webhooktest.Delivery {
 	t.Helper()
-	deadline := time.Now().Add(40 * time.Second)
-	for {
-		var got []webhooktest.Delivery
+	var got []webhooktest.Delivery
+	eventually(t, 40*time.Second, func() bool {
+		got = got[:0]
 		for _, d := range srv.Deliveries() {
 			if d.Payload.Data.UserID == path {
 				got = append(got, d)
 			}
 		}
-		if len(got) >= n {
-			return got
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d deliveries for user %s, want %d (refused: %v)", len(got), path, n, srv.Refused())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return len(got) >= n
+	}, func() string {
+		return fmt.Sprintf("%d deliveries for user %s, want %d (refused: %v)", len(got), path, n, srv.Refused())
+	})
+	return got
 }
 
 // alignToBucket waits for the start of an outbox bucket, so a burst sent at
-// once falls in one (a burst is what one bucket of a conversation holds).
+// once falls in one (a burst is what one bucket of a conversation holds). A
+// wait for the clock, not for a condition: nothing to poll.
 func alignToBucket() {
 	w := repo.NotifyBucket.Milliseconds()
 	if left := w - time.Now().UnixMilli()%w; left < w-100 {
@@ -219,17 +226,11 @@ func TestOfflineDeviceGetsOneCoalescedPushOnlineNoneMutedNone(t *testing.T) {
 func waitNoRoutes(t *testing.T, db *notifyDB, userID string) {
 	t.Helper()
 	uid, _ := strconv.ParseInt(userID, 10, 64)
-	deadline := time.Now().Add(15 * time.Second)
-	for {
+	eventually(t, 15*time.Second, func() bool {
 		var n int
-		if err := db.s.Query(`SELECT COUNT(*) FROM routes_by_user WHERE user_id = ?`, uid).Scan(&n); err == nil && n == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("user %s still has routes", userID)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		err := db.s.Query(`SELECT COUNT(*) FROM routes_by_user WHERE user_id = ?`, uid).Scan(&n)
+		return err == nil && n == 0
+	}, func() string { return "user " + userID + " still has routes" })
 }
 
 // A provider failing is retried with backoff, then dead-lettered; one asking
@@ -250,17 +251,13 @@ func TestFailingPushRetriedThenDeadLettered(t *testing.T) {
 	// Each failed attempt is retried from a later bucket; the third is the last.
 	var reason string
 	var attempts int
-	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+	var err error
+	eventually(t, 60*time.Second, func() bool {
 		hour := time.Now().Unix() / 3600
-		err := db.s.Query(`SELECT reason, attempts FROM notify_dead_letters WHERE hour = ? AND shard = ? AND failed_at > maxTimeuuid('1970-01-01')`,
+		err = db.s.Query(`SELECT reason, attempts FROM notify_dead_letters WHERE hour = ? AND shard = ? AND failed_at > maxTimeuuid('1970-01-01')`,
 			hour, shard).Scan(&reason, &attempts)
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no dead letter for %s: %v (refused %v)", dead, err, srv.Refused())
-		}
-	}
+		return err == nil
+	}, func() string { return fmt.Sprintf("no dead letter for %s: %v (refused %v)", dead, err, srv.Refused()) })
 	if attempts != 3 || srv.Requests()-before != 3 {
 		t.Fatalf("dead-lettered after %d attempts, %d requests; want RINGCHAT_NOTIFY_ATTEMPTS=3 of each (%q)", attempts, srv.Requests()-before, reason)
 	}
@@ -295,15 +292,11 @@ func TestKilledShardHolderLosesNoNotice(t *testing.T) {
 	// Shards move while the nodes find their share (the first took all 16):
 	// poll until one holds it.
 	var holder string
-	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		err := db.s.Query(`SELECT holder FROM notify_shards WHERE cluster = 'default' AND shard = ? AND lease = true`, shard).Scan(&holder)
-		if err == nil && holder != "" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("shard %d has no holder: %v", shard, err)
-		}
-	}
+	var err error
+	eventually(t, 15*time.Second, func() bool {
+		err = db.s.Query(`SELECT holder FROM notify_shards WHERE cluster = 'default' AND shard = ? AND lease = true`, shard).Scan(&holder)
+		return err == nil && holder != ""
+	}, func() string { return fmt.Sprintf("shard %d has no holder: %v", shard, err) })
 	killed := false
 	for _, n := range nodes {
 		if strings.HasPrefix(holder, nodeInstanceOf(t, db, n)+"/") {
@@ -424,14 +417,10 @@ func TestFCMPushThroughChatd(t *testing.T) {
 
 	fcm.UnregisterToken(token)
 	a.Send(conv, testcluster.UUIDv7(time.Now()), "nobody there")
-	for deadline := time.Now().Add(40 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-		if st, _ := b.Do("GET", "/v1/me/push", nil); st == 404 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("an unregistered FCM token was not removed")
-		}
-	}
+	eventually(t, 40*time.Second, func() bool {
+		st, _ := b.Do("GET", "/v1/me/push", nil)
+		return st == 404
+	}, func() string { return "an unregistered FCM token was not removed" })
 }
 
 // APNs and Web Push through chatd, with their credentials from the flags and
@@ -484,11 +473,10 @@ func TestAPNsAndWebPushThroughChatd(t *testing.T) {
 	if err := json.Unmarshal(pushes[0].Plaintext, &p); err != nil || p.MessageID != id || p.Body != "to both devices" || p.ConversationID != conv {
 		t.Fatalf("Web Push payload %s (%v)", pushes[0].Plaintext, err)
 	}
-	for deadline := time.Now().Add(40 * time.Second); len(ap.Accepted()) == 0; time.Sleep(100 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("no APNs notification (requests %+v)\n%s", ap.Requests(), node.Logs())
-		}
-	}
+	eventually(t, 40*time.Second, func() bool { return len(ap.Accepted()) > 0 },
+		func() string {
+			return fmt.Sprintf("no APNs notification (requests %+v)\n%s", ap.Requests(), node.Logs())
+		})
 	r := ap.Accepted()[0]
 	if r.Token != token || r.Topic != "com.example.chat" || r.CollapseID != "c"+conv || r.Payload["message_id"] != id {
 		t.Fatalf("APNs request %+v", r)
