@@ -265,19 +265,6 @@ func (n *Notifier) releaseAll() {
 	n.releasing.Wait()
 }
 
-// Held lists the shards this node works (tests, metrics).
-func (n *Notifier) Held() []int {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	var out []int
-	for s, w := range n.held {
-		if !w.lost.Load() {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
 func (n *Notifier) setLag(shard int, ms int64) { n.n.lags[shard].Store(ms) }
 
 // nodeOf is the node part of a lease's holder (Holder/claim).

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"strings"
 	"time"
 
 	"github.com/ringchat/ringchat/repo"
@@ -27,16 +26,6 @@ func defaultLookup(ctx context.Context, host string) ([]netip.Addr, error) {
 // blockedAddr says whether a is an address a client-supplied URL must not
 // reach: chatd's own host and networks, and the cloud metadata service.
 func blockedAddr(a netip.Addr) bool { return repo.NonPublicAddr(a) }
-
-// literalBlocked checks, without any network call, a host that is an IP
-// literal or a localhost name (RFC 6761).
-func literalBlocked(host string) bool {
-	if a, err := netip.ParseAddr(host); err == nil {
-		return blockedAddr(a)
-	}
-	h := strings.TrimSuffix(strings.ToLower(host), ".")
-	return h == "localhost" || strings.HasSuffix(h, ".localhost")
-}
 
 // resolve returns host's addresses, or host itself when it is a literal.
 func resolve(ctx context.Context, lookup lookupFunc, host string) ([]netip.Addr, error) {

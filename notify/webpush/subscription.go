@@ -7,6 +7,7 @@ import (
 	"net/url"
 
 	"github.com/ringchat/ringchat/notify"
+	"github.com/ringchat/ringchat/repo"
 )
 
 // ErrInvalidSubscription is wrapped (inside a *notify.PermanentError) when a
@@ -78,7 +79,7 @@ func (s *Sender) checkEndpoint(ctx context.Context, u *url.URL) error {
 		return nil
 	}
 	host := u.Hostname()
-	if literalBlocked(host) {
+	if repo.PrivateHost(host) { // the rule registration applies (chat/push.go)
 		return &notify.PermanentError{Err: fmt.Errorf("%s: %w", hostOnly(u), ErrPrivateEndpoint)}
 	}
 	if !s.preResolve {
