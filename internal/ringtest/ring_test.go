@@ -233,17 +233,51 @@ func replicaHas(t *testing.T, addr, keyspace string, acked map[string][]string, 
 	}
 }
 
-// waitHints polls until the live nodes hold no hints for addr.
-func waitHints(t *testing.T, addr string, timeout time.Duration) time.Duration {
+// hintDrain is how the hints for a returning node were replayed.
+type hintDrain struct {
+	took      time.Duration // from the wait's start until no hint file was left
+	underLoad bool          // drained while the load still ran
+}
+
+func (h hintDrain) String() string {
+	if h.underLoad {
+		return fmt.Sprintf("hints replayed under load in %s", h.took.Round(time.Second))
+	}
+	return fmt.Sprintf("hints not replayed in %s under load, replayed %s after the load was halted", hintsUnderLoad, h.took.Round(time.Second))
+}
+
+// hintsUnderLoad is how long the hints may take with the load running. A
+// hint counts only once the returning node applies it within
+// write_request_timeout, and one late hint sends its whole page again
+// (HintsDispatcher aborts the page), so on two cores shared by every node
+// and chatd a freshly started node can stay behind for good while the load
+// runs: it drops the replayed hints as timed out faster than they arrive
+// (docs/ring.md). What the scenarios check is that the replay completes;
+// halting the load past this bound is the operator's "let it catch up".
+const hintsUnderLoad = 90 * time.Second
+
+// waitHints polls until the live nodes hold no hints for addr. Past
+// hintsUnderLoad it halts the loads (their acknowledgements are kept for
+// the checks that follow) and waits up to timeout in all.
+func waitHints(t *testing.T, addr string, timeout time.Duration, loads ...*Load) hintDrain {
 	t.Helper()
 	start := time.Now()
+	drain := hintDrain{underLoad: true}
 	for {
 		n, err := PendingHints(addr)
 		if err == nil && n == 0 {
-			return time.Since(start)
+			drain.took = time.Since(start)
+			return drain
+		}
+		if drain.underLoad && time.Since(start) > hintsUnderLoad {
+			t.Logf("hints for %s still pending after %s under load (%d files, %v): halting the load", addr, hintsUnderLoad, n, err)
+			for _, l := range loads {
+				l.Halt()
+			}
+			drain.underLoad = false
 		}
 		if time.Since(start) > timeout {
-			t.Fatalf("hints for %s still pending after %s (%d files, %v)", addr, timeout, n, err)
+			t.Fatalf("hints for %s still pending after %s, %s of them without load (%d files, %v)", addr, timeout, timeout-hintsUnderLoad, n, err)
 		}
 		time.Sleep(time.Second)
 	}
@@ -275,15 +309,15 @@ func TestRingKillOneNode(t *testing.T) {
 	back := time.Now()
 	took := startNode(t, ks, victimA)
 	waitMetric(t, nodes[0], fmt.Sprintf(`ringchat_cql_host_up\{host="%s"\} 1`, regexp.QuoteMeta(victimA)), 2*time.Minute)
-	hints := waitHints(t, victimA, 5*time.Minute)
 	load.WaitAcks(load.Mark(), 40, 2*time.Minute, "after the restart")
+	hints := waitHints(t, victimA, 5*time.Minute, load)
 	r := load.Stop(t)
 	replica, lost := replicaHas(t, victimA, ks, load.AckedIDs(), killed)
 	if logs := nodes[0].Logs(); !strings.Contains(logs, "cassandra host down") || !strings.Contains(logs, victimA) {
 		t.Errorf("chatd logged no 'cassandra host down' for %s:\n%.2000s", victimA, logs)
 	}
-	report(t, "kill -9 one node", r, fmt.Sprintf("while down: %d acknowledged, %d refused; driver saw it down after %s; longest stall in acknowledgements %s; node restart to CQL and all UN %s; no hint files left %s after that; its replica read at ONE held every acknowledged message made while it was down %s later, and lacked %d made before the kill %v; restart begun at +%s; killed by %s",
-		ackedDown, refusedDown, down.Round(time.Millisecond), gap.Round(time.Millisecond), took.Round(time.Second), hints.Round(time.Second), replica.Round(time.Second), len(lost), lost[:min(len(lost), 3)], back.Sub(kill.At).Round(time.Second), killed.Format("15:04:05.000")))
+	report(t, "kill -9 one node", r, fmt.Sprintf("while down: %d acknowledged, %d refused; driver saw it down after %s; longest stall in acknowledgements %s; node restart to CQL and all UN %s; after that, %s; its replica read at ONE held every acknowledged message made while it was down %s later, and lacked %d made before the kill %v; restart begun at +%s; killed by %s",
+		ackedDown, refusedDown, down.Round(time.Millisecond), gap.Round(time.Millisecond), took.Round(time.Second), hints, replica.Round(time.Second), len(lost), lost[:min(len(lost), 3)], back.Sub(kill.At).Round(time.Second), killed.Format("15:04:05.000")))
 }
 
 // Two of three down: nothing is acknowledged (no quorum), every refusal is a

@@ -102,12 +102,12 @@ func TestRingTwoDCs(t *testing.T) {
 	if err := SchemaOn(ks, []string{DC2Node}, time.Minute); err != nil {
 		t.Fatalf("%s came back without the schema: %v", DC2Node, err)
 	}
-	hints := waitHints(t, DC2Node, 5*time.Minute)
+	cross.WaitAcks(cross.Mark(), 40, 2*time.Minute, "across the DCs after dc2's node returned")
+	hints := waitHints(t, DC2Node, 5*time.Minute, local, cross)
 	skipped := early.skipped(t)
 	if skipped > 0 || early.missing > 0 {
 		t.Errorf("guarantee 3 across DCs: %s", early.summary(skipped))
 	}
-	cross.WaitAcks(cross.Mark(), 40, 2*time.Minute, "across the DCs after dc2's node returned")
 	// Hints are best effort: a write a dc1 coordinator sent to dc2's node
 	// just before the kill, answered by dc1's replicas and never by it, may
 	// have no hint. dc2's devices read dc2's one replica, so what it lacks
@@ -125,8 +125,8 @@ func TestRingTwoDCs(t *testing.T) {
 	report(t, "two DCs, dc1 <-> dc2", rx, fmt.Sprintf("dc2's node joined the running ring in %s, keyspace {dc1: 3, dc2: 1} migrated in %s, both chatd serving %s after the start; %s; while dc2's node was down: %d acknowledged, %d refused (dc2's chatd sent %.0f queries to dc1's nodes meanwhile: the driver's DC-aware policy falls back to a remote DC); dc2's chatd had its node back %s after the restart began; %s; %s",
 		joined.Round(time.Second), migrateTook.Round(time.Second), ready.Round(time.Second), ids, xAcked, xRefused, viaDC1, sawBack.Round(time.Second), early.summary(skipped), repair))
 	t.Logf("RING two DCs, races: %s; %s; %s; %s", regs, dms, sends, lwt)
-	report(t, "two DCs, dc2's node down (dc1's service)", rl, fmt.Sprintf("dc1's chatd saw it down after %s; while down (%s): %d acknowledged, %d refused (slowest %s), longest stall in acknowledgements %s; registrations while down %s; restart of dc2's node to CQL and all UN %s, its hints replayed %s after that; the scenario took %s",
-		seen.Round(time.Millisecond), back.Sub(kill.At).Round(time.Second), ackedDown, refusedDown, slowestDown.Round(time.Millisecond), gap.Round(time.Millisecond), serialDown, took.Round(time.Second), hints.Round(time.Second), time.Since(began).Round(time.Second)))
+	report(t, "two DCs, dc2's node down (dc1's service)", rl, fmt.Sprintf("dc1's chatd saw it down after %s; while down (%s): %d acknowledged, %d refused (slowest %s), longest stall in acknowledgements %s; registrations while down %s; restart of dc2's node to CQL and all UN %s; after that, %s; the scenario took %s",
+		seen.Round(time.Millisecond), back.Sub(kill.At).Round(time.Second), ackedDown, refusedDown, slowestDown.Round(time.Millisecond), gap.Round(time.Millisecond), serialDown, took.Round(time.Second), hints, time.Since(began).Round(time.Second)))
 }
 
 // queriesTo sums chatd n's ringchat_cql_host_queries_total over hosts.
