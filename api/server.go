@@ -51,6 +51,8 @@ type Deps struct {
 	SendIDKey []byte
 	// CatchUp says when requests must read across DCs (repo.CatchUp); nil: never.
 	CatchUp *repo.CatchUp
+	// BeforeSend checks every body before it is stored; nil: none.
+	BeforeSend chat.BeforeSendHook
 }
 
 // Server is one chatd node's HTTP surface: it decodes requests, calls the
@@ -67,7 +69,7 @@ type Server struct {
 // New builds the server and its routes.
 func New(cfg Config, d Deps) *Server {
 	deps := chat.Deps{Store: d.Store, IDs: d.IDs, Delivery: d.Delivery, Objects: d.Objects, Presence: d.Presence,
-		Log: d.Log, SendIDKey: d.SendIDKey, CatchUp: d.CatchUp}
+		Log: d.Log, SendIDKey: d.SendIDKey, CatchUp: d.CatchUp, BeforeSend: d.BeforeSend}
 	if d.Metrics != nil {
 		deps.Metrics = d.Metrics
 	}

@@ -70,6 +70,8 @@ type Config struct {
 	Auth AuthConfig
 	// Notify says which push kinds are carried; off: no outbox rows (push.go).
 	Notify NotifyConfig
+	// BeforeSend tunes Deps.BeforeSend, the operator's check (beforesend.go).
+	BeforeSend BeforeSendConfig
 }
 
 // MediaConfig bounds uploads.
@@ -173,6 +175,8 @@ type Deps struct {
 	SendIDKey []byte
 	// CatchUp says when requests must read across DCs (repo.CatchUp); nil: never.
 	CatchUp *repo.CatchUp
+	// BeforeSend checks every body before it is stored (beforesend.go); nil: none.
+	BeforeSend BeforeSendHook
 }
 
 // App is one chatd node's use cases and the node-local state they keep:
@@ -203,6 +207,7 @@ type App struct {
 	changeLock    messageLocks // orders one message's edit and recall announces on this node
 	hashes        hashPool
 	authLimit     *authLimits
+	beforeSend    *beforeSend // nil: no check
 	// dummyHash, verified when a login names no account, is made with the
 	// configured Argon2 cost, so a failed lookup costs what a failed
 	// password check does and response times do not tell which handles
@@ -232,6 +237,7 @@ func New(cfg Config, d Deps) *App {
 	if len(d.SendIDKey) > 0 {
 		a.sendKey = sendIDKey(d.SendIDKey)
 	}
+	a.beforeSend = newBeforeSend(d.BeforeSend, cfg.BeforeSend, d.Metrics)
 	a.receipts = newReceiptCoalescer(cfg.ReceiptEvery, cfg.ReceiptRate, cfg.ReceiptBurst, a.flushReceipt)
 	m := d.Metrics
 	m.Gauge("ringchat_send_concurrency_limit", "Sends this node admits at once now (adapts to Cassandra's latency).",

@@ -33,8 +33,10 @@ func errRecalled() error { return repo.Errorf(repo.CodeConflict, "the message wa
 // it lands before the recall and is withdrawn with it, or is refused.
 //
 // Codes: permission_denied (not a member, not the sender, past the window,
-// the direct peer blocks the sender); conflict (recalled); invalid_argument
-// and too_large (the body's bounds); not_found (no conversation or message).
+// the direct peer blocks the sender, the before-send check rejected it);
+// conflict (recalled); invalid_argument and too_large (the body's bounds);
+// not_found (no conversation or message); unavailable (the check failing
+// closed).
 func (a *App) Edit(ctx context.Context, me repo.Session, convID, msgID int64, body string) (repo.Message, error) {
 	conv, members, member, msg, err := a.loadMessage(ctx, me, convID, msgID)
 	if err != nil {
@@ -53,6 +55,12 @@ func (a *App) Edit(ctx context.Context, me repo.Session, convID, msgID int64, bo
 		return repo.Message{}, err
 	}
 	if err := a.blockedInDirect(ctx, conv, members, member.UserID); err != nil {
+		return repo.Message{}, err
+	}
+	// The check sees an edit as it sees a send: editing cannot pass it.
+	body, err = a.checkBody(ctx, BeforeSendMessage{Event: CheckEdit, SenderID: member.UserID, ConvID: conv.ID, MsgID: msg.ID,
+		ClientMsgID: msg.ClientMsgID, Body: body, ReplyTo: msg.ReplyTo}, msg.Media != "" && msg.Media != "[]")
+	if err != nil {
 		return repo.Message{}, err
 	}
 	msg.Body, msg.EditedAt = body, a.now()

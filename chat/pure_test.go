@@ -85,3 +85,20 @@ func TestDirectMembersCachesOnlyCompleteDirectConversations(t *testing.T) {
 		t.Error("a disabled cache answered")
 	}
 }
+
+// A rejection reason reaches the sender printable, on one line, bounded.
+func TestRejectionReasonIsFitToShow(t *testing.T) {
+	for in, want := range map[string]string{
+		"":                           "no reason given",
+		"  \n\t ":                    "no reason given",
+		"no\nlinks\u0000 here":       "no links here",
+		"bad \xff utf8":              "bad utf8",
+		"\u202e\u0007\u200b":         "no reason given", // bidi override, bell, zero width
+		strings.Repeat("é", 300):     strings.Repeat("é", maxReasonRunes),
+		"spam: too many links (3/2)": "spam: too many links (3/2)",
+	} {
+		if got := reason(in); got != want {
+			t.Errorf("reason(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

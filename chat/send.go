@@ -65,12 +65,13 @@ type SendResult struct {
 // Codes: invalid_argument (client_msg_id, body bounds, media not the
 // sender's, not ready or too many, reply_to not in the conversation or
 // recalled, a UUIDv7 too old or a minute ahead); too_large (body bytes);
-// permission_denied (not a member; the direct peer blocks the sender);
-// not_found (no conversation); conflict (client_msg_id used in another
+// permission_denied (not a member; the direct peer blocks the sender; the
+// before-send check rejected it, with its reason); not_found (no
+// conversation); conflict (client_msg_id used in another
 // conversation, or mapping to another message); rate_limited (the sender's
 // rate on this node); unavailable (shed at the node's bound, the deadline
-// overrun, the id lease gone, a UUIDv7 ahead by less than a minute, each
-// with its retry hint: RetryAfter).
+// overrun, the id lease gone, a UUIDv7 ahead by less than a minute, the
+// before-send check failing closed, each with its retry hint: RetryAfter).
 func (a *App) Send(ctx context.Context, me repo.Session, in SendInput) (SendResult, error) {
 	if err := validateClientMsgID(in.ClientMsgID); err != nil {
 		return SendResult{}, err
@@ -81,10 +82,17 @@ func (a *App) Send(ctx context.Context, me repo.Session, in SendInput) (SendResu
 	if err := a.cfg.Limits.validateBody(in.Body, len(in.MediaIDs) > 0); err != nil {
 		return SendResult{}, err
 	}
+	// Checked before admission: a slow check holds no send slot. A retry is
+	// checked again; one the first attempt stored answers with what it stored.
+	body, err := a.checkBody(ctx, BeforeSendMessage{Event: CheckSend, SenderID: me.UserID, ConvID: in.ConvID,
+		ClientMsgID: in.ClientMsgID, Body: in.Body, MediaIDs: in.MediaIDs, ReplyTo: in.ReplyTo}, len(in.MediaIDs) > 0)
+	if err != nil {
+		return SendResult{}, err
+	}
+	in.Body = body
 	work, cancel := a.detached(ctx)
 	defer cancel()
 	var res SendResult
-	var err error
 	res.Message, res.Created, err = a.admitSend(ctx, work, func() (repo.Message, bool, error) {
 		return a.storeSend(work, me, in, &res.Payload)
 	})

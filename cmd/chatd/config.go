@@ -9,6 +9,7 @@ import (
 	"github.com/ringchat/ringchat/cmd/internal/flagenv"
 
 	"github.com/ringchat/ringchat/api"
+	"github.com/ringchat/ringchat/chat"
 	"github.com/ringchat/ringchat/delivery"
 	"github.com/ringchat/ringchat/delivery/ws"
 	"github.com/ringchat/ringchat/repo"
@@ -38,6 +39,8 @@ type config struct {
 	Shutdown      time.Duration
 	HTTP          httpLimits // public and admin listeners
 	Notify        notifyConfig
+	Hooks         hookConfig
+	beforeSend    chat.BeforeSendHook // built from Hooks; nil: no check
 }
 
 // httpLimits bound what one client connection may hold: a client that
@@ -140,10 +143,15 @@ func parseConfig(args []string) (config, error) {
 	dur(&c.CatchUpWindow, "replica-catchup", repo.DefaultCatchUpWindow, "with a keyspace in several DCs: once nodes of --local-dc that could make up a local read quorum were lost, from the return of one until this long after the last came back, requests read at EACH_QUORUM, so a device is not handed a sync cursor past writes they missed (0: never)")
 	dur(&c.Shutdown, "shutdown-timeout", 15*time.Second, "bound on graceful shutdown")
 	c.Notify.flags(fe)
+	c.Hooks.flags(fe)
 	if err := fe.Parse(args); err != nil {
 		return config{}, err
 	}
 	if err := c.Notify.apply(&c.API.Notify); err != nil {
+		return config{}, err
+	}
+	var err error
+	if c.beforeSend, err = c.Hooks.apply(&c.API.Config); err != nil {
 		return config{}, err
 	}
 	if err := c.API.AccessLogLevel.UnmarshalText([]byte(accessLevel)); err != nil {

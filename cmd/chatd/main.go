@@ -141,7 +141,8 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("send id key: %w", err)
 	}
-	srv := api.New(cfg.API, api.Deps{Store: store, IDs: gen, Sockets: hub, Delivery: cl, Objects: objects, Presence: pres, Metrics: metrics, Log: log, SendIDKey: sendKey, CatchUp: catchUp})
+	srv := api.New(cfg.API, api.Deps{Store: store, IDs: gen, Sockets: hub, Delivery: cl, Objects: objects, Presence: pres, Metrics: metrics, Log: log, SendIDKey: sendKey, CatchUp: catchUp,
+		BeforeSend: cfg.beforeSend})
 	if cfg.API.Notify.On() {
 		senders, err := cfg.Notify.senders(startCtx, cfg.API.Notify)
 		if err != nil {

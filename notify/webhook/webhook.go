@@ -94,6 +94,27 @@ type notification struct {
 	Badge          int    `json:"badge"`
 }
 
+// SignedRequest is a POST of the JSON body to url with the Standard Webhooks
+// headers: id (the same for every retry of one delivery), now and wh's
+// signature of them and body.
+func SignedRequest(ctx context.Context, url string, wh *standardwebhooks.Webhook, id string, body []byte) (*http.Request, error) {
+	now := time.Now()
+	sig, err := wh.Sign(id, now, body)
+	if err != nil {
+		return nil, fmt.Errorf("sign webhook: %w", err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("webhook request: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "ringchat-webhooks")
+	req.Header.Set("webhook-id", id)
+	req.Header.Set("webhook-timestamp", strconv.FormatInt(now.Unix(), 10))
+	req.Header.Set("webhook-signature", sig)
+	return req, nil
+}
+
 // Send posts n to t.Endpoint, signed with t.Secret; the webhook-id is n.ID,
 // so a receiver drops a retry it has already handled.
 func (s *Sender) Send(ctx context.Context, t notify.Target, n notify.Notification) error {
@@ -106,20 +127,10 @@ func (s *Sender) Send(ctx context.Context, t notify.Target, n notify.Notificatio
 	if err != nil {
 		return &notify.PermanentError{Err: err}
 	}
-	now := time.Now()
-	sig, err := wh.Sign(n.ID, now, body)
+	req, err := SignedRequest(ctx, t.Endpoint, wh, n.ID, body)
 	if err != nil {
-		return &notify.PermanentError{Err: fmt.Errorf("sign webhook: %w", err)}
+		return &notify.PermanentError{Err: err}
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.Endpoint, bytes.NewReader(body))
-	if err != nil {
-		return &notify.PermanentError{Err: fmt.Errorf("webhook request: %w", err)}
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "ringchat-webhooks")
-	req.Header.Set("webhook-id", n.ID)
-	req.Header.Set("webhook-timestamp", strconv.FormatInt(now.Unix(), 10))
-	req.Header.Set("webhook-signature", sig)
 	resp, err := s.client.Do(req)
 	if err != nil {
 		var perm *notify.PermanentError

@@ -1354,6 +1354,10 @@ export interface paths {
          *     `invalid_argument`: send with a new `client_msg_id`. 409 `conflict` also when a UUIDv7's message id is taken by another
          *     message (about once in 4 million for two messages of one conversation in one
          *     millisecond): send with a new `client_msg_id`. docs/sync.md "Sends without a claim".
+         *     A deployment with a before-send check (docs/integrations.md) may store a body other than
+         *     the one sent (the answer carries what was stored), refuse the message with 403
+         *     `permission_denied` and the check's reason in the message, or, when the check is down and
+         *     the deployment fails closed, answer 503 with `Retry-After`: retry with the same `client_msg_id`.
          */
         post: {
             parameters: {
@@ -1448,7 +1452,7 @@ export interface paths {
         head?: never;
         /**
          * Edit my message (within the edit window)
-         * @description 409 conflict once the message is recalled, also when a recall overtook this edit before it was announced; a recall always wins over a concurrent edit (docs/chat.md).
+         * @description 409 conflict once the message is recalled, also when a recall overtook this edit before it was announced; a recall always wins over a concurrent edit (docs/chat.md). A before-send check (docs/integrations.md) sees an edit as it sees a send - it may replace the body, or refuse it (403 with its reason; 503 when it is down and the deployment fails closed).
          */
         patch: {
             parameters: {

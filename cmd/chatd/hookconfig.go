@@ -1,0 +1,49 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/ringchat/ringchat/chat"
+	"github.com/ringchat/ringchat/cmd/internal/flagenv"
+	"github.com/ringchat/ringchat/hook"
+)
+
+// hookConfig is the integration endpoints' part of the configuration
+// (docs/integrations.md).
+type hookConfig struct {
+	beforeSendURL, beforeSendSecret, beforeSendFail string
+	beforeSendTimeout                               time.Duration
+	beforeSendParallel                              int
+}
+
+func (h *hookConfig) flags(fe *flagenv.Set) {
+	fe.String(&h.beforeSendURL, "before-send-url", "", "the operator's check of every message body before it is stored: a signed POST answered accept, reject or replace; empty: none")
+	fe.Secret(&h.beforeSendSecret, "before-send-secret", "Standard Webhooks secret (whsec_…) signing the before-send requests")
+	fe.Duration(&h.beforeSendTimeout, "before-send-timeout", time.Second, "bound on one before-send check, waiting for a slot included")
+	fe.String(&h.beforeSendFail, "before-send-fail", "open", "when the check gives no verdict: open lets the message through as sent, closed refuses it (503, retry hint)")
+	fe.Int(&h.beforeSendParallel, "before-send-parallel", 64, "before-send checks in flight on one node")
+}
+
+// apply checks the flags against the request bounds and builds the check.
+func (h *hookConfig) apply(c *chat.Config) (chat.BeforeSendHook, error) {
+	switch h.beforeSendFail {
+	case "open":
+	case "closed":
+		c.BeforeSend.FailClosed = true
+	default:
+		return nil, fmt.Errorf("before-send-fail: %q is neither open nor closed", h.beforeSendFail)
+	}
+	if h.beforeSendURL == "" {
+		return nil, nil
+	}
+	// A send must still have its whole send deadline once checked.
+	if most := c.RequestTimeout - c.SendDeadline; h.beforeSendTimeout <= 0 || h.beforeSendTimeout > most/2 {
+		return nil, fmt.Errorf("before-send-timeout %s: want more than 0 and at most half of request-timeout less send-deadline (%s)", h.beforeSendTimeout, most/2)
+	}
+	if h.beforeSendParallel < 1 {
+		return nil, fmt.Errorf("before-send-parallel %d: want at least 1", h.beforeSendParallel)
+	}
+	c.BeforeSend.Timeout, c.BeforeSend.Parallel = h.beforeSendTimeout, h.beforeSendParallel
+	return hook.NewBeforeSend(h.beforeSendURL, h.beforeSendSecret)
+}
