@@ -72,11 +72,15 @@ func (s *Server) login(c echo.Context) error {
 
 const sessionKey = "ringchat.session"
 
-// authenticate resolves the bearer token on every call (chat.App.Authenticate).
+// authenticate resolves the bearer token on every call (chat.App.Authenticate)
+// and checks a bot token's scopes against the route's (routeScopes).
 func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		sess, err := s.sessionOf(c.Request())
 		if err != nil {
+			return err
+		}
+		if err := chat.Allows(sess, scopeOf(c)); err != nil {
 			return err
 		}
 		c.Set(sessionKey, sess)

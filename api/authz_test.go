@@ -266,6 +266,25 @@ var authzRows = []authzRow{
 	{method: "GET", route: "/v1/media/:media_id", path: func(w *world, _ role) string { return "/v1/media/" + w.media },
 		want: "401 401 401 404 404 404 404 404 200"},
 	{method: "GET", route: "/v1/ws", want: "401 401 401 101 101 101 101 101 101"},
+	// The admin API opens to the admin token alone (bots_test.go): no user's token is it.
+	{method: "POST", route: "/v1/admin/bots", path: fixed("/v1/admin/bots"),
+		body: func(*world, role) any {
+			return map[string]any{"handle": uniqueHandle("mbot"), "scopes": []string{"messages:read"}}
+		},
+		want: "401 401 401 401 401 401 401 401 401"},
+	{method: "GET", route: "/v1/admin/bots", path: func(w *world, _ role) string { return "/v1/admin/bots?handle=" + w.users[owner].handle },
+		want: "401 401 401 401 401 401 401 401 401"},
+	{method: "GET", route: "/v1/admin/bots/:user_id/tokens", path: func(w *world, r role) string {
+		return otherUser("/v1/admin/bots/")(w, r) + "/tokens"
+	}, want: "401 401 401 401 401 401 401 401 401"},
+	{method: "POST", route: "/v1/admin/bots/:user_id/tokens", path: func(w *world, r role) string {
+		return otherUser("/v1/admin/bots/")(w, r) + "/tokens"
+	}, body: func(*world, role) any {
+		return map[string]any{"scopes": []string{"messages:read"}}
+	}, want: "401 401 401 401 401 401 401 401 401"},
+	{method: "DELETE", route: "/v1/admin/bots/:user_id/tokens/:device_id", path: func(w *world, r role) string {
+		return otherUser("/v1/admin/bots/")(w, r) + "/tokens/" + w.users[owner].deviceID
+	}, want: "401 401 401 401 401 401 401 401 401"},
 }
 
 func parseWant(t *testing.T, s string) [nRoles]int {
@@ -340,6 +359,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 			}
 		})
 	}
+	w.adminSucceeds(t)
 	// Every operation answered a success the document allows at least once.
 	for key := range w.o.operations() {
 		ok := false
@@ -471,4 +491,28 @@ func frameOutcome(t *testing.T, sock *wsConn, typ string, data any) string {
 			return "none"
 		}
 	}
+}
+
+// adminSucceeds calls each admin route once with the admin token (no role's
+// token opens them), through the document's check like every matrix call.
+func (w *world) adminSucceeds(t *testing.T) {
+	call := func(method, path string, body any, want int) resp {
+		t.Helper()
+		var raw []byte
+		if body != nil {
+			raw, _ = json.Marshal(body)
+		}
+		r := w.o.exchange(t, w.e, method, path, testAdminToken, nil, raw, body != nil)
+		if r.status != want {
+			t.Fatalf("admin %s %s: %d, want %d; %s", method, path, r.status, want, r.raw)
+		}
+		return r
+	}
+	handle := uniqueHandle("abot")
+	made := call("POST", "/v1/admin/bots", map[string]any{"handle": handle, "scopes": []string{"messages:read"}}, 201)
+	id := made.body["user"].(map[string]any)["id"].(string)
+	call("GET", "/v1/admin/bots?handle="+handle, nil, 200)
+	call("POST", "/v1/admin/bots/"+id+"/tokens", map[string]any{"scopes": []string{"messages:write"}}, 201)
+	call("GET", "/v1/admin/bots/"+id+"/tokens", nil, 200)
+	call("DELETE", "/v1/admin/bots/"+id+"/tokens/"+made.body["device_id"].(string), nil, 204)
 }

@@ -17,6 +17,7 @@ type userJSON struct {
 	Phone         string    `json:"phone,omitempty"`
 	AvatarMediaID *string   `json:"avatar_media_id"`
 	CreatedAt     time.Time `json:"created_at"`
+	Bot           bool      `json:"bot"` // an account the admin API made
 }
 
 // privateUser is what the account owner sees (includes phone).
@@ -29,7 +30,7 @@ func privateUser(u repo.User) userJSON {
 
 func publicUser(u repo.User) userJSON {
 	return userJSON{ID: chat.IDString(u.ID), Handle: u.Handle, DisplayName: u.DisplayName,
-		AvatarMediaID: chat.IDOrNull(u.AvatarMediaID), CreatedAt: u.CreatedAt.UTC()}
+		AvatarMediaID: chat.IDOrNull(u.AvatarMediaID), CreatedAt: u.CreatedAt.UTC(), Bot: u.Bot}
 }
 
 type deviceJSON struct {

@@ -73,6 +73,9 @@ type env struct {
 type envOption func(*api.Config, *repo.Retention, *ws.Config)
 
 // newEnv starts an API server on the shared keyspace.
+// testAdminToken opens the admin API of every test env (admin.go).
+const testAdminToken = "test-admin-token-0123456789abcdef"
+
 func newEnv(t testing.TB, opts ...envOption) *env {
 	t.Helper()
 	session, _ := keyspace(t)
@@ -103,6 +106,7 @@ func startEnv(t testing.TB, session *gocql.Session, feed bool, opts ...envOption
 	cfg.Notify = chat.NotifyConfig{Kinds: []string{"webhook"}, InsecureTargets: true}
 	// Tests log in from one address, many at once; the auth tests turn the bounds on.
 	cfg.Auth.AddressRate, cfg.Auth.HandleRate, cfg.Auth.HashConcurrency = 0, 0, 64
+	cfg.AdminToken = testAdminToken
 	ret := repo.DefaultRetention()
 	wcfg := ws.Config{}
 	for _, o := range opts {

@@ -24,6 +24,8 @@ type Config struct {
 	// AccessLogLevel is the level of the per-request log line below 500;
 	// answers of 500 and more log at warn.
 	AccessLogLevel slog.Level
+	// AdminToken opens the admin API (admin.go); "": the API is off.
+	AdminToken string
 }
 
 // DefaultConfig returns the documented defaults.
@@ -143,6 +145,7 @@ func (s *Server) routes() {
 	a.GET("/media/:media_id", s.getMedia)
 	// The socket authenticates itself (header or ticket), so it sits outside the group.
 	v1.GET("/ws", s.serveWS)
+	s.adminRoutes()
 }
 
 // authedRoutes registers routes behind one middleware. An echo.Group with

@@ -31,6 +31,9 @@ func (s *Server) serveWS(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := chat.Allows(sess, scopeOf(c)); err != nil {
+		return err
+	}
 	id := ws.Identity{UserID: sess.UserID, DeviceID: sess.DeviceID}
 	// hash is nil for an older node's ticket: no session to watch.
 	h := socket.New(s.app, sess, hash, func(send func() error) error { return s.countedSend("ws", send) })

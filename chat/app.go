@@ -72,6 +72,8 @@ type Config struct {
 	Notify NotifyConfig
 	// BeforeSend tunes Deps.BeforeSend, the operator's check (beforesend.go).
 	BeforeSend BeforeSendConfig
+	// BotTokenLife is how long a bot's token lives unless revoked (bots.go).
+	BotTokenLife time.Duration
 }
 
 // MediaConfig bounds uploads.
@@ -111,6 +113,7 @@ func DefaultConfig() Config {
 		SendLatencyTarget: time.Second,
 		SendQueue:         512,
 		InboxReferences:   true,
+		BotTokenLife:      DefaultBotTokenLife,
 		Auth:              DefaultAuthConfig(),
 		Groups:            GroupConfig{MaxMembers: 1000, PushMaxMembers: 100, MaxPullGroups: 500},
 		Media:             MediaConfig{MaxBytes: 16 << 20, UploadTTL: 10 * time.Minute, DownloadTTL: 5 * time.Minute, MaxPerMsg: 10},

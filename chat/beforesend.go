@@ -114,7 +114,10 @@ func (a *App) checkBody(ctx context.Context, m BeforeSendMessage, hasMedia bool)
 	if b == nil {
 		return m.Body, nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, b.cfg.Timeout)
+	// Not cancelled with the caller: a client that leaves mid-check must not
+	// turn "no verdict" (fail open) into a way past the check; the send
+	// itself completes once admitted, whatever the client does.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.cfg.Timeout)
 	defer cancel()
 	v, err := b.ask(ctx, m)
 	if err == nil {

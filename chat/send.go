@@ -82,8 +82,15 @@ func (a *App) Send(ctx context.Context, me repo.Session, in SendInput) (SendResu
 	if err := a.cfg.Limits.validateBody(in.Body, len(in.MediaIDs) > 0); err != nil {
 		return SendResult{}, err
 	}
-	// Checked before admission: a slow check holds no send slot. A retry is
-	// checked again; one the first attempt stored answers with what it stored.
+	// Checked before admission: a slow check holds no send slot. Only a
+	// member's sends reach it (the audience is read again, authoritatively,
+	// once admitted). A retry is checked again; one the first attempt stored
+	// answers with what it stored.
+	if a.beforeSend != nil {
+		if _, _, err := a.sendAudience(ctx, in.ConvID, me.UserID); err != nil {
+			return SendResult{}, err
+		}
+	}
 	body, err := a.checkBody(ctx, BeforeSendMessage{Event: CheckSend, SenderID: me.UserID, ConvID: in.ConvID,
 		ClientMsgID: in.ClientMsgID, Body: in.Body, MediaIDs: in.MediaIDs, ReplyTo: in.ReplyTo}, len(in.MediaIDs) > 0)
 	if err != nil {

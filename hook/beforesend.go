@@ -96,7 +96,7 @@ func (b *BeforeSend) Check(ctx context.Context, m chat.BeforeSendMessage) (chat.
 	if err != nil {
 		return chat.Verdict{}, err
 	}
-	req, err := webhook.SignedRequest(ctx, b.url, b.wh, checkID(m), body)
+	req, err := webhook.SignedRequest(ctx, b.url, b.wh, checkID(m, body), body)
 	if err != nil {
 		return chat.Verdict{}, err
 	}
@@ -131,13 +131,16 @@ func (b *BeforeSend) Check(ctx context.Context, m chat.BeforeSendMessage) (chat.
 	return v, nil
 }
 
-// checkID is the webhook-id: one send's retries (same sender, same
-// client_msg_id) share it, so the endpoint can answer a retry as it answered
-// the first attempt; each edit gets its own.
-func checkID(m chat.BeforeSendMessage) string {
+// checkID is the webhook-id: a send's retries with the same content (sender,
+// client_msg_id, conversation, body, media, reply) share it, so an endpoint
+// may answer a repeat as it answered the first; any other content is another
+// id. Each edit gets its own.
+func checkID(m chat.BeforeSendMessage, body []byte) string {
 	if m.Event == chat.CheckSend {
-		sum := sha256.Sum256([]byte(chat.IDString(m.SenderID) + "\x00" + m.ClientMsgID))
-		return "send_" + hex.EncodeToString(sum[:12])
+		h := sha256.New()
+		h.Write([]byte(chat.IDString(m.SenderID) + "\x00" + m.ClientMsgID + "\x00"))
+		h.Write(body) // the request's JSON: conversation, body, media, reply
+		return "send_" + hex.EncodeToString(h.Sum(nil)[:12])
 	}
 	var r [12]byte
 	_, _ = rand.Read(r[:])

@@ -86,19 +86,24 @@ func TestNewBeforeSendChecksItsConfig(t *testing.T) {
 	}
 }
 
-// One send's retries share a webhook-id; edits do not.
+// One send's retries share a webhook-id while their content is the same;
+// other content, another sender, or an edit is another id.
 func TestCheckIDs(t *testing.T) {
 	send := chat.BeforeSendMessage{Event: chat.CheckSend, SenderID: 7, ClientMsgID: "m1"}
-	if checkID(send) != checkID(send) {
+	body := []byte(`{"body":"hi"}`)
+	if checkID(send, body) != checkID(send, body) {
 		t.Error("a send's retry got another webhook-id")
+	}
+	if checkID(send, body) == checkID(send, []byte(`{"body":"something else"}`)) {
+		t.Error("one client_msg_id with another body kept the webhook-id")
 	}
 	other := send
 	other.SenderID = 8
-	if checkID(send) == checkID(other) {
+	if checkID(send, body) == checkID(other, body) {
 		t.Error("two senders' client_msg_id share a webhook-id")
 	}
 	edit := chat.BeforeSendMessage{Event: chat.CheckEdit, SenderID: 7, MsgID: 9}
-	if checkID(edit) == checkID(edit) {
+	if checkID(edit, body) == checkID(edit, body) {
 		t.Error("two edits share a webhook-id")
 	}
 }

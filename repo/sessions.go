@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"time"
+
+	"github.com/gocql/gocql"
 )
 
 const (
-	cqlInsertSession = `INSERT INTO sessions (token_hash, user_id, device_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?) USING TTL ?`
+	cqlInsertSession = `INSERT INTO sessions (token_hash, user_id, device_id, created_at, expires_at, scopes) VALUES (?, ?, ?, ?, ?, ?) USING TTL ?`
 	cqlIndexSession  = `INSERT INTO sessions_by_device (user_id, device_id, token_hash) VALUES (?, ?, ?) USING TTL ?`
-	cqlGetSession    = `SELECT user_id, device_id, created_at, expires_at FROM sessions WHERE token_hash = ?`
+	cqlGetSession    = `SELECT user_id, device_id, created_at, expires_at, scopes FROM sessions WHERE token_hash = ?`
 	cqlDeleteSession = `DELETE FROM sessions WHERE token_hash = ?`
 	cqlDeviceTokens  = `SELECT token_hash FROM sessions_by_device WHERE user_id = ? AND device_id = ?`
 	cqlDeviceTokensN = `SELECT token_hash FROM sessions_by_device WHERE user_id = ? AND device_id = ? LIMIT ?`
@@ -41,6 +43,22 @@ const deviceListLimit = 2 * MaxDevicesPerUser
 // live session. Concurrent logins never leave more than the cap: each counts again
 // after writing its device, and takes it back when the count is over.
 func (st *Store) CreateDeviceSession(ctx context.Context, d Device, tokenHash []byte, now time.Time) (Session, error) {
+	return st.createDeviceSession(ctx, d, tokenHash, now, Grant{Life: st.retention.Session})
+}
+
+// Grant is what a token may do and for how long.
+type Grant struct {
+	Life   time.Duration // the token's and its device's lifetime
+	Scopes []string      // nil: everything its user may
+}
+
+// CreateScopedSession is CreateDeviceSession for a token of g's lifetime and
+// scopes (a bot's, made by the admin API).
+func (st *Store) CreateScopedSession(ctx context.Context, d Device, tokenHash []byte, now time.Time, g Grant) (Session, error) {
+	return st.createDeviceSession(ctx, d, tokenHash, now, g)
+}
+
+func (st *Store) createDeviceSession(ctx context.Context, d Device, tokenHash []byte, now time.Time, g Grant) (Session, error) {
 	n, err := st.countDevices(ctx, d.UserID)
 	if err != nil {
 		return Session{}, err
@@ -55,11 +73,11 @@ func (st *Store) CreateDeviceSession(ctx context.Context, d Device, tokenHash []
 			return Session{}, Errorf(CodeConflict, "too many devices (%d): revoke one first", n)
 		}
 	}
-	ttl := ttlSeconds(st.retention.Session)
+	ttl := ttlSeconds(g.Life)
 	if err := st.query(ctx, cqlInsertDevice, d.UserID, d.ID, d.Name, now, now, ttl).ExecRelease(); err != nil {
 		return Session{}, translate("insert device", err)
 	}
-	sess, err := st.writeSession(ctx, d.UserID, d.ID, tokenHash, now)
+	sess, err := st.writeSession(ctx, d.UserID, d.ID, tokenHash, now, g)
 	if err == nil {
 		n, err = st.countDevices(ctx, d.UserID)
 	}
@@ -105,7 +123,7 @@ func (st *Store) ResumeDeviceSession(ctx context.Context, userID, deviceID int64
 	// The new token is written before the device is renewed: a revoke that
 	// deletes the device after the renewal lists the token and ends it, and
 	// one that deleted it before shadows the renewal, which the read back finds.
-	sess, err := st.writeSession(ctx, userID, deviceID, tokenHash, now)
+	sess, err := st.writeSession(ctx, userID, deviceID, tokenHash, now, Grant{Life: st.retention.Session})
 	if err != nil {
 		return Session{}, err
 	}
@@ -142,17 +160,26 @@ func (st *Store) endToken(ctx context.Context, userID, deviceID int64, tokenHash
 }
 
 // writeSession indexes and stores one token of a device.
-func (st *Store) writeSession(ctx context.Context, userID, deviceID int64, tokenHash []byte, now time.Time) (Session, error) {
-	ttl := ttlSeconds(st.retention.Session)
-	sess := Session{UserID: userID, DeviceID: deviceID, CreatedAt: now, ExpiresAt: now.Add(st.retention.Session)}
+func (st *Store) writeSession(ctx context.Context, userID, deviceID int64, tokenHash []byte, now time.Time, g Grant) (Session, error) {
+	ttl := ttlSeconds(g.Life)
+	sess := Session{UserID: userID, DeviceID: deviceID, CreatedAt: now, ExpiresAt: now.Add(g.Life), Scopes: g.Scopes}
 	// Index first: a token that exists is always findable by its device, so revoke never misses one.
 	if err := st.query(ctx, cqlIndexSession, userID, deviceID, tokenHash, ttl).ExecRelease(); err != nil {
 		return Session{}, translate("index session", err)
 	}
-	if err := st.query(ctx, cqlInsertSession, tokenHash, userID, deviceID, now, sess.ExpiresAt, ttl).ExecRelease(); err != nil {
+	if err := st.query(ctx, cqlInsertSession, tokenHash, userID, deviceID, now, sess.ExpiresAt, scopesCell(g.Scopes), ttl).ExecRelease(); err != nil {
 		return Session{}, translate("insert session", err)
 	}
 	return sess, nil
+}
+
+// scopesCell leaves a login's scopes unset: a null in an INSERT would be a
+// tombstone in every session row.
+func scopesCell(scopes []string) any {
+	if scopes == nil {
+		return gocql.UnsetValue
+	}
+	return scopes
 }
 
 func (st *Store) countDevices(ctx context.Context, userID int64) (int, error) {

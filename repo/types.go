@@ -15,6 +15,8 @@ type User struct {
 	PasswordHash  string    `db:"password_hash"`
 	CreatedAt     time.Time `db:"created_at"`
 	UpdatedAt     time.Time `db:"updated_at"`
+	// Bot: an account the admin API made (v0017); it has no password.
+	Bot bool `db:"bot"`
 }
 
 // Device is one login of a user.
@@ -32,6 +34,8 @@ type Session struct {
 	DeviceID  int64     `db:"device_id"`
 	CreatedAt time.Time `db:"created_at"`
 	ExpiresAt time.Time `db:"expires_at"`
+	// Scopes bound what a bot's token may do (v0017); nil: a login's token.
+	Scopes []string `db:"scopes"`
 }
 
 // Conversation kinds.

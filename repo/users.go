@@ -11,8 +11,8 @@ const (
 	cqlClaimOf       = `SELECT user_id, WRITETIME(user_id) FROM users_by_handle WHERE handle = ?`
 	cqlRetakeHandle  = `UPDATE users_by_handle SET user_id = ? WHERE handle = ? IF user_id = ?`
 	cqlReleaseHandle = `DELETE FROM users_by_handle WHERE handle = ? IF user_id = ?`
-	cqlInsertUser    = `INSERT INTO users (user_id, handle, display_name, password_hash, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)`
-	cqlGetUser       = `SELECT user_id, handle, display_name, phone, avatar_media_id, password_hash, created_at, updated_at FROM users WHERE user_id = ?`
+	cqlInsertUser    = `INSERT INTO users (user_id, handle, display_name, password_hash, created_at, updated_at, bot) VALUES (?, ?, ?, ?, ?, ?, ?)`
+	cqlGetUser       = `SELECT user_id, handle, display_name, phone, avatar_media_id, password_hash, created_at, updated_at, bot FROM users WHERE user_id = ?`
 	cqlUserByHandle  = `SELECT user_id FROM users_by_handle WHERE handle = ?`
 	cqlSetPassword   = `UPDATE users SET password_hash = ?, updated_at = ? WHERE user_id = ? IF password_hash = ?`
 )
@@ -31,7 +31,7 @@ func (st *Store) CreateUser(ctx context.Context, u User) error {
 	if err := st.claimHandle(ctx, key, u.ID, u.CreatedAt); err != nil {
 		return err
 	}
-	err := st.query(ctx, cqlInsertUser, u.ID, u.Handle, u.DisplayName, u.PasswordHash, u.CreatedAt, u.UpdatedAt).ExecRelease()
+	err := st.query(ctx, cqlInsertUser, u.ID, u.Handle, u.DisplayName, u.PasswordHash, u.CreatedAt, u.UpdatedAt, u.Bot).ExecRelease()
 	if err != nil {
 		// Give the handle back so a failed registration does not hold it
 		// (if this fails too, the claim is abandoned after HandleClaim).

@@ -52,6 +52,24 @@ var frames = map[string]func(handler, context.Context, *ws.Client, ws.Frame){
 	},
 }
 
+// frameScopes is the scope a bot's token needs for each frame type
+// (chat.Allows); every frame type has a row (TestEveryFrameTypeHasAScope).
+var frameScopes = map[string]string{
+	"message.send": chat.ScopeMessagesWrite,
+	"typing":       chat.ScopeMessagesWrite,
+	"delivered":    chat.ScopeMessagesWrite,
+	"read":         chat.ScopeMessagesWrite,
+}
+
+// FrameScope is the scope frame type typ needs of a bot's token; a type
+// without a row is for people alone.
+func FrameScope(typ string) string {
+	if scope, ok := frameScopes[typ]; ok {
+		return scope
+	}
+	return chat.ScopePeopleOnly
+}
+
 // FrameTypes lists the client frame types a socket dispatches, sorted.
 func FrameTypes() []string {
 	types := make([]string, 0, len(frames))
@@ -66,6 +84,10 @@ func (h handler) HandleFrame(ctx context.Context, c *ws.Client, f ws.Frame) {
 	handle, ok := frames[f.Type]
 	if !ok {
 		replyError(c, f.Ref, invalid("unknown frame type %s", quote(f.Type)))
+		return
+	}
+	if err := chat.Allows(h.sess, FrameScope(f.Type)); err != nil {
+		replyError(c, f.Ref, err)
 		return
 	}
 	handle(h, ctx, c, f)

@@ -144,6 +144,7 @@ func parseConfig(args []string) (config, error) {
 	dur(&c.Shutdown, "shutdown-timeout", 15*time.Second, "bound on graceful shutdown")
 	c.Notify.flags(fe)
 	c.Hooks.flags(fe)
+	botFlags(fe, &c.API)
 	if err := fe.Parse(args); err != nil {
 		return config{}, err
 	}
@@ -152,6 +153,9 @@ func parseConfig(args []string) (config, error) {
 	}
 	var err error
 	if c.beforeSend, err = c.Hooks.apply(&c.API.Config); err != nil {
+		return config{}, err
+	}
+	if err := checkBots(c.API); err != nil {
 		return config{}, err
 	}
 	if err := c.API.AccessLogLevel.UnmarshalText([]byte(accessLevel)); err != nil {

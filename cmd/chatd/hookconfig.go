@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/ringchat/ringchat/api"
 	"github.com/ringchat/ringchat/chat"
 	"github.com/ringchat/ringchat/cmd/internal/flagenv"
 	"github.com/ringchat/ringchat/hook"
@@ -23,6 +24,23 @@ func (h *hookConfig) flags(fe *flagenv.Set) {
 	fe.Duration(&h.beforeSendTimeout, "before-send-timeout", time.Second, "bound on one before-send check, waiting for a slot included")
 	fe.String(&h.beforeSendFail, "before-send-fail", "open", "when the check gives no verdict: open lets the message through as sent, closed refuses it (503, retry hint)")
 	fe.Int(&h.beforeSendParallel, "before-send-parallel", 64, "before-send checks in flight on one node")
+}
+
+// botFlags are the admin API's and bots' flags (docs/integrations.md).
+func botFlags(fe *flagenv.Set, c *api.Config) {
+	fe.Secret(&c.AdminToken, "admin-token", "bearer token of the admin API (/v1/admin: bot accounts and their tokens), at least 32 characters; empty: the admin API is off")
+	fe.Duration(&c.BotTokenLife, "bot-token-ttl", chat.DefaultBotTokenLife, "lifetime of a bot token the admin API issues (it is revoked sooner through the admin API)")
+}
+
+// checkBots checks the admin API's flags.
+func checkBots(c api.Config) error {
+	if c.AdminToken != "" && len(c.AdminToken) < 32 {
+		return fmt.Errorf("admin-token: %d characters; use at least 32 (random)", len(c.AdminToken))
+	}
+	if c.BotTokenLife < time.Hour || c.BotTokenLife > 10*365*24*time.Hour {
+		return fmt.Errorf("bot-token-ttl %s: want between 1h and 10 years", c.BotTokenLife)
+	}
+	return nil
 }
 
 // apply checks the flags against the request bounds and builds the check.

@@ -189,6 +189,7 @@ export interface paths {
                     content?: never;
                 };
                 401: components["responses"]["Unauthenticated"];
+                403: components["responses"]["PermissionDenied"];
                 503: components["responses"]["Unavailable"];
             };
         };
@@ -228,6 +229,7 @@ export interface paths {
                     content?: never;
                 };
                 401: components["responses"]["Unauthenticated"];
+                403: components["responses"]["PermissionDenied"];
                 503: components["responses"]["Unavailable"];
             };
         };
@@ -264,6 +266,7 @@ export interface paths {
                     };
                 };
                 401: components["responses"]["Unauthenticated"];
+                403: components["responses"]["PermissionDenied"];
                 503: components["responses"]["Unavailable"];
             };
         };
@@ -303,6 +306,7 @@ export interface paths {
                 };
                 400: components["responses"]["InvalidArgument"];
                 401: components["responses"]["Unauthenticated"];
+                403: components["responses"]["PermissionDenied"];
                 413: components["responses"]["TooLarge"];
                 503: components["responses"]["Unavailable"];
             };
@@ -389,6 +393,7 @@ export interface paths {
                     };
                 };
                 401: components["responses"]["Unauthenticated"];
+                403: components["responses"]["PermissionDenied"];
                 503: components["responses"]["Unavailable"];
             };
         };
@@ -434,6 +439,7 @@ export interface paths {
                 };
                 400: components["responses"]["InvalidArgument"];
                 401: components["responses"]["Unauthenticated"];
+                403: components["responses"]["PermissionDenied"];
                 404: components["responses"]["NotFound"];
                 503: components["responses"]["Unavailable"];
             };
@@ -473,6 +479,7 @@ export interface paths {
                     };
                 };
                 401: components["responses"]["Unauthenticated"];
+                403: components["responses"]["PermissionDenied"];
                 404: components["responses"]["NotFound"];
                 503: components["responses"]["Unavailable"];
             };
@@ -505,6 +512,7 @@ export interface paths {
                 };
                 400: components["responses"]["InvalidArgument"];
                 401: components["responses"]["Unauthenticated"];
+                403: components["responses"]["PermissionDenied"];
                 413: components["responses"]["TooLarge"];
                 503: components["responses"]["Unavailable"];
             };
@@ -528,6 +536,7 @@ export interface paths {
                     content?: never;
                 };
                 401: components["responses"]["Unauthenticated"];
+                403: components["responses"]["PermissionDenied"];
                 503: components["responses"]["Unavailable"];
             };
         };
@@ -566,6 +575,7 @@ export interface paths {
                 };
                 400: components["responses"]["InvalidArgument"];
                 401: components["responses"]["Unauthenticated"];
+                403: components["responses"]["PermissionDenied"];
                 404: components["responses"]["NotFound"];
                 503: components["responses"]["Unavailable"];
             };
@@ -611,6 +621,7 @@ export interface paths {
                 };
                 400: components["responses"]["InvalidArgument"];
                 401: components["responses"]["Unauthenticated"];
+                403: components["responses"]["PermissionDenied"];
                 404: components["responses"]["NotFound"];
                 429: components["responses"]["RateLimited"];
                 503: components["responses"]["Unavailable"];
@@ -660,6 +671,7 @@ export interface paths {
                 };
                 400: components["responses"]["InvalidArgument"];
                 401: components["responses"]["Unauthenticated"];
+                403: components["responses"]["PermissionDenied"];
                 503: components["responses"]["Unavailable"];
             };
         };
@@ -733,6 +745,7 @@ export interface paths {
                 };
                 400: components["responses"]["InvalidArgument"];
                 401: components["responses"]["Unauthenticated"];
+                403: components["responses"]["PermissionDenied"];
                 404: components["responses"]["NotFound"];
                 503: components["responses"]["Unavailable"];
             };
@@ -777,6 +790,7 @@ export interface paths {
                 };
                 400: components["responses"]["InvalidArgument"];
                 401: components["responses"]["Unauthenticated"];
+                403: components["responses"]["PermissionDenied"];
                 503: components["responses"]["Unavailable"];
             };
         };
@@ -817,6 +831,7 @@ export interface paths {
                 };
                 400: components["responses"]["InvalidArgument"];
                 401: components["responses"]["Unauthenticated"];
+                403: components["responses"]["PermissionDenied"];
                 404: components["responses"]["NotFound"];
                 503: components["responses"]["Unavailable"];
             };
@@ -843,6 +858,7 @@ export interface paths {
                 };
                 400: components["responses"]["InvalidArgument"];
                 401: components["responses"]["Unauthenticated"];
+                403: components["responses"]["PermissionDenied"];
                 404: components["responses"]["NotFound"];
                 503: components["responses"]["Unavailable"];
             };
@@ -909,6 +925,7 @@ export interface paths {
                 };
                 400: components["responses"]["InvalidArgument"];
                 401: components["responses"]["Unauthenticated"];
+                403: components["responses"]["PermissionDenied"];
                 503: components["responses"]["Unavailable"];
             };
         };
@@ -1643,6 +1660,7 @@ export interface paths {
                 };
                 400: components["responses"]["InvalidArgument"];
                 401: components["responses"]["Unauthenticated"];
+                403: components["responses"]["PermissionDenied"];
                 503: components["responses"]["Unavailable"];
             };
         };
@@ -1692,6 +1710,7 @@ export interface paths {
                 };
                 400: components["responses"]["InvalidArgument"];
                 401: components["responses"]["Unauthenticated"];
+                403: components["responses"]["PermissionDenied"];
                 503: components["responses"]["Unavailable"];
             };
         };
@@ -1758,6 +1777,7 @@ export interface paths {
                 };
                 400: components["responses"]["InvalidArgument"];
                 401: components["responses"]["Unauthenticated"];
+                403: components["responses"]["PermissionDenied"];
                 413: components["responses"]["TooLarge"];
                 503: components["responses"]["Unavailable"];
             };
@@ -1897,6 +1917,7 @@ export interface paths {
                     };
                 };
                 401: components["responses"]["Unauthenticated"];
+                403: components["responses"]["PermissionDenied"];
                 503: components["responses"]["Unavailable"];
             };
         };
@@ -1937,12 +1958,220 @@ export interface paths {
                 };
                 400: components["responses"]["InvalidArgument"];
                 401: components["responses"]["Unauthenticated"];
+                403: components["responses"]["PermissionDenied"];
                 503: components["responses"]["Unavailable"];
             };
         };
         put?: never;
         post?: never;
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/bots": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Find a bot by handle (admin API)
+         * @description For an operator whose creation answer was lost (a retry of the creation answers 409).
+         */
+        get: {
+            parameters: {
+                query: {
+                    handle: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The bot */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["UserEnvelope"];
+                    };
+                };
+                400: components["responses"]["InvalidArgument"];
+                401: components["responses"]["Unauthenticated"];
+                404: components["responses"]["NotFound"];
+                503: components["responses"]["Unavailable"];
+            };
+        };
+        put?: never;
+        /**
+         * Make a bot account and its first token (admin API)
+         * @description The operator's call, with the `--admin-token` as bearer; 404 when the admin API is off. A bot has no password (no login matches it); it joins conversations as any user does (a direct conversation a person opens with it, a group a member adds it to).
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["NewBot"];
+                };
+            };
+            responses: {
+                /** @description Made; the token is shown once */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["BotToken"];
+                    };
+                };
+                400: components["responses"]["InvalidArgument"];
+                401: components["responses"]["Unauthenticated"];
+                404: components["responses"]["NotFound"];
+                409: components["responses"]["Conflict"];
+                503: components["responses"]["Unavailable"];
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/bots/{user_id}/tokens": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A bot's tokens (admin API)
+         * @description Each live token's device id (to revoke it), name and issue time; never the token.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    user_id: components["parameters"]["UserID"];
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The tokens */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            tokens: {
+                                device_id: components["schemas"]["ID"];
+                                token_name: string;
+                                /** Format: date-time */
+                                created_at: string;
+                            }[];
+                        };
+                    };
+                };
+                400: components["responses"]["InvalidArgument"];
+                401: components["responses"]["Unauthenticated"];
+                404: components["responses"]["NotFound"];
+                503: components["responses"]["Unavailable"];
+            };
+        };
+        put?: never;
+        /**
+         * Issue another token of a bot (admin API)
+         * @description Each token is a device of the bot (at most 100); to rotate one, issue a new token, then revoke the old.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    user_id: components["parameters"]["UserID"];
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["NewBotToken"];
+                };
+            };
+            responses: {
+                /** @description Issued; shown once */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["BotToken"];
+                    };
+                };
+                400: components["responses"]["InvalidArgument"];
+                401: components["responses"]["Unauthenticated"];
+                404: components["responses"]["NotFound"];
+                409: components["responses"]["Conflict"];
+                503: components["responses"]["Unavailable"];
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/bots/{user_id}/tokens/{device_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Revoke a bot's token (admin API)
+         * @description The token stops working at once and its sockets close (1008) on every node. 204 also when the bot holds no such token.
+         */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    user_id: components["parameters"]["UserID"];
+                    device_id: components["parameters"]["DeviceID"];
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Revoked */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                400: components["responses"]["InvalidArgument"];
+                401: components["responses"]["Unauthenticated"];
+                404: components["responses"]["NotFound"];
+                503: components["responses"]["Unavailable"];
+            };
+        };
         options?: never;
         head?: never;
         patch?: never;
@@ -1970,8 +2199,37 @@ export interface components {
             avatar_media_id?: components["schemas"]["ID"] | null;
             /** Format: date-time */
             created_at: string;
+            /** @description An account the admin API made. */
+            bot?: boolean;
         };
         UserEnvelope: {
+            user: components["schemas"]["User"];
+        };
+        /** @enum {string} */
+        Scope: "messages:read" | "messages:write" | "conversations:write";
+        NewBot: {
+            /** @description 3-32 of a-z 0-9 _ . (unique ignoring case, as a person's) */
+            handle: string;
+            /** @description 1-64 characters; default the handle */
+            display_name?: string;
+            scopes: components["schemas"]["Scope"][];
+            /** @description The token's device name (1-64 characters) */
+            token_name?: string;
+        };
+        NewBotToken: {
+            scopes: components["schemas"]["Scope"][];
+            token_name?: string;
+        };
+        BotToken: {
+            /** @description Shown once; the store keeps its hash */
+            token: string;
+            /**
+             * Format: date-time
+             * @description Issue time plus --bot-token-ttl
+             */
+            expires_at: string;
+            device_id: components["schemas"]["ID"];
+            scopes: components["schemas"]["Scope"][];
             user: components["schemas"]["User"];
         };
         PushTarget: {
@@ -2123,7 +2381,7 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
-        /** @description Not allowed, e.g. not a member (permission_denied) */
+        /** @description Not allowed, e.g. not a member, or outside a bot token's scopes (permission_denied) */
         PermissionDenied: {
             headers: {
                 [name: string]: unknown;
