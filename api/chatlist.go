@@ -22,11 +22,12 @@ type chatJSON struct {
 	MutedUntil   *time.Time            `json:"muted_until"`
 	Pinned       bool                  `json:"pinned"`
 	Archived     bool                  `json:"archived"`
+	Previews     bool                  `json:"previews"` // false: notices of it show no text
 }
 
 func chatOut(e chat.ChatEntry) chatJSON {
 	out := chatJSON{Conversation: e.View.JSON(), UnreadCount: e.UnreadCount, UnreadCapped: e.UnreadCapped,
-		MutedUntil: chat.TimeOrNull(e.Settings.MutedUntil), Pinned: e.Settings.Pinned, Archived: e.Settings.Archived}
+		MutedUntil: chat.TimeOrNull(e.Settings.MutedUntil), Pinned: e.Settings.Pinned, Archived: e.Settings.Archived, Previews: !e.Settings.HidePreviews}
 	if e.Peer != nil {
 		p := publicUser(*e.Peer)
 		out.Peer = &p
@@ -93,7 +94,7 @@ func decodeChatCursor(s string) (repo.ChatKey, error) {
 	return repo.ChatKey{}, invalid("malformed cursor")
 }
 
-// putMySettings changes the caller's own mute, pin and archive of a conversation.
+// putMySettings changes the caller's own mute, pin, archive and notice previews of a conversation.
 func (s *Server) putMySettings(c echo.Context) error {
 	convID, err := parseID("conversation id", c.Param("conv_id"))
 	if err != nil {
@@ -115,7 +116,7 @@ func (s *Server) putMySettings(c echo.Context) error {
 		}
 		set.MutedUntil = t
 	}
-	for name, dst := range map[string]**bool{"pinned": &set.Pinned, "archived": &set.Archived} {
+	for name, dst := range map[string]**bool{"pinned": &set.Pinned, "archived": &set.Archived, "previews": &set.Previews} {
 		if v, ok := raw[name]; ok {
 			var b bool
 			if err := json.Unmarshal(v, &b); err != nil {
@@ -128,5 +129,6 @@ func (s *Server) putMySettings(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, map[string]any{"muted_until": chat.TimeOrNull(row.MutedUntil), "pinned": row.Pinned, "archived": row.Archived})
+	return c.JSON(http.StatusOK, map[string]any{"muted_until": chat.TimeOrNull(row.MutedUntil), "pinned": row.Pinned, "archived": row.Archived,
+		"previews": !row.HidePreviews})
 }

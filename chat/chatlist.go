@@ -175,7 +175,7 @@ func (a *App) chatEntry(ctx context.Context, me int64, k repo.ChatKey) (*ChatEnt
 	return entry, err
 }
 
-// SetChatSettings changes the caller's own mute, pin and archive of a
+// SetChatSettings changes the caller's own mute, pin, archive and previews of a
 // conversation (nil fields stay) and returns the settings as they are now.
 //
 // Codes: permission_denied (not a member); not_found (no conversation).

@@ -162,7 +162,8 @@ func (n *Notifier) userNotices(ctx context.Context, bc *bucketCache, sp noticeSp
 			n.n.skipped.Add(1) // every session ended or expired: logged out
 			continue
 		}
-		title, body, err := sp.text(ctx, t.Previews)
+		// No text when the device or the user's setting of this conversation says so.
+		title, body, err := sp.text(ctx, t.Previews && !uc.HidePreviews)
 		if err != nil {
 			return nil, err
 		}

@@ -71,11 +71,12 @@ type ConversationSettings struct {
 	MutedUntil *time.Time // zero time: unmute
 	Pinned     *bool
 	Archived   *bool
+	Previews   *bool // false: notices of the conversation show no text
 }
 
 // cqlUserConvStamp reads a list row's kind (set by every write of the row
 // itself, never by a settings change) and the newest write time of its cells.
-const cqlUserConvStamp = `SELECT kind, WRITETIME(kind), WRITETIME(muted_until), WRITETIME(pinned), WRITETIME(archived) FROM conversations_by_user WHERE user_id = ? AND conv_id = ?`
+const cqlUserConvStamp = `SELECT kind, WRITETIME(kind), WRITETIME(muted_until), WRITETIME(pinned), WRITETIME(archived), WRITETIME(hide_previews) FROM conversations_by_user WHERE user_id = ? AND conv_id = ?`
 
 // UpdateSettings writes a user's own settings of one conversation;
 // CodeNotFound if it is not in their list, or left it while this ran.
@@ -99,12 +100,15 @@ func (st *Store) UpdateSettings(ctx context.Context, userID, convID int64, s Con
 	if s.Archived != nil {
 		sets, args = append(sets, "archived = ?"), append(args, *s.Archived)
 	}
+	if s.Previews != nil {
+		sets, args = append(sets, "hide_previews = ?"), append(args, !*s.Previews)
+	}
 	if len(sets) == 0 {
 		return nil
 	}
 	var kind *string
-	var stamps [4]*int64
-	err := st.rawQuery(ctx, cqlUserConvStamp, userID, convID).Scan(&kind, &stamps[0], &stamps[1], &stamps[2], &stamps[3])
+	var stamps [5]*int64
+	err := st.rawQuery(ctx, cqlUserConvStamp, userID, convID).Scan(&kind, &stamps[0], &stamps[1], &stamps[2], &stamps[3], &stamps[4])
 	if err != nil && !errors.Is(err, gocql.ErrNotFound) {
 		return translate("update settings", err)
 	}
@@ -126,7 +130,7 @@ func (st *Store) UpdateSettings(ctx context.Context, userID, convID int64, s Con
 // GetUserConversation returns one row of a user's list or CodeNotFound.
 func (st *Store) GetUserConversation(ctx context.Context, userID, convID int64) (UserConversation, error) {
 	var uc UserConversation
-	err := st.query(ctx, `SELECT user_id, conv_id, kind, joined_at, muted_until, pinned, archived, peer_id FROM conversations_by_user WHERE user_id = ? AND conv_id = ?`,
+	err := st.query(ctx, `SELECT user_id, conv_id, kind, joined_at, muted_until, pinned, archived, hide_previews, peer_id FROM conversations_by_user WHERE user_id = ? AND conv_id = ?`,
 		userID, convID).GetRelease(&uc)
 	return uc, translate("get user conversation", err)
 }

@@ -17,7 +17,7 @@ const (
 	cqlInsertUserConv = `INSERT INTO conversations_by_user (user_id, conv_id, kind, joined_at, peer_id) VALUES (?, ?, ?, ?, ?)`
 	cqlGetMember      = `SELECT conv_id, user_id, role, joined_at FROM members_by_conversation WHERE conv_id = ? AND user_id = ?`
 	cqlListMembers    = `SELECT conv_id, user_id, role, joined_at FROM members_by_conversation WHERE conv_id = ? LIMIT ?`
-	cqlListUserConvs  = `SELECT user_id, conv_id, kind, joined_at, muted_until, pinned, archived, peer_id FROM conversations_by_user WHERE user_id = ? AND conv_id > ? LIMIT ?`
+	cqlListUserConvs  = `SELECT user_id, conv_id, kind, joined_at, muted_until, pinned, archived, hide_previews, peer_id FROM conversations_by_user WHERE user_id = ? AND conv_id > ? LIMIT ?`
 )
 
 // MaxMembersRead bounds a member-list read; the group size bound is enforced

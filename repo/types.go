@@ -86,7 +86,9 @@ type UserConversation struct {
 	MutedUntil time.Time `db:"muted_until"`
 	Pinned     bool      `db:"pinned"`
 	Archived   bool      `db:"archived"`
-	PeerID     int64     `db:"peer_id"` // the other member of a direct conversation
+	// HidePreviews: the user asked for notices without message text here (v0018).
+	HidePreviews bool  `db:"hide_previews"`
+	PeerID       int64 `db:"peer_id"` // the other member of a direct conversation
 }
 
 // Message is one message of a conversation's timeline.

@@ -204,6 +204,30 @@ func TestOfflineDeviceGetsOneCoalescedPushOnlineNoneMutedNone(t *testing.T) {
 		t.Fatalf("after unmuting: %+v", got[1].Payload.Data)
 	}
 
+	// The user's no-previews setting of the conversation: the notice says
+	// "New message" though the device's target asked for previews; the
+	// setting is in the chat list and undone by previews: true.
+	if st, body := b.Do("PUT", "/v1/conversations/"+conv+"/me", map[string]any{"previews": false}); st != 200 || body["previews"] != false {
+		t.Fatalf("previews off: %d %v", st, body)
+	}
+	_, hidden := a.Send(conv, testcluster.UUIDv7(time.Now()), "secret text")
+	if got := waitDeliveries(t, srv, b.UserID, 3); got[2].Payload.Data.MessageID != hidden || got[2].Payload.Data.Body != "New message" {
+		t.Fatalf("with previews off: %+v", got[2].Payload.Data)
+	}
+	if st, body := b.Do("GET", "/v1/conversations", nil); st != 200 || !strings.Contains(fmt.Sprint(body), "previews:false") {
+		t.Fatalf("chat list without the setting: %d %v", st, body)
+	}
+	if st, body := b.Do("PUT", "/v1/conversations/"+conv+"/me", map[string]any{"previews": true, "pinned": true}); st != 200 || body["previews"] != true || body["pinned"] != true {
+		t.Fatalf("previews on: %d %v", st, body)
+	}
+	if st, body := b.Do("PUT", "/v1/conversations/"+conv+"/me", map[string]any{"previews": "no"}); st != 400 {
+		t.Fatalf("previews \"no\": %d %v, want 400", st, body)
+	}
+	_, shown := a.Send(conv, testcluster.UUIDv7(time.Now()), "shown again")
+	if got := waitDeliveries(t, srv, b.UserID, 4); got[3].Payload.Data.MessageID != shown || got[3].Payload.Data.Body != "shown again" {
+		t.Fatalf("with previews on again: %+v", got[3].Payload.Data)
+	}
+
 	// The sender's own devices are never notified of their own messages.
 	pushTo(t, a, srv)
 	_, own := a.Send(conv, testcluster.UUIDv7(time.Now()), "mine")
@@ -218,8 +242,8 @@ func TestOfflineDeviceGetsOneCoalescedPushOnlineNoneMutedNone(t *testing.T) {
 	}
 	_, gone := a.Send(conv, testcluster.UUIDv7(time.Now()), "after logout")
 	db.waitWorked(conv, gone)
-	if n := countFor(srv, b.UserID); n != 3 {
-		t.Fatalf("%d notices after logout, want the 3 before it", n)
+	if n := countFor(srv, b.UserID); n != 5 {
+		t.Fatalf("%d notices after logout, want the 5 before it", n)
 	}
 }
 

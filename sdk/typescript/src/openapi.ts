@@ -918,6 +918,8 @@ export interface paths {
                                 muted_until: string | null;
                                 pinned: boolean;
                                 archived: boolean;
+                                /** @description false: push notices of this conversation show no message text */
+                                previews: boolean;
                             }[];
                             next_cursor?: string;
                         };
@@ -1270,6 +1272,8 @@ export interface paths {
                         muted_until?: string | null;
                         pinned?: boolean;
                         archived?: boolean;
+                        /** @description false: push notices of this conversation say "New message" without its text, whatever the device asked for (default true) */
+                        previews?: boolean;
                     };
                 };
             };
@@ -1282,9 +1286,10 @@ export interface paths {
                     content: {
                         "application/json": {
                             /** Format: date-time */
-                            muted_until?: string | null;
-                            pinned?: boolean;
-                            archived?: boolean;
+                            muted_until: string | null;
+                            pinned: boolean;
+                            archived: boolean;
+                            previews: boolean;
                         };
                     };
                 };
