@@ -104,9 +104,6 @@ func (a *App) CreateGroup(ctx context.Context, me repo.Session, in GroupInput) (
 	if err := a.store.CreateGroup(ctx, conv, me.UserID, others, fanout, change); err != nil {
 		return ConversationView{}, false, err
 	}
-	if err := a.notifyAdded(ctx, change, me.UserID, 0); err != nil {
-		return ConversationView{}, false, err
-	}
 	if err := a.sendChange(ctx, *change, all); err != nil {
 		return ConversationView{}, false, err
 	}

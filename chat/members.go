@@ -88,9 +88,6 @@ func (a *App) PutMember(ctx context.Context, me repo.Session, convID, target int
 	if err := a.store.AddMember(ctx, conv.ID, target, role, m.JoinedAt, conv.Fanout, change); err != nil {
 		return repo.Member{}, err
 	}
-	if err := a.notifyAdded(ctx, change, me.UserID, target); err != nil {
-		return repo.Member{}, err
-	}
 	if err := a.sendChange(ctx, *change, all); err != nil {
 		return repo.Member{}, err
 	}

@@ -3,7 +3,9 @@ package chat
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
+	"strconv"
 
 	"github.com/ringchat/ringchat/repo"
 )
@@ -27,8 +29,13 @@ func (a *App) newChange(convID int64, kind string, userID int64, data any) (*rep
 }
 
 // sendChange sends a stored change to the members (and the user it is about)
-// under a fresh event id, then forgets it.
+// under a fresh event id, then forgets it. Its outbox row goes first: a
+// change whose row could not be written stays pending, and the repair that
+// sends it writes the row too.
 func (a *App) sendChange(ctx context.Context, ch repo.MembershipChange, members []int64) error {
+	if err := a.changeOutbox(ctx, ch); err != nil {
+		return err
+	}
 	recipients := members
 	if !slices.Contains(recipients, ch.UserID) {
 		recipients = append(slices.Clip(recipients), ch.UserID)
@@ -68,4 +75,42 @@ func repairedRemoval(changes []repo.MembershipChange, userID int64) bool {
 	return slices.ContainsFunc(changes, func(ch repo.MembershipChange) bool {
 		return ch.Kind == repo.EventMemberRemoved && ch.UserID == userID
 	})
+}
+
+// changeOutbox writes the outbox row of a stored change: an addition's
+// tells whom it added (pushes, and the operator's event), a removal's is for
+// the operator's event only. It goes under a fresh id, so its bucket is one
+// not worked yet however long the change took (the change id was made
+// before the checks). A change sent again (an error after its row, then a
+// repair) writes another row: the notices say so once per node, the events
+// carry the same webhook-id.
+func (a *App) changeOutbox(ctx context.Context, ch repo.MembershipChange) error {
+	event, on := repo.NotifyAdded, a.cfg.Notify.Outbox()
+	switch ch.Kind {
+	case repo.EventMemberAdded:
+	case repo.EventMemberRemoved:
+		event, on = repo.NotifyRemoved, a.cfg.Notify.Events
+	default:
+		return nil
+	}
+	if !on {
+		return nil
+	}
+	var p struct {
+		By string `json:"by"`
+	}
+	if err := json.Unmarshal([]byte(ch.Payload), &p); err != nil {
+		return fmt.Errorf("membership change %d: %w", ch.ID, err)
+	}
+	actor, _ := strconv.ParseInt(p.By, 10, 64)
+	target := ch.UserID
+	if ch.Kind == repo.EventMemberAdded && ch.ID == ch.ConvID {
+		target = 0 // a new group (its change id is the group's): every member but its creator
+	}
+	id, err := a.newID()
+	if err != nil {
+		return err
+	}
+	return a.store.PutChangeOutbox(ctx, event, repo.OutboxEntry{EventID: id, MsgID: ch.ID, ConvID: ch.ConvID,
+		SenderID: actor, UserID: target})
 }

@@ -53,6 +53,8 @@ type NotifierConfig struct {
 	AttemptTimeout time.Duration
 	// Nodes says how many chatd nodes share the shards (the registry); nil: 1.
 	Nodes func() int
+	// Events posts the operator's events (docs/integrations.md); nil: none.
+	Events EventHook
 }
 
 func (c *NotifierConfig) defaults() {

@@ -104,27 +104,53 @@ type notice struct {
 	n       notify.Notification
 	row     repo.OutboxEntry // the newest message's row: conv, sender, event
 	attempt int              // deliveries made before this one
+	event   *OperatorEvent   // set: the operator's event, not a device's notice
 }
 
 func (nt notice) key() string { return nt.n.ID + "/" + strconv.Itoa(nt.attempt) }
 
 // bucketNotices makes the notices of a bucket's rows: per conversation for
-// the messages, per device for the retry rows; made in parallel, with the
+// the messages, per device for the retry rows, and the operator's events
+// (per message, per membership change); made in parallel, with the
 // reads shared by the whole bucket (bucketCache). made: the messages whose
 // notices were made (remembered against a retried send's second row). A
 // conversation or retry that fails is put off (deferRows); err: that failed.
 func (n *Notifier) bucketNotices(ctx context.Context, rows []repo.OutboxEntry, done onceSet) (out []notice, made []int64, err error) {
 	byConv := map[int64][]repo.OutboxEntry{}
 	var convs []int64
-	var retries []repo.OutboxEntry
-	var added []repo.OutboxEntry
+	// One row's notices or operator events, made by build.
+	type rowJob struct {
+		r     repo.OutboxEntry
+		build func(context.Context, *bucketCache, repo.OutboxEntry) ([]notice, error)
+		made  []int64 // a change's id, remembered against its second row
+	}
+	var jobs []rowJob
+	changes := map[int64]bool{} // a change's rows in this bucket: one makes its notices
 	for _, r := range rows {
-		if r.DeviceID != 0 {
-			retries = append(retries, r)
+		switch {
+		case isEventRetry(r) && r.DeviceID > 0:
+			jobs = append(jobs, rowJob{r, n.retryBotEvent, nil})
 			continue
-		}
-		if r.Event == repo.NotifyAdded {
-			added = append(added, r)
+		case isEventRetry(r) && r.Event == eventRetryPrefix+repo.NotifyMessage:
+			jobs = append(jobs, rowJob{r, n.retryMessageEvent, nil})
+			continue
+		case isEventRetry(r):
+			jobs = append(jobs, rowJob{r, n.retryChangeEvent, nil})
+			continue
+		case r.DeviceID != 0 && r.Event == repo.NotifyAdded:
+			jobs = append(jobs, rowJob{r, n.addedNotices, nil})
+			continue
+		case r.DeviceID != 0:
+			jobs = append(jobs, rowJob{r, n.retryNotice, nil})
+			continue
+		case r.Event == repo.NotifyAdded || r.Event == repo.NotifyRemoved:
+			// A change sent twice (a repair racing its own request, or a
+			// retry after an error) wrote two rows: told once per node.
+			if at, ok := n.notified.Get(r.MsgID); (ok && time.Since(at) < notifiedFor) || changes[r.MsgID] {
+				continue
+			}
+			changes[r.MsgID] = true
+			jobs = append(jobs, rowJob{r, n.changeNotices, []int64{r.MsgID}})
 			continue
 		}
 		if at, ok := n.notified.Get(r.MsgID); ok && time.Since(at) < notifiedFor {
@@ -157,14 +183,10 @@ func (n *Notifier) bucketNotices(ctx context.Context, rows []repo.OutboxEntry, d
 			return nil
 		})
 	}
-	for _, r := range append(retries, added...) {
+	for _, j := range jobs {
 		g.Go(func() error {
-			build := n.retryNotice
-			if r.Event == repo.NotifyAdded {
-				build = n.addedNotices
-			}
-			ns, err := build(gctx, bc, r)
-			keep(ns, nil, []repo.OutboxEntry{r}, err)
+			ns, err := j.build(gctx, bc, j.r)
+			keep(ns, j.made, []repo.OutboxEntry{j.r}, err)
 			return nil
 		})
 	}
@@ -208,7 +230,16 @@ func (n *Notifier) deferRows(ctx context.Context, rows []repo.OutboxEntry, cause
 			tries = n.cfg.Attempts
 		}
 		if r.Attempt+1 >= tries {
-			n.deadLetter(ctx, notice{target: repo.PushTarget{UserID: r.UserID, DeviceID: r.DeviceID}, row: r,
+			// Kind: the operator's event alone, a bot's, or a row's notices
+			// (its events with them, when the webhook is on).
+			target := repo.PushTarget{UserID: r.UserID, DeviceID: r.DeviceID}
+			switch {
+			case isEventRetry(r) && r.DeviceID == eventRetryDevice:
+				target.Kind, target.DeviceID = eventKind, 0
+			case isEventRetry(r):
+				target.Kind = string(notify.KindWebhook)
+			}
+			n.deadLetter(ctx, notice{target: target, row: r,
 				n: notify.Notification{ConversationID: strconv.FormatInt(r.ConvID, 10), MessageID: strconv.FormatInt(r.MsgID, 10)}},
 				fmt.Errorf("notice could not be made: %w", cause), r.Attempt+1)
 			continue
@@ -240,11 +271,18 @@ func (n *Notifier) convNotices(ctx context.Context, bc *bucketCache, convID int6
 	if err != nil || len(msgs) == 0 {
 		return nil, nil, err
 	}
+	ids := make([]int64, len(msgs))
+	for i, m := range msgs {
+		ids[i] = m.ID
+	}
+	out := n.messageEvents(msgs, rows)
+	if len(n.senders) == 0 {
+		return out, ids, nil // the operator's events only: no pushes to make
+	}
 	members, err := n.app.store.ListMembers(ctx, convID)
 	if err != nil {
 		return nil, nil, err
 	}
-	var out []notice
 	for _, mb := range members {
 		var mine []repo.Message
 		for _, m := range msgs {
@@ -267,10 +305,6 @@ func (n *Notifier) convNotices(ctx context.Context, bc *bucketCache, convID int6
 			return nil, nil, err
 		}
 		out = append(out, ns...)
-	}
-	ids := make([]int64, len(msgs))
-	for i, m := range msgs {
-		ids[i] = m.ID
 	}
 	return out, ids, nil
 }
@@ -306,17 +340,27 @@ func (n *Notifier) messages(ctx context.Context, convID int64, rows []repo.Outbo
 	return conv, msgs, nil
 }
 
+// memberMessage reads a retry row's message, if it is still to be told
+// (not recalled) and its user still a member; else no message.
+func (n *Notifier) memberMessage(ctx context.Context, r repo.OutboxEntry) (repo.Conversation, []repo.Message, error) {
+	conv, msgs, err := n.messages(ctx, r.ConvID, []repo.OutboxEntry{r})
+	if err != nil || len(msgs) == 0 {
+		return conv, nil, err
+	}
+	if _, err := n.app.store.GetMember(ctx, r.ConvID, r.UserID); repo.IsCode(err, repo.CodeNotFound) {
+		return conv, nil, nil
+	} else if err != nil {
+		return conv, nil, err
+	}
+	return conv, msgs, nil
+}
+
 // retryNotice makes a failed notice again for its one device, as things
 // are now: a device that came online, a conversation muted since, a member
 // removed since, a message recalled since get nothing.
 func (n *Notifier) retryNotice(ctx context.Context, bc *bucketCache, r repo.OutboxEntry) ([]notice, error) {
-	conv, msgs, err := n.messages(ctx, r.ConvID, []repo.OutboxEntry{r})
+	conv, msgs, err := n.memberMessage(ctx, r)
 	if err != nil || len(msgs) == 0 {
-		return nil, err
-	}
-	if _, err := n.app.store.GetMember(ctx, r.ConvID, r.UserID); repo.IsCode(err, repo.CodeNotFound) {
-		return nil, nil
-	} else if err != nil {
 		return nil, err
 	}
 	// A newer message has its own notice, with the same collapse key: this

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ringchat/ringchat/notify"
 	"github.com/ringchat/ringchat/repo"
+	"github.com/ringchat/ringchat/snowflake"
 )
 
 // deliver makes one delivery of a notice. A failure that may pass is
@@ -19,14 +20,16 @@ import (
 // dead-letters it; a target its provider calls gone is removed. The error
 // is only for an outcome that could not be recorded (the retry row).
 func (n *Notifier) deliver(ctx context.Context, nt notice) error {
-	sender := n.senders[notify.Kind(nt.target.Kind)]
-	t := notify.Target{Kind: notify.Kind(nt.target.Kind), Token: nt.target.Token, Topic: nt.target.Topic,
-		Sandbox: nt.target.Sandbox, Endpoint: nt.target.Endpoint, P256DH: nt.target.P256DH, Auth: nt.target.Auth,
-		Secret: nt.target.Secret}
 	attempts := nt.attempt + 1
 	// Paused per registration: a device that registers again is tried at once.
 	key := pauseKey{nt.target.UserID, nt.target.DeviceID, nt.target.UpdatedAt.UnixMilli()}
 	if until, ok := n.paused.Get(key); ok && time.Now().Before(until) {
+		if nt.target.Kind == eventKind && time.Since(snowflake.Time(nt.row.MsgID)) < eventPatience {
+			// The operator's endpoint stalled: its events wait out the
+			// pause without spending attempts (one stall would otherwise
+			// dead-letter every event made during it), for a day at most.
+			return n.retryLater(ctx, nt, nt.attempt, time.Until(until))
+		}
 		// The target timed out lately: no attempt now (each would hold its
 		// bucket for the whole timeout), the notice waits out the pause. It
 		// counts as an attempt, so a target that never answers ends in
@@ -38,7 +41,7 @@ func (n *Notifier) deliver(ctx context.Context, nt notice) error {
 		return n.retryLater(ctx, nt, attempts, time.Until(until))
 	}
 	sctx, cancel := context.WithTimeout(ctx, n.cfg.AttemptTimeout)
-	err := sender.Send(sctx, t, nt.n)
+	err := n.send(sctx, nt)
 	timedOut := err != nil && errors.Is(sctx.Err(), context.DeadlineExceeded)
 	cancel()
 	switch {
@@ -55,6 +58,11 @@ func (n *Notifier) deliver(ctx context.Context, nt notice) error {
 		return nil
 	case ctx.Err() != nil:
 		return ctx.Err() // the lease is gone: the next holder works the bucket
+	case errors.Is(err, notify.ErrGone) && nt.target.Kind == eventKind:
+		// The operator's endpoint is configuration, not a registration to drop.
+		n.failCounter("permanent").Add(1)
+		n.deadLetter(ctx, nt, err, attempts)
+		return nil
 	case errors.Is(err, notify.ErrGone):
 		n.n.gone.Add(1)
 		dctx, dcancel := context.WithTimeout(ctx, 3*time.Second)
@@ -84,7 +92,35 @@ func (n *Notifier) deliver(ctx context.Context, nt notice) error {
 	}
 }
 
-// pauseKey is one registration of a device's target.
+// send makes one attempt at a notice: through its kind's sender, or, for
+// an operator event, the event hook.
+func (n *Notifier) send(ctx context.Context, nt notice) error {
+	if nt.target.Kind == eventKind {
+		return n.cfg.Events.Post(ctx, *nt.event)
+	}
+	t := notify.Target{Kind: notify.Kind(nt.target.Kind), Token: nt.target.Token, Topic: nt.target.Topic,
+		Sandbox: nt.target.Sandbox, Endpoint: nt.target.Endpoint, P256DH: nt.target.P256DH, Auth: nt.target.Auth,
+		Secret: nt.target.Secret}
+	if nt.event != nil { // a bot's webhook target: the event itself
+		es, ok := n.senders[t.Kind].(eventSender)
+		if !ok {
+			return &notify.PermanentError{Err: fmt.Errorf("push kind %s carries no events", t.Kind)}
+		}
+		return es.SendEvent(ctx, t, nt.event.ID, nt.event.Type, nt.event.Data)
+	}
+	return n.senders[t.Kind].Send(ctx, t, nt.n)
+}
+
+// eventSender is a sender that also posts events (notify/webhook's).
+type eventSender interface {
+	SendEvent(ctx context.Context, t notify.Target, id, typ string, data any) error
+}
+
+// eventPatience bounds how long the operator's events wait out pauses
+// (their outbox rows live a day).
+const eventPatience = 23 * time.Hour
+
+// pauseKey is one registration of a device's target (zero: the operator's endpoint).
 type pauseKey struct{ user, device, registered int64 }
 
 // targetPause is how long a target that let a delivery time out gets no
@@ -99,12 +135,28 @@ func (n *Notifier) retryLater(ctx context.Context, nt notice, attempts int, wait
 		return err
 	}
 	row := nt.row
-	row.EventID, row.UserID, row.DeviceID, row.Attempt, row.Count = id, nt.target.UserID, nt.target.DeviceID, attempts, nt.n.Count
-	if nt.n.MessageID != "" { // an added notice keeps its change id
+	switch {
+	case nt.event != nil:
+		// Remade from the same row: its message or change, whom it is about,
+		// and for a bot's event the one device it goes to.
+		base := outboxEventOf(nt.event.Type)
+		if nt.n.Event == repo.NotifyMention {
+			base = repo.NotifyMention
+		}
+		row.EventID, row.Attempt, row.Event = id, attempts, eventRetryPrefix+base
 		row.MsgID, _ = strconv.ParseInt(nt.n.MessageID, 10, 64)
-	}
-	if nt.n.Event == repo.NotifyMention {
-		row.Event = repo.NotifyMention // a mention stays one (it passes a mute)
+		row.DeviceID = eventRetryDevice
+		if nt.target.Kind != eventKind {
+			row.UserID, row.DeviceID = nt.target.UserID, nt.target.DeviceID
+		}
+	default:
+		row.EventID, row.UserID, row.DeviceID, row.Attempt, row.Count = id, nt.target.UserID, nt.target.DeviceID, attempts, nt.n.Count
+		if nt.n.MessageID != "" { // an added notice keeps its change id
+			row.MsgID, _ = strconv.ParseInt(nt.n.MessageID, 10, 64)
+		}
+		if nt.n.Event == repo.NotifyMention {
+			row.Event = repo.NotifyMention // a mention stays one (it passes a mute)
+		}
 	}
 	wctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
@@ -129,6 +181,9 @@ func backoff(base, most time.Duration, attempt int) time.Duration {
 func (n *Notifier) deadLetter(ctx context.Context, nt notice, err error, attempts int) {
 	n.n.dead.Add(1)
 	reason := err.Error()
+	if nt.event != nil { // which event: its webhook-id names the message or change and the member
+		reason = nt.event.ID + " " + nt.event.Type + ": " + reason
+	}
 	if len(reason) > 500 {
 		reason = reason[:500]
 	}
@@ -138,7 +193,11 @@ func (n *Notifier) deadLetter(ctx context.Context, nt notice, err error, attempt
 		"attempts", attempts, "err", err)
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
 	defer cancel()
-	if derr := n.app.store.PutDeadLetter(dctx, repo.DeadLetter{UserID: nt.target.UserID, DeviceID: nt.target.DeviceID,
+	user := nt.target.UserID
+	if nt.target.Kind == eventKind {
+		user = nt.row.UserID // whom a membership event is about
+	}
+	if derr := n.app.store.PutDeadLetter(dctx, repo.DeadLetter{UserID: user, DeviceID: nt.target.DeviceID,
 		ConvID: conv, MsgID: msg, Kind: nt.target.Kind, Reason: reason, Attempts: attempts, FailedAt: time.Now().UTC()}); derr != nil {
 		n.log.Warn("write dead letter", "err", derr)
 	}

@@ -26,6 +26,9 @@ type noticeSpec struct {
 	mentions []repo.Message
 	// text is the title and body for a target (previews: its setting).
 	text func(ctx context.Context, previews bool) (string, string, error)
+	// botEvents are what a bot's webhook target gets instead of the
+	// coalesced notice: each message in full, or its addition.
+	botEvents func() []OperatorEvent
 }
 
 // messageSpec tells userID of msgs (oldest first) in conv.
@@ -37,6 +40,13 @@ func (n *Notifier) messageSpec(bc *bucketCache, conv repo.Conversation, userID, 
 		count: len(msgs), row: row, attempt: attempt, mentions: msgs,
 		text: func(ctx context.Context, previews bool) (string, string, error) {
 			return n.text(ctx, bc, conv, newest, len(msgs), previews)
+		},
+		botEvents: func() []OperatorEvent {
+			out := make([]OperatorEvent, len(msgs))
+			for i, m := range msgs {
+				out[i] = messageCreated(m)
+			}
+			return out
 		}}
 }
 
@@ -85,6 +95,13 @@ func (n *Notifier) addedNotices(ctx context.Context, bc *bucketCache, r repo.Out
 				actor, err := bc.user(ctx, r.SenderID)
 				who := cmp.Or(actor.DisplayName, actor.Handle, "Someone")
 				return cmp.Or(conv.Name, "Group"), who + " added you to the group", err
+			},
+			botEvents: func() []OperatorEvent {
+				// About u, whether the row names u or a new group's members:
+				// the same id for every attempt (a retry row names u).
+				about := r
+				about.UserID = u
+				return []OperatorEvent{memberChange(repo.EventMemberAdded, about, []int64{u})}
 			}})
 		if err != nil {
 			return nil, err
@@ -103,12 +120,12 @@ func (n *Notifier) userNotices(ctx context.Context, bc *bucketCache, sp noticeSp
 	if err != nil || len(targets) == 0 {
 		return nil, err
 	}
+	u, err := bc.user(ctx, sp.userID) // read once per bucket, for those with a target
+	if err != nil {
+		return nil, err
+	}
 	var by int64 // who mentioned the user, if anyone did
 	if len(sp.mentions) > 0 {
-		u, err := bc.user(ctx, sp.userID)
-		if err != nil {
-			return nil, err
-		}
 		if m, ok := bc.mentioner(sp.mentions, u.Handle); ok {
 			sp.event, by = repo.NotifyMention, m
 		}
@@ -160,6 +177,10 @@ func (n *Notifier) userNotices(ctx context.Context, bc *bucketCache, sp noticeSp
 		}
 		if !live {
 			n.n.skipped.Add(1) // every session ended or expired: logged out
+			continue
+		}
+		if u.Bot && notify.Kind(t.Kind) == notify.KindWebhook && sp.botEvents != nil {
+			out = append(out, botNotices(t, sp)...)
 			continue
 		}
 		// No text when the device or the user's setting of this conversation says so.

@@ -24,10 +24,17 @@ type NotifyConfig struct {
 	// private addresses: local test servers only, never production (a
 	// client-supplied URL must not make chatd call its own network).
 	InsecureTargets bool
+	// Events: the operator's event webhook is configured (its rows are
+	// written even with no push kinds; removals write one too).
+	Events bool
 }
 
 // On reports whether any push kind is configured.
 func (n NotifyConfig) On() bool { return len(n.Kinds) > 0 }
+
+// Outbox reports whether sends and membership changes write outbox rows:
+// for pushes, or for the operator's events.
+func (n NotifyConfig) Outbox() bool { return n.On() || n.Events }
 
 // PushTargetInput is what a device registers.
 type PushTargetInput struct {
@@ -239,22 +246,4 @@ func InQuietHours(t repo.PushTarget, at time.Time, zone func(string) (*time.Loca
 		return m >= t.QuietStart && m < t.QuietEnd
 	}
 	return m >= t.QuietStart || m < t.QuietEnd
-}
-
-// notifyAdded writes the outbox row that tells target (0: every member of
-// a new group but actor) they were added, once the change is stored and
-// before it is answered, under a fresh id: its bucket is one not worked yet
-// however long the change took (the change id was made before the checks).
-// A change answered with an error may still have been stored: its retry
-// writes the row again, and the worker tells the member once per node.
-func (a *App) notifyAdded(ctx context.Context, change *repo.MembershipChange, actor, target int64) error {
-	if !a.cfg.Notify.On() {
-		return nil
-	}
-	id, err := a.newID()
-	if err != nil {
-		return err
-	}
-	return a.store.PutAddedOutbox(ctx, repo.OutboxEntry{EventID: id, MsgID: change.ID, ConvID: change.ConvID,
-		SenderID: actor, UserID: target})
 }

@@ -308,7 +308,7 @@ func (a *App) writeSend(ctx context.Context, w sendWrite) (repo.Message, error) 
 	// (docs/notifications.md); written with the rest, it is there once the
 	// send is acknowledged. A retry writes the same row again.
 	var outbox []repo.OutboxEntry
-	if a.cfg.Notify.On() {
+	if a.cfg.Notify.Outbox() {
 		outbox = []repo.OutboxEntry{{EventID: w.eventID, MsgID: msg.ID, ConvID: convID, SenderID: msg.SenderID, Event: repo.NotifyMessage}}
 	}
 	switch {

@@ -103,11 +103,16 @@ type OutboxEntry struct {
 	Count    int   `db:"count"`
 }
 
-// Outbox and notice events.
+// Outbox and notice events. Retry rows of events (chat: the operator's
+// event webhook, a bot's webhook target) hold "hook." and the event they are
+// made from, with device_id -1 for the operator's (README, notify_outbox).
 const (
 	NotifyMessage = "message"
 	NotifyMention = "mention" // a notice only: a message naming the member (@handle)
 	NotifyAdded   = "added"
+	// NotifyRemoved is a removal from a group (msg_id its change id): an
+	// operator event only, no notice.
+	NotifyRemoved = "removed"
 )
 
 // OutboxPlace is the partition an outbox row of eventID in convID goes to.
@@ -147,14 +152,14 @@ func (st *Store) RetryOutbox(ctx context.Context, at time.Time, e OutboxEntry) e
 	return translate("put outbox retry", err)
 }
 
-const cqlPutAddedOutbox = `INSERT INTO notify_outbox (bucket, shard, event_id, msg_id, conv_id, sender_id, event, user_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+const cqlPutChangeOutbox = `INSERT INTO notify_outbox (bucket, shard, event_id, msg_id, conv_id, sender_id, event, user_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
 
-// PutAddedOutbox writes the row of a group's membership change that adds
-// e.UserID (0: every member but the one who made the change, a new group),
-// placed by its change id.
-func (st *Store) PutAddedOutbox(ctx context.Context, e OutboxEntry) error {
+// PutChangeOutbox writes the row of a group's membership change (event
+// NotifyAdded or NotifyRemoved) about e.UserID (for an addition, 0: every
+// member but the one who made the change, a new group), placed by e.EventID.
+func (st *Store) PutChangeOutbox(ctx context.Context, event string, e OutboxEntry) error {
 	bucket, shard := OutboxPlace(e.EventID, e.ConvID)
-	err := st.query(ctx, cqlPutAddedOutbox, bucket, shard, e.EventID, e.MsgID, e.ConvID, e.SenderID, NotifyAdded, e.UserID).ExecRelease()
+	err := st.query(ctx, cqlPutChangeOutbox, bucket, shard, e.EventID, e.MsgID, e.ConvID, e.SenderID, event, e.UserID).ExecRelease()
 	return translate("put outbox row", err)
 }
 

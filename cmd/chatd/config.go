@@ -41,6 +41,7 @@ type config struct {
 	Notify        notifyConfig
 	Hooks         hookConfig
 	beforeSend    chat.BeforeSendHook // built from Hooks; nil: no check
+	events        chat.EventHook      // built from Hooks; nil: no event webhook
 }
 
 // httpLimits bound what one client connection may hold: a client that
@@ -153,6 +154,9 @@ func parseConfig(args []string) (config, error) {
 	}
 	var err error
 	if c.beforeSend, err = c.Hooks.apply(&c.API.Config); err != nil {
+		return config{}, err
+	}
+	if c.events, err = c.Hooks.events(&c.API.Notify); err != nil {
 		return config{}, err
 	}
 	if err := checkBots(c.API); err != nil {

@@ -16,6 +16,7 @@ type hookConfig struct {
 	beforeSendURL, beforeSendSecret, beforeSendFail string
 	beforeSendTimeout                               time.Duration
 	beforeSendParallel                              int
+	eventsURL, eventsSecret                         string
 }
 
 func (h *hookConfig) flags(fe *flagenv.Set) {
@@ -24,6 +25,24 @@ func (h *hookConfig) flags(fe *flagenv.Set) {
 	fe.Duration(&h.beforeSendTimeout, "before-send-timeout", time.Second, "bound on one before-send check, waiting for a slot included")
 	fe.String(&h.beforeSendFail, "before-send-fail", "open", "when the check gives no verdict: open lets the message through as sent, closed refuses it (503, retry hint)")
 	fe.Int(&h.beforeSendParallel, "before-send-parallel", 64, "before-send checks in flight on one node")
+	fe.String(&h.eventsURL, "event-webhook-url", "", "the operator's endpoint of message.created, member.added and member.removed events: signed POSTs, at least once, through the notification outbox; empty: none")
+	fe.Secret(&h.eventsSecret, "event-webhook-secret", "Standard Webhooks secret (whsec_…) signing the event webhook's requests")
+}
+
+// events builds the event webhook, and turns on the outbox rows it rides.
+func (h *hookConfig) events(n *chat.NotifyConfig) (chat.EventHook, error) {
+	if h.eventsURL == "" {
+		if h.eventsSecret != "" {
+			return nil, fmt.Errorf("event-webhook-secret is set without event-webhook-url")
+		}
+		return nil, nil
+	}
+	ev, err := hook.NewEvents(h.eventsURL, h.eventsSecret)
+	if err != nil {
+		return nil, err
+	}
+	n.Events = true
+	return ev, nil
 }
 
 // botFlags are the admin API's and bots' flags (docs/integrations.md).

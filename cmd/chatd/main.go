@@ -143,14 +143,14 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	}
 	srv := api.New(cfg.API, api.Deps{Store: store, IDs: gen, Sockets: hub, Delivery: cl, Objects: objects, Presence: pres, Metrics: metrics, Log: log, SendIDKey: sendKey, CatchUp: catchUp,
 		BeforeSend: cfg.beforeSend})
-	if cfg.API.Notify.On() {
+	if cfg.API.Notify.Outbox() {
 		senders, err := cfg.Notify.senders(startCtx, cfg.API.Notify)
 		if err != nil {
 			return err
 		}
 		notifier := srv.App().NewNotifier(chat.NotifierConfig{Cluster: cfg.Cluster.Name, Holder: cfg.Cluster.Instance,
 			Lease: cfg.Notify.lease, Settle: cfg.API.SyncLag, Attempts: cfg.Notify.attempts, RetryMax: cfg.Notify.retryMax,
-			Parallel: cfg.Notify.parallel, Nodes: cl.LiveCount}, senders, cl)
+			Parallel: cfg.Notify.parallel, Nodes: cl.LiveCount, Events: cfg.events}, senders, cl)
 		go notifier.Run()
 		defer notifier.Stop()
 	}

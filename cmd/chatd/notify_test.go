@@ -367,6 +367,8 @@ func TestAddedAndMentionNotices(t *testing.T) {
 	pushTo(t, b, srv)
 	pushTo(t, c, srv)
 
+	// The first delivery of b's notice fails: its retry row makes it again.
+	srv.Inject(webhooktest.Answer{Status: 500})
 	st, body := a.Do("POST", "/v1/conversations", map[string]any{"kind": "group", "name": "crew", "member_ids": []string{b.UserID}})
 	if st != 201 {
 		t.Fatalf("create group: %d %v", st, body)

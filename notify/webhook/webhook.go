@@ -6,6 +6,7 @@ package webhook
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -33,6 +34,9 @@ type Config struct {
 	AllowPrivate bool
 	// DefaultRetryAfter is the wait for a 429 or 503 without Retry-After (default 30 s).
 	DefaultRetryAfter time.Duration
+	// IdlePerHost bounds idle connections kept per host (default 4: many
+	// integrations' URLs; one operator endpoint wants more).
+	IdlePerHost int
 }
 
 // Sender posts notices as JSON.
@@ -54,7 +58,7 @@ func New(cfg Config) *Sender {
 		dialer.Control = refusePrivate
 	}
 	transport := &http.Transport{DialContext: dialer.DialContext, TLSHandshakeTimeout: cfg.Timeout,
-		ResponseHeaderTimeout: cfg.Timeout, MaxIdleConnsPerHost: 4, IdleConnTimeout: time.Minute}
+		ResponseHeaderTimeout: cfg.Timeout, MaxIdleConnsPerHost: cmp.Or(cfg.IdlePerHost, 4), IdleConnTimeout: time.Minute}
 	return &Sender{cfg: cfg, client: &http.Client{Transport: transport, Timeout: cfg.Timeout,
 		// A redirect could lead to any address; the integration must give its final URL.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
@@ -127,7 +131,37 @@ func (s *Sender) Send(ctx context.Context, t notify.Target, n notify.Notificatio
 	if err != nil {
 		return &notify.PermanentError{Err: err}
 	}
-	req, err := SignedRequest(ctx, t.Endpoint, wh, n.ID, body)
+	return s.Post(ctx, t.Endpoint, wh, n.ID, body)
+}
+
+// eventPayload is an event's JSON body (the Standard Webhooks payload shape).
+type eventPayload struct {
+	Type      string    `json:"type"`
+	Timestamp time.Time `json:"timestamp"`
+	Data      any       `json:"data"`
+}
+
+// SendEvent posts one event (typ and its data, as JSON) to t.Endpoint, signed
+// with t.Secret under webhook-id id: a bot's message.created, or the
+// operator's events. Its error is classified as Send's.
+func (s *Sender) SendEvent(ctx context.Context, t notify.Target, id, typ string, data any) error {
+	wh, err := standardwebhooks.NewWebhook(t.Secret)
+	if err != nil {
+		return &notify.PermanentError{Err: fmt.Errorf("webhook secret: %w", err)}
+	}
+	body, err := json.Marshal(eventPayload{Type: typ, Timestamp: time.Now().UTC(), Data: data})
+	if err != nil {
+		return &notify.PermanentError{Err: fmt.Errorf("event body: %w", err)}
+	}
+	return s.Post(ctx, t.Endpoint, wh, id, body)
+}
+
+// Post sends one signed delivery of body to url and classifies the answer
+// as Send does: nil for 2xx, ErrGone for 410, a *RetryAfterError for 429
+// and 503, a transient error for 5xx and 408 (and no answer), else (other
+// 3xx and 4xx) a *PermanentError.
+func (s *Sender) Post(ctx context.Context, url string, wh *standardwebhooks.Webhook, id string, body []byte) error {
+	req, err := SignedRequest(ctx, url, wh, id, body)
 	if err != nil {
 		return &notify.PermanentError{Err: err}
 	}

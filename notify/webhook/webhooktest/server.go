@@ -21,6 +21,7 @@ import (
 type Delivery struct {
 	ID      string
 	Payload webhook.Payload
+	Body    []byte // as received, for payloads of other shapes (operator events)
 	At      time.Time
 }
 
@@ -28,6 +29,13 @@ type Delivery struct {
 type Answer struct {
 	Status     int
 	RetryAfter string
+	Path       string // only for requests to this path; empty: the next request
+}
+
+// Injected is a request that got an injected answer.
+type Injected struct {
+	ID, Path string
+	Status   int
 }
 
 // Server is the endpoint.
@@ -38,6 +46,7 @@ type Server struct {
 	got      []Delivery
 	refused  []string
 	next     []Answer
+	injected []Injected
 	requests int
 }
 
@@ -67,6 +76,13 @@ func (s *Server) Deliveries() []Delivery {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]Delivery(nil), s.got...)
+}
+
+// InjectedAnswers lists the requests answered by Inject, in order.
+func (s *Server) InjectedAnswers() []Injected {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Injected(nil), s.injected...)
 }
 
 // Refused lists why requests were refused.
@@ -119,15 +135,18 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		refuse(http.StatusBadRequest, "payload")
 		return
 	}
-	if len(s.next) > 0 {
-		a := s.next[0]
-		s.next = s.next[1:]
+	for i, a := range s.next {
+		if a.Path != "" && a.Path != r.URL.Path {
+			continue
+		}
+		s.next = append(s.next[:i:i], s.next[i+1:]...)
+		s.injected = append(s.injected, Injected{ID: r.Header.Get("webhook-id"), Path: r.URL.Path, Status: a.Status})
 		if a.RetryAfter != "" {
 			w.Header().Set("Retry-After", a.RetryAfter)
 		}
 		w.WriteHeader(a.Status)
 		return
 	}
-	s.got = append(s.got, Delivery{ID: r.Header.Get("webhook-id"), Payload: p, At: time.Now()})
+	s.got = append(s.got, Delivery{ID: r.Header.Get("webhook-id"), Payload: p, Body: body, At: time.Now()})
 	w.WriteHeader(http.StatusNoContent)
 }
