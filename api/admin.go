@@ -23,6 +23,19 @@ func (s *Server) adminRoutes() {
 	g.POST("/bots/:user_id/tokens", s.issueBotToken, s.adminOnly)
 	g.GET("/bots/:user_id/tokens", s.listBotTokens, s.adminOnly)
 	g.DELETE("/bots/:user_id/tokens/:device_id", s.revokeBotToken, s.adminOnly)
+	g.DELETE("/bots/:user_id", s.deleteBot, s.adminOnly)
+}
+
+// deleteBot deletes a bot account as a person deletes theirs (docs/accounts.md).
+func (s *Server) deleteBot(c echo.Context) error {
+	botID, err := parseID("user id", c.Param("user_id"))
+	if err != nil {
+		return err
+	}
+	if err := s.app.DeleteBot(c.Request().Context(), botID); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
 }
 
 // adminOnly compares the bearer with the admin token in constant time (both

@@ -168,6 +168,10 @@ var authzRows = []authzRow{
 		body: func(*world, role) any {
 			return map[string]any{"current_password": "correct horse", "new_password": "battery staple"}
 		}, want: "401 401 401 204 204 204 204 204 204"},
+	// Each role deletes a fresh account of its own; a wrong password is 403.
+	{method: "POST", route: "/v1/me/delete", path: fixed("/v1/me/delete"), freshUser: true,
+		body: func(*world, role) any { return map[string]any{"password": "correct horse"} },
+		want: "401 401 401 204 204 204 204 204 204"},
 	{method: "GET", route: "/v1/me", path: fixed("/v1/me"), want: "401 401 401 200 200 200 200 200 200"},
 	{method: "PATCH", route: "/v1/me", path: fixed("/v1/me"), body: func(*world, role) any { return map[string]any{"display_name": "Matrix"} },
 		want: "401 401 401 200 200 200 200 200 200"},
@@ -285,6 +289,8 @@ var authzRows = []authzRow{
 	{method: "DELETE", route: "/v1/admin/bots/:user_id/tokens/:device_id", path: func(w *world, r role) string {
 		return otherUser("/v1/admin/bots/")(w, r) + "/tokens/" + w.users[owner].deviceID
 	}, want: "401 401 401 401 401 401 401 401 401"},
+	{method: "DELETE", route: "/v1/admin/bots/:user_id", path: otherUser("/v1/admin/bots/"),
+		want: "401 401 401 401 401 401 401 401 401"},
 }
 
 func parseWant(t *testing.T, s string) [nRoles]int {
@@ -515,4 +521,7 @@ func (w *world) adminSucceeds(t *testing.T) {
 	call("POST", "/v1/admin/bots/"+id+"/tokens", map[string]any{"scopes": []string{"messages:write"}}, 201)
 	call("GET", "/v1/admin/bots/"+id+"/tokens", nil, 200)
 	call("DELETE", "/v1/admin/bots/"+id+"/tokens/"+made.body["device_id"].(string), nil, 204)
+	call("DELETE", "/v1/admin/bots/"+id, nil, 204)
+	call("DELETE", "/v1/admin/bots/"+id, nil, 204) // a retry
+	call("DELETE", "/v1/admin/bots/"+w.users[owner].userID, nil, 404)
 }

@@ -17,7 +17,8 @@ type userJSON struct {
 	Phone         string    `json:"phone,omitempty"`
 	AvatarMediaID *string   `json:"avatar_media_id"`
 	CreatedAt     time.Time `json:"created_at"`
-	Bot           bool      `json:"bot"` // an account the admin API made
+	Bot           bool      `json:"bot"`               // an account the admin API made
+	Deleted       bool      `json:"deleted,omitempty"` // a deleted account: shown as "Deleted user"
 }
 
 // privateUser is what the account owner sees (includes phone).
@@ -29,6 +30,9 @@ func privateUser(u repo.User) userJSON {
 }
 
 func publicUser(u repo.User) userJSON {
+	if u.Deleted() { // its profile may not be cleared yet: none of it shows
+		return userJSON{ID: chat.IDString(u.ID), CreatedAt: u.CreatedAt.UTC(), Bot: u.Bot, Deleted: true}
+	}
 	return userJSON{ID: chat.IDString(u.ID), Handle: u.Handle, DisplayName: u.DisplayName,
 		AvatarMediaID: chat.IDOrNull(u.AvatarMediaID), CreatedAt: u.CreatedAt.UTC(), Bot: u.Bot}
 }

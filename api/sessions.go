@@ -37,3 +37,20 @@ func (s *Server) changePassword(c echo.Context) error {
 	}
 	return c.NoContent(http.StatusNoContent)
 }
+
+type deleteAccountRequest struct {
+	Password string `json:"password"`
+}
+
+// deleteMe deletes the caller's account (docs/accounts.md): answered once
+// it can no longer be used; the rest finishes in the background.
+func (s *Server) deleteMe(c echo.Context) error {
+	var req deleteAccountRequest
+	if err := bindJSON(c, &req); err != nil {
+		return err
+	}
+	if err := s.app.DeleteAccount(c.Request().Context(), session(c), req.Password); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}

@@ -72,6 +72,8 @@ type Config struct {
 	Notify NotifyConfig
 	// BeforeSend tunes Deps.BeforeSend, the operator's check (beforesend.go).
 	BeforeSend BeforeSendConfig
+	// Deletion tunes account deletion (deletion.go).
+	Deletion DeletionConfig
 	// BotTokenLife is how long a bot's token lives unless revoked (bots.go).
 	BotTokenLife time.Duration
 }
@@ -200,6 +202,7 @@ type App struct {
 	pullMoves *keyedWork    // pull-mode groups' chat-list moves, off the send
 	// firstVersions writes members versions of groups made before v0015.
 	firstVersions *keyedWork
+	deletions     *keyedWork // account deletions (deletion.go), one per account
 	sendLimit     *sendLimiter
 	direct        *directMembers
 	groups        *groupMembers
@@ -226,10 +229,12 @@ func New(cfg Config, d Deps) *App {
 	if d.Log == nil {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
+	cfg.Deletion.defaults()
 	a := &App{cfg: cfg, store: d.Store, ids: d.IDs, delivery: d.Delivery, objects: d.Objects, presence: d.Presence,
 		metrics: d.Metrics, log: d.Log, catchUp: d.CatchUp, now: func() time.Time { return time.Now().UTC() },
 		chatMoves: newRelayLimiter(pullChatMoveEvery), pullMoves: newKeyedWork(pullMoveSlots, cfg.RequestTimeout, d.Log),
 		firstVersions: newKeyedWork(firstVersionSlots, cfg.RequestTimeout, d.Log),
+		deletions:     newKeyedWork(deletionSlots, deletionTime, d.Log),
 		sendLimit:     newSendLimiter(cfg.SendRate, cfg.SendBurst), direct: newDirectMembers(cfg.DirectCache),
 		groups:      newGroupMembers(cfg.GroupCache),
 		sendGate:    newSendGate(cfg.SendConcurrency, cfg.SendQueue, cfg.SendLatencyTarget),

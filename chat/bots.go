@@ -161,7 +161,7 @@ func (a *App) BotTokens(ctx context.Context, botID int64) ([]repo.Device, error)
 
 func (a *App) bot(ctx context.Context, id int64) (repo.User, error) {
 	u, err := a.store.GetUser(ctx, id)
-	if repo.IsCode(err, repo.CodeNotFound) || err == nil && !u.Bot {
+	if repo.IsCode(err, repo.CodeNotFound) || err == nil && (!u.Bot || u.Deleted()) {
 		return repo.User{}, repo.Errorf(repo.CodeNotFound, "no bot %d", id)
 	}
 	return u, err

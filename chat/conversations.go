@@ -73,13 +73,11 @@ func (a *App) existingUsers(ctx context.Context, ids []int64) error {
 	g.SetLimit(16)
 	for _, id := range ids {
 		g.Go(func() error {
-			if _, err := a.store.GetUser(gctx, id); err != nil {
-				if repo.IsCode(err, repo.CodeNotFound) {
-					return repo.Errorf(repo.CodeNotFound, "user %d not found", id)
-				}
-				return err
+			u, err := a.store.GetUser(gctx, id)
+			if repo.IsCode(err, repo.CodeNotFound) || err == nil && u.Deleted() {
+				return repo.Errorf(repo.CodeNotFound, "user %d not found", id)
 			}
-			return nil
+			return err
 		})
 	}
 	return g.Wait()

@@ -3,6 +3,8 @@ package repo
 import (
 	"context"
 	"time"
+
+	"github.com/ringchat/ringchat/snowflake"
 )
 
 // Media states and purposes.
@@ -45,19 +47,71 @@ const (
 // pendingMediaTTL: an upload never completed is forgotten after a day.
 const pendingMediaTTL = 24 * time.Hour
 
-// CreateMedia records a pending upload.
+// CreateMedia records a pending upload, and indexes it by owner (v0019) first,
+// so no media row exists that a deletion of its owner cannot find.
 func (st *Store) CreateMedia(ctx context.Context, m Media) error {
+	if err := st.indexMedia(ctx, m, ttlSeconds(pendingMediaTTL)); err != nil {
+		return err
+	}
 	err := st.query(ctx, cqlInsertMedia, m.ID, m.OwnerID, m.ObjectKey, m.ContentType, m.Size, m.Purpose,
 		MediaPending, m.CreatedAt, ttlSeconds(pendingMediaTTL)).ExecRelease()
 	return translate("insert media", err)
 }
 
-// MarkMediaReady rewrites every column without a TTL, so a ready item never expires.
+// MarkMediaReady rewrites every column without a TTL, so a ready item never
+// expires (its owner index row too).
 func (st *Store) MarkMediaReady(ctx context.Context, m Media, at time.Time) (Media, error) {
+	if err := st.indexMedia(ctx, m, 0); err != nil {
+		return m, err
+	}
 	m.State, m.ReadyAt = MediaReady, at
 	err := st.query(ctx, cqlReadyMedia, m.ID, m.OwnerID, m.ObjectKey, m.ContentType, m.Size, m.Purpose,
 		m.State, m.CreatedAt, m.ReadyAt).ExecRelease()
 	return m, translate("mark media ready", err)
+}
+
+const (
+	cqlIndexMedia   = `INSERT INTO media_by_owner (owner_id, bucket, media_id) VALUES (?, ?, ?) USING TTL ?`
+	cqlOwnerMedia   = `SELECT media_id FROM media_by_owner WHERE owner_id = ? AND bucket = ? AND media_id > ? LIMIT ?`
+	cqlDeleteMedia  = `DELETE FROM media WHERE media_id = ?`
+	cqlUnindexMedia = `DELETE FROM media_by_owner WHERE owner_id = ? AND bucket = ? AND media_id = ?`
+)
+
+// mediaBucketDays is the width of a media_by_owner partition.
+const mediaBucketDays = 30
+
+// MediaBucket is the media_by_owner bucket of a media id.
+func MediaBucket(mediaID int64) int {
+	return int(snowflake.Time(mediaID).Unix() / (mediaBucketDays * 86400))
+}
+
+// MediaBuckets lists the buckets of uploads made between from and to.
+func MediaBuckets(from, to time.Time) []int {
+	var out []int
+	for b := int(from.Unix() / (mediaBucketDays * 86400)); b <= int(to.Unix()/(mediaBucketDays*86400)); b++ {
+		out = append(out, b)
+	}
+	return out
+}
+
+func (st *Store) indexMedia(ctx context.Context, m Media, ttl int) error {
+	err := st.query(ctx, cqlIndexMedia, m.OwnerID, MediaBucket(m.ID), m.ID, ttl).ExecRelease()
+	return translate("index media", err)
+}
+
+// OwnerMedia is a page of the media ids owner uploaded in one bucket, after after.
+func (st *Store) OwnerMedia(ctx context.Context, owner int64, bucket int, after int64, limit int) ([]int64, error) {
+	var ids []int64
+	err := st.query(ctx, cqlOwnerMedia, owner, bucket, after, limit).SelectRelease(&ids)
+	return ids, translate("list owner media", err)
+}
+
+// DeleteMedia forgets a media item (its object is deleted first, by the caller).
+func (st *Store) DeleteMedia(ctx context.Context, owner, mediaID int64) error {
+	if err := st.query(ctx, cqlDeleteMedia, mediaID).ExecRelease(); err != nil {
+		return translate("delete media", err)
+	}
+	return translate("unindex media", st.query(ctx, cqlUnindexMedia, owner, MediaBucket(mediaID), mediaID).ExecRelease())
 }
 
 // GetMedia returns one media item or CodeNotFound.

@@ -17,7 +17,12 @@ type User struct {
 	UpdatedAt     time.Time `db:"updated_at"`
 	// Bot: an account the admin API made (v0017); it has no password.
 	Bot bool `db:"bot"`
+	// DeletedAt: when the account was deleted (v0019); zero: it is live.
+	DeletedAt time.Time `db:"deleted_at"`
 }
+
+// Deleted reports whether the account was deleted.
+func (u User) Deleted() bool { return !u.DeletedAt.IsZero() }
 
 // Device is one login of a user.
 type Device struct {

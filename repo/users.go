@@ -12,7 +12,7 @@ const (
 	cqlRetakeHandle  = `UPDATE users_by_handle SET user_id = ? WHERE handle = ? IF user_id = ?`
 	cqlReleaseHandle = `DELETE FROM users_by_handle WHERE handle = ? IF user_id = ?`
 	cqlInsertUser    = `INSERT INTO users (user_id, handle, display_name, password_hash, created_at, updated_at, bot) VALUES (?, ?, ?, ?, ?, ?, ?)`
-	cqlGetUser       = `SELECT user_id, handle, display_name, phone, avatar_media_id, password_hash, created_at, updated_at, bot FROM users WHERE user_id = ?`
+	cqlGetUser       = `SELECT user_id, handle, display_name, phone, avatar_media_id, password_hash, created_at, updated_at, bot, deleted_at FROM users WHERE user_id = ?`
 	cqlUserByHandle  = `SELECT user_id FROM users_by_handle WHERE handle = ?`
 	cqlSetPassword   = `UPDATE users SET password_hash = ?, updated_at = ? WHERE user_id = ? IF password_hash = ?`
 )
@@ -115,8 +115,9 @@ func (st *Store) GetUserByHandle(ctx context.Context, handle string) (User, erro
 		return User{}, translate("get user by handle", err)
 	}
 	u, err := st.GetUser(ctx, id)
-	if IsCode(err, CodeNotFound) {
-		// A claim whose account row was never written (a crash mid-registration).
+	if IsCode(err, CodeNotFound) || err == nil && u.Deleted() {
+		// A claim whose account row was never written (a crash
+		// mid-registration), or a deleted account's handle, held a while.
 		return User{}, Errorf(CodeNotFound, "user not found")
 	}
 	return u, err

@@ -143,6 +143,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	}
 	srv := api.New(cfg.API, api.Deps{Store: store, IDs: gen, Sockets: hub, Delivery: cl, Objects: objects, Presence: pres, Metrics: metrics, Log: log, SendIDKey: sendKey, CatchUp: catchUp,
 		BeforeSend: cfg.beforeSend})
+	go srv.App().RunDeletionSweeps(feedCtx)
 	if cfg.API.Notify.Outbox() {
 		senders, err := cfg.Notify.senders(startCtx, cfg.API.Notify)
 		if err != nil {

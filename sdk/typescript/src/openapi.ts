@@ -364,6 +364,55 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/me/delete": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Delete my account
+         * @description Needs the password (403 if wrong; failed attempts are rate-limited per user with 429; 403 for a bot, which the admin API deletes). When it answers, the account can no longer be used: every session has ended and its sockets closed (1008), no login matches it, and its profile shows as deleted. The rest finishes in the background, on another node if this one dies: contacts removed, groups left, direct conversations closed to new messages (they stay readable to the other member), uploads deleted, and the handle held for --handle-hold before anyone may register it. Messages it sent stay, from a deleted user (docs/accounts.md).
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        password: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Deleted */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                400: components["responses"]["InvalidArgument"];
+                401: components["responses"]["Unauthenticated"];
+                403: components["responses"]["PermissionDenied"];
+                413: components["responses"]["TooLarge"];
+                429: components["responses"]["RateLimited"];
+                503: components["responses"]["Unavailable"];
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/me/devices": {
         parameters: {
             query?: never;
@@ -2138,6 +2187,49 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/admin/bots/{user_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Delete a bot (admin API)
+         * @description As a person deletes their account (POST /v1/me/delete), without a password. 204 also when it was deleted already; 404 for a person's account.
+         */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    user_id: components["parameters"]["UserID"];
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Deleted */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                400: components["responses"]["InvalidArgument"];
+                401: components["responses"]["Unauthenticated"];
+                404: components["responses"]["NotFound"];
+                503: components["responses"]["Unavailable"];
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/admin/bots/{user_id}/tokens/{device_id}": {
         parameters: {
             query?: never;
@@ -2206,6 +2298,8 @@ export interface components {
             created_at: string;
             /** @description An account the admin API made. */
             bot?: boolean;
+            /** @description A deleted account (shown as "Deleted user"): handle and display_name are empty. Absent for a live one. */
+            deleted?: boolean;
         };
         UserEnvelope: {
             user: components["schemas"]["User"];

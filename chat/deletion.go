@@ -1,0 +1,296 @@
+package chat
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/ringchat/ringchat/repo"
+)
+
+// Account deletion (docs/accounts.md). The request checks the password,
+// records the deletion, marks the account (no login matches it from then
+// on) and ends every session and socket before it is answered; the rest runs
+// in the background and, if the node dies, on whichever node's sweep finds
+// the record. Every step is idempotent, so running it again, or twice at
+// once, is safe.
+
+// DeletionConfig tunes account deletion; zero values take the defaults.
+type DeletionConfig struct {
+	// HandleHold keeps a deleted account's handle from being registered
+	// again for this long (default 30 days).
+	HandleHold time.Duration
+	// Sweep is how often a node looks for deletions left unfinished
+	// (default 30 s); one recorded less than four sweeps ago is left to its
+	// own request.
+	Sweep time.Duration
+	// DebugStepDelay pauses before each conversation left. Testing only:
+	// it holds a deletion half-way, for a node to be killed there.
+	DebugStepDelay time.Duration
+}
+
+func (c *DeletionConfig) defaults() {
+	if c.HandleHold <= 0 {
+		c.HandleHold = 30 * 24 * time.Hour
+	}
+	if c.Sweep <= 0 {
+		c.Sweep = 30 * time.Second
+	}
+}
+
+// deletionSlots bounds deletions worked at once on one node; deletionTime
+// bounds one run (a later sweep resumes a longer one).
+const (
+	deletionSlots = 2
+	deletionTime  = 10 * time.Minute
+	deletionPage  = 200
+)
+
+// DeleteAccount deletes the caller's account after re-checking its
+// password (as a password change does: rate-limited, hashed in the pool).
+//
+// Codes: invalid_argument (no password); permission_denied (wrong
+// password, or a bot: the admin API deletes bots); rate_limited; unavailable.
+func (a *App) DeleteAccount(ctx context.Context, me repo.Session, password string) error {
+	if password == "" {
+		return invalid("password is required")
+	}
+	u, err := a.store.GetUser(ctx, me.UserID)
+	if err != nil {
+		return err
+	}
+	if u.Bot {
+		return repo.Errorf(repo.CodePermissionDenied, "a bot is deleted through the admin API")
+	}
+	if err := a.checkOwnPassword(ctx, u, password); err != nil {
+		return err
+	}
+	return a.startDeletion(ctx, u.ID)
+}
+
+// DeleteBot deletes a bot account (the admin API); not_found for a
+// person's account or none.
+func (a *App) DeleteBot(ctx context.Context, botID int64) error {
+	u, err := a.store.GetUser(ctx, botID)
+	if repo.IsCode(err, repo.CodeNotFound) || err == nil && !u.Bot {
+		return repo.Errorf(repo.CodeNotFound, "no bot %d", botID)
+	}
+	if err != nil {
+		return err
+	}
+	if u.Deleted() {
+		return nil // a retry: the first call recorded the deletion, which finishes on its own
+	}
+	return a.startDeletion(ctx, botID)
+}
+
+// startDeletion records the deletion, then does what must be done before
+// the answer: the account marked, its sessions and sockets ended.
+func (a *App) startDeletion(ctx context.Context, userID int64) error {
+	now := a.now()
+	if err := a.store.StartDeletion(ctx, userID, now); err != nil {
+		return err
+	}
+	if err := a.store.MarkUserDeleted(ctx, userID, now); err != nil {
+		return err
+	}
+	if err := a.endDevices(ctx, userID, 0, "account deleted"); err != nil {
+		return err
+	}
+	a.deletions.start(userID, "account deletion", func(ctx context.Context) error { return a.finishDeletion(ctx, userID) })
+	return nil
+}
+
+// RunDeletionSweeps sweeps every DeletionConfig.Sweep until ctx ends.
+func (a *App) RunDeletionSweeps(ctx context.Context) {
+	t := time.NewTicker(a.cfg.Deletion.Sweep)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := a.SweepDeletions(ctx); err != nil {
+				a.log.Warn("sweep account deletions", "err", err)
+			}
+		}
+	}
+}
+
+// SweepDeletions finishes deletions that were left unfinished (their node
+// died, or their run failed); chatd runs it every DeletionConfig.Sweep.
+func (a *App) SweepDeletions(ctx context.Context) error {
+	pending, err := a.store.PendingDeletions(ctx, deletionPage)
+	if err != nil {
+		return err
+	}
+	for _, p := range pending {
+		if a.now().Sub(p.StartedAt) < 4*a.cfg.Deletion.Sweep {
+			continue
+		}
+		a.deletions.start(p.UserID, "account deletion (resumed)", func(ctx context.Context) error { return a.finishDeletion(ctx, p.UserID) })
+	}
+	return nil
+}
+
+// finishDeletion does every step of a recorded deletion, then forgets it.
+func (a *App) finishDeletion(ctx context.Context, userID int64) error {
+	u, err := a.store.GetUser(ctx, userID)
+	if repo.IsCode(err, repo.CodeNotFound) {
+		return a.store.FinishDeletion(ctx, userID)
+	}
+	if err != nil {
+		return err
+	}
+	if !u.Deleted() {
+		if err := a.store.MarkUserDeleted(ctx, userID, a.now()); err != nil {
+			return err
+		}
+	}
+	// Again: a login that checked the password before the mark may have
+	// made a session since (startSession ends it too, as a password change).
+	if err := a.endDevices(ctx, userID, 0, "account deleted"); err != nil {
+		return err
+	}
+	me := repo.Session{UserID: userID}
+	for _, step := range []func(context.Context, repo.Session) error{a.dropContacts, a.leaveConversations, a.dropMedia} {
+		if err := step(ctx, me); err != nil {
+			return err
+		}
+	}
+	if u.Handle != "" {
+		if err := a.store.HoldHandle(ctx, u.Handle, userID, a.cfg.Deletion.HandleHold); err != nil {
+			return err
+		}
+	}
+	// Last: the handle was needed to hold it, so a run that dies before
+	// here finds it again.
+	if err := a.store.ClearProfile(ctx, userID); err != nil {
+		return err
+	}
+	a.log.Info("account deleted", "user", userID)
+	return a.store.FinishDeletion(ctx, userID)
+}
+
+// dropContacts ends every contact and request of the account.
+func (a *App) dropContacts(ctx context.Context, me repo.Session) error {
+	after := int64(0)
+	for {
+		page, err := a.store.ListContacts(ctx, me.UserID, after, deletionPage)
+		if err != nil {
+			return err
+		}
+		for _, c := range page {
+			after = c.ContactID
+			if _, err := a.store.ChangeContact(ctx, me.UserID, c.ContactID, repo.ContactRemove, a.now()); err != nil {
+				return err
+			}
+		}
+		if len(page) < deletionPage {
+			return nil
+		}
+	}
+}
+
+// leaveConversations leaves every group (as leaving does: an heir for an
+// owner, the group deleted with its last member) and blocks the other
+// member of every direct conversation, whose sends to the account are then
+// refused; the conversation stays theirs to read.
+func (a *App) leaveConversations(ctx context.Context, me repo.Session) error {
+	after := int64(0)
+	for {
+		page, err := a.store.ListUserConversations(ctx, me.UserID, after, deletionPage)
+		if err != nil {
+			return err
+		}
+		for _, uc := range page {
+			after = uc.ConvID
+			if d := a.cfg.Deletion.DebugStepDelay; d > 0 {
+				select {
+				case <-ctx.Done():
+					return ctx.Err()
+				case <-time.After(d):
+				}
+			}
+			switch {
+			case uc.Kind == repo.KindDirect && uc.PeerID != 0 && uc.PeerID != me.UserID:
+				err = a.Block(ctx, me, uc.PeerID)
+			case uc.Kind == repo.KindGroup:
+				err = a.RemoveMember(ctx, me, uc.ConvID, me.UserID)
+			}
+			if repo.IsCode(err, repo.CodeNotFound) || repo.IsCode(err, repo.CodePermissionDenied) {
+				err = nil // gone already, or left by an earlier run
+			}
+			if err != nil {
+				return err
+			}
+		}
+		if len(page) < deletionPage {
+			return nil
+		}
+	}
+}
+
+// dropMedia deletes the account's uploads: the objects, then their rows.
+func (a *App) dropMedia(ctx context.Context, me repo.Session) error {
+	u, err := a.store.GetUser(ctx, me.UserID)
+	if err != nil {
+		return err
+	}
+	for _, bucket := range repo.MediaBuckets(u.CreatedAt, a.now()) {
+		after := int64(0)
+		for {
+			ids, err := a.store.OwnerMedia(ctx, me.UserID, bucket, after, deletionPage)
+			if err != nil {
+				return err
+			}
+			for _, id := range ids {
+				after = id
+				if err := a.dropOneMedia(ctx, me.UserID, id); err != nil {
+					return err
+				}
+			}
+			if len(ids) < deletionPage {
+				break
+			}
+		}
+	}
+	return nil
+}
+
+func (a *App) dropOneMedia(ctx context.Context, owner, id int64) error {
+	m, err := a.store.GetMedia(ctx, id)
+	if err != nil && !repo.IsCode(err, repo.CodeNotFound) {
+		return err
+	}
+	if err == nil && m.OwnerID == owner {
+		if a.objects == nil {
+			return errors.New("media store not configured: the account's media cannot be deleted")
+		}
+		if err := a.objects.Delete(ctx, m.ObjectKey); err != nil {
+			return err
+		}
+	}
+	return a.store.DeleteMedia(ctx, owner, id)
+}
+
+// checkOwnPassword verifies a signed-in user's password, as a password
+// change does: bounded per account, hashed in the pool.
+func (a *App) checkOwnPassword(ctx context.Context, u repo.User, password string) error {
+	now := a.now()
+	key := "password|" + strconv.FormatInt(u.ID, 10)
+	if !a.authLimit.byHandle.take(key, now) {
+		return rateLimited("password check")
+	}
+	var ok bool
+	if busy := a.hashes.do(func() { ok = verifyPassword(password, u.PasswordHash) }); busy != nil {
+		a.authLimit.byHandle.refund(key, now)
+		return busy
+	}
+	if !ok {
+		return repo.Errorf(repo.CodePermissionDenied, "wrong password")
+	}
+	a.authLimit.byHandle.refund(key, now)
+	return nil
+}
