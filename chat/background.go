@@ -39,7 +39,7 @@ func (w *keyedWork) start(key int64, failed string, fn func(context.Context) err
 		ctx, cancel := context.WithTimeout(context.Background(), w.timeout)
 		defer cancel()
 		if err := fn(ctx); err != nil {
-			w.log.Warn(failed, "conv_id", key, "err", err)
+			w.log.Warn(failed, "key", key, "err", err)
 		}
 	}()
 }

@@ -181,6 +181,15 @@ func (a *App) issue(ctx context.Context, u repo.User, scopes []string, name stri
 	if err != nil {
 		return BotToken{}, err
 	}
+	// A deletion of the bot that ran meanwhile may have ended its devices
+	// before this one was written: it must not survive it.
+	if again, err := a.store.GetUser(ctx, u.ID); err != nil || again.Deleted() {
+		_ = a.endDevice(ctx, u.ID, sess.DeviceID, "account deleted")
+		if err != nil {
+			return BotToken{}, err
+		}
+		return BotToken{}, repo.Errorf(repo.CodeNotFound, "no bot %d", u.ID)
+	}
 	return BotToken{Token: token, Session: sess, User: u}, nil
 }
 

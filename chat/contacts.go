@@ -22,6 +22,20 @@ func (a *App) otherUser(ctx context.Context, me repo.Session, id int64) error {
 	return a.existingUsers(ctx, []int64{id})
 }
 
+// formerUser is otherUser for undoing a relation: a deleted account counts,
+// so a block of it or a contact row left with it can still be removed.
+func (a *App) formerUser(ctx context.Context, me repo.Session, id int64) error {
+	if id == me.UserID {
+		return invalid("that is you")
+	}
+	if _, err := a.store.GetUser(ctx, id); repo.IsCode(err, repo.CodeNotFound) {
+		return repo.Errorf(repo.CodeNotFound, "user %d not found", id)
+	} else if err != nil {
+		return err
+	}
+	return nil
+}
+
 // PutContact asks other to be a contact, or accepts their request; both
 // sides' rows change in one batch. It returns me's state after.
 //
@@ -46,7 +60,7 @@ func (a *App) PutContact(ctx context.Context, me repo.Session, other int64) (str
 //
 // Codes: invalid_argument (other is me); not_found (no such user).
 func (a *App) DeleteContact(ctx context.Context, me repo.Session, other int64) error {
-	if err := a.otherUser(ctx, me, other); err != nil {
+	if err := a.formerUser(ctx, me, other); err != nil {
 		return err
 	}
 	_, err := a.store.ChangeContact(ctx, me.UserID, other, repo.ContactRemove, a.now())
@@ -139,7 +153,7 @@ func (a *App) writeBlock(ctx context.Context, me, other int64, at time.Time) err
 //
 // Codes: invalid_argument (other is me); not_found (no such user).
 func (a *App) Unblock(ctx context.Context, me repo.Session, other int64) error {
-	if err := a.otherUser(ctx, me, other); err != nil {
+	if err := a.formerUser(ctx, me, other); err != nil {
 		return err
 	}
 	at := a.now() // as Block

@@ -2,7 +2,6 @@ package chat
 
 import (
 	"context"
-	"errors"
 	"strconv"
 	"time"
 
@@ -17,10 +16,8 @@ import (
 // once, is safe.
 
 // DeletionConfig tunes account deletion; zero values take the defaults.
+// (How long the handle is held is the store's: repo.Retention.HandleHold.)
 type DeletionConfig struct {
-	// HandleHold keeps a deleted account's handle from being registered
-	// again for this long (default 30 days).
-	HandleHold time.Duration
 	// Sweep is how often a node looks for deletions left unfinished
 	// (default 30 s); one recorded less than four sweeps ago is left to its
 	// own request.
@@ -31,9 +28,6 @@ type DeletionConfig struct {
 }
 
 func (c *DeletionConfig) defaults() {
-	if c.HandleHold <= 0 {
-		c.HandleHold = 30 * 24 * time.Hour
-	}
 	if c.Sweep <= 0 {
 		c.Sweep = 30 * time.Second
 	}
@@ -121,12 +115,14 @@ func (a *App) RunDeletionSweeps(ctx context.Context) {
 // SweepDeletions finishes deletions that were left unfinished (their node
 // died, or their run failed); chatd runs it every DeletionConfig.Sweep.
 func (a *App) SweepDeletions(ctx context.Context) error {
-	pending, err := a.store.PendingDeletions(ctx, deletionPage)
+	pending, err := a.store.PendingDeletions(ctx, deletionPage, 10)
 	if err != nil {
 		return err
 	}
 	for _, p := range pending {
-		if a.now().Sub(p.StartedAt) < 4*a.cfg.Deletion.Sweep {
+		// A live run writes the time before each step; it waits out the
+		// quiet period (finishDeletion) once, without writing.
+		if a.now().Sub(p.StartedAt) < 4*a.cfg.Deletion.Sweep+a.cfg.RequestTimeout+repo.ClockSkew {
 			continue
 		}
 		a.deletions.start(p.UserID, "account deletion (resumed)", func(ctx context.Context) error { return a.finishDeletion(ctx, p.UserID) })
@@ -144,33 +140,52 @@ func (a *App) finishDeletion(ctx context.Context, userID int64) error {
 		return err
 	}
 	if !u.Deleted() {
-		if err := a.store.MarkUserDeleted(ctx, userID, a.now()); err != nil {
+		u.DeletedAt = a.now()
+		if err := a.store.MarkUserDeleted(ctx, userID, u.DeletedAt); err != nil {
 			return err
 		}
 	}
-	// Again: a login that checked the password before the mark may have
-	// made a session since (startSession ends it too, as a password change).
-	if err := a.endDevices(ctx, userID, 0, "account deleted"); err != nil {
-		return err
+	// Quiet first: a request that found the account live before the mark
+	// (a group add, a new DM, a contact request, a login, a bot token, a
+	// profile change) has written all it will once its request timeout has
+	// passed; the steps then undo it too.
+	quiet := u.DeletedAt.Add(a.cfg.RequestTimeout + repo.ClockSkew)
+	if wait := time.Until(quiet); wait > 0 {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
 	}
 	me := repo.Session{UserID: userID}
-	for _, step := range []func(context.Context, repo.Session) error{a.dropContacts, a.leaveConversations, a.dropMedia} {
+	steps := []func(context.Context, repo.Session) error{a.endAllDevices, a.dropContacts, a.leaveConversations, a.dropMedia}
+	for _, step := range steps {
+		if err := a.touchDeletion(ctx, userID); err != nil {
+			return err
+		}
 		if err := step(ctx, me); err != nil {
 			return err
 		}
 	}
-	if u.Handle != "" {
-		if err := a.store.HoldHandle(ctx, u.Handle, userID, a.cfg.Deletion.HandleHold); err != nil {
-			return err
-		}
-	}
-	// Last: the handle was needed to hold it, so a run that dies before
-	// here finds it again.
+	// The handle stays claimed by the account, which a registration takes
+	// over once repo.Retention.HandleHold has passed since the deletion.
 	if err := a.store.ClearProfile(ctx, userID); err != nil {
 		return err
 	}
 	a.log.Info("account deleted", "user", userID)
 	return a.store.FinishDeletion(ctx, userID)
+}
+
+// touchDeletion writes the record's time again: sweeps leave a deletion
+// that moves to its run, and take one over four sweeps after it stopped.
+func (a *App) touchDeletion(ctx context.Context, userID int64) error {
+	return a.store.StartDeletion(ctx, userID, a.now())
+}
+
+// endAllDevices ends every device again: one made by a login or a bot
+// token racing the mark.
+func (a *App) endAllDevices(ctx context.Context, me repo.Session) error {
+	return a.endDevices(ctx, me.UserID, 0, "account deleted")
 }
 
 // dropContacts ends every contact and request of the account.
@@ -204,6 +219,9 @@ func (a *App) leaveConversations(ctx context.Context, me repo.Session) error {
 		if err != nil {
 			return err
 		}
+		if err := a.touchDeletion(ctx, me.UserID); err != nil {
+			return err
+		}
 		for _, uc := range page {
 			after = uc.ConvID
 			if d := a.cfg.Deletion.DebugStepDelay; d > 0 {
@@ -214,8 +232,8 @@ func (a *App) leaveConversations(ctx context.Context, me repo.Session) error {
 				}
 			}
 			switch {
-			case uc.Kind == repo.KindDirect && uc.PeerID != 0 && uc.PeerID != me.UserID:
-				err = a.Block(ctx, me, uc.PeerID)
+			case uc.Kind == repo.KindDirect:
+				err = a.closeDirect(ctx, me, uc)
 			case uc.Kind == repo.KindGroup:
 				err = a.RemoveMember(ctx, me, uc.ConvID, me.UserID)
 			}
@@ -230,6 +248,27 @@ func (a *App) leaveConversations(ctx context.Context, me repo.Session) error {
 			return nil
 		}
 	}
+}
+
+// closeDirect blocks the other member of a direct conversation (its row
+// names them since v0003; an older one is read from the members).
+func (a *App) closeDirect(ctx context.Context, me repo.Session, uc repo.UserConversation) error {
+	peer := uc.PeerID
+	if peer == 0 {
+		members, err := a.store.ListMembers(ctx, uc.ConvID)
+		if err != nil {
+			return err
+		}
+		for _, m := range members {
+			if m.UserID != me.UserID {
+				peer = m.UserID
+			}
+		}
+	}
+	if peer == 0 || peer == me.UserID {
+		return nil // a conversation with oneself
+	}
+	return a.Block(ctx, me, peer)
 }
 
 // dropMedia deletes the account's uploads: the objects, then their rows.
@@ -264,12 +303,19 @@ func (a *App) dropOneMedia(ctx context.Context, owner, id int64) error {
 	if err != nil && !repo.IsCode(err, repo.CodeNotFound) {
 		return err
 	}
+	if err == nil && m.Purpose == repo.PurposeGroupPhoto {
+		return nil // the photo of a group others still use: it stays with the group
+	}
 	if err == nil && m.OwnerID == owner {
-		if a.objects == nil {
-			return errors.New("media store not configured: the account's media cannot be deleted")
-		}
-		if err := a.objects.Delete(ctx, m.ObjectKey); err != nil {
-			return err
+		switch {
+		case a.objects == nil:
+			// No media store on this node: the rows go, the object's key is
+			// logged for the operator, and the deletion is not held up.
+			a.log.Warn("deleted account's object left in the media store (no store configured)", "user", owner, "key", m.ObjectKey)
+		default:
+			if err := a.objects.Delete(ctx, m.ObjectKey); err != nil {
+				return err
+			}
 		}
 	}
 	return a.store.DeleteMedia(ctx, owner, id)

@@ -2,11 +2,7 @@ package repo
 
 import (
 	"context"
-	"errors"
-	"strings"
 	"time"
-
-	"github.com/gocql/gocql"
 )
 
 // Account deletion's rows (schema v0019, docs/accounts.md).
@@ -19,27 +15,17 @@ const (
 	cqlClearProfile    = `UPDATE users SET handle = null, display_name = null, phone = null, avatar_media_id = null WHERE user_id = ?`
 	cqlHoldHandle      = `INSERT INTO users_by_handle (handle, user_id) VALUES (?, ?) USING TTL ?`
 	cqlPutDeletion     = `INSERT INTO account_deletions (shard, user_id, started_at) VALUES (?, ?, ?)`
-	cqlDeletions       = `SELECT user_id, started_at FROM account_deletions WHERE shard = ? LIMIT ?`
+	cqlDeletions       = `SELECT user_id, started_at FROM account_deletions WHERE shard = ? AND user_id > ? LIMIT ?`
 	cqlDeletionDone    = `DELETE FROM account_deletions WHERE shard = ? AND user_id = ?`
-	cqlDeletionExists  = `SELECT started_at FROM account_deletions WHERE shard = ? AND user_id = ?`
 )
 
 func deletionShard(userID int64) int { return int(uint64(userID) % DeletionShards) }
 
 // StartDeletion records a deletion under way, before any of it is done, so a
-// node that dies half-way leaves it for another to finish.
+// node that dies half-way leaves it for another to finish. A run writes it
+// again as it goes (at: now), so a live run is not taken for a dead one.
 func (st *Store) StartDeletion(ctx context.Context, userID int64, at time.Time) error {
 	return translate("record account deletion", st.query(ctx, cqlPutDeletion, deletionShard(userID), userID, at).ExecRelease())
-}
-
-// DeletionUnderway reports whether a deletion of userID is recorded and not finished.
-func (st *Store) DeletionUnderway(ctx context.Context, userID int64) (bool, error) {
-	var at time.Time
-	err := st.rawQuery(ctx, cqlDeletionExists, deletionShard(userID), userID).Scan(&at)
-	if errors.Is(err, gocql.ErrNotFound) {
-		return false, nil
-	}
-	return err == nil, translate("read account deletion", err)
 }
 
 // PendingDeletion is a deletion under way.
@@ -48,15 +34,23 @@ type PendingDeletion struct {
 	StartedAt time.Time `db:"started_at"`
 }
 
-// PendingDeletions reads up to limit deletions under way per shard.
-func (st *Store) PendingDeletions(ctx context.Context, limit int) ([]PendingDeletion, error) {
+// PendingDeletions reads the deletions under way, at most pages pages of
+// limit rows per shard.
+func (st *Store) PendingDeletions(ctx context.Context, limit, pages int) ([]PendingDeletion, error) {
 	var out []PendingDeletion
 	for shard := range DeletionShards {
-		var page []PendingDeletion
-		if err := st.query(ctx, cqlDeletions, shard, limit).SelectRelease(&page); err != nil {
-			return nil, translate("list account deletions", err)
+		after := int64(0)
+		for range pages {
+			var page []PendingDeletion
+			if err := st.query(ctx, cqlDeletions, shard, after, limit).SelectRelease(&page); err != nil {
+				return nil, translate("list account deletions", err)
+			}
+			out = append(out, page...)
+			if len(page) < limit {
+				break
+			}
+			after = page[len(page)-1].UserID
 		}
-		out = append(out, page...)
 	}
 	return out, nil
 }
@@ -76,20 +70,4 @@ func (st *Store) MarkUserDeleted(ctx context.Context, userID int64, at time.Time
 // created_at and deleted_at.
 func (st *Store) ClearProfile(ctx context.Context, userID int64) error {
 	return translate("clear profile", st.query(ctx, cqlClearProfile, userID).ExecRelease())
-}
-
-// HoldHandle keeps a deleted account's handle claimed for hold, then lets it
-// go: the claim row is written again with a TTL (row marker included, so
-// nothing of it outlives the TTL), if it is still userID's.
-func (st *Store) HoldHandle(ctx context.Context, handle string, userID int64, hold time.Duration) error {
-	key := strings.ToLower(handle)
-	var holder int64
-	err := st.rawQuery(ctx, cqlUserByHandle, key).Scan(&holder)
-	if errors.Is(err, gocql.ErrNotFound) || (err == nil && holder != userID) {
-		return nil // released already, or another account's since
-	}
-	if err != nil {
-		return translate("read handle claim", err)
-	}
-	return translate("hold handle", st.query(ctx, cqlHoldHandle, key, userID, ttlSeconds(hold)).ExecRelease())
 }

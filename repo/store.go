@@ -35,6 +35,9 @@ type Retention struct {
 	// before a registration may take the handle over (a registration that
 	// failed half-way). It must exceed the longest registration.
 	HandleClaim time.Duration
+	// HandleHold is how long a deleted account's handle stays taken; then
+	// a registration takes its claim over (docs/accounts.md).
+	HandleHold time.Duration
 	// SessionEnds is the TTL of the feed of ended sessions (SessionEndsTTL:
 	// that of the largest bound, not of the writer's).
 	SessionEnds time.Duration
@@ -48,6 +51,7 @@ func DefaultRetention() Retention {
 		Dedupe:      24 * time.Hour,
 		Ticket:      30 * time.Second,
 		HandleClaim: time.Minute,
+		HandleHold:  30 * 24 * time.Hour,
 		SessionEnds: SessionEndsTTL,
 	}
 }

@@ -64,12 +64,14 @@ func (st *Store) claimHandle(ctx context.Context, key string, userID int64, now 
 		if err != nil {
 			return translate("read handle claim", err)
 		}
-		if _, err := st.GetUser(ctx, holder); err == nil {
-			return Errorf(CodeConflict, "handle %q is taken", key)
+		if u, err := st.GetUser(ctx, holder); err == nil {
+			// A deleted account's handle is free once held long enough.
+			if !u.Deleted() || now.Sub(u.DeletedAt) < st.retention.HandleHold {
+				return Errorf(CodeConflict, "handle %q is taken", key)
+			}
 		} else if !IsCode(err, CodeNotFound) {
 			return err
-		}
-		if now.Sub(time.UnixMicro(claimedMicros)) < st.retention.HandleClaim {
+		} else if now.Sub(time.UnixMicro(claimedMicros)) < st.retention.HandleClaim {
 			return Errorf(CodeUnavailable, "handle %q is being registered: retry shortly", key)
 		}
 		applied, err = st.lwt(ctx, acrossDCs, cqlRetakeHandle, userID, key, holder).MapScanCAS(map[string]any{})

@@ -111,6 +111,7 @@ func parseConfig(args []string) (config, error) {
 	num(&c.API.Auth.Tracked, "auth-tracked", 20000, "client addresses (and, apart, handles) a node keeps rate limiters for; past it, the bucket soonest full again is forgotten")
 	str(&c.API.Auth.ClientIPHeader, "client-ip-header", "", "header a trusted proxy sets to the client address (last entry used), e.g. X-Forwarded-For; empty: the TCP peer")
 	dur(&c.Retention.HandleClaim, "handle-claim-grace", time.Minute, "a handle claim whose account was never written is taken over by a new registration after this long")
+	dur(&c.Retention.HandleHold, "handle-hold", 30*24*time.Hour, "how long a deleted account's handle stays taken before anyone may register it")
 	str(&c.API.BodyBytes, "max-request-body", "64K", "largest request body")
 	dur(&c.Retention.Session, "session-ttl", 30*24*time.Hour, "bearer token lifetime")
 	dur(&c.Retention.Inbox, "inbox-retention", 30*24*time.Hour, "how far back sync reaches (inbox row TTL)")

@@ -88,7 +88,7 @@ func memberIDsOf(t *testing.T, c *testcluster.Client, conv string) []string {
 
 func TestAccountDeletion(t *testing.T) {
 	env := clusterEnv(t)
-	env["RINGCHAT_HANDLE_HOLD"] = "4s"
+	env["RINGCHAT_HANDLE_HOLD"] = "1h"
 	node := testcluster.Start(t, env)
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -112,6 +112,9 @@ func TestAccountDeletion(t *testing.T) {
 	owned := groupOf(t, alice, "alice's", bob, carol)
 	joined := groupOf(t, carol, "carol's", alice)
 	media := uploadMedia(t, alice)
+	if st, _ := carol.Do("PUT", "/v1/blocks/"+alice.UserID, nil); st != 204 {
+		t.Fatalf("block: %d", st)
+	}
 	sock := second.Dial()
 
 	// A wrong password changes nothing; nor does a missing one.
@@ -166,8 +169,15 @@ func TestAccountDeletion(t *testing.T) {
 	if st, _ := bob.Send(dm, testcluster.UUIDv7(time.Now()), "hello?"); st != 403 {
 		t.Errorf("a send to the deleted account: %d, want 403", st)
 	}
-	if st, _ := bob.Do("POST", "/v1/conversations", map[string]any{"kind": "direct", "member_ids": []string{alice.UserID}}); st != 404 && st != 200 {
-		t.Errorf("a new DM with the deleted account: %d", st)
+	if st, _ := carol.Do("POST", "/v1/conversations", map[string]any{"kind": "direct", "member_ids": []string{alice.UserID}}); st != 404 {
+		t.Errorf("a new DM with the deleted account: %d, want 404", st)
+	}
+	// Undoing a relation with it still works.
+	if st, _ := carol.Do("DELETE", "/v1/blocks/"+alice.UserID, nil); st != 204 {
+		t.Errorf("unblocking the deleted account: %d, want 204", st)
+	}
+	if st, _ := bob.Do("DELETE", "/v1/contacts/"+alice.UserID, nil); st != 204 {
+		t.Errorf("removing a (gone) contact with the deleted account: %d, want 204", st)
 	}
 	if st, _ := carol.Do("PUT", "/v1/conversations/"+joined+"/members/"+alice.UserID, nil); st != 404 {
 		t.Errorf("adding the deleted account to a group: %d, want 404", st)
@@ -180,15 +190,15 @@ func TestAccountDeletion(t *testing.T) {
 		t.Errorf("alice's chat list keeps %d rows (%v), want at most the DM's", leftRows, err)
 	}
 
-	// The handle is held, then free.
-	reg := func() int {
-		st, _ := testcluster.Call(t, "POST", node.URL+"/v1/auth/register", "", map[string]any{"handle": alice.Handle, "password": "another password"})
-		return st
-	}
-	if st := reg(); st != 409 {
+	// The handle is held (TestAccountDeletionSurvivesKill: then free).
+	if st := register(t, node, alice.Handle); st != 409 {
 		t.Errorf("registering the held handle: %d, want 409", st)
 	}
-	eventually(t, 30*time.Second, func() bool { return reg() == 201 }, func() string { return "the handle was not freed after its hold" })
+}
+
+func register(t *testing.T, node *testcluster.Node, handle string) int {
+	st, _ := testcluster.Call(t, "POST", node.URL+"/v1/auth/register", "", map[string]any{"handle": handle, "password": "correct horse"})
+	return st
 }
 
 func mustID(s string) int64 {
@@ -203,6 +213,7 @@ func mustID(s string) int64 {
 func TestAccountDeletionSurvivesKill(t *testing.T) {
 	env := clusterEnv(t)
 	env["RINGCHAT_DELETION_SWEEP"] = "250ms"
+	env["RINGCHAT_HANDLE_HOLD"] = "1s"
 	slow := map[string]string{}
 	for k, v := range env {
 		slow[k] = v
@@ -219,20 +230,30 @@ func TestAccountDeletionSurvivesKill(t *testing.T) {
 	if st, body := leaver.Do("POST", "/v1/me/delete", map[string]any{"password": "correct horse"}); st != 204 {
 		t.Fatalf("delete: %d %v", st, body)
 	}
-	first.Kill()
-	// Held half-way: at most the first group was left before the kill.
-	still := 0
-	for _, g := range groups {
-		var n int
-		if err := db.s.Query(`SELECT COUNT(*) FROM members_by_conversation WHERE conv_id = ? AND user_id = ?`, mustID(g), mustID(leaver.UserID)).Scan(&n); err != nil {
-			t.Fatal(err)
+	// Killed half-way: once the first group is left (the run waits half a
+	// second before each), and before the last.
+	held := func() int {
+		still := 0
+		for _, g := range groups {
+			var n int
+			if err := db.s.Query(`SELECT COUNT(*) FROM members_by_conversation WHERE conv_id = ? AND user_id = ?`, mustID(g), mustID(leaver.UserID)).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			still += n
 		}
-		still += n
+		return still
 	}
-	if still < len(groups)-1 {
-		t.Fatalf("only %d of %d groups still held the account at the kill: not interrupted half-way", still, len(groups))
+	eventually(t, 60*time.Second, func() bool { return held() < len(groups) }, func() string { return "the deletion left no group" })
+	first.Kill()
+	if still := held(); still == 0 {
+		t.Fatalf("every group was left before the kill: not interrupted half-way")
 	}
 	second := testcluster.Start(t, env)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Log(second.Logs())
+		}
+	})
 	deletionDone(t, db, leaver.UserID)
 	for _, g := range groups {
 		if ids := memberIDsOf(t, owner.On(second), g); strings.Contains(strings.Join(ids, ","), leaver.UserID) {
@@ -241,5 +262,14 @@ func TestAccountDeletionSurvivesKill(t *testing.T) {
 	}
 	if st, _ := testcluster.Call(t, "POST", second.URL+"/v1/auth/login", "", map[string]any{"handle": leaver.Handle, "password": "correct horse"}); st != 401 {
 		t.Errorf("login after the finished deletion: %d, want 401", st)
+	}
+	// Its hold (1 s) has passed: the handle is a new account's, whose
+	// login works and whose profile is its own.
+	if st := register(t, second, leaver.Handle); st != 201 {
+		t.Fatalf("registering the freed handle: %d, want 201", st)
+	}
+	fresh := testcluster.Login(t, second, leaver.Handle)
+	if fresh.UserID == leaver.UserID {
+		t.Fatalf("the freed handle logs into the deleted account")
 	}
 }

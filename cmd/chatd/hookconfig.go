@@ -50,7 +50,6 @@ func (h *hookConfig) events(n *chat.NotifyConfig) (chat.EventHook, error) {
 func botFlags(fe *flagenv.Set, c *api.Config) {
 	fe.Secret(&c.AdminToken, "admin-token", "bearer token of the admin API (/v1/admin: bot accounts and their tokens), at least 32 characters; empty: the admin API is off")
 	fe.Duration(&c.BotTokenLife, "bot-token-ttl", chat.DefaultBotTokenLife, "lifetime of a bot token the admin API issues (it is revoked sooner through the admin API)")
-	fe.Duration(&c.Deletion.HandleHold, "handle-hold", 30*24*time.Hour, "how long a deleted account's handle stays taken before anyone may register it")
 	fe.Duration(&c.Deletion.Sweep, "deletion-sweep", 30*time.Second, "how often a node finishes account deletions left unfinished (a node died half-way); one younger than four sweeps is left to its request")
 }
 
@@ -61,10 +60,6 @@ func checkBots(c api.Config) error {
 	}
 	if c.BotTokenLife < time.Hour || c.BotTokenLife > 10*365*24*time.Hour {
 		return fmt.Errorf("bot-token-ttl %s: want between 1h and 10 years", c.BotTokenLife)
-	}
-	// A TTL of whole seconds, under Cassandra's 20-year bound.
-	if c.Deletion.HandleHold < time.Second || c.Deletion.HandleHold > 10*365*24*time.Hour {
-		return fmt.Errorf("handle-hold %s: want between 1s and 10 years", c.Deletion.HandleHold)
 	}
 	if c.Deletion.Sweep < 100*time.Millisecond {
 		return fmt.Errorf("deletion-sweep %s: want at least 100ms", c.Deletion.Sweep)
