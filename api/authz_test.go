@@ -173,6 +173,7 @@ var authzRows = []authzRow{
 		body: func(*world, role) any { return map[string]any{"password": "correct horse"} },
 		want: "401 401 401 204 204 204 204 204 204"},
 	{method: "GET", route: "/v1/me", path: fixed("/v1/me"), want: "401 401 401 200 200 200 200 200 200"},
+	{method: "GET", route: "/v1/me/export", path: fixed("/v1/me/export"), want: "401 401 401 200 200 200 200 200 200"},
 	{method: "PATCH", route: "/v1/me", path: fixed("/v1/me"), body: func(*world, role) any { return map[string]any{"display_name": "Matrix"} },
 		want: "401 401 401 200 200 200 200 200 200"},
 	{method: "GET", route: "/v1/me/devices", path: fixed("/v1/me/devices"), want: "401 401 401 200 200 200 200 200 200"},

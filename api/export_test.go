@@ -9,3 +9,7 @@ func DerivedMessageID(s *Server, sender, conv int64, clientMsgID string) int64 {
 	}
 	return id
 }
+
+// EncodeHistoryCursorForTest is a history cursor at id (a cursor of
+// another kind, which the export must refuse).
+func EncodeHistoryCursorForTest(id int64) string { return encodeCursor("before", id) }

@@ -35,11 +35,15 @@ var yamlDecoderOnce sync.Once
 func loadOAPI(t testing.TB, e *env) *oapi {
 	t.Helper()
 	yamlDecoderOnce.Do(func() {
-		// The document itself is the one YAML response: validated as a string.
-		openapi3filter.RegisterBodyDecoder("application/yaml", func(r io.Reader, _ http.Header, _ *openapi3.SchemaRef, _ openapi3filter.EncodingFn) (any, error) {
+		// The document itself is the one YAML response, and the export the
+		// one JSON-lines response (each line checked apart: dataexport_test):
+		// validated as strings.
+		asString := func(r io.Reader, _ http.Header, _ *openapi3.SchemaRef, _ openapi3filter.EncodingFn) (any, error) {
 			b, err := io.ReadAll(r)
 			return string(b), err
-		})
+		}
+		openapi3filter.RegisterBodyDecoder("application/yaml", asString)
+		openapi3filter.RegisterBodyDecoder("application/x-ndjson", asString)
 	})
 	r := e.do("GET", "/v1/openapi.yaml", "", nil)
 	if r.status != 200 {

@@ -15,6 +15,7 @@ var routeScopes = map[string]string{
 	"POST /v1/auth/logout-all":             chat.ScopePeopleOnly,
 	"POST /v1/me/password":                 chat.ScopePeopleOnly,
 	"POST /v1/me/delete":                   chat.ScopePeopleOnly,
+	"GET /v1/me/export":                    chat.ScopePeopleOnly,
 	"GET /v1/me":                           chat.ScopeAnyToken,
 	"PATCH /v1/me":                         chat.ScopePeopleOnly,
 	"GET /v1/me/devices":                   chat.ScopePeopleOnly,

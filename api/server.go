@@ -108,6 +108,7 @@ func (s *Server) routes() {
 	a.POST("/auth/logout-all", s.logoutAll)
 	a.POST("/me/password", s.changePassword)
 	a.POST("/me/delete", s.deleteMe)
+	a.GET("/me/export", s.exportMe)
 	a.GET("/me", s.getMe)
 	a.PATCH("/me", s.patchMe)
 	a.GET("/me/devices", s.listDevices)

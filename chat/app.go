@@ -74,6 +74,10 @@ type Config struct {
 	BeforeSend BeforeSendConfig
 	// Deletion tunes account deletion (deletion.go).
 	Deletion DeletionConfig
+	// ExportConcurrency bounds exports running at once on a node (export.go;
+	// default 4); ExportLines bounds one export response's lines (default
+	// ExportLinesPerResponse).
+	ExportConcurrency, ExportLines int
 	// BotTokenLife is how long a bot's token lives unless revoked (bots.go).
 	BotTokenLife time.Duration
 }
@@ -202,7 +206,8 @@ type App struct {
 	pullMoves *keyedWork    // pull-mode groups' chat-list moves, off the send
 	// firstVersions writes members versions of groups made before v0015.
 	firstVersions *keyedWork
-	deletions     *keyedWork // account deletions (deletion.go), one per account
+	deletions     *keyedWork    // account deletions (deletion.go), one per account
+	exports       chan struct{} // a slot per export running (export.go)
 	sendLimit     *sendLimiter
 	direct        *directMembers
 	groups        *groupMembers
@@ -230,12 +235,18 @@ func New(cfg Config, d Deps) *App {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
 	cfg.Deletion.defaults()
+	if cfg.ExportConcurrency <= 0 {
+		cfg.ExportConcurrency = 4
+	}
+	if cfg.ExportLines <= 0 {
+		cfg.ExportLines = ExportLinesPerResponse
+	}
 	a := &App{cfg: cfg, store: d.Store, ids: d.IDs, delivery: d.Delivery, objects: d.Objects, presence: d.Presence,
 		metrics: d.Metrics, log: d.Log, catchUp: d.CatchUp, now: func() time.Time { return time.Now().UTC() },
 		chatMoves: newRelayLimiter(pullChatMoveEvery), pullMoves: newKeyedWork(pullMoveSlots, cfg.RequestTimeout, d.Log),
 		firstVersions: newKeyedWork(firstVersionSlots, cfg.RequestTimeout, d.Log),
-		deletions:     newKeyedWork(deletionSlots, deletionTime, d.Log),
-		sendLimit:     newSendLimiter(cfg.SendRate, cfg.SendBurst), direct: newDirectMembers(cfg.DirectCache),
+		deletions:     newKeyedWork(deletionSlots, deletionTime, d.Log), exports: make(chan struct{}, cfg.ExportConcurrency),
+		sendLimit: newSendLimiter(cfg.SendRate, cfg.SendBurst), direct: newDirectMembers(cfg.DirectCache),
 		groups:      newGroupMembers(cfg.GroupCache),
 		sendGate:    newSendGate(cfg.SendConcurrency, cfg.SendQueue, cfg.SendLatencyTarget),
 		typingLimit: newRelayLimiter(cfg.TypingEvery),

@@ -122,6 +122,7 @@ func parseConfig(args []string) (config, error) {
 	dur(&c.WS.SessionBound, "session-end-bound", repo.DefaultSessionEndBound, "a WebSocket whose session ended (close order lost) is closed within this, and acts on no frame once its session ended longer ago; the node reads the feed of ended sessions every quarter of it")
 	dur(&c.WS.SessionCheckInterval, "ws-session-check-interval", 30*time.Second, "while the feed of ended sessions cannot be read: how often each WebSocket re-reads its own session (jittered)")
 	dur(&c.WS.SessionBackstop, "ws-session-backstop", 5*time.Minute, "while the feed of ended sessions vouches for a WebSocket: how old its own last session read may grow before it reads again, for an end replicated too late for the feed")
+	num(&c.API.ExportConcurrency, "export-concurrency", 4, "exports (GET /v1/me/export) running at once on one node; past it, 503 with a retry hint")
 	dur(&c.API.DebugSendDelay, "debug-send-delay", 0, "testing only: pause each send between making its id and writing it")
 	dur(&c.API.Deletion.DebugStepDelay, "debug-deletion-delay", 0, "testing only: pause an account deletion before each conversation it leaves")
 	dur(&c.API.DebugAckDelay, "debug-ack-delay", 0, "testing only: pause each send between writing it and answering")

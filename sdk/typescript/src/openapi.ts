@@ -413,6 +413,52 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/me/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Export my data
+         * @description Everything the caller sent and received, as JSON lines (application/x-ndjson), in a fixed order: their profile, contacts, blocks, conversations (with their settings), then each conversation's messages oldest first. Each line is an ExportLine and carries the cursor that resumes after it. One response streams what fits in --request-timeout (at most 5,000 lines) and ends with a line of type "more" and the cursor to ask for the rest, or "end"; a failure after the first line ends the stream with a line of type "error" and the cursor to resume from. At most --export-concurrency exports run at once on a node (503 with Retry-After past it). docs/export.md.
+         */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description A line's cursor: go on after it. */
+                    cursor?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description JSON lines, each an ExportLine */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/x-ndjson": string;
+                    };
+                };
+                400: components["responses"]["InvalidArgument"];
+                401: components["responses"]["Unauthenticated"];
+                403: components["responses"]["PermissionDenied"];
+                503: components["responses"]["Unavailable"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/me/devices": {
         parameters: {
             query?: never;
@@ -2300,6 +2346,35 @@ export interface components {
             bot?: boolean;
             /** @description A deleted account (shown as "Deleted user"): handle and display_name are empty. Absent for a live one. */
             deleted?: boolean;
+        };
+        /** @description One line of GET /v1/me/export; which field is set follows type. */
+        ExportLine: {
+            /** @enum {string} */
+            type: "profile" | "contact" | "block" | "conversation" | "message" | "more" | "end" | "error";
+            user?: components["schemas"]["User"];
+            contact?: {
+                user_id: components["schemas"]["ID"];
+                /** @enum {string} */
+                state: "requested" | "pending" | "accepted";
+                /** Format: date-time */
+                updated_at: string;
+            };
+            block?: {
+                user_id: components["schemas"]["ID"];
+            };
+            conversation?: components["schemas"]["Conversation"] & {
+                /** Format: date-time */
+                muted_until?: string | null;
+                pinned?: boolean;
+                archived?: boolean;
+                previews?: boolean;
+            };
+            message?: components["schemas"]["Message"];
+            error?: {
+                code: string;
+                message: string;
+            };
+            cursor?: string;
         };
         UserEnvelope: {
             user: components["schemas"]["User"];
