@@ -22,6 +22,10 @@ type DeletionConfig struct {
 	// (default 30 s); one recorded less than four sweeps ago is left to its
 	// own request.
 	Sweep time.Duration
+	// SessionEndBound is the nodes' --session-end-bound: a socket whose
+	// close order was lost acts for at most this long (default
+	// repo.DefaultSessionEndBound).
+	SessionEndBound time.Duration
 	// DebugStepDelay pauses before each conversation left. Testing only:
 	// it holds a deletion half-way, for a node to be killed there.
 	DebugStepDelay time.Duration
@@ -31,6 +35,16 @@ func (c *DeletionConfig) defaults() {
 	if c.Sweep <= 0 {
 		c.Sweep = 30 * time.Second
 	}
+	if c.SessionEndBound <= 0 {
+		c.SessionEndBound = repo.DefaultSessionEndBound
+	}
+}
+
+// quiet is how long after the mark every request and socket that found the
+// account live has written all it will: a request's timeout, a socket's
+// session-end bound, and the skew between two nodes' clocks.
+func (a *App) quiet() time.Duration {
+	return a.cfg.RequestTimeout + a.cfg.Deletion.SessionEndBound + 2*repo.ClockSkew
 }
 
 // deletionSlots bounds deletions worked at once on one node; deletionTime
@@ -57,6 +71,11 @@ func (a *App) DeleteAccount(ctx context.Context, me repo.Session, password strin
 	if u.Bot {
 		return repo.Errorf(repo.CodePermissionDenied, "a bot is deleted through the admin API")
 	}
+	if u.Deleted() {
+		// A retry of a deletion whose answer was lost, or that failed after
+		// the mark (its hash is empty now): finish what the first began.
+		return a.resumeDeletion(ctx, u.ID)
+	}
 	if err := a.checkOwnPassword(ctx, u, password); err != nil {
 		return err
 	}
@@ -74,9 +93,22 @@ func (a *App) DeleteBot(ctx context.Context, botID int64) error {
 		return err
 	}
 	if u.Deleted() {
-		return nil // a retry: the first call recorded the deletion, which finishes on its own
+		return a.resumeDeletion(ctx, botID) // a retry
 	}
 	return a.startDeletion(ctx, botID)
+}
+
+// resumeDeletion answers a retried deletion: its record again, every
+// device ended again, its run started (or left to the one running).
+func (a *App) resumeDeletion(ctx context.Context, userID int64) error {
+	if err := a.store.StartDeletion(ctx, userID, a.now()); err != nil {
+		return err
+	}
+	if err := a.endDevices(ctx, userID, 0, "account deleted"); err != nil {
+		return err
+	}
+	a.deletions.start(userID, "account deletion", func(ctx context.Context) error { return a.finishDeletion(ctx, userID) })
+	return nil
 }
 
 // startDeletion records the deletion, then does what must be done before
@@ -122,7 +154,7 @@ func (a *App) SweepDeletions(ctx context.Context) error {
 	for _, p := range pending {
 		// A live run writes the time before each step; it waits out the
 		// quiet period (finishDeletion) once, without writing.
-		if a.now().Sub(p.StartedAt) < 4*a.cfg.Deletion.Sweep+a.cfg.RequestTimeout+repo.ClockSkew {
+		if a.now().Sub(p.StartedAt) < 4*a.cfg.Deletion.Sweep+a.quiet()+2*repo.ClockSkew {
 			continue
 		}
 		a.deletions.start(p.UserID, "account deletion (resumed)", func(ctx context.Context) error { return a.finishDeletion(ctx, p.UserID) })
@@ -149,13 +181,18 @@ func (a *App) finishDeletion(ctx context.Context, userID int64) error {
 	// (a group add, a new DM, a contact request, a login, a bot token, a
 	// profile change) has written all it will once its request timeout has
 	// passed; the steps then undo it too.
-	quiet := u.DeletedAt.Add(a.cfg.RequestTimeout + repo.ClockSkew)
+	quiet := u.DeletedAt.Add(a.quiet())
 	if wait := time.Until(quiet); wait > 0 {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(wait):
 		}
+	}
+	// The profile first: a step failing for good (the media store refusing)
+	// must not keep the name, phone and avatar.
+	if err := a.store.ClearProfile(ctx, userID); err != nil {
+		return err
 	}
 	me := repo.Session{UserID: userID}
 	steps := []func(context.Context, repo.Session) error{a.endAllDevices, a.dropContacts, a.leaveConversations, a.dropMedia}
@@ -169,9 +206,6 @@ func (a *App) finishDeletion(ctx context.Context, userID int64) error {
 	}
 	// The handle stays claimed by the account, which a registration takes
 	// over once repo.Retention.HandleHold has passed since the deletion.
-	if err := a.store.ClearProfile(ctx, userID); err != nil {
-		return err
-	}
 	a.log.Info("account deleted", "user", userID)
 	return a.store.FinishDeletion(ctx, userID)
 }
@@ -282,6 +316,9 @@ func (a *App) dropMedia(ctx context.Context, me repo.Session) error {
 		for {
 			ids, err := a.store.OwnerMedia(ctx, me.UserID, bucket, after, deletionPage)
 			if err != nil {
+				return err
+			}
+			if err := a.touchDeletion(ctx, me.UserID); err != nil {
 				return err
 			}
 			for _, id := range ids {

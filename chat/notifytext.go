@@ -114,6 +114,9 @@ func (n *Notifier) text(ctx context.Context, bc *bucketCache, conv repo.Conversa
 	if who == "" {
 		who = sender.Handle
 	}
+	if sender.Deleted() || who == "" {
+		who = "Deleted user" // its profile may not be emptied yet: none of it shows
+	}
 	title := who
 	if conv.Kind != repo.KindDirect && conv.Name != "" {
 		title = conv.Name

@@ -94,6 +94,9 @@ func (n *Notifier) addedNotices(ctx context.Context, bc *bucketCache, r repo.Out
 			text: func(ctx context.Context, _ bool) (string, string, error) {
 				actor, err := bc.user(ctx, r.SenderID)
 				who := cmp.Or(actor.DisplayName, actor.Handle, "Someone")
+				if actor.Deleted() {
+					who = "Someone"
+				}
 				return cmp.Or(conv.Name, "Group"), who + " added you to the group", err
 			},
 			botEvents: func() []OperatorEvent {

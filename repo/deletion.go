@@ -13,7 +13,6 @@ const DeletionShards = 16
 const (
 	cqlMarkUserDeleted = `UPDATE users SET deleted_at = ?, password_hash = '', updated_at = ? WHERE user_id = ?`
 	cqlClearProfile    = `UPDATE users SET handle = null, display_name = null, phone = null, avatar_media_id = null WHERE user_id = ?`
-	cqlHoldHandle      = `INSERT INTO users_by_handle (handle, user_id) VALUES (?, ?) USING TTL ?`
 	cqlPutDeletion     = `INSERT INTO account_deletions (shard, user_id, started_at) VALUES (?, ?, ?)`
 	cqlDeletions       = `SELECT user_id, started_at FROM account_deletions WHERE shard = ? AND user_id > ? LIMIT ?`
 	cqlDeletionDone    = `DELETE FROM account_deletions WHERE shard = ? AND user_id = ?`

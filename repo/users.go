@@ -65,8 +65,9 @@ func (st *Store) claimHandle(ctx context.Context, key string, userID int64, now 
 			return translate("read handle claim", err)
 		}
 		if u, err := st.GetUser(ctx, holder); err == nil {
-			// A deleted account's handle is free once held long enough.
-			if !u.Deleted() || now.Sub(u.DeletedAt) < st.retention.HandleHold {
+			// A deleted account's handle is free once held long enough
+			// and its profile emptied (its deletion under way past that).
+			if !u.Deleted() || u.Handle != "" || now.Sub(u.DeletedAt) < st.retention.HandleHold {
 				return Errorf(CodeConflict, "handle %q is taken", key)
 			}
 		} else if !IsCode(err, CodeNotFound) {

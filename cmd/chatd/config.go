@@ -193,6 +193,10 @@ func parseConfig(args []string) (config, error) {
 	// The rows' TTL is the largest bound's, not this node's: a writer's rows
 	// must outlive the gap of every reader, whatever bound that one has.
 	c.Retention.SessionEnds = repo.SessionEndsTTL
+	if c.Retention.HandleHold < time.Second {
+		return config{}, fmt.Errorf("handle-hold (%s) must be at least 1s", c.Retention.HandleHold)
+	}
+	c.API.Deletion.SessionEndBound = c.WS.SessionBound
 	if c.Retention.HandleClaim <= c.API.RequestTimeout {
 		return config{}, fmt.Errorf("handle-claim-grace (%s) must exceed request-timeout (%s)", c.Retention.HandleClaim, c.API.RequestTimeout)
 	}

@@ -112,6 +112,11 @@ func TestAccountDeletion(t *testing.T) {
 	owned := groupOf(t, alice, "alice's", bob, carol)
 	joined := groupOf(t, carol, "carol's", alice)
 	media := uploadMedia(t, alice)
+	st, got := alice.Do("GET", "/v1/media/"+media, nil)
+	if st != 200 {
+		t.Fatalf("download URL: %d %v", st, got)
+	}
+	objectURL := got["download_url"].(string) // presigned: still signed after the deletion, the object gone
 	if st, _ := carol.Do("PUT", "/v1/blocks/"+alice.UserID, nil); st != 204 {
 		t.Fatalf("block: %d", st)
 	}
@@ -185,9 +190,17 @@ func TestAccountDeletion(t *testing.T) {
 	if st, _ := bob.Do("GET", "/v1/media/"+media, nil); st != 404 {
 		t.Errorf("the deleted account's upload: %d, want 404", st)
 	}
+	res, err := http.Get(objectURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 404 {
+		t.Errorf("the deleted account's object in the store: %d, want 404", res.StatusCode)
+	}
 	var leftRows int
-	if err := db.s.Query(`SELECT COUNT(*) FROM conversations_by_user WHERE user_id = ?`, mustID(alice.UserID)).Scan(&leftRows); err != nil || leftRows > 1 {
-		t.Errorf("alice's chat list keeps %d rows (%v), want at most the DM's", leftRows, err)
+	if err := db.s.Query(`SELECT COUNT(*) FROM conversations_by_user WHERE user_id = ?`, mustID(alice.UserID)).Scan(&leftRows); err != nil || leftRows != 1 {
+		t.Errorf("alice's chat list keeps %d rows (%v), want the DM's alone", leftRows, err)
 	}
 
 	// The handle is held (TestAccountDeletionSurvivesKill: then free).
