@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -151,6 +152,16 @@ func TestExportMatchesHistory(t *testing.T) {
 	_ = json.Unmarshal([]byte(rest[0]), &first)
 	if next := lines[len(lines)/2+1]; toJSON(first) != toJSON(next) {
 		t.Errorf("resumed at %v, want %v", first, next)
+	}
+
+	// A cursor naming a conversation the caller is not in: nothing of it.
+	other := e.newUser("exo")
+	theirs := other.direct(e.newUser("exp"))
+	other.mustSend(theirs, "not yours")
+	conv, _ := strconv.ParseInt(theirs, 10, 64)
+	r = o.exchange(t, e, "GET", "/v1/me/export?cursor="+api.EncodeExportCursorForTest(4, conv, 0), c.token, nil, nil, true)
+	if r.status != 200 || strings.Contains(string(r.raw), "not yours") || strings.Contains(string(r.raw), theirs) {
+		t.Errorf("an export resumed in someone else's conversation: %d %s", r.status, r.raw)
 	}
 
 	for _, bad := range []string{"x", "ZXhwb3J0Ojk5LjAuMA", api.EncodeHistoryCursorForTest(5), "ZXhwb3J0OjQuLTEuMA"} {

@@ -57,6 +57,11 @@ func (s *Server) exportMe(c echo.Context) error {
 		}
 	}
 	res := c.Response()
+	// A reader that stops reading must not hold its export slot past the
+	// request's time: writes fail at its deadline.
+	if d, ok := c.Request().Context().Deadline(); ok {
+		_ = http.NewResponseController(res.Writer).SetWriteDeadline(d)
+	}
 	enc := json.NewEncoder(res)
 	started := false
 	write := func(l exportLine) error {
@@ -84,7 +89,10 @@ func (s *Server) exportMe(c echo.Context) error {
 	case err != nil:
 		// Mid-stream: the status is sent; the last line says what failed
 		// and where to resume.
-		code, msg, _ := classify(err)
+		code, msg, status := classify(err)
+		if status >= 500 {
+			s.log.Error("export failed mid-stream", "user", session(c).UserID, "code", code, "err", err)
+		}
 		_ = write(exportLine{Type: "error", Error: &errorDetail{Code: code, Message: msg}, Cursor: encodeExportCursor(pos)})
 	case next.Phase == chat.ExportDone:
 		_ = write(exportLine{Type: "end"})

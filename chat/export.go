@@ -72,12 +72,14 @@ func (a *App) Export(ctx context.Context, me repo.Session, pos ExportPosition, e
 		if err != nil {
 			return pos, err
 		}
-		if x.full() {
-			return next, nil
-		}
+		// Moved on before the bound is looked at, so every response makes
+		// progress, even one whose time ran out at its first step.
 		pos = next
 		if !more {
 			pos = ExportPosition{Phase: pos.Phase + 1}
+		}
+		if x.full() {
+			return pos, nil
 		}
 	}
 	return pos, nil
@@ -177,13 +179,8 @@ func (x *exporter) messages(ctx context.Context, pos ExportPosition) (ExportPosi
 		}
 		pos = ExportPosition{Phase: ExportMessages, Conv: ucs[0].ConvID}
 	}
-	after := pos.After
-	if after == 0 {
-		// From the conversation's making: no message is older than its id,
-		// but for a writer whose clock runs behind (repo.ClockSkew).
-		after = max(pos.Conv-repo.ClockSkew.Milliseconds()<<22, 1)
-	}
-	page, err := a.History(ctx, me, pos.Conv, HistoryQuery{After: after, Limit: exportPage})
+	// From the conversation's making (HistoryAfter starts no earlier).
+	page, err := a.History(ctx, me, pos.Conv, HistoryQuery{After: max(pos.After, 1), Limit: exportPage})
 	if repo.IsCode(err, repo.CodeNotFound) || repo.IsCode(err, repo.CodePermissionDenied) {
 		page, err = repo.HistoryPage{}, nil // left or deleted meanwhile: go on with the next
 	}
@@ -200,7 +197,15 @@ func (x *exporter) messages(ctx context.Context, pos ExportPosition) (ExportPosi
 		if page.Next > pos.After {
 			pos.After = page.Next
 		}
-		return pos, true, nil
+		// Only empty buckets ahead: past the newest message, it is done
+		// (rather than walking every empty bucket up to now).
+		newest, err := a.store.NewestMessageID(ctx, pos.Conv)
+		if err != nil {
+			return pos, false, err
+		}
+		if len(page.Messages) > 0 || newest > pos.After {
+			return pos, true, nil
+		}
 	}
 	// This conversation is done: the next one after it.
 	return ExportPosition{Phase: ExportMessages, After: pos.Conv}, true, nil

@@ -147,8 +147,10 @@ func (st *Store) HistoryBefore(ctx context.Context, convID, before int64, limit 
 // walking forward through time buckets no further than now.
 func (st *Store) HistoryAfter(ctx context.Context, convID, after int64, limit int, now time.Time) (HistoryPage, error) {
 	bucketMs := st.layout.MessageBucket.Milliseconds()
-	if after < convID {
-		after = convID
+	// Nothing is older than the conversation but for a writer whose clock
+	// ran behind its maker's (HistoryBefore reads those too).
+	if floor := convID - ClockSkew.Milliseconds()<<22; after < floor {
+		after = floor
 	}
 	ceiling := NewestPossibleID(now)
 	if after >= ceiling {
