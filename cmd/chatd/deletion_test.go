@@ -207,6 +207,21 @@ func TestAccountDeletion(t *testing.T) {
 	if st := register(t, node, alice.Handle); st != 409 {
 		t.Errorf("registering the held handle: %d, want 409", st)
 	}
+
+	// A request that failed after the mark (here: marked by hand, its
+	// session left alive) is retried: no password to check any more, the
+	// deletion finishes, the session ends.
+	dave := testcluster.Register(t, node, "deldave")
+	if err := db.s.Query(`UPDATE users SET deleted_at = toTimestamp(now()), password_hash = '' WHERE user_id = ?`, mustID(dave.UserID)).Exec(); err != nil {
+		t.Fatal(err)
+	}
+	if st, body := dave.Do("POST", "/v1/me/delete", map[string]any{"password": "anything"}); st != 204 {
+		t.Fatalf("the retried deletion: %d %v", st, body)
+	}
+	if st, _ := dave.Do("GET", "/v1/me", nil); st != 401 {
+		t.Errorf("the session after the retried deletion: %d, want 401", st)
+	}
+	deletionDone(t, db, dave.UserID)
 }
 
 func register(t *testing.T, node *testcluster.Node, handle string) int {
