@@ -245,7 +245,7 @@ func New(cfg Config, d Deps) *App {
 		metrics: d.Metrics, log: d.Log, catchUp: d.CatchUp, now: func() time.Time { return time.Now().UTC() },
 		chatMoves: newRelayLimiter(pullChatMoveEvery), pullMoves: newKeyedWork(pullMoveSlots, cfg.RequestTimeout, d.Log),
 		firstVersions: newKeyedWork(firstVersionSlots, cfg.RequestTimeout, d.Log),
-		deletions:     newKeyedWork(deletionSlots, deletionTime, d.Log), exports: make(chan struct{}, cfg.ExportConcurrency),
+		deletions:     newKeyedWork(deletionSlots, quietTime(cfg)+deletionTime, d.Log), exports: make(chan struct{}, cfg.ExportConcurrency),
 		sendLimit: newSendLimiter(cfg.SendRate, cfg.SendBurst), direct: newDirectMembers(cfg.DirectCache),
 		groups:      newGroupMembers(cfg.GroupCache),
 		sendGate:    newSendGate(cfg.SendConcurrency, cfg.SendQueue, cfg.SendLatencyTarget),

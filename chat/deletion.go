@@ -43,8 +43,11 @@ func (c *DeletionConfig) defaults() {
 // quiet is how long after the mark every request and socket that found the
 // account live has written all it will: a request's timeout, a socket's
 // session-end bound, and the skew between two nodes' clocks.
-func (a *App) quiet() time.Duration {
-	return a.cfg.RequestTimeout + a.cfg.Deletion.SessionEndBound + 2*repo.ClockSkew
+func (a *App) quiet() time.Duration { return quietTime(a.cfg) }
+
+// quietTime is quiet for cfg (a run's bound adds it to deletionTime).
+func quietTime(cfg Config) time.Duration {
+	return cfg.RequestTimeout + cfg.Deletion.SessionEndBound + 2*repo.ClockSkew
 }
 
 // deletionSlots bounds deletions worked at once on one node; deletionTime

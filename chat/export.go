@@ -203,7 +203,7 @@ func (x *exporter) messages(ctx context.Context, pos ExportPosition) (ExportPosi
 		if err != nil {
 			return pos, false, err
 		}
-		if len(page.Messages) > 0 || newest > pos.After {
+		if len(page.Messages) > 0 || newest == 0 || newest > pos.After { // 0: not known (before v0006)
 			return pos, true, nil
 		}
 	}

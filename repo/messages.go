@@ -149,7 +149,7 @@ func (st *Store) HistoryAfter(ctx context.Context, convID, after int64, limit in
 	bucketMs := st.layout.MessageBucket.Milliseconds()
 	// Nothing is older than the conversation but for a writer whose clock
 	// ran behind its maker's (HistoryBefore reads those too).
-	if floor := convID - ClockSkew.Milliseconds()<<22; after < floor {
+	if floor := max(convID-ClockSkew.Milliseconds()<<22, 0); after < floor {
 		after = floor
 	}
 	ceiling := NewestPossibleID(now)
