@@ -101,7 +101,9 @@ func NewestPossibleID(now time.Time) int64 {
 // Callers clamp before to NewestPossibleID(now)+1.
 func (st *Store) HistoryBefore(ctx context.Context, convID, before int64, limit int) (HistoryPage, error) {
 	bucketMs := st.layout.MessageBucket.Milliseconds()
-	floor := snowflake.Bucket(convID, bucketMs) // no message is older than its conversation
+	// No message is older than its conversation, but for a writer whose
+	// clock ran behind its maker's (HistoryAfter starts there too).
+	floor := snowflake.Bucket(max(convID-ClockSkew.Milliseconds()<<22, 0), bucketMs)
 	b := snowflake.Bucket(before-1, bucketMs)
 	page := HistoryPage{Next: before}
 	empty := 0
