@@ -74,15 +74,14 @@ func (a *App) DeleteAccount(ctx context.Context, me repo.Session, password strin
 	if u.Bot {
 		return repo.Errorf(repo.CodePermissionDenied, "a bot is deleted through the admin API")
 	}
-	if u.Deleted() {
-		// A retry of a deletion whose answer was lost, or that failed after
-		// the mark (its hash is empty now): finish what the first began.
-		return a.resumeDeletion(ctx, u.ID)
+	// A retry of a deletion whose answer was lost, or that failed after
+	// the mark, has no password left to check (its hash is empty).
+	if !u.Deleted() {
+		if err := a.checkOwnPassword(ctx, u, password); err != nil {
+			return err
+		}
 	}
-	if err := a.checkOwnPassword(ctx, u, password); err != nil {
-		return err
-	}
-	return a.startDeletion(ctx, u.ID)
+	return a.startDeletion(ctx, u)
 }
 
 // DeleteBot deletes a bot account (the admin API); not_found for a
@@ -95,40 +94,34 @@ func (a *App) DeleteBot(ctx context.Context, botID int64) error {
 	if err != nil {
 		return err
 	}
-	if u.Deleted() {
-		return a.resumeDeletion(ctx, botID) // a retry
-	}
-	return a.startDeletion(ctx, botID)
-}
-
-// resumeDeletion answers a retried deletion: its record again, every
-// device ended again, its run started (or left to the one running).
-func (a *App) resumeDeletion(ctx context.Context, userID int64) error {
-	if err := a.store.StartDeletion(ctx, userID, a.now()); err != nil {
-		return err
-	}
-	if err := a.endDevices(ctx, userID, 0, "account deleted"); err != nil {
-		return err
-	}
-	a.deletions.start(userID, "account deletion", func(ctx context.Context) error { return a.finishDeletion(ctx, userID) })
-	return nil
+	return a.startDeletion(ctx, u)
 }
 
 // startDeletion records the deletion, then does what must be done before
-// the answer: the account marked, its sessions and sockets ended.
-func (a *App) startDeletion(ctx context.Context, userID int64) error {
+// the answer: the account marked (unless a first attempt did), its sessions
+// and sockets ended. A retry does the same again, and starts the run or
+// leaves it to the one running.
+func (a *App) startDeletion(ctx context.Context, u repo.User) error {
 	now := a.now()
-	if err := a.store.StartDeletion(ctx, userID, now); err != nil {
+	if err := a.store.StartDeletion(ctx, u.ID, now); err != nil {
 		return err
 	}
-	if err := a.store.MarkUserDeleted(ctx, userID, now); err != nil {
+	if !u.Deleted() {
+		if err := a.store.MarkUserDeleted(ctx, u.ID, now); err != nil {
+			return err
+		}
+	}
+	if err := a.endDevices(ctx, u.ID, 0, "account deleted"); err != nil {
 		return err
 	}
-	if err := a.endDevices(ctx, userID, 0, "account deleted"); err != nil {
-		return err
-	}
-	a.deletions.start(userID, "account deletion", func(ctx context.Context) error { return a.finishDeletion(ctx, userID) })
+	a.runDeletion(u.ID, "account deletion")
 	return nil
+}
+
+// runDeletion starts finishDeletion in the background, unless it runs on
+// this node already or every slot is taken (a sweep starts it later).
+func (a *App) runDeletion(userID int64, what string) {
+	a.deletions.start(userID, what, func(ctx context.Context) error { return a.finishDeletion(ctx, userID) })
 }
 
 // RunDeletionSweeps sweeps every DeletionConfig.Sweep until ctx ends.
@@ -160,7 +153,7 @@ func (a *App) SweepDeletions(ctx context.Context) error {
 		if a.now().Sub(p.StartedAt) < 4*a.cfg.Deletion.Sweep+a.quiet()+2*repo.ClockSkew {
 			continue
 		}
-		a.deletions.start(p.UserID, "account deletion (resumed)", func(ctx context.Context) error { return a.finishDeletion(ctx, p.UserID) })
+		a.runDeletion(p.UserID, "account deletion (resumed)")
 	}
 	return nil
 }
@@ -184,13 +177,8 @@ func (a *App) finishDeletion(ctx context.Context, userID int64) error {
 	// (a group add, a new DM, a contact request, a login, a bot token, a
 	// profile change) has written all it will once its request timeout has
 	// passed; the steps then undo it too.
-	quiet := u.DeletedAt.Add(a.quiet())
-	if wait := time.Until(quiet); wait > 0 {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(wait):
-		}
+	if err := sleep(ctx, time.Until(u.DeletedAt.Add(a.quiet()))); err != nil {
+		return err
 	}
 	// The profile first: a step failing for good (the media store refusing)
 	// must not keep the name, phone and avatar.
@@ -198,7 +186,8 @@ func (a *App) finishDeletion(ctx context.Context, userID int64) error {
 		return err
 	}
 	me := repo.Session{UserID: userID}
-	steps := []func(context.Context, repo.Session) error{a.endAllDevices, a.dropContacts, a.leaveConversations, a.dropMedia}
+	dropMedia := func(ctx context.Context, me repo.Session) error { return a.dropMedia(ctx, me, u.CreatedAt) }
+	steps := []func(context.Context, repo.Session) error{a.endAllDevices, a.dropContacts, a.leaveConversations, dropMedia}
 	for _, step := range steps {
 		if err := a.touchDeletion(ctx, userID); err != nil {
 			return err
@@ -261,12 +250,8 @@ func (a *App) leaveConversations(ctx context.Context, me repo.Session) error {
 		}
 		for _, uc := range page {
 			after = uc.ConvID
-			if d := a.cfg.Deletion.DebugStepDelay; d > 0 {
-				select {
-				case <-ctx.Done():
-					return ctx.Err()
-				case <-time.After(d):
-				}
+			if err := sleep(ctx, a.cfg.Deletion.DebugStepDelay); err != nil {
+				return err
 			}
 			switch {
 			case uc.Kind == repo.KindDirect:
@@ -308,13 +293,9 @@ func (a *App) closeDirect(ctx context.Context, me repo.Session, uc repo.UserConv
 	return a.Block(ctx, me, peer)
 }
 
-// dropMedia deletes the account's uploads: the objects, then their rows.
-func (a *App) dropMedia(ctx context.Context, me repo.Session) error {
-	u, err := a.store.GetUser(ctx, me.UserID)
-	if err != nil {
-		return err
-	}
-	for _, bucket := range repo.MediaBuckets(u.CreatedAt, a.now()) {
+// dropMedia deletes the account's uploads since it was made: the objects, then their rows.
+func (a *App) dropMedia(ctx context.Context, me repo.Session, since time.Time) error {
+	for _, bucket := range repo.MediaBuckets(since, a.now()) {
 		after := int64(0)
 		for {
 			ids, err := a.store.OwnerMedia(ctx, me.UserID, bucket, after, deletionPage)
@@ -379,4 +360,19 @@ func (a *App) checkOwnPassword(ctx context.Context, u repo.User, password string
 	}
 	a.authLimit.byHandle.refund(key, now)
 	return nil
+}
+
+// sleep waits d (nothing when d <= 0), or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }

@@ -40,19 +40,29 @@ type BeforeSend struct {
 // own service, on any address it names) and its whsec_ secret. Each check is
 // bounded by the context chat gives it.
 func NewBeforeSend(endpoint, secret string) (*BeforeSend, error) {
-	u, err := url.Parse(endpoint)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("before-send URL %q: want http(s)://host/path", endpoint)
-	}
-	wh, err := standardwebhooks.NewWebhook(secret)
+	wh, err := endpointOf("before-send", endpoint, secret)
 	if err != nil {
-		return nil, fmt.Errorf("before-send secret: %w (want whsec_ and base64)", err)
+		return nil, err
 	}
 	transport := &http.Transport{DialContext: (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
 		MaxIdleConnsPerHost: 64, IdleConnTimeout: time.Minute, ForceAttemptHTTP2: true}
 	return &BeforeSend{url: endpoint, wh: wh, client: &http.Client{Transport: transport,
 		// The operator gives the endpoint's final URL; a redirect is a misconfiguration.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}, nil
+}
+
+// endpointOf checks an operator endpoint's URL (http or https, any host:
+// the operator's own service) and its whsec_ secret, and makes the signer.
+func endpointOf(what, endpoint, secret string) (*standardwebhooks.Webhook, error) {
+	u, err := url.Parse(endpoint)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("%s URL %q: want http(s)://host/path", what, endpoint)
+	}
+	wh, err := standardwebhooks.NewWebhook(secret)
+	if err != nil {
+		return nil, fmt.Errorf("%s secret: %w (want whsec_ and base64)", what, err)
+	}
+	return wh, nil
 }
 
 // checkRequest is the JSON body the endpoint receives.

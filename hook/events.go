@@ -2,10 +2,6 @@ package hook
 
 import (
 	"context"
-	"fmt"
-	"net/url"
-
-	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/ringchat/ringchat/chat"
 	"github.com/ringchat/ringchat/notify"
@@ -25,12 +21,8 @@ type Events struct {
 // NewEvents checks the endpoint's URL (http or https, any address: the
 // operator's own service) and its whsec_ secret.
 func NewEvents(endpoint, secret string) (*Events, error) {
-	u, err := url.Parse(endpoint)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("event webhook URL %q: want http(s)://host/path", endpoint)
-	}
-	if _, err := standardwebhooks.NewWebhook(secret); err != nil {
-		return nil, fmt.Errorf("event webhook secret: %w (want whsec_ and base64)", err)
+	if _, err := endpointOf("event webhook", endpoint, secret); err != nil {
+		return nil, err
 	}
 	// Each attempt is bounded by the notifier's context; the sender's own
 	// timeout is a backstop.
